@@ -1,0 +1,25 @@
+"""Everything that joins partner systems to Ketenpoort: the client library a partner uses to
+call the gateway and open sealed answers, and the source adapters the gateway uses to fetch a
+partner's own fields."""
+
+from adapters.channels import TlsMaterial
+from adapters.client import OpenedDisclosure, PartnerClient, PartnerCredentials
+from adapters.grpc_source import GrpcSource
+from adapters.sealed import open_disclosure
+from adapters.source_server import InMemoryBackend, SourceBackend, SubjectRecord, serve_source
+from adapters.tokens import TokenSource, mint_token
+
+__all__ = [
+    "GrpcSource",
+    "InMemoryBackend",
+    "OpenedDisclosure",
+    "PartnerClient",
+    "PartnerCredentials",
+    "SourceBackend",
+    "SubjectRecord",
+    "TlsMaterial",
+    "TokenSource",
+    "mint_token",
+    "open_disclosure",
+    "serve_source",
+]

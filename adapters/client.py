@@ -1,0 +1,217 @@
+"""The client library a partner system uses to call the gateway.
+
+It authenticates with short-lived tokens signed by the partner's key, speaks mutual TLS,
+and opens sealed answers with the partner's HPKE key::
+
+    creds = PartnerCredentials.from_key_dir(keys_dir, "police")
+    async with PartnerClient("localhost:50651", creds, role="case_director") as client:
+        case = await client.register_case(subject, "code_rood", reason="...", invitees=["ggz"])
+        answer = await client.request_disclosure(case.case_id, "case_meeting", "case_meeting")
+        print(answer.values)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from adapters.channels import TlsMaterial, open_channel
+from adapters.sealed import open_disclosure
+from adapters.tokens import TokenSource
+from gateway.api.v1 import (
+    accountability_pb2,
+    accountability_pb2_grpc,
+    common_pb2,
+    exchange_pb2,
+    exchange_pb2_grpc,
+)
+from gateway.crypto.devkeys import load_partner_private_keys
+
+DEFAULT_AUDIENCE = "ketenpoort"
+
+
+@dataclass(frozen=True)
+class PartnerCredentials:
+    partner_id: str
+    token_key: Ed25519PrivateKey
+    token_key_id: str
+    hpke_key: X25519PrivateKey
+    hpke_key_id: str
+    tls: TlsMaterial | None
+
+    @classmethod
+    def from_key_dir(cls, keys_dir: Path, partner_id: str, *, tls: bool = True) -> PartnerCredentials:
+        keys = load_partner_private_keys(keys_dir, partner_id)
+        material = (
+            TlsMaterial(ca_pem=keys.ca_pem, cert_pem=keys.tls_cert_pem, key_pem=keys.tls_key_pem)
+            if tls
+            else None
+        )
+        return cls(
+            partner_id=partner_id,
+            token_key=keys.token_key,
+            token_key_id=keys.token_key_id,
+            hpke_key=keys.hpke_key,
+            hpke_key_id=keys.hpke_key_id,
+            tls=material,
+        )
+
+    def __repr__(self) -> str:
+        return f"PartnerCredentials(partner_id={self.partner_id!r}, keys=<hidden>)"
+
+
+@dataclass(frozen=True)
+class OpenedDisclosure:
+    """A disclosure answer with its sealed record opened."""
+
+    response: exchange_pb2.DisclosureResponse
+    record: common_pb2.DisclosedRecord
+
+    @property
+    def values(self) -> dict[str, str]:
+        """Field id -> value (or masked value) for the fields that are available."""
+        return {
+            f.field: f.value
+            for f in self.record.fields
+            if f.availability == common_pb2.AVAILABILITY_AVAILABLE
+        }
+
+    @property
+    def outcomes(self) -> dict[str, common_pb2.FieldOutcome]:
+        return {f.field: f for f in self.response.fields}
+
+
+class PartnerClient:
+    def __init__(
+        self,
+        address: str,
+        credentials: PartnerCredentials,
+        *,
+        role: str,
+        user_ref: str = "",
+        audience: str = DEFAULT_AUDIENCE,
+    ) -> None:
+        self.credentials = credentials
+        self._tokens = TokenSource(
+            partner_id=credentials.partner_id,
+            key=credentials.token_key,
+            key_id=credentials.token_key_id,
+            audience=audience,
+            role=role,
+            user_ref=user_ref,
+        )
+        self._channel = open_channel(address, credentials.tls)
+        self._exchange = exchange_pb2_grpc.ExchangeServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._accountability = accountability_pb2_grpc.AccountabilityServiceStub(self._channel)  # type: ignore[no-untyped-call]
+
+    async def __aenter__(self) -> PartnerClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    def metadata(self, traceparent: str = "") -> tuple[tuple[str, str], ...]:
+        md: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {self._tokens.token()}"),)
+        return md + ((("traceparent", traceparent),) if traceparent else ())
+
+    async def register_case(
+        self,
+        subject: common_pb2.SubjectIdentity,
+        case_type: str,
+        *,
+        reason: str,
+        goal: str = "",
+        invitees: Sequence[str] = (),
+        timeout: float = 10.0,
+    ) -> exchange_pb2.RegisterCaseResponse:
+        request = exchange_pb2.RegisterCaseRequest(
+            subject=subject, case_type=case_type, reason=reason, goal=goal, invitees=list(invitees)
+        )
+        return await self._exchange.RegisterCase(request, metadata=self.metadata(), timeout=timeout)
+
+    async def invite(self, case_id: str, partner_id: str) -> exchange_pb2.InvitePartnerResponse:
+        request = exchange_pb2.InvitePartnerRequest(case_id=case_id, partner_id=partner_id)
+        return await self._exchange.InvitePartner(request, metadata=self.metadata(), timeout=10.0)
+
+    async def add_to_case_file(self, case_id: str, field: str, text: str) -> str:
+        request = exchange_pb2.AddToCaseFileRequest(case_id=case_id, field=field, text=text)
+        response = await self._exchange.AddToCaseFile(request, metadata=self.metadata(), timeout=10.0)
+        return response.entry_id
+
+    async def change_phase(self, case_id: str, from_phase: str, to_phase: str) -> str:
+        request = exchange_pb2.ChangePhaseRequest(
+            case_id=case_id, from_phase=from_phase, to_phase=to_phase
+        )
+        response = await self._exchange.ChangePhase(request, metadata=self.metadata(), timeout=10.0)
+        return response.phase
+
+    async def request_disclosure(
+        self,
+        case_id: str,
+        purpose: str,
+        phase: str,
+        *,
+        fields: Sequence[str] = (),
+        justification: str = "",
+        traceparent: str = "",
+        timeout: float = 10.0,
+    ) -> OpenedDisclosure:
+        request = exchange_pb2.DisclosureRequest(
+            case_id=case_id, purpose=purpose, phase=phase, fields=list(fields),
+            justification=justification,
+        )
+        response = await self._exchange.RequestDisclosure(
+            request, metadata=self.metadata(traceparent), timeout=timeout
+        )
+        record = open_disclosure(
+            response, self.credentials.hpke_key,
+            recipient_id=self.credentials.partner_id, purpose=purpose,
+        )
+        return OpenedDisclosure(response, record)
+
+    async def request_disclosure_raw(
+        self, request: exchange_pb2.DisclosureRequest, *, timeout: float = 10.0
+    ) -> exchange_pb2.DisclosureResponse:
+        """The answer without opening it (for tools that store sealed answers)."""
+        return await self._exchange.RequestDisclosure(
+            request, metadata=self.metadata(), timeout=timeout
+        )
+
+    async def triage(self, case_id: str, purpose: str = "triage") -> exchange_pb2.TriageResponse:
+        request = exchange_pb2.TriageRequest(case_id=case_id, purpose=purpose)
+        return await self._exchange.Triage(request, metadata=self.metadata(), timeout=10.0)
+
+    async def list_disclosures(
+        self,
+        *,
+        partner_id: str = "",
+        case_id: str = "",
+        kinds: Sequence[str] = (),
+        after_seq: int = 0,
+        page_size: int = 0,
+    ) -> accountability_pb2.ListDisclosuresResponse:
+        request = accountability_pb2.ListDisclosuresRequest(
+            partner_id=partner_id, case_id=case_id, kinds=list(kinds),
+            after_seq=after_seq, page_size=page_size,
+        )
+        return await self._accountability.ListDisclosures(
+            request, metadata=self.metadata(), timeout=30.0
+        )
+
+    async def verify_log(self) -> accountability_pb2.VerifyLogResponse:
+        return await self._accountability.VerifyLog(
+            accountability_pb2.VerifyLogRequest(), metadata=self.metadata(), timeout=300.0
+        )

@@ -1,0 +1,282 @@
+"""Use cases on the ZVH's own case file: register, invite, add entries, change phase.
+
+The case file is the one thing the gateway keeps itself (DESIGN §2.0). Every value in it is
+encrypted under the case's data key; the store sees ciphertext only. Each change is also an
+accountability record, naming fields but never their values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.context import BrokerContext
+from gateway.broker.errors import CaseNotFound, InvalidRequest, PhaseMismatch, Refused
+from gateway.broker.records import event
+from gateway.broker.sources import Subject
+from gateway.core import UnknownPartner
+from gateway.crypto.envelope import (
+    DataKey,
+    WrappedKey,
+    field_aad,
+    unwrap_data_key,
+    wrap_data_key,
+)
+from gateway.crypto.pseudonym import is_valid_bsn, subject_pseudonym
+from gateway.store.audit_log import RecordKind
+from gateway.store.cases import CaseRow, EntryRow
+from gateway.store.errors import PhaseConflict
+
+INITIAL_PHASE = "registration"
+SUBJECT_FIELDS = (
+    "subject.bsn", "subject.name", "subject.date_of_birth", "subject.address", "subject.postcode",
+)
+# Fields of the ZVH case file that participants may add to after registration.
+WRITABLE_FIELDS = frozenset({"case.notes", "case.goal", "case.plan_actions"})
+# Fields where every entry counts (a log of notes); for the others the newest entry is the value.
+ACCUMULATING_FIELDS = frozenset({"case.notes", "case.plan_actions"})
+JUSTIFICATION_FIELD = "case.justification"
+MAX_TEXT_CHARS = 20_000
+_CASE_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+PHASE_DIRECTOR_ROLE = "process_director"
+
+
+@dataclass(frozen=True)
+class Registration:
+    subject: Subject
+    case_type: str
+    reason: str
+    goal: str
+    invitees: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaseView:
+    case_id: str
+    phase: str
+    participants: tuple[str, ...]
+    log_seq: int
+
+
+class CaseFile:
+    def __init__(self, ctx: BrokerContext) -> None:
+        self._ctx = ctx
+
+    async def register(self, who: Principal, trace: TraceContext, reg: Registration) -> CaseView:
+        self._validate_registration(reg)
+        ctx = self._ctx
+        case_id = "c_" + uuid.uuid4().hex
+        now = ctx.clock()
+        pseudonym = subject_pseudonym(ctx.keystore.pseudonym_key, reg.subject.bsn)
+        data_key = DataKey.generate()
+        wrapped = wrap_data_key(data_key, ctx.keystore.current_kek, case_id)
+        values = {
+            "subject.bsn": reg.subject.bsn,
+            "subject.name": reg.subject.name,
+            "subject.date_of_birth": reg.subject.date_of_birth,
+            "subject.address": reg.subject.address,
+            "subject.postcode": reg.subject.postcode,
+            "case.reason": reg.reason,
+            "case.goal": reg.goal,
+        }
+        entries = [
+            _entry(data_key, case_id, field, text, who.partner_id, now)
+            for field, text in values.items()
+            if text
+        ]
+        row = await asyncio.to_thread(
+            ctx.cases.create_case,
+            case_id=case_id,
+            subject_pseudonym=pseudonym,
+            case_type=reg.case_type,
+            phase=INITIAL_PHASE,
+            registered_by=who.partner_id,
+            wrapped_data_key=wrapped.to_bytes(),
+            entries=entries,
+            invitees=[(p, who.partner_id) for p in reg.invitees if p != who.partner_id],
+            now=now,
+        )
+        record = await ctx.log.append(
+            event(
+                RecordKind.REGISTRATION, principal=who, trace=trace, at=now, case_id=case_id,
+                subject_pseudonym=pseudonym, phase=INITIAL_PHASE,
+                policy_version=ctx.policy.current.version,
+            )
+        )
+        return CaseView(case_id, row.phase, row.participants, record.seq)
+
+    async def invite(
+        self, who: Principal, trace: TraceContext, case_id: str, partner_id: str
+    ) -> CaseView:
+        case = await self.participating_case(who, trace, case_id, "invite")
+        self._known_partner(partner_id)
+        now = self._ctx.clock()
+        row = await asyncio.to_thread(
+            self._ctx.cases.add_participant, case_id, partner_id, who.partner_id, now
+        )
+        record = await self._ctx.log.append(
+            event(
+                RecordKind.INVITATION, principal=who, trace=trace, at=now, case_id=case_id,
+                subject_pseudonym=case.subject_pseudonym, phase=case.phase,
+                policy_version=self._ctx.policy.current.version,
+            )
+        )
+        return CaseView(case_id, row.phase, row.participants, record.seq)
+
+    async def add_entry(
+        self, who: Principal, trace: TraceContext, case_id: str, field: str, text: str
+    ) -> tuple[str, int]:
+        if field not in WRITABLE_FIELDS:
+            raise InvalidRequest(f"field must be one of {sorted(WRITABLE_FIELDS)}")
+        if not text.strip() or len(text) > MAX_TEXT_CHARS:
+            raise InvalidRequest(f"text must be 1..{MAX_TEXT_CHARS} characters")
+        case = await self.participating_case(who, trace, case_id, "add to the case file of")
+        now = self._ctx.clock()
+        key = self.data_key(case)
+        entry = _entry(key, case_id, field, text, who.partner_id, now)
+        await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
+        record = await self._ctx.log.append(
+            event(
+                RecordKind.CASE_NOTE, principal=who, trace=trace, at=now, case_id=case_id,
+                subject_pseudonym=case.subject_pseudonym, phase=case.phase,
+                policy_version=self._ctx.policy.current.version,
+            )
+        )
+        return entry.entry_id, record.seq
+
+    async def change_phase(
+        self, who: Principal, trace: TraceContext, case_id: str, from_phase: str, to_phase: str
+    ) -> CaseView:
+        policy = self._ctx.policy.current
+        if to_phase not in policy.phases:
+            raise InvalidRequest(f"unknown phase {to_phase!r}; known: {', '.join(policy.phases)}")
+        if who.role != PHASE_DIRECTOR_ROLE:
+            raise Refused("role_not_allowed", "only the ZVH process director changes a case's phase")
+        case = await self.participating_case(who, trace, case_id, "change the phase of")
+        try:
+            row = await asyncio.to_thread(
+                self._ctx.cases.set_phase, case_id, to_phase, expected_phase=from_phase
+            )
+        except PhaseConflict as exc:
+            raise PhaseMismatch(
+                f"the case is in phase {case.phase!r}, not {from_phase!r}"
+            ) from exc
+        now = self._ctx.clock()
+        record = await self._ctx.log.append(
+            event(
+                RecordKind.PHASE_CHANGE, principal=who, trace=trace, at=now, case_id=case_id,
+                subject_pseudonym=case.subject_pseudonym, phase=to_phase,
+                policy_version=policy.version,
+            )
+        )
+        return CaseView(case_id, row.phase, row.participants, record.seq)
+
+    async def get_case(self, case_id: str) -> CaseRow:
+        if not case_id or len(case_id) > 64:
+            raise InvalidRequest("case_id is required")
+        row = await asyncio.to_thread(self._ctx.cases.get_case, case_id)
+        if row is None:
+            raise CaseNotFound(f"no case {case_id!r}")
+        return row
+
+    async def participating_case(
+        self, who: Principal, trace: TraceContext, case_id: str, action: str
+    ) -> CaseRow:
+        """The case, if the caller takes part in it; otherwise a logged refusal."""
+        case = await self.get_case(case_id)
+        if who.partner_id in case.participants:
+            return case
+        record = await self._ctx.log.append(
+            event(
+                RecordKind.REFUSAL, principal=who, trace=trace, at=self._ctx.clock(),
+                case_id=case_id, subject_pseudonym=case.subject_pseudonym, phase=case.phase,
+                policy_version=self._ctx.policy.current.version, status="refused",
+                refusal_code="not_participant",
+            )
+        )
+        raise Refused(
+            "not_participant", f"partner does not take part in this case and may not {action} it",
+            record.seq,
+        )
+
+    async def store_justification(self, who: Principal, case: CaseRow, text: str) -> str:
+        """Keep a break-glass justification in the encrypted case file; return its entry id."""
+        entry = _entry(
+            self.data_key(case), case.case_id, JUSTIFICATION_FIELD, text, who.partner_id,
+            self._ctx.clock(),
+        )
+        await asyncio.to_thread(self._ctx.cases.add_entries, case.case_id, [entry])
+        return entry.entry_id
+
+    def data_key(self, case: CaseRow) -> DataKey:
+        wrapped = WrappedKey.from_bytes(case.wrapped_data_key)
+        return unwrap_data_key(wrapped, self._ctx.keystore, case.case_id)
+
+    async def read_fields(self, case: CaseRow, fields: Sequence[str]) -> dict[str, str]:
+        """Decrypt the newest value of each named case-file field (all entries for notes)."""
+        if not fields:
+            return {}
+        key = self.data_key(case)
+        latest = await asyncio.to_thread(self._ctx.cases.latest_entries, case.case_id, fields)
+        values: dict[str, str] = {}
+        for field in fields:
+            if field in ACCUMULATING_FIELDS:
+                rows = await asyncio.to_thread(self._ctx.cases.entries, case.case_id, field)
+                if rows:
+                    values[field] = "\n".join(_open(key, r) for r in rows)
+            elif field in latest:
+                values[field] = _open(key, latest[field])
+        return values
+
+    async def subject(self, case: CaseRow) -> Subject:
+        v = await self.read_fields(case, SUBJECT_FIELDS)
+        return Subject(
+            bsn=v.get("subject.bsn", ""),
+            name=v.get("subject.name", ""),
+            date_of_birth=v.get("subject.date_of_birth", ""),
+            address=v.get("subject.address", ""),
+            postcode=v.get("subject.postcode", ""),
+        )
+
+    def _validate_registration(self, reg: Registration) -> None:
+        s = reg.subject
+        if not is_valid_bsn(s.bsn):
+            raise InvalidRequest("subject.bsn is not a valid BSN (nine digits passing the 11-test)")
+        if not s.name.strip() or len(s.name) > 200:
+            raise InvalidRequest("subject.name is required (at most 200 characters)")
+        try:
+            date.fromisoformat(s.date_of_birth)
+        except ValueError as exc:
+            raise InvalidRequest("subject.date_of_birth must be an ISO date (YYYY-MM-DD)") from exc
+        if not _CASE_TYPE.match(reg.case_type):
+            raise InvalidRequest("case_type must be a lower-case id such as 'code_rood'")
+        if not reg.reason.strip() or len(reg.reason) > MAX_TEXT_CHARS:
+            raise InvalidRequest(f"reason is required (at most {MAX_TEXT_CHARS} characters)")
+        if len(reg.goal) > MAX_TEXT_CHARS or len(s.address) > 500 or len(s.postcode) > 16:
+            raise InvalidRequest("goal, address or postcode is too long")
+        for partner in reg.invitees:
+            self._known_partner(partner)
+
+    def _known_partner(self, partner_id: str) -> None:
+        try:
+            self._ctx.policy.current.partner(partner_id)
+        except UnknownPartner as exc:
+            raise InvalidRequest(f"unknown partner {partner_id!r}") from exc
+
+
+def _entry(key: DataKey, case_id: str, field: str, text: str, by: str, now: datetime) -> EntryRow:
+    entry_id = "e_" + uuid.uuid4().hex
+    ciphertext = key.encrypt(text.encode("utf-8"), field_aad(case_id, entry_id, field))
+    return EntryRow(
+        entry_id=entry_id, case_id=case_id, field=field, ciphertext=ciphertext,
+        created_by=by, created_at=now,
+    )
+
+
+def _open(key: DataKey, row: EntryRow) -> str:
+    return key.decrypt(row.ciphertext, field_aad(row.case_id, row.entry_id, row.field)).decode()

@@ -1,0 +1,53 @@
+"""The collaborators the use cases need, handed in from one wiring module (server/app.py)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from gateway.core import CompiledPolicy
+from gateway.crypto.keystore import Keystore
+from gateway.store.audit_log import AuditLog
+from gateway.store.cases import CaseRepository
+from gateway.broker.sources import Source
+
+
+@dataclass(frozen=True)
+class SealingKey:
+    """A partner's registered HPKE public key."""
+
+    key: X25519PublicKey
+    key_id: str
+
+
+class PolicyHolder:
+    """The compiled policy in force. Swapping is one reference assignment, so a request
+    that already read `current` finishes under the version it started with."""
+
+    def __init__(self, policy: CompiledPolicy) -> None:
+        self._policy = policy
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> CompiledPolicy:
+        return self._policy
+
+    def swap(self, policy: CompiledPolicy) -> None:
+        with self._lock:
+            self._policy = policy
+
+
+@dataclass(frozen=True)
+class BrokerContext:
+    policy: PolicyHolder
+    cases: CaseRepository
+    log: AuditLog
+    keystore: Keystore
+    sealing_keys: Callable[[], Mapping[str, SealingKey]]  # partner id -> key
+    sources: Mapping[str, Source]  # partner type -> its source adapter
+    source_deadline_s: float
+    clock: Callable[[], datetime]

@@ -1,0 +1,303 @@
+"""The disclosure and triage use cases: decide per field, fetch only what is released,
+transform, log durably, then seal the answer to the recipient.
+
+Order matters: the policy decides before any source is asked, so a withheld field is never
+fetched; the accountability record is committed before the answer is returned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.casefile import CaseFile
+from gateway.broker.context import BrokerContext, SealingKey
+from gateway.broker.errors import InvalidRequest, PhaseMismatch, RecipientKeyMissing, Refused
+from gateway.broker.fetching import SourceObserver, fetch_all, lookup_all
+from gateway.broker.records import decision_event, event
+from gateway.broker.sealed_record import ReleasedValue, encode_record
+from gateway.broker.sources import FetchContext
+from gateway.core import (
+    AccessRequest,
+    CompiledPolicy,
+    Decision,
+    Effect,
+    FieldDecision,
+    RequestError,
+    apply_transform,
+)
+from gateway.crypto.sealing import SealBinding, SealedBox, seal
+from gateway.store.audit_log import FieldEntry, RecordKind
+from gateway.store.cases import CaseRow
+
+ZVH_SOURCE = "zvh"
+TRIAGE_FIELD = "triage.role"
+MAX_FIELDS_PER_REQUEST = 500
+MAX_JUSTIFICATION_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class DisclosureInput:
+    case_id: str
+    purpose: str
+    phase: str
+    fields: tuple[str, ...] = ()
+    justification: str = ""
+
+
+@dataclass(frozen=True)
+class DisclosureResult:
+    disclosure_id: str
+    decisions: tuple[FieldDecision, ...]
+    availability: dict[str, str]
+    sealed: SealedBox
+    unavailable_sources: tuple[str, ...]
+    policy_version: str
+    log_seq: int
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.unavailable_sources)
+
+
+@dataclass(frozen=True)
+class TriageHit:
+    partner_type: str
+    answered: bool
+    known: bool
+    role: str
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    triage_id: str
+    effect: Effect
+    hits: tuple[TriageHit, ...]
+    policy_version: str
+    log_seq: int
+
+
+class Disclosures:
+    def __init__(
+        self, ctx: BrokerContext, casefile: CaseFile, observe: SourceObserver | None = None
+    ) -> None:
+        self._ctx = ctx
+        self._casefile = casefile
+        self._observe = observe
+
+    async def request(
+        self, who: Principal, trace: TraceContext, inp: DisclosureInput
+    ) -> DisclosureResult:
+        if len(inp.fields) > MAX_FIELDS_PER_REQUEST:
+            raise InvalidRequest(f"at most {MAX_FIELDS_PER_REQUEST} fields per request")
+        if len(inp.justification) > MAX_JUSTIFICATION_CHARS:
+            raise InvalidRequest(f"justification is longer than {MAX_JUSTIFICATION_CHARS} characters")
+        case = await self._casefile.get_case(inp.case_id)
+        policy = self._ctx.policy.current
+        decision = await self._decide(who, trace, case, policy, inp)
+        recipient_key = self._recipient_key(who)
+        disclosure_id = "d_" + uuid.uuid4().hex
+        justification_ref = await self._keep_justification(who, case, decision, inp)
+        values, availability, unavailable = await self._gather(
+            who, case, decision, disclosure_id
+        )
+        status = "incomplete" if unavailable else "ok"
+        now = self._ctx.clock()
+        record = await self._ctx.log.append(
+            decision_event(
+                RecordKind.DISCLOSURE, decision, principal=who, trace=trace, at=now,
+                case_id=case.case_id, subject_pseudonym=case.subject_pseudonym, status=status,
+                availability=availability, disclosure_id=disclosure_id,
+                justification_ref=justification_ref,
+            )
+        )
+        plaintext = encode_record(
+            disclosure_id=disclosure_id, case_id=case.case_id, recipient_id=who.partner_id,
+            purpose=inp.purpose, phase=inp.phase, issued_at=_rfc3339(now),
+            policy_version=decision.policy_version, values=values,
+        )
+        binding = SealBinding(
+            disclosure_id=disclosure_id, recipient_id=who.partner_id, purpose=inp.purpose
+        )
+        return DisclosureResult(
+            disclosure_id=disclosure_id,
+            decisions=decision.fields,
+            availability=availability,
+            sealed=seal(plaintext, recipient_key.key, binding),
+            unavailable_sources=tuple(sorted(unavailable)),
+            policy_version=decision.policy_version,
+            log_seq=record.seq,
+        )
+
+    async def triage(
+        self, who: Principal, trace: TraceContext, case_id: str, purpose: str
+    ) -> TriageResult:
+        case = await self._casefile.get_case(case_id)
+        policy = self._ctx.policy.current
+        inp = DisclosureInput(case_id, purpose, case.phase, (TRIAGE_FIELD,))
+        decision = await self._decide(who, trace, case, policy, inp, kind=RecordKind.TRIAGE)
+        effect = decision.fields[0].effect
+        triage_id = "t_" + uuid.uuid4().hex
+        subject = await self._casefile.subject(case)
+        answers = await lookup_all(
+            self._ctx.sources, subject, triage_id, self._ctx.source_deadline_s, self._observe
+        )
+        hits = tuple(
+            TriageHit(
+                partner_type=t,
+                answered=a is not None,
+                known=bool(a and a.known),
+                role=a.role if a and a.known and effect is Effect.DISCLOSE else "",
+            )
+            for t, a in answers.items()
+        )
+        d = decision.fields[0]
+        entries = tuple(
+            FieldEntry(
+                field=TRIAGE_FIELD, category=d.category,
+                outcome="disclosed" if effect is Effect.DISCLOSE else "masked",
+                transform=d.transform, source=h.partner_type,
+                availability="available" if h.answered else "source_unavailable",
+            )
+            for h in hits
+        )
+        record = await self._ctx.log.append(
+            event(
+                RecordKind.TRIAGE, principal=who, trace=trace, at=self._ctx.clock(),
+                case_id=case.case_id, subject_pseudonym=case.subject_pseudonym, phase=case.phase,
+                policy_version=decision.policy_version, purpose=decision.purpose,
+                status="ok" if all(h.answered for h in hits) else "incomplete",
+                disclosure_id=triage_id, fields=entries,
+            )
+        )
+        return TriageResult(triage_id, effect, hits, decision.policy_version, record.seq)
+
+    async def _decide(
+        self,
+        who: Principal,
+        trace: TraceContext,
+        case: CaseRow,
+        policy: CompiledPolicy,
+        inp: DisclosureInput,
+        kind: RecordKind = RecordKind.DISCLOSURE,
+    ) -> Decision:
+        """The policy's decision, or a logged refusal raised as an error."""
+        request = AccessRequest(
+            partner_id=who.partner_id, role=who.role, purpose=inp.purpose, phase=inp.phase,
+            participant=who.partner_id in case.participants, fields=inp.fields,
+            justification=inp.justification,
+        )
+        try:
+            decision = policy.decide(request)
+        except RequestError as exc:
+            await self._refuse(who, trace, case, policy, inp, _code_of(exc))
+            raise InvalidRequest(str(exc)) from exc
+        if inp.phase != case.phase:
+            seq = await self._refuse(who, trace, case, policy, inp, "phase_mismatch", decision)
+            raise PhaseMismatch(
+                f"the case is in phase {case.phase!r}, not {inp.phase!r} (log record {seq})"
+            )
+        if decision.refusal is not None:
+            seq = await self._refuse(
+                who, trace, case, policy, inp, decision.refusal.code.value, decision
+            )
+            raise Refused(decision.refusal.code.value, decision.refusal.message, seq)
+        return decision
+
+    async def _refuse(
+        self,
+        who: Principal,
+        trace: TraceContext,
+        case: CaseRow,
+        policy: CompiledPolicy,
+        inp: DisclosureInput,
+        code: str,
+        decision: Decision | None = None,
+    ) -> int:
+        now = self._ctx.clock()
+        if decision is not None:
+            ev = decision_event(
+                RecordKind.REFUSAL, decision, principal=who, trace=trace, at=now,
+                case_id=case.case_id, subject_pseudonym=case.subject_pseudonym,
+                status="refused", availability={},
+            )
+            ev = replace(ev, refusal_code=code)
+        else:
+            ev = event(
+                RecordKind.REFUSAL, principal=who, trace=trace, at=now, case_id=case.case_id,
+                subject_pseudonym=case.subject_pseudonym, phase=case.phase,
+                policy_version=policy.version, status="refused", purpose_id=inp.purpose[:64],
+                refusal_code=code,
+            )
+        return (await self._ctx.log.append(ev)).seq
+
+    def _recipient_key(self, who: Principal) -> SealingKey:
+        key = self._ctx.sealing_keys().get(who.partner_id)
+        if key is None:
+            raise RecipientKeyMissing(
+                f"partner {who.partner_id!r} has no registered sealing key; no answer can be sealed"
+            )
+        return key
+
+    async def _keep_justification(
+        self, who: Principal, case: CaseRow, decision: Decision, inp: DisclosureInput
+    ) -> str:
+        """A break-glass justification goes into the encrypted case file; the log keeps its id."""
+        if not inp.justification or not (
+            decision.purpose.break_glass or decision.purpose.requires_justification
+        ):
+            return ""
+        return await self._casefile.store_justification(who, case, inp.justification)
+
+    async def _gather(
+        self, who: Principal, case: CaseRow, decision: Decision, disclosure_id: str
+    ) -> tuple[list[ReleasedValue], dict[str, str], frozenset[str]]:
+        released = decision.released
+        by_source: dict[str, list[str]] = defaultdict(list)
+        for d in released:
+            by_source[d.source].append(d.field)
+        zvh_fields = by_source.pop(ZVH_SOURCE, [])
+        raw = await self._casefile.read_fields(case, zvh_fields)
+        unavailable: frozenset[str] = frozenset()
+        if by_source:
+            subject = await self._casefile.subject(case)
+            ctx = FetchContext(decision.purpose.id, disclosure_id, who.partner_id)
+            outcome = await fetch_all(
+                self._ctx.sources, by_source, subject, ctx, self._ctx.source_deadline_s,
+                self._observe,
+            )
+            raw.update(outcome.values)
+            unavailable = outcome.unavailable
+        key = self._ctx.keystore.pseudonym_key
+        values: list[ReleasedValue] = []
+        availability: dict[str, str] = {}
+        for d in released:
+            if d.source in unavailable:
+                state, value = "source_unavailable", ""
+            else:
+                state, value = _shape(d, raw.get(d.field), key)
+            availability[d.field] = state
+            values.append(ReleasedValue(d.field, d.effect, d.transform, value, state))
+        return values, availability, unavailable
+
+
+def _shape(d: FieldDecision, raw: str | None, key: bytes) -> tuple[str, str]:
+    if d.effect is Effect.MASK and d.transform is not None:
+        if raw is None and d.transform != "presence":
+            return "not_held", ""
+        return "available", apply_transform(d.transform, d.params, raw, pseudonym_key=key)
+    if raw is None:
+        return "not_held", ""
+    return "available", raw
+
+
+def _code_of(exc: RequestError) -> str:
+    name = type(exc).__name__  # UnknownPurpose -> unknown_purpose
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,98 @@
+"""Asking sources concurrently, each under a deadline. A source that fails or is late
+makes its fields unavailable for this request; it never fails the whole request."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from gateway.broker.sources import FetchContext, LookupResult, Source, Subject
+
+T = TypeVar("T")
+
+# Called with (partner type, result, seconds); result is "ok", "timeout" or "error".
+SourceObserver = Callable[[str, str, float], None]
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    values: dict[str, str]  # field -> raw value, for fields a source holds
+    unavailable: frozenset[str]  # partner types that did not answer
+
+
+async def fetch_all(
+    sources: Mapping[str, Source],
+    wanted: Mapping[str, Sequence[str]],  # partner type -> fields
+    subject: Subject,
+    ctx: FetchContext,
+    deadline_s: float,
+    observe: SourceObserver | None = None,
+) -> FetchOutcome:
+    types = sorted(wanted)
+
+    def call(t: str, source: Source) -> Awaitable[Mapping[str, str]]:
+        return source.fetch(subject, wanted[t], ctx, timeout_s=deadline_s)
+
+    results = await _gather(sources, types, call, deadline_s, observe)
+    values: dict[str, str] = {}
+    unavailable: set[str] = set()
+    for t, result in zip(types, results, strict=True):
+        if result is None:
+            unavailable.add(t)
+            continue
+        allowed = set(wanted[t])
+        # A source answers only for the fields it was asked; anything else is dropped.
+        values.update({f: v for f, v in result.items() if f in allowed and isinstance(v, str)})
+    return FetchOutcome(values, frozenset(unavailable))
+
+
+async def lookup_all(
+    sources: Mapping[str, Source],
+    subject: Subject,
+    triage_id: str,
+    deadline_s: float,
+    observe: SourceObserver | None = None,
+) -> dict[str, LookupResult | None]:
+    types = sorted(sources)
+
+    def call(_: str, source: Source) -> Awaitable[LookupResult]:
+        return source.lookup(subject, triage_id, timeout_s=deadline_s)
+
+    results = await _gather(sources, types, call, deadline_s, observe)
+    return dict(zip(types, results, strict=True))
+
+
+async def _gather(
+    sources: Mapping[str, Source],
+    types: Sequence[str],
+    call: Callable[[str, Source], Awaitable[T]],
+    deadline_s: float,
+    observe: SourceObserver | None,
+) -> list[T | None]:
+    async def one(t: str) -> T | None:
+        source = sources.get(t)
+        if source is None:
+            _note(observe, t, "error", 0.0)
+            return None
+        start = time.perf_counter()
+        try:
+            # The adapter carries the deadline to its transport; wait_for is the backstop.
+            result = await asyncio.wait_for(call(t, source), timeout=deadline_s + 0.25)
+        except TimeoutError:
+            _note(observe, t, "timeout", time.perf_counter() - start)
+            return None
+        except Exception:  # any failure of a source means: unavailable for this request
+            _note(observe, t, "error", time.perf_counter() - start)
+            return None
+        _note(observe, t, "ok", time.perf_counter() - start)
+        return result
+
+    return list(await asyncio.gather(*(one(t) for t in types)))
+
+
+def _note(observe: SourceObserver | None, t: str, result: str, seconds: float) -> None:
+    if observe is not None:
+        observe(t, result, seconds)

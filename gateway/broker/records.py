@@ -1,0 +1,107 @@
+"""Building accountability events from decisions. An event names fields, categories,
+outcomes and transforms; it never carries a value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from gateway.core import Decision, Effect, FieldDecision, Purpose
+from gateway.broker.caller import Principal, TraceContext
+from gateway.store.audit_log import AuditEvent, FieldEntry, RecordKind
+
+OUTCOME_OF_EFFECT = {
+    Effect.DISCLOSE: "disclosed",
+    Effect.MASK: "masked",
+    Effect.WITHHOLD: "withheld",
+}
+
+
+def field_entries(
+    decisions: Iterable[FieldDecision], availability: Mapping[str, str]
+) -> tuple[FieldEntry, ...]:
+    return tuple(
+        FieldEntry(
+            field=d.field,
+            category=d.category,
+            outcome=OUTCOME_OF_EFFECT[d.effect],
+            transform=d.transform,
+            source=d.source,
+            availability=availability.get(d.field, "not_requested"),
+        )
+        for d in decisions
+    )
+
+
+def event(
+    kind: RecordKind,
+    *,
+    principal: Principal,
+    trace: TraceContext,
+    at: datetime,
+    case_id: str,
+    subject_pseudonym: str,
+    phase: str,
+    policy_version: str,
+    status: str = "ok",
+    purpose: Purpose | None = None,
+    purpose_id: str = "",
+    refusal_code: str = "",
+    disclosure_id: str = "",
+    justification_ref: str = "",
+    fields: tuple[FieldEntry, ...] = (),
+) -> AuditEvent:
+    return AuditEvent(
+        kind=kind,
+        occurred_at=at,
+        trace_id=trace.trace_id,
+        span_id=trace.span_id,
+        partner_id=principal.partner_id,
+        role=principal.role,
+        user_ref=principal.user_ref,
+        purpose=purpose.id if purpose else purpose_id,
+        legal_basis=purpose.legal_basis if purpose else "",
+        processing_activity=purpose.processing_activity if purpose else "",
+        phase=phase,
+        case_id=case_id,
+        subject_pseudonym=subject_pseudonym,
+        status=status,
+        refusal_code=refusal_code,
+        disclosure_id=disclosure_id,
+        policy_version=policy_version,
+        break_glass=bool(purpose and purpose.break_glass),
+        justification_ref=justification_ref,
+        fields=fields,
+    )
+
+
+def decision_event(
+    kind: RecordKind,
+    decision: Decision,
+    *,
+    principal: Principal,
+    trace: TraceContext,
+    at: datetime,
+    case_id: str,
+    subject_pseudonym: str,
+    status: str,
+    availability: Mapping[str, str],
+    disclosure_id: str = "",
+    justification_ref: str = "",
+) -> AuditEvent:
+    return event(
+        kind,
+        principal=principal,
+        trace=trace,
+        at=at,
+        case_id=case_id,
+        subject_pseudonym=subject_pseudonym,
+        phase=decision.request.phase,
+        policy_version=decision.policy_version,
+        status=status,
+        purpose=decision.purpose,
+        refusal_code=decision.refusal.code.value if decision.refusal else "",
+        disclosure_id=disclosure_id,
+        justification_ref=justification_ref,
+        fields=field_entries(decision.fields, availability),
+    )

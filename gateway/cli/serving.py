@@ -1,0 +1,65 @@
+"""`ketenpoort serve`: run the gateway until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from gateway.crypto.devkeys import init_dev_keys
+from gateway.policyfiles import load_policy_dir
+from gateway.server.app import Gateway, start_gateway, start_metrics_endpoint
+from gateway.server.config import GatewayConfig
+
+log = logging.getLogger("ketenpoort.serve")
+
+
+def ensure_dev_keys(config: GatewayConfig) -> None:
+    """On the embedded default, create development keys on first start (and for partners
+    added to the policy since)."""
+    partners = sorted(load_policy_dir(config.policy_dir).policy.partners)
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    init_dev_keys(config.keys_dir, partners)
+
+
+async def serve_forever(config: GatewayConfig, *, embedded: bool) -> int:
+    if embedded:
+        ensure_dev_keys(config)
+    gateway = await start_gateway(config)
+    if config.metrics_port:
+        start_metrics_endpoint(gateway.metrics, config.metrics_port)
+    _announce(gateway, embedded)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("ketenpoort: stopping (finishing calls in flight)")
+    await gateway.stop(grace=5.0)
+    return 0
+
+
+def _announce(gateway: Gateway, embedded: bool) -> None:
+    c = gateway.config
+    lines = [
+        f"ketenpoort: serving on {gateway.address} ({c.tls_mode.value})",
+        f"  policy      {c.policy_dir} (version {gateway.policy.current.version[:19]}…)",
+        f"  database    {c.database_url}",
+        f"  keys        {c.keys_dir}" + ("  [development keys]" if embedded else ""),
+    ]
+    if c.metrics_port:
+        lines.append(f"  metrics     http://127.0.0.1:{c.metrics_port}/metrics")
+    lines += [
+        "  health      grpc.health.v1.Health/Check; reflection is on",
+        "how a partner connects:",
+        f"  address {gateway.address}, mutual TLS with the CA {c.keys_dir}/ca/ca.pem and the",
+        f"  partner's certificate {c.keys_dir}/partners/<id>/tls.pem; every call carries",
+        "  'authorization: Bearer <JWT>' signed (EdDSA) with partners/<id>/token.key.pem,",
+        f"  aud={c.audience!r}, iss=<partner id>, role=<acting role>. The Python client:",
+        "  adapters.PartnerClient(address, PartnerCredentials.from_key_dir(keys, '<id>'), role=...)",
+    ]
+    if not gateway.sources:
+        lines.append("  no partner source systems are configured: partner fields will be unavailable")
+    if gateway.registry.missing_keys:
+        lines.append(f"  partners without keys: {', '.join(gateway.registry.missing_keys)}")
+    print("\n".join(lines), flush=True)

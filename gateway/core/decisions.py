@@ -1,0 +1,82 @@
+"""Requests and decisions: the data that crosses from the edge into the core and back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from gateway.core.model import Effect, Params, Purpose
+
+# Reason given for a field no rule grants (deny by default).
+NO_RULE_REASON = "no rule grants this field"
+
+
+class RefusalCode(StrEnum):
+    NOT_PARTICIPANT = "not_participant"
+    PURPOSE_NOT_ALLOWED = "purpose_not_allowed"
+    PHASE_NOT_ALLOWED = "phase_not_allowed"
+    ROLE_NOT_ALLOWED = "role_not_allowed"
+    JUSTIFICATION_REQUIRED = "justification_required"
+    NOTHING_PERMITTED = "nothing_permitted"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    """A partner asks for case data, acting in a role, for a purpose, in a case phase.
+
+    ``participant`` is established by the edge from the case file. An empty ``fields``
+    asks for every field of the catalogue.
+    """
+
+    partner_id: str
+    role: str
+    purpose: str
+    phase: str
+    participant: bool
+    fields: tuple[str, ...] = ()
+    justification: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDecision:
+    """What happens to one field, and which rule said so. Never holds a value."""
+
+    field: str
+    category: str
+    special: str
+    source: str
+    effect: Effect
+    transform: str | None
+    params: Params
+    rule_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    code: RefusalCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for a whole request.
+
+    ``fields`` lists every requested field, released or not, so the accountability log can
+    name what was asked. A refused decision withholds them all.
+    """
+
+    request: AccessRequest
+    partner_type: str
+    purpose: Purpose
+    policy_version: str
+    refusal: Refusal | None
+    fields: tuple[FieldDecision, ...]
+
+    @property
+    def permitted(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def released(self) -> tuple[FieldDecision, ...]:
+        return tuple(d for d in self.fields if d.effect is not Effect.WITHHOLD)

@@ -1,0 +1,192 @@
+"""The policy model: what the YAML files say, as plain frozen data.
+
+Every element remembers where it was written (``loc``) and where each of its keys and list
+items were written (``marks``), so that later stages can report ``file:line:column``.
+Locations take no part in equality: two policies that say the same thing are equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+# Field source for the ZVH's own case file kept by the gateway itself.
+ZVH_SOURCE = "zvh"
+# The only category a purpose without need-to-know (triage) may ever reach.
+INDEX_CATEGORY = "index"
+
+Params = tuple[tuple[str, str | int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+# Elements built in code rather than parsed from a file have no place to point at.
+NOWHERE = Location("<policy>", 0, 0)
+
+Marks = tuple[tuple[str, Location], ...]
+
+
+class Effect(StrEnum):
+    DISCLOSE = "disclose"
+    MASK = "mask"
+    WITHHOLD = "withhold"
+
+
+class Special(StrEnum):
+    """Special regime of a category under the AVG."""
+
+    NONE = "none"
+    ART9 = "art9"
+    ART10 = "art10"
+
+
+class FieldKind(StrEnum):
+    """Shape of a field's value; decides which transforms make sense for it."""
+
+    TEXT = "text"
+    DATE = "date"
+    NAME = "name"
+    POSTCODE = "postcode"
+    IDENTIFIER = "identifier"
+
+
+class _Marked:
+    __slots__ = ()
+    loc: Location
+    marks: Marks
+
+    def at(self, key: str) -> Location:
+        """Where ``key`` (or a list item such as ``"fields[2]"``) was written, else the element."""
+        for name, location in self.marks:
+            if name == key:
+                return location
+        if key.endswith("]"):
+            return self.at(key[: key.index("[")])
+        return self.loc
+
+
+def _loc() -> Location:
+    return field(default=NOWHERE, compare=False, repr=False)
+
+
+def _marks() -> Marks:
+    return field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CategorySpec(_Marked):
+    id: str
+    description: str
+    special: Special = Special.NONE
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec(_Marked):
+    id: str
+    category: str
+    source: str
+    description: str
+    kind: FieldKind = FieldKind.TEXT
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerTypeSpec(_Marked):
+    id: str
+    description: str
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
+class RoleSpec(_Marked):
+    id: str
+    description: str
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerSpec(_Marked):
+    id: str
+    type: str
+    display_name: str
+    roles: tuple[str, ...]
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSpec(_Marked):
+    id: str
+    description: str
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose(_Marked):
+    id: str
+    description: str
+    legal_basis: str
+    processing_activity: str
+    phases: tuple[str, ...]
+    partner_types: tuple[str, ...]
+    requires_participation: bool = True
+    requires_justification: bool = False
+    break_glass: bool = False
+    max_duration_minutes: int | None = None
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Whom a rule speaks to; ``None`` means any."""
+
+    partner_types: tuple[str, ...] | None = None
+    roles: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule(_Marked):
+    id: str
+    reason: str
+    purposes: tuple[str, ...]
+    effect: Effect
+    who: Who = Who()
+    phases: tuple[str, ...] | None = None
+    fields: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    transform: str | None = None
+    params: Params = ()
+    override: bool = False
+    override_reason: str = ""
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """A whole policy: every section merged over all files, in file-name then file order."""
+
+    version: str
+    categories: tuple[CategorySpec, ...] = ()
+    fields: tuple[FieldSpec, ...] = ()
+    partner_types: tuple[PartnerTypeSpec, ...] = ()
+    roles: tuple[RoleSpec, ...] = ()
+    partners: tuple[PartnerSpec, ...] = ()
+    phases: tuple[PhaseSpec, ...] = ()
+    purposes: tuple[Purpose, ...] = ()
+    rules: tuple[Rule, ...] = ()

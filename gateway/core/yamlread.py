@@ -1,0 +1,165 @@
+"""Reading YAML node trees while keeping every position and collecting every problem.
+
+The reader works on composed nodes (``yaml.compose`` with the safe loader) rather than on
+constructed Python objects, because only nodes carry line and column marks.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection, Sequence
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from gateway.core.errors import PolicyIssue
+from gateway.core.model import Location
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+_TRUE = frozenset({"yes", "true", "on"})
+
+Entries = dict[str, tuple[ScalarNode, Node]]
+
+
+def suggest(word: str, options: Collection[str]) -> str:
+    """A " (did you mean 'x'?)" hint, or nothing when no option is close."""
+    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _NULL
+
+
+class Reader:
+    """Reads one file's nodes; every problem is appended to the shared ``issues`` list."""
+
+    def __init__(self, file: str, issues: list[PolicyIssue]) -> None:
+        self.file = file
+        self.issues = issues
+
+    def loc(self, node: Node) -> Location:
+        mark = node.start_mark
+        return Location(self.file, mark.line + 1, mark.column + 1)
+
+    def report(self, where: Node | Location, message: str) -> None:
+        loc = where if isinstance(where, Location) else self.loc(where)
+        self.issues.append(PolicyIssue(loc.file, loc.line, loc.column, message))
+
+    def compose(self, text: str) -> Node | None:
+        try:
+            return yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            problem = exc.problem or exc.context or "unreadable"
+            context = f" ({exc.context})" if exc.context and exc.problem else ""
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            self.issues.append(PolicyIssue(self.file, line, column,
+                                           f"invalid YAML: {problem}{context}"))
+        except yaml.YAMLError as exc:
+            self.issues.append(PolicyIssue(self.file, 1, 1, f"invalid YAML: {exc}"))
+        return None
+
+    def entries(self, node: Node, what: str) -> Entries | None:
+        if not isinstance(node, MappingNode):
+            self.report(node, f"{what} must be a mapping of keys to values")
+            return None
+        found: Entries = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode) or is_null(key_node):
+                self.report(key_node, f"keys of {what} must be plain names")
+                continue
+            key = str(key_node.value)
+            if key in found:
+                first = self.loc(found[key][0])
+                self.report(key_node, f"duplicate key {key!r} in {what} "
+                                      f"(first at line {first.line})")
+                continue
+            found[key] = (key_node, value_node)
+        return found
+
+    def check_keys(self, entries: Entries, node: Node, what: str, allowed: Collection[str],
+                   required: Collection[str]) -> bool:
+        """Report unknown and missing keys; False when a required key is missing."""
+        for key, (key_node, _) in entries.items():
+            if key not in allowed:
+                self.report(key_node, f"unknown key {key!r} in {what}{suggest(key, allowed)}")
+        missing = [key for key in required if key not in entries]
+        for key in missing:
+            self.report(node, f"{what} is missing required key {key!r}")
+        return not missing
+
+    def text(self, node: Node, what: str) -> str | None:
+        # Any scalar counts as text: a description reading "yes" or an id like 2024 is meant
+        # as written, not as YAML's boolean or number.
+        if not isinstance(node, ScalarNode):
+            self.report(node, f"{what} must be text")
+            return None
+        value = str(node.value)
+        if node.tag == _NULL or not value.strip():
+            self.report(node, f"{what} must not be empty")
+            return None
+        return value
+
+    def raw_text(self, node: Node, what: str) -> str | None:
+        """Any scalar as written; blank and null give an empty string."""
+        if not isinstance(node, ScalarNode):
+            self.report(node, f"{what} must be text")
+            return None
+        return "" if node.tag == _NULL else str(node.value)
+
+    def ident(self, node: Node, what: str) -> str | None:
+        value = self.text(node, what)
+        if value is not None and _ID.fullmatch(value) is None:
+            self.report(node, f"{what} {value!r} is not a valid id (letters, digits, "
+                              "'_', '.', ':' and '-', no spaces)")
+            return None
+        return value
+
+    def flag(self, node: Node, what: str) -> bool | None:
+        if isinstance(node, ScalarNode) and node.tag == _BOOL:
+            return str(node.value).lower() in _TRUE
+        self.report(node, f"{what} must be true or false")
+        return None
+
+    def integer(self, node: Node, what: str) -> int | None:
+        if isinstance(node, ScalarNode) and node.tag == _INT:
+            try:
+                return int(str(node.value).replace("_", ""), 0)
+            except ValueError:
+                pass
+        self.report(node, f"{what} must be a whole number")
+        return None
+
+    def scalar(self, node: Node, what: str) -> str | int | None:
+        """A parameter value: a whole number or text."""
+        if isinstance(node, ScalarNode) and node.tag == _INT:
+            return self.integer(node, what)
+        if isinstance(node, ScalarNode) and node.tag in (_BOOL, _NULL):
+            self.report(node, f"{what} must be a number or text (quote it to mean text)")
+            return None
+        return self.text(node, what)
+
+    def items(self, node: Node, what: str) -> Sequence[Node] | None:
+        if is_null(node):
+            return ()
+        if not isinstance(node, SequenceNode):
+            self.report(node, f"{what} must be a list")
+            return None
+        return list(node.value)
+
+    def choice(self, node: Node, what: str, options: Sequence[str]) -> str | None:
+        value = self.text(node, what)
+        if value is None:
+            return None
+        if value not in options:
+            self.report(node, f"{what} must be one of {', '.join(options)}, not {value!r}"
+                              f"{suggest(value, options)}")
+            return None
+        return value

@@ -1,0 +1,21 @@
+"""Unambiguous byte encodings for the contexts that keys and ciphertexts are bound to."""
+
+from __future__ import annotations
+
+_MAX_PART = 0xFFFFFFFF
+
+
+def length_prefixed(label: bytes, *parts: str) -> bytes:
+    """``label`` followed by each part as a 4-byte big-endian length and its UTF-8 bytes.
+
+    The length prefixes make ("ab", "c") and ("a", "bc") encode differently, so no choice
+    of identifiers can make two different contexts collide.
+    """
+    out = bytearray(label)
+    for part in parts:
+        encoded = part.encode("utf-8")
+        if len(encoded) > _MAX_PART:
+            raise ValueError("context part too long to encode")
+        out += len(encoded).to_bytes(4, "big")
+        out += encoded
+    return bytes(out)

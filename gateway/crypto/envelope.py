@@ -1,0 +1,147 @@
+"""Case data at rest: a random AES-256-GCM key per case, wrapped by a key-encryption key.
+
+Deleting a case's wrapped data key makes every copy of its encrypted fields unreadable,
+backups included (crypto-shredding). Each token carries a format version; each wrapped
+key carries the id of the key-encryption key that wrapped it, so keys can be rotated
+while old wraps still open.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from gateway.crypto._encoding import length_prefixed
+from gateway.crypto.errors import EnvelopeError, KeystoreError
+from gateway.crypto.keystore import KeyEncryptionKey
+
+__all__ = [
+    "DATA_KEY_BYTES",
+    "ENVELOPE_FORMAT_VERSION",
+    "WRAP_FORMAT_VERSION",
+    "DataKey",
+    "KekLookup",
+    "WrappedKey",
+    "field_aad",
+    "unwrap_data_key",
+    "wrap_data_key",
+]
+
+ENVELOPE_FORMAT_VERSION = 1
+WRAP_FORMAT_VERSION = 1
+DATA_KEY_BYTES = 32
+
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+_WRAP_LABEL = b"ketenpoort/v1 wrapped-data-key"
+_FIELD_LABEL = b"ketenpoort/v1 case-field"
+
+
+class KekLookup(Protocol):
+    """Finds a key-encryption key by id (a :class:`Keystore`, or a key service)."""
+
+    def kek(self, kek_id: str) -> KeyEncryptionKey: ...
+
+
+class DataKey:
+    """A per-case AES-256-GCM key. Hold it in memory only; store it wrapped."""
+
+    __slots__ = ("_aead", "_key")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != DATA_KEY_BYTES:
+            raise ValueError(f"a data key is {DATA_KEY_BYTES} bytes")
+        self._key = bytes(key)
+        self._aead = AESGCM(self._key)
+
+    @classmethod
+    def generate(cls, randbytes: Callable[[int], bytes] = os.urandom) -> DataKey:
+        return cls(randbytes(DATA_KEY_BYTES))
+
+    def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
+        """Return version byte + 12-byte random nonce + ciphertext and tag.
+
+        ``aad`` (see :func:`field_aad`) binds the token to where it is stored, so a token
+        copied into another case, entry or field does not decrypt there.
+        """
+        header = bytes([ENVELOPE_FORMAT_VERSION])
+        nonce = os.urandom(_NONCE_BYTES)
+        return header + nonce + self._aead.encrypt(nonce, plaintext, header + aad)
+
+    def decrypt(self, token: bytes, aad: bytes) -> bytes:
+        """Open a token from :meth:`encrypt` with the same ``aad``, or raise EnvelopeError."""
+        if len(token) < 1 + _NONCE_BYTES + _TAG_BYTES:
+            raise EnvelopeError("encrypted value is truncated")
+        if token[0] != ENVELOPE_FORMAT_VERSION:
+            raise EnvelopeError(f"encrypted value has unknown format version {token[0]}")
+        nonce = token[1 : 1 + _NONCE_BYTES]
+        try:
+            return self._aead.decrypt(nonce, token[1 + _NONCE_BYTES :], token[:1] + aad)
+        except InvalidTag:
+            raise EnvelopeError("encrypted value does not open with this key and context") from None
+
+    def __repr__(self) -> str:
+        return "DataKey(<secret>)"
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    """A data key encrypted under the key-encryption key ``kek_id`` (AES-256-GCM)."""
+
+    version: int
+    kek_id: str
+    blob: bytes
+
+    def to_bytes(self) -> bytes:
+        """``version (1 byte) | len(kek_id) (1 byte) | kek_id (ASCII) | blob``."""
+        kek_id = self.kek_id.encode("ascii")
+        if not 0 <= self.version <= 0xFF or len(kek_id) > 0xFF:
+            raise EnvelopeError("wrapped key cannot be serialised")
+        return bytes([self.version, len(kek_id)]) + kek_id + self.blob
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> WrappedKey:
+        if len(data) < 2 or len(data) < 2 + data[1]:
+            raise EnvelopeError("stored wrapped key is truncated")
+        end = 2 + data[1]
+        try:
+            kek_id = data[2:end].decode("ascii")
+        except UnicodeDecodeError:
+            raise EnvelopeError("stored wrapped key has a malformed key id") from None
+        return cls(version=data[0], kek_id=kek_id, blob=bytes(data[end:]))
+
+
+def _wrap_aad(version: int, case_id: str, kek_id: str) -> bytes:
+    return length_prefixed(_WRAP_LABEL, str(version), case_id, kek_id)
+
+
+def wrap_data_key(key: DataKey, kek: KeyEncryptionKey, case_id: str) -> WrappedKey:
+    """Wrap ``key`` for storage with case ``case_id``; it unwraps only for that case."""
+    aad = _wrap_aad(WRAP_FORMAT_VERSION, case_id, kek.kek_id)
+    return WrappedKey(WRAP_FORMAT_VERSION, kek.kek_id, kek.wrap(key._key, aad))
+
+
+def unwrap_data_key(wrapped: WrappedKey, keystore: KekLookup, case_id: str) -> DataKey:
+    """Unwrap a stored data key for ``case_id``, or raise EnvelopeError."""
+    if wrapped.version != WRAP_FORMAT_VERSION:
+        raise EnvelopeError(f"wrapped key has unknown format version {wrapped.version}")
+    try:
+        kek = keystore.kek(wrapped.kek_id)
+    except KeystoreError as exc:
+        raise EnvelopeError(
+            f"wrapped key names unknown key-encryption key {wrapped.kek_id!r}"
+        ) from exc
+    material = kek.unwrap(wrapped.blob, _wrap_aad(wrapped.version, case_id, kek.kek_id))
+    if len(material) != DATA_KEY_BYTES:
+        raise EnvelopeError("wrapped key does not hold a data key")
+    return DataKey(material)
+
+
+def field_aad(case_id: str, entry_id: str, field: str) -> bytes:
+    """Associated data for one field value of one entry in one case."""
+    return length_prefixed(_FIELD_LABEL, case_id, entry_id, field)

@@ -1,0 +1,31 @@
+"""Stable, short identifiers for public keys."""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+__all__ = ["KEY_ID_PREFIX", "key_id"]
+
+KEY_ID_PREFIX = "k_"
+_KEY_ID_HEX_CHARS = 16
+
+
+def key_id(public_key: PublicKeyTypes) -> str:
+    """``"k_"`` + the first 16 hex characters of SHA-256 over the key's public bytes.
+
+    Ed25519 and X25519 keys are hashed in their raw 32-byte form, which is what other
+    implementations (JWK ``x``, HPKE ``pkR``) exchange; any other key is hashed as DER
+    SubjectPublicKeyInfo.
+    """
+    if isinstance(public_key, Ed25519PublicKey | X25519PublicKey):
+        raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    else:
+        raw = public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    return KEY_ID_PREFIX + hashlib.sha256(raw).hexdigest()[:_KEY_ID_HEX_CHARS]

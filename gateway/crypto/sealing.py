@@ -1,0 +1,111 @@
+"""Answers sealed to the receiving partner with HPKE (RFC 9180, base mode).
+
+Only the partner holding the private key can open a sealed answer, and only for the
+disclosure, recipient and purpose it was sealed for: those travel in HPKE's ``info``,
+so a box moved to another disclosure, or replayed under another purpose, does not open.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from gateway.crypto._encoding import length_prefixed
+from gateway.crypto.errors import SealOpenError
+from gateway.crypto.keyids import key_id
+
+__all__ = [
+    "SEAL_FORMAT_VERSION",
+    "SEAL_SUITE_NAME",
+    "SealBinding",
+    "SealedBox",
+    "open_sealed",
+    "seal",
+    "seal_info",
+]
+
+SEAL_FORMAT_VERSION = 1
+SEAL_SUITE_NAME = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/ChaCha20Poly1305"
+
+_INFO_LABEL = b"ketenpoort/v1 sealed-record"
+_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+# enc (32-byte X25519 public key) + Poly1305 tag (16 bytes): nothing shorter can open.
+_MIN_CIPHERTEXT = 32 + 16
+_OPEN_FAILED = "sealed box could not be opened"
+
+
+@dataclass(frozen=True)
+class SealedBox:
+    """A sealed answer: ``ciphertext`` is HPKE ``enc || ct``."""
+
+    version: int
+    suite: str
+    recipient_key_id: str
+    ciphertext: bytes
+
+
+@dataclass(frozen=True)
+class SealBinding:
+    """The context a sealed answer is bound to; the opener must present the same."""
+
+    disclosure_id: str
+    recipient_id: str
+    purpose: str
+
+    def __post_init__(self) -> None:
+        for name in ("disclosure_id", "recipient_id", "purpose"):
+            if not getattr(self, name):
+                raise ValueError(f"SealBinding.{name} must not be empty")
+
+
+def seal_info(binding: SealBinding, recipient_key_id: str, version: int) -> bytes:
+    """The HPKE ``info`` for a binding: a fixed label, then version, disclosure id,
+    recipient id, purpose and recipient key id, each length-prefixed."""
+    return length_prefixed(
+        _INFO_LABEL,
+        str(version),
+        binding.disclosure_id,
+        binding.recipient_id,
+        binding.purpose,
+        recipient_key_id,
+    )
+
+
+def seal(plaintext: bytes, recipient: X25519PublicKey, binding: SealBinding) -> SealedBox:
+    """Seal ``plaintext`` to ``recipient`` for the disclosure described by ``binding``."""
+    recipient_key_id = key_id(recipient)
+    info = seal_info(binding, recipient_key_id, SEAL_FORMAT_VERSION)
+    ciphertext = _SUITE.encrypt(plaintext, recipient, info=info)
+    return SealedBox(
+        version=SEAL_FORMAT_VERSION,
+        suite=SEAL_SUITE_NAME,
+        recipient_key_id=recipient_key_id,
+        ciphertext=ciphertext,
+    )
+
+
+def open_sealed(box: SealedBox, private_key: X25519PrivateKey, binding: SealBinding) -> bytes:
+    """Open a sealed box, or raise :class:`SealOpenError`.
+
+    The key id and binding are recomputed from the caller's own key and expectations, never
+    taken from the box, so a box only opens where and for what it was sealed.
+    """
+    expected_key_id = key_id(private_key.public_key())
+    if (
+        box.version != SEAL_FORMAT_VERSION
+        or box.suite != SEAL_SUITE_NAME
+        or not hmac.compare_digest(
+            box.recipient_key_id.encode("utf-8", "replace"), expected_key_id.encode()
+        )
+        or len(box.ciphertext) < _MIN_CIPHERTEXT
+    ):
+        raise SealOpenError(_OPEN_FAILED)
+    info = seal_info(binding, expected_key_id, SEAL_FORMAT_VERSION)
+    try:
+        return _SUITE.decrypt(box.ciphertext, private_key, info=info)
+    except (InvalidTag, ValueError):
+        raise SealOpenError(_OPEN_FAILED) from None

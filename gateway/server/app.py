@@ -1,0 +1,205 @@
+"""Wiring: builds the gateway from its configuration and serves it over grpc.aio.
+
+This is the one module that knows every edge: it opens the store and the keystore, loads the
+policy and the partner registry, connects the partners' source systems, and hands the use
+cases their collaborators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from adapters.channels import TlsMaterial
+from adapters.grpc_source import GrpcSource
+from gateway.api.v1 import (
+    accountability_pb2,
+    accountability_pb2_grpc,
+    exchange_pb2,
+    exchange_pb2_grpc,
+)
+from gateway.broker.casefile import CaseFile
+from gateway.broker.context import BrokerContext, PolicyHolder
+from gateway.broker.disclosure import Disclosures
+from gateway.broker.sources import Source
+from gateway.core import CompiledPolicy
+from gateway.crypto.keystore import Keystore
+from gateway.crypto.layout import CaPaths, GatewayKeyPaths
+from gateway.policyfiles import load_policy_dir
+from gateway.server.accountability_service import AccountabilityService
+from gateway.server.auth import TokenVerifier
+from gateway.server.config import GatewayConfig, TlsMode
+from gateway.server.exchange_service import ExchangeService
+from gateway.server.interceptors import AuthInterceptor
+from gateway.server.metrics import Metrics
+from gateway.server.partners import PartnerRegistry, load_registry
+from gateway.store.audit_log import AuditLog
+from gateway.store.cases import CaseRepository
+from gateway.store.db import create_engine_for, init_schema
+
+log = logging.getLogger("ketenpoort.server")
+
+SERVICE_NAMES = (
+    exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name,
+    accountability_pb2.DESCRIPTOR.services_by_name["AccountabilityService"].full_name,
+)
+
+
+@dataclass
+class Gateway:
+    """A running gateway. Create with `start_gateway`, stop with `stop()`."""
+
+    config: GatewayConfig
+    server: aio.Server
+    port: int
+    policy: PolicyHolder
+    registry: PartnerRegistry
+    log: AuditLog
+    metrics: Metrics
+    health: health.HealthServicer
+    sources: dict[str, Source]
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def stop(self, grace: float | None = 1.0) -> None:
+        self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.log.close()
+        for source in self.sources.values():
+            await source.close()
+        self.metrics.up.set(0)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def start_gateway(
+    config: GatewayConfig,
+    *,
+    policy: CompiledPolicy | None = None,
+    sources: dict[str, Source] | None = None,
+    metrics: Metrics | None = None,
+) -> Gateway:
+    """Start serving. `sources` (partner type -> adapter) overrides the configured endpoints."""
+    metrics = metrics or Metrics()
+    compiled = policy or load_policy_dir(config.policy_dir)
+    holder = PolicyHolder(compiled)
+    metrics.policy_info.info({"version": compiled.version})
+    keystore = Keystore.open(config.keys_dir)
+    registry = load_registry(compiled, config.keys_dir)
+
+    engine = create_engine_for(config.database_url)
+    await asyncio.to_thread(init_schema, engine)
+    audit = AuditLog(engine)
+    await audit.start()
+    source_map = sources if sources is not None else _connect_sources(config, compiled)
+
+    ctx = BrokerContext(
+        policy=holder,
+        cases=CaseRepository(engine),
+        log=audit,
+        keystore=keystore,
+        sealing_keys=lambda: registry.sealing_keys,
+        sources=source_map,
+        source_deadline_s=config.source_deadline_s,
+        clock=utc_now,
+    )
+
+    def observe(source: str, result: str, seconds: float) -> None:
+        metrics.source_calls.labels(source, result).inc()
+        metrics.source_latency.labels(source).observe(seconds)
+
+    casefile = CaseFile(ctx)
+    disclosures = Disclosures(ctx, casefile, observe)
+    verifier = TokenVerifier(
+        lambda: registry.partners,
+        audience=config.audience,
+        algorithms=config.algorithms,
+        leeway_s=config.token_leeway_s,
+        max_lifetime_s=config.max_token_lifetime_s,
+    )
+    server = aio.server(
+        interceptors=[AuthInterceptor(verifier, metrics)],
+        options=[
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+        ],
+    )
+    exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        ExchangeService(casefile, disclosures, metrics), server
+    )
+    accountability_pb2_grpc.add_AccountabilityServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        AccountabilityService(audit, metrics), server
+    )
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = _bind(server, config)
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics.up.set(1)
+    return Gateway(
+        config, server, port, holder, registry, audit, metrics, health_servicer, dict(source_map)
+    )
+
+
+def start_metrics_endpoint(metrics: Metrics, port: int, addr: str = "127.0.0.1") -> None:
+    start_http_server(port, addr=addr, registry=metrics.registry)
+
+
+def _bind(server: aio.Server, config: GatewayConfig) -> int:
+    if config.tls_mode is TlsMode.INSECURE:
+        port = server.add_insecure_port(config.listen)
+    else:
+        port = server.add_secure_port(config.listen, server_credentials(config.keys_dir, config.tls_mode))
+    if port == 0:
+        raise OSError(f"cannot listen on {config.listen}")
+    return port
+
+
+def server_credentials(keys_dir: Path, mode: TlsMode) -> grpc.ServerCredentials:
+    paths = GatewayKeyPaths.under(keys_dir)
+    ca = CaPaths.under(keys_dir)
+    return grpc.ssl_server_credentials(
+        [(paths.tls_key.read_bytes(), paths.tls_cert.read_bytes())],
+        root_certificates=ca.cert.read_bytes() if mode is TlsMode.MUTUAL else None,
+        require_client_auth=mode is TlsMode.MUTUAL,
+    )
+
+
+def gateway_client_tls(keys_dir: Path) -> TlsMaterial:
+    """TLS material the gateway presents to partner source systems (mutual TLS)."""
+    paths = GatewayKeyPaths.under(keys_dir)
+    return TlsMaterial(
+        ca_pem=CaPaths.under(keys_dir).cert.read_bytes(),
+        cert_pem=paths.tls_cert.read_bytes(),
+        key_pem=paths.tls_key.read_bytes(),
+    )
+
+
+def _connect_sources(config: GatewayConfig, policy: CompiledPolicy) -> dict[str, Source]:
+    sources: dict[str, Source] = {}
+    tls = gateway_client_tls(config.keys_dir) if any(s.tls for s in config.sources) else None
+    for endpoint in config.sources:
+        partner_type = policy.partner(endpoint.partner_id).type
+        if partner_type in sources:
+            log.warning("a second source for partner type %s is ignored", partner_type)
+            continue
+        sources[partner_type] = GrpcSource(endpoint.address, tls if endpoint.tls else None)
+    return sources

@@ -1,0 +1,167 @@
+"""gRPC face of the partner exchange: translates messages to use-case calls and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grpc import aio
+
+from gateway.api.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
+from gateway.broker.casefile import CaseFile, Registration
+from gateway.broker.disclosure import DisclosureInput, DisclosureResult, Disclosures, TriageResult
+from gateway.broker.errors import InvalidRequest
+from gateway.broker.records import OUTCOME_OF_EFFECT
+from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
+from gateway.broker.sources import Subject
+from gateway.server import request_context
+from gateway.server.metrics import Metrics
+from gateway.server.status import serve_call
+
+Ctx = aio.ServicerContext[Any, Any]
+MAX_INVITEES = 50
+
+
+class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
+    def __init__(self, casefile: CaseFile, disclosures: Disclosures, metrics: Metrics) -> None:
+        self._casefile = casefile
+        self._disclosures = disclosures
+        self._metrics = metrics
+
+    async def RegisterCase(  # noqa: N802 (gRPC method name)
+        self, request: exchange_pb2.RegisterCaseRequest, context: Ctx
+    ) -> exchange_pb2.RegisterCaseResponse:
+        async def work() -> exchange_pb2.RegisterCaseResponse:
+            rc = request_context.current()
+            if len(request.invitees) > MAX_INVITEES:
+                raise InvalidRequest(f"at most {MAX_INVITEES} invitees")
+            s = request.subject
+            reg = Registration(
+                subject=Subject(
+                    bsn=s.bsn, name=s.name, date_of_birth=s.date_of_birth,
+                    address=s.address, postcode=s.postcode,
+                ),
+                case_type=request.case_type,
+                reason=request.reason,
+                goal=request.goal,
+                invitees=tuple(dict.fromkeys(request.invitees)),
+            )
+            view = await self._casefile.register(rc.principal, rc.trace, reg)
+            return exchange_pb2.RegisterCaseResponse(
+                case_id=view.case_id, phase=view.phase, participants=view.participants
+            )
+
+        return await serve_call("RegisterCase", context, self._metrics, work)
+
+    async def InvitePartner(  # noqa: N802
+        self, request: exchange_pb2.InvitePartnerRequest, context: Ctx
+    ) -> exchange_pb2.InvitePartnerResponse:
+        async def work() -> exchange_pb2.InvitePartnerResponse:
+            rc = request_context.current()
+            view = await self._casefile.invite(
+                rc.principal, rc.trace, request.case_id, request.partner_id
+            )
+            return exchange_pb2.InvitePartnerResponse(participants=view.participants)
+
+        return await serve_call("InvitePartner", context, self._metrics, work)
+
+    async def AddToCaseFile(  # noqa: N802
+        self, request: exchange_pb2.AddToCaseFileRequest, context: Ctx
+    ) -> exchange_pb2.AddToCaseFileResponse:
+        async def work() -> exchange_pb2.AddToCaseFileResponse:
+            rc = request_context.current()
+            entry_id, _ = await self._casefile.add_entry(
+                rc.principal, rc.trace, request.case_id, request.field, request.text
+            )
+            return exchange_pb2.AddToCaseFileResponse(entry_id=entry_id)
+
+        return await serve_call("AddToCaseFile", context, self._metrics, work)
+
+    async def ChangePhase(  # noqa: N802
+        self, request: exchange_pb2.ChangePhaseRequest, context: Ctx
+    ) -> exchange_pb2.ChangePhaseResponse:
+        async def work() -> exchange_pb2.ChangePhaseResponse:
+            rc = request_context.current()
+            view = await self._casefile.change_phase(
+                rc.principal, rc.trace, request.case_id, request.from_phase, request.to_phase
+            )
+            return exchange_pb2.ChangePhaseResponse(phase=view.phase)
+
+        return await serve_call("ChangePhase", context, self._metrics, work)
+
+    async def RequestDisclosure(  # noqa: N802
+        self, request: exchange_pb2.DisclosureRequest, context: Ctx
+    ) -> exchange_pb2.DisclosureResponse:
+        async def work() -> exchange_pb2.DisclosureResponse:
+            rc = request_context.current()
+            inp = DisclosureInput(
+                case_id=request.case_id,
+                purpose=request.purpose,
+                phase=request.phase,
+                fields=tuple(dict.fromkeys(request.fields)),
+                justification=request.justification,
+            )
+            result = await self._disclosures.request(rc.principal, rc.trace, inp)
+            self._count(result)
+            return disclosure_response(result)
+
+        return await serve_call("RequestDisclosure", context, self._metrics, work)
+
+    async def Triage(  # noqa: N802
+        self, request: exchange_pb2.TriageRequest, context: Ctx
+    ) -> exchange_pb2.TriageResponse:
+        async def work() -> exchange_pb2.TriageResponse:
+            rc = request_context.current()
+            result = await self._disclosures.triage(
+                rc.principal, rc.trace, request.case_id, request.purpose
+            )
+            return triage_response(result)
+
+        return await serve_call("Triage", context, self._metrics, work)
+
+    def _count(self, result: DisclosureResult) -> None:
+        for d in result.decisions:
+            self._metrics.field_decision(OUTCOME_OF_EFFECT[d.effect], d.category)
+
+
+def disclosure_response(result: DisclosureResult) -> exchange_pb2.DisclosureResponse:
+    box = result.sealed
+    return exchange_pb2.DisclosureResponse(
+        disclosure_id=result.disclosure_id,
+        sealed=common_pb2.SealedRecord(
+            format_version=box.version,
+            suite=box.suite,
+            recipient_key_id=box.recipient_key_id,
+            ciphertext=box.ciphertext,
+        ),
+        fields=[
+            common_pb2.FieldOutcome(
+                field=d.field,
+                category=d.category,
+                outcome=OUTCOME[d.effect],
+                transform=d.transform or "",
+                rule_id=d.rule_id or "",
+                availability=AVAILABILITY[result.availability.get(d.field, "not_requested")],
+                source=d.source,
+            )
+            for d in result.decisions
+        ],
+        incomplete=result.incomplete,
+        unavailable_sources=result.unavailable_sources,
+        policy_version=result.policy_version,
+        log_seq=result.log_seq,
+    )
+
+
+def triage_response(result: TriageResult) -> exchange_pb2.TriageResponse:
+    return exchange_pb2.TriageResponse(
+        triage_id=result.triage_id,
+        hits=[
+            exchange_pb2.TriageHit(
+                partner_type=h.partner_type, known=h.known, role=h.role, answered=h.answered
+            )
+            for h in result.hits
+        ],
+        outcome=OUTCOME[result.effect],
+        policy_version=result.policy_version,
+        log_seq=result.log_seq,
+    )

@@ -1,0 +1,69 @@
+"""Authentication interceptor: no servicer sees an unauthenticated call.
+
+The interceptor wraps each unary handler so that the token is verified inside the handler's
+own task; the principal and trace context then travel in a contextvar. Health checks and
+reflection stay open, as orchestrators and tooling call them without a partner token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from gateway.broker.caller import TraceContext
+from gateway.server import request_context
+from gateway.server.auth import AuthError, RoleNotAllowed, TokenVerifier
+from gateway.server.metrics import Metrics
+
+OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+
+
+class AuthInterceptor(aio.ServerInterceptor):
+    def __init__(self, verifier: TokenVerifier, metrics: Metrics) -> None:
+        self._verifier = verifier
+        self._metrics = metrics
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(OPEN_PREFIXES) or handler.unary_unary is None:
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        inner = handler.unary_unary
+        verifier, metrics = self._verifier, self._metrics
+
+        async def authenticated(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+            auth = metadata.get("authorization", "")
+            if not isinstance(auth, str) or not auth.startswith("Bearer "):
+                metrics.auth_failure("missing_token")
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
+            try:
+                principal = verifier.verify(str(auth)[len("Bearer "):].strip())
+            except AuthError as exc:
+                metrics.auth_failure("invalid_token")
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            except RoleNotAllowed as exc:
+                metrics.auth_failure("role_not_allowed")
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+            traceparent = metadata.get("traceparent")
+            trace = TraceContext.from_traceparent(
+                traceparent if isinstance(traceparent, str) else None
+            )
+            token = request_context.bind(request_context.RequestContext(principal, trace))
+            try:
+                return await inner(request, context)
+            finally:
+                request_context.unbind(token)
+
+        return grpc.unary_unary_rpc_method_handler(
+            authenticated,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,62 @@
+"""Prometheus metrics. Labels name methods, outcomes, categories and partner types;
+never a value, a subject or a secret. Each gateway owns its registry so that several
+gateways (tests, replicas in one process) do not collide."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "ketenpoort_requests_total", "gRPC requests by method and status code",
+            ["method", "code"], registry=r,
+        )
+        self.latency = Histogram(
+            "ketenpoort_request_seconds", "Request latency by method",
+            ["method"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.decisions = Counter(
+            "ketenpoort_field_decisions_total", "Per-field decisions by outcome and category",
+            ["outcome", "category"], registry=r,
+        )
+        self.refusals = Counter(
+            "ketenpoort_refusals_total", "Refused requests by reason", ["reason"], registry=r,
+        )
+        self.auth_failures = Counter(
+            "ketenpoort_auth_failures_total", "Rejected authentications by reason",
+            ["reason"], registry=r,
+        )
+        self.source_calls = Counter(
+            "ketenpoort_source_calls_total", "Calls to partner sources by partner type and result",
+            ["source", "result"], registry=r,
+        )
+        self.source_latency = Histogram(
+            "ketenpoort_source_seconds", "Latency of calls to partner sources",
+            ["source"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.log_append = Histogram(
+            "ketenpoort_log_append_seconds", "Time from enqueue to durable commit of a log record",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.policy_info = Info(
+            "ketenpoort_policy", "Version of the policy in force", registry=r,
+        )
+        self.policy_reload_failures = Counter(
+            "ketenpoort_policy_reload_failures_total", "Policy reloads refused as invalid", registry=r,
+        )
+        self.up = Gauge("ketenpoort_up", "1 while the gateway serves", registry=r)
+
+    def auth_failure(self, reason: str) -> None:
+        self.auth_failures.labels(reason).inc()
+
+    def refusal(self, reason: str) -> None:
+        self.refusals.labels(reason).inc()
+
+    def field_decision(self, outcome: str, category: str) -> None:
+        self.decisions.labels(outcome, category).inc()

@@ -1,0 +1,74 @@
+"""One table from use-case errors to gRPC status codes, applied at the edge."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from grpc import aio
+
+from gateway.broker.errors import (
+    BrokerError,
+    CaseNotFound,
+    InvalidRequest,
+    PhaseMismatch,
+    RecipientKeyMissing,
+    Refused,
+)
+from gateway.server.metrics import Metrics
+
+log = logging.getLogger("ketenpoort.server")
+
+STATUS_OF: dict[type[BrokerError], grpc.StatusCode] = {
+    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    CaseNotFound: grpc.StatusCode.NOT_FOUND,
+    PhaseMismatch: grpc.StatusCode.FAILED_PRECONDITION,
+    Refused: grpc.StatusCode.PERMISSION_DENIED,
+    RecipientKeyMissing: grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+R = TypeVar("R")
+
+
+def status_of(exc: BrokerError) -> grpc.StatusCode:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+async def serve_call(
+    method: str,
+    context: aio.ServicerContext[Any, Any],
+    metrics: Metrics,
+    work: Callable[[], Awaitable[R]],
+) -> R:
+    """Run one RPC: translate use-case errors, count the outcome, time it."""
+    start = time.perf_counter()
+    code = grpc.StatusCode.OK
+    try:
+        return await work()
+    except BrokerError as exc:
+        code = status_of(exc)
+        if isinstance(exc, Refused):
+            metrics.refusal(exc.code)
+        await _abort(context, code, str(exc))
+    except aio.AbortError:
+        code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+        raise
+    except Exception as exc:
+        code = grpc.StatusCode.INTERNAL
+        # Exception text can carry request content: log the error's type, never its message.
+        log.error("internal error in %s: %s", method, type(exc).__name__)
+        await _abort(context, code, "internal error; see the gateway log")
+    finally:
+        metrics.requests.labels(method, code.name).inc()
+        metrics.latency.labels(method).observe(time.perf_counter() - start)
+
+
+async def _abort(context: aio.ServicerContext[Any, Any], code: grpc.StatusCode, msg: str) -> NoReturn:
+    await context.abort(code, msg)
+    raise AssertionError("unreachable: abort raises")

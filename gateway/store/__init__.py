@@ -1,0 +1,68 @@
+"""Storage: the ZVH case file and the hash-chained accountability log (SQLite, PostgreSQL)."""
+
+from gateway.store.aio import AsyncCaseRepository
+from gateway.store.audit_event import (
+    GENESIS_HASH,
+    AuditEvent,
+    Availability,
+    EventStatus,
+    FieldEntry,
+    FieldOutcome,
+    RecordKind,
+    encode_event,
+    parse_event,
+)
+from gateway.store.audit_log import (
+    DEFAULT_MAX_BATCH,
+    AuditLog,
+    BatchStats,
+    ChainHead,
+    LogRecord,
+)
+from gateway.store.audit_verify import VerifyResult
+from gateway.store.cases import CaseRepository, CaseRow, EntryRow, ParticipantRole, ParticipantRow
+from gateway.store.database import Database
+from gateway.store.db import create_engine_for, init_schema
+from gateway.store.errors import (
+    AuditLogClosed,
+    AuditWriteError,
+    CaseNotFound,
+    DuplicateCase,
+    MalformedRecord,
+    PhaseConflict,
+    StoreError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BATCH",
+    "GENESIS_HASH",
+    "AsyncCaseRepository",
+    "AuditEvent",
+    "AuditLog",
+    "AuditLogClosed",
+    "AuditWriteError",
+    "Availability",
+    "BatchStats",
+    "CaseNotFound",
+    "CaseRepository",
+    "CaseRow",
+    "ChainHead",
+    "Database",
+    "DuplicateCase",
+    "EntryRow",
+    "EventStatus",
+    "FieldEntry",
+    "FieldOutcome",
+    "LogRecord",
+    "MalformedRecord",
+    "ParticipantRole",
+    "ParticipantRow",
+    "PhaseConflict",
+    "RecordKind",
+    "StoreError",
+    "VerifyResult",
+    "create_engine_for",
+    "encode_event",
+    "init_schema",
+    "parse_event",
+]

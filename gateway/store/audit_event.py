@@ -1,0 +1,272 @@
+"""Accountability events, their canonical JSON body and the record hash.
+
+An event says who asked what for which purpose and, per field, what the gateway decided. It
+holds identifiers, categories and outcomes only: there is no place for a field value.
+The body is canonical JSON (sorted keys, no whitespace, UTF-8, times as ISO-8601 with ``Z``),
+so the same event always hashes the same, on every replica and after a round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from json.encoder import encode_basestring
+from typing import Any
+
+from gateway.store.errors import MalformedRecord
+
+GENESIS_HASH = "0" * 64
+HASH_DOMAIN = b"ketenpoort-log-v1\x00"
+
+
+class RecordKind(StrEnum):
+    DISCLOSURE = "disclosure"
+    REFUSAL = "refusal"
+    TRIAGE = "triage"
+    REGISTRATION = "registration"
+    INVITATION = "invitation"
+    PHASE_CHANGE = "phase_change"
+    CASE_NOTE = "case_note"
+
+
+class EventStatus(StrEnum):
+    OK = "ok"
+    INCOMPLETE = "incomplete"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
+class FieldOutcome(StrEnum):
+    DISCLOSED = "disclosed"
+    MASKED = "masked"
+    WITHHELD = "withheld"
+
+
+class Availability(StrEnum):
+    AVAILABLE = "available"
+    NOT_HELD = "not_held"
+    SOURCE_UNAVAILABLE = "source_unavailable"
+    NOT_REQUESTED = "not_requested"
+
+
+_KINDS = frozenset(RecordKind)
+_STATUSES = frozenset(EventStatus)
+_OUTCOMES = frozenset(FieldOutcome)
+_AVAILABILITIES = frozenset(Availability)
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldEntry:
+    """The decision on one field: outcome, the mask transform if any, and where it lives."""
+
+    field: str
+    category: str
+    outcome: str
+    transform: str | None
+    source: str
+    availability: str
+
+    def __post_init__(self) -> None:
+        if self.outcome not in _OUTCOMES:
+            raise ValueError("unknown field outcome")
+        if self.availability not in _AVAILABILITIES:
+            raise ValueError("unknown field availability")
+        if (self.outcome == FieldOutcome.MASKED) != (self.transform is not None):
+            raise ValueError("a transform is named exactly when the outcome is 'masked'")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One disclosure, refusal, triage answer or case change, as written to the log."""
+
+    kind: RecordKind
+    occurred_at: datetime
+    trace_id: str
+    span_id: str
+    partner_id: str
+    role: str
+    user_ref: str
+    purpose: str
+    legal_basis: str
+    processing_activity: str
+    phase: str
+    case_id: str
+    subject_pseudonym: str
+    status: str
+    refusal_code: str
+    disclosure_id: str
+    policy_version: str
+    break_glass: bool
+    justification_ref: str
+    fields: tuple[FieldEntry, ...]
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError("unknown record kind")
+        object.__setattr__(self, "kind", RecordKind(self.kind))
+        if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
+            raise ValueError("occurred_at must be an aware datetime")
+        object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
+        if _TRACE_ID.fullmatch(self.trace_id) is None or self.trace_id == "0" * 32:
+            raise ValueError("trace_id must be 32 lowercase hex digits, not all zero")
+        if _SPAN_ID.fullmatch(self.span_id) is None or self.span_id == "0" * 16:
+            raise ValueError("span_id must be 16 lowercase hex digits, not all zero")
+        if self.status not in _STATUSES:
+            raise ValueError("unknown event status")
+        if not isinstance(self.break_glass, bool):
+            raise ValueError("break_glass must be a bool")
+        if not isinstance(self.fields, tuple) or not all(
+            isinstance(f, FieldEntry) for f in self.fields
+        ):
+            raise ValueError("fields must be a tuple of FieldEntry")
+
+
+BODY_KEYS = frozenset(
+    {
+        "kind",
+        "occurred_at",
+        "trace_id",
+        "span_id",
+        "partner_id",
+        "role",
+        "user_ref",
+        "purpose",
+        "legal_basis",
+        "processing_activity",
+        "phase",
+        "case_id",
+        "subject_pseudonym",
+        "status",
+        "refusal_code",
+        "disclosure_id",
+        "policy_version",
+        "break_glass",
+        "justification_ref",
+        "fields",
+    }
+)
+FIELD_KEYS = frozenset({"field", "category", "outcome", "transform", "source", "availability"})
+_STRING_KEYS = BODY_KEYS - {"kind", "occurred_at", "break_glass", "fields"}
+_FIELD_STRING_KEYS = FIELD_KEYS - {"transform"}
+
+# JSON string escaping exactly as json.dumps(..., ensure_ascii=False) does it.
+_q = encode_basestring
+
+
+def format_time(moment: datetime) -> str:
+    """ISO-8601 UTC with microseconds and ``Z``: one spelling per instant."""
+    return moment.astimezone(UTC).isoformat("T", "microseconds")[:26] + "Z"
+
+
+def parse_time(text: str) -> datetime:
+    if _TIME.fullmatch(text) is None:
+        raise ValueError("time is not ISO-8601 UTC with microseconds and Z")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+
+
+def encode_event(event: AuditEvent) -> str:
+    """The canonical JSON body of an event.
+
+    Equal to ``json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    but written out by hand with the keys in sorted order: at the log's append rate the
+    generic encoder costs more than hashing and inserting the record together.
+    """
+    return encode_event_with_time(event)[0]
+
+
+def encode_event_with_time(event: AuditEvent) -> tuple[str, str]:
+    """The canonical body and, reused by the writer, its ``occurred_at`` text."""
+    e = event
+    when = format_time(e.occurred_at)
+    fields = ",".join([_encode_field(f) for f in e.fields])
+    body = (
+        f'{{"break_glass":{"true" if e.break_glass else "false"},"case_id":{_q(e.case_id)},'
+        f'"disclosure_id":{_q(e.disclosure_id)},"fields":[{fields}],'
+        f'"justification_ref":{_q(e.justification_ref)},"kind":{_q(e.kind)},'
+        f'"legal_basis":{_q(e.legal_basis)},"occurred_at":"{when}",'
+        f'"partner_id":{_q(e.partner_id)},"phase":{_q(e.phase)},'
+        f'"policy_version":{_q(e.policy_version)},'
+        f'"processing_activity":{_q(e.processing_activity)},"purpose":{_q(e.purpose)},'
+        f'"refusal_code":{_q(e.refusal_code)},"role":{_q(e.role)},"span_id":{_q(e.span_id)},'
+        f'"status":{_q(e.status)},"subject_pseudonym":{_q(e.subject_pseudonym)},'
+        f'"trace_id":{_q(e.trace_id)},"user_ref":{_q(e.user_ref)}}}'
+    )
+    return body, when
+
+
+def _encode_field(f: FieldEntry) -> str:
+    transform = "null" if f.transform is None else _q(f.transform)
+    return (
+        f'{{"availability":{_q(f.availability)},"category":{_q(f.category)},'
+        f'"field":{_q(f.field)},"outcome":{_q(f.outcome)},"source":{_q(f.source)},'
+        f'"transform":{transform}}}'
+    )
+
+
+def parse_event(body: str) -> AuditEvent:
+    """The event a canonical body was made from; ``MalformedRecord`` if it has another shape."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise MalformedRecord("record body is not JSON") from exc
+    if not isinstance(data, dict) or data.keys() != BODY_KEYS:
+        raise MalformedRecord("record body keys differ from the documented set")
+    if not all(isinstance(data[k], str) for k in _STRING_KEYS):
+        raise MalformedRecord("record body has a non-string identifier")
+    if not isinstance(data["fields"], list):
+        raise MalformedRecord("record body fields are not a list")
+    try:
+        return AuditEvent(
+            kind=RecordKind(data["kind"]),
+            occurred_at=parse_time(data["occurred_at"]),
+            trace_id=data["trace_id"],
+            span_id=data["span_id"],
+            partner_id=data["partner_id"],
+            role=data["role"],
+            user_ref=data["user_ref"],
+            purpose=data["purpose"],
+            legal_basis=data["legal_basis"],
+            processing_activity=data["processing_activity"],
+            phase=data["phase"],
+            case_id=data["case_id"],
+            subject_pseudonym=data["subject_pseudonym"],
+            status=data["status"],
+            refusal_code=data["refusal_code"],
+            disclosure_id=data["disclosure_id"],
+            policy_version=data["policy_version"],
+            break_glass=data["break_glass"],
+            justification_ref=data["justification_ref"],
+            fields=tuple(_parse_field(f) for f in data["fields"]),
+        )
+    except (TypeError, ValueError) as exc:
+        raise MalformedRecord("record body holds an invalid event") from exc
+
+
+def _parse_field(item: Any) -> FieldEntry:
+    if not isinstance(item, dict) or item.keys() != FIELD_KEYS:
+        raise MalformedRecord("field entry keys differ from the documented set")
+    if not all(isinstance(item[k], str) for k in _FIELD_STRING_KEYS):
+        raise MalformedRecord("field entry has a non-string identifier")
+    transform = item["transform"]
+    if transform is not None and not isinstance(transform, str):
+        raise MalformedRecord("field entry transform is neither null nor a string")
+    return FieldEntry(
+        field=item["field"],
+        category=item["category"],
+        outcome=item["outcome"],
+        transform=transform,
+        source=item["source"],
+        availability=item["availability"],
+    )
+
+
+def chain_hash(seq: int, prev_hash: bytes, body: bytes) -> bytes:
+    """SHA-256 over domain tag, seq (8 bytes big-endian), previous hash and body."""
+    return hashlib.sha256(HASH_DOMAIN + seq.to_bytes(8, "big") + prev_hash + body).digest()

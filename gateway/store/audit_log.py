@@ -1,0 +1,322 @@
+"""The accountability log: a hash-chained, append-only record of every decision.
+
+Each record is durably committed before the answer it accounts for leaves the gateway. To keep
+that promise at a high rate, appends are group-committed: ``append`` queues its event and
+waits; one writer thread takes everything queued (up to ``max_batch``) the moment its previous
+commit ends, writes it in a single transaction and only then releases the callers. While one
+batch is being committed the event loop keeps serving and queueing the next, so batches grow
+with load and the disk's commit latency is shared instead of paid per record. Several gateway
+processes may append to one PostgreSQL database; see ``audit_writer`` for how the chain stays
+whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, select
+
+from gateway.store.audit_event import (
+    AuditEvent,
+    Availability,
+    EventStatus,
+    FieldEntry,
+    FieldOutcome,
+    RecordKind,
+    encode_event_with_time,
+    parse_event,
+)
+from gateway.store.audit_verify import DEFAULT_VERIFY_CHUNK, VerifyResult, verify_chain
+from gateway.store.audit_writer import ChainWriter, EncodedEvent, LogRecord
+from gateway.store.errors import AuditLogClosed, AuditWriteError, StoreError
+from gateway.store.tables import audit_log, log_head
+
+__all__ = [
+    "AuditEvent",
+    "AuditLog",
+    "Availability",
+    "BatchStats",
+    "ChainHead",
+    "EventStatus",
+    "FieldEntry",
+    "FieldOutcome",
+    "LogRecord",
+    "RecordKind",
+    "VerifyResult",
+    "parse_event",
+]
+
+DEFAULT_MAX_BATCH = 256
+DEFAULT_BATCH_HISTORY = 1024
+MAX_LIST_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    last_seq: int
+    last_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStats:
+    """What one committed batch cost; handed to the ``on_batch`` hook for metrics."""
+
+    size: int
+    seconds: float
+    last_seq: int
+
+
+class _Pending:
+    __slots__ = ("item", "future")
+
+    def __init__(self, item: EncodedEvent, future: asyncio.Future[LogRecord]) -> None:
+        self.item = item
+        self.future = future
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _resolve(pending: list[_Pending], records: list[LogRecord]) -> None:
+    for p, record in zip(pending, records, strict=True):
+        if not p.future.done():
+            p.future.set_result(record)
+
+
+def _fail(pending: list[_Pending], cause: BaseException) -> None:
+    for p in pending:
+        if not p.future.done():
+            # One exception object per caller: a shared one would collect every
+            # caller's traceback.
+            error = AuditWriteError(f"batch of {len(pending)} records not committed")
+            error.__cause__ = cause
+            p.future.set_exception(error)
+
+
+def _finish(stopped: asyncio.Future[None]) -> None:
+    if not stopped.done():
+        stopped.set_result(None)
+
+
+class AuditLog:
+    """Appends, queries and verifies the accountability log on one engine.
+
+    ``on_batch`` is called in the writer thread after every commit; keep it as cheap as a
+    metrics update.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        clock: Callable[[], datetime] = _utc_now,
+        on_batch: Callable[[BatchStats], None] | None = None,
+        batch_history: int = DEFAULT_BATCH_HISTORY,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._engine = engine
+        self._chain = ChainWriter(engine)
+        self._max_batch = max_batch
+        self._clock = clock
+        self._on_batch = on_batch
+        self._stats_lock = threading.Lock()
+        # Sizes of the most recent committed batches, oldest first.
+        self.last_batch_sizes: deque[int] = deque(maxlen=batch_history)
+        self.batches_committed = 0
+        self.records_committed = 0
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._accepting = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped: asyncio.Future[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the writer thread; appends are then accepted from the running event loop."""
+        if self._thread is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._stopped = self._loop.create_future()
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(self._loop, self._queue, self._stopped),
+            name="audit-log-writer",
+            daemon=True,
+        )
+        self._accepting = True
+        self._thread.start()
+
+    async def close(self) -> None:
+        """Stop accepting appends, commit everything already queued, then stop the writer."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._accepting = False
+        self._queue.put(None)
+        assert self._stopped is not None
+        await asyncio.shield(self._stopped)
+        thread.join()
+
+    async def __aenter__(self) -> AuditLog:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    @property
+    def queued(self) -> int:
+        """Events waiting for the writer (the log lag, in records)."""
+        return self._queue.qsize()
+
+    # -- appending ------------------------------------------------------------------------
+
+    async def append(self, event: AuditEvent) -> LogRecord:
+        """Queue one event and return its record once the batch holding it is committed.
+
+        Raises ``AuditWriteError`` when that batch could not be committed: the caller must
+        then not let the answer leave.
+        """
+        if not self._accepting:
+            raise AuditLogClosed("audit log writer is not running")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            raise StoreError("audit log used from an event loop other than the one it started on")
+        # Serialised here, once; the writer only hashes and inserts.
+        body, when = encode_event_with_time(event)
+        future: asyncio.Future[LogRecord] = loop.create_future()
+        self._queue.put(_Pending(EncodedEvent(event, body, when), future))
+        return await future
+
+    def append_sync(self, events: Sequence[AuditEvent]) -> list[LogRecord]:
+        """Append events from synchronous code, ``max_batch`` per transaction."""
+        items = [EncodedEvent(e, *encode_event_with_time(e)) for e in events]
+        records: list[LogRecord] = []
+        for start in range(0, len(items), self._max_batch):
+            records.extend(self._write(items[start : start + self._max_batch]))
+        return records
+
+    def _run(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pending_queue: queue.SimpleQueue[_Pending | None],
+        stopped: asyncio.Future[None],
+    ) -> None:
+        stopping = False
+        while not stopping:
+            first = pending_queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    more = pending_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                batch.append(more)
+            # A caller that gave up has no answer to account for.
+            live = [p for p in batch if not p.future.cancelled()]
+            if live:
+                self._write_pending(loop, live)
+        try:
+            loop.call_soon_threadsafe(_finish, stopped)
+        except RuntimeError:
+            pass  # the event loop is already closed; nobody waits any more
+
+    def _write_pending(self, loop: asyncio.AbstractEventLoop, live: list[_Pending]) -> None:
+        try:
+            records = self._write([p.item for p in live])
+        except Exception as exc:
+            outcome: tuple[Callable[..., None], object] = (_fail, exc)
+        else:
+            outcome = (_resolve, records)
+        try:
+            loop.call_soon_threadsafe(outcome[0], live, outcome[1])
+        except RuntimeError:
+            pass  # the event loop is already closed; nobody waits any more
+
+    def _write(self, items: Sequence[EncodedEvent]) -> list[LogRecord]:
+        started = time.perf_counter()
+        records = self._chain.write(items, self._clock())
+        stats = BatchStats(len(records), time.perf_counter() - started, records[-1].seq)
+        with self._stats_lock:
+            self.last_batch_sizes.append(stats.size)
+            self.batches_committed += 1
+            self.records_committed += stats.size
+        if self._on_batch is not None:
+            self._on_batch(stats)
+        return records
+
+    # -- reading --------------------------------------------------------------------------
+
+    def list_records(
+        self,
+        *,
+        partner_id: str | None = None,
+        case_id: str | None = None,
+        subject_pseudonym: str | None = None,
+        kinds: Collection[RecordKind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[LogRecord]:
+        """Records matching every given filter, by seq; page with ``after_seq``.
+
+        ``since`` (inclusive) and ``until`` (exclusive) bound the event time ``occurred_at``,
+        which is part of the hashed body, unlike the commit time ``recorded_at``.
+        """
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        t = audit_log.c
+        query = select(t.seq, t.body, t.prev_hash, t.record_hash, t.recorded_at).where(
+            t.seq > after_seq
+        )
+        if partner_id is not None:
+            query = query.where(t.partner_id == partner_id)
+        if case_id is not None:
+            query = query.where(t.case_id == case_id)
+        if subject_pseudonym is not None:
+            query = query.where(t.subject_pseudonym == subject_pseudonym)
+        if kinds is not None:
+            query = query.where(t.kind.in_([RecordKind(k).value for k in kinds]))
+        if since is not None:
+            query = query.where(t.occurred_at >= since)
+        if until is not None:
+            query = query.where(t.occurred_at < until)
+        query = query.order_by(t.seq).limit(limit)
+        with self._engine.begin() as conn:
+            rows = conn.execute(query).all()
+        return [
+            LogRecord(r.seq, parse_event(r.body), r.prev_hash, r.record_hash, r.recorded_at)
+            for r in rows
+        ]
+
+    def count(self) -> int:
+        with self._engine.begin() as conn:
+            return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
+
+    def head(self) -> ChainHead:
+        """The chain head: the last committed seq and its record hash (for checkpoints)."""
+        with self._engine.begin() as conn:
+            row = conn.execute(select(log_head.c.last_seq, log_head.c.last_hash)).one()
+        return ChainHead(int(row.last_seq), row.last_hash)
+
+    def verify(self, *, chunk_size: int = DEFAULT_VERIFY_CHUNK) -> VerifyResult:
+        """Recompute the whole chain; see ``verify_chain``."""
+        return verify_chain(self._engine, chunk_size=chunk_size)

@@ -1,0 +1,369 @@
+"""The ZVH's own case file: registration, participants, phase and the ZVH's entries.
+
+Partner data is not copied here. Entry values arrive as ciphertext made by the caller with
+the case's data key; the store keeps the wrapped key next to the case and never sees a
+plaintext value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from gateway.store.db import for_writing
+from gateway.store.errors import CaseNotFound, DuplicateCase, PhaseConflict, StoreError
+from gateway.store.tables import case_entries, case_participants, cases
+
+
+class ParticipantRole(StrEnum):
+    REGISTRANT = "registrant"
+    INVITED = "invited"
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case_id: str
+    subject_pseudonym: str
+    case_type: str
+    phase: str
+    registered_by: str
+    created_at: datetime
+    closed_at: datetime | None
+    wrapped_data_key: bytes
+    # Registrant first, then invitees in the order they joined.
+    participants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ParticipantRow:
+    case_id: str
+    partner_id: str
+    role_in_case: ParticipantRole
+    invited_by: str
+    joined_at: datetime
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    entry_id: str
+    case_id: str
+    field: str
+    ciphertext: bytes
+    created_by: str
+    created_at: datetime
+
+
+class CaseRepository:
+    """Synchronous access to the case file; see ``AsyncCaseRepository`` for asyncio code."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._writer = for_writing(engine)
+
+    def create_case(
+        self,
+        *,
+        case_id: str,
+        subject_pseudonym: str,
+        case_type: str,
+        phase: str,
+        registered_by: str,
+        wrapped_data_key: bytes,
+        entries: Sequence[EntryRow],
+        invitees: Sequence[tuple[str, str]],
+        now: datetime,
+    ) -> CaseRow:
+        """Register a case with its registrant, invitees and entries in one transaction.
+
+        ``invitees`` holds ``(partner_id, invited_by)`` pairs; the registrant and repeated
+        partners are ignored.
+        """
+        _check_entries(case_id, entries)
+        participants = [
+            _participant(case_id, registered_by, ParticipantRole.REGISTRANT, registered_by, now)
+        ]
+        seen = {registered_by}
+        for partner_id, invited_by in invitees:
+            if partner_id not in seen:
+                seen.add(partner_id)
+                participants.append(
+                    _participant(case_id, partner_id, ParticipantRole.INVITED, invited_by, now)
+                )
+        try:
+            with self._writer.begin() as conn:
+                if _case_exists(conn, case_id):
+                    raise DuplicateCase(case_id)
+                conn.execute(
+                    insert(cases).values(
+                        case_id=case_id,
+                        subject_pseudonym=subject_pseudonym,
+                        case_type=case_type,
+                        phase=phase,
+                        registered_by=registered_by,
+                        created_at=now,
+                        closed_at=None,
+                        wrapped_data_key=wrapped_data_key,
+                    )
+                )
+                conn.execute(insert(case_participants), participants)
+                if entries:
+                    conn.execute(insert(case_entries), [_entry_params(e) for e in entries])
+                return _load_case(conn, case_id)
+        except IntegrityError as exc:
+            # A concurrent registration of the same id on PostgreSQL lands here.
+            if self.get_case(case_id) is not None:
+                raise DuplicateCase(case_id) from exc
+            raise StoreError(f"case {case_id!r} violates a storage constraint") from exc
+
+    def get_case(self, case_id: str) -> CaseRow | None:
+        with self._engine.begin() as conn:
+            if not _case_exists(conn, case_id):
+                return None
+            return _load_case(conn, case_id)
+
+    def add_participant(
+        self, case_id: str, partner_id: str, invited_by: str, now: datetime
+    ) -> CaseRow:
+        """Invite a partner to the case; inviting a participant again changes nothing."""
+        try:
+            with self._writer.begin() as conn:
+                _require_case(conn, case_id)
+                already = conn.execute(
+                    select(case_participants.c.partner_id).where(
+                        case_participants.c.case_id == case_id,
+                        case_participants.c.partner_id == partner_id,
+                    )
+                ).first()
+                if already is None:
+                    conn.execute(
+                        insert(case_participants).values(
+                            _participant(
+                                case_id, partner_id, ParticipantRole.INVITED, invited_by, now
+                            )
+                        )
+                    )
+                return _load_case(conn, case_id)
+        except IntegrityError as exc:
+            # Another replica invited the same partner between our check and insert.
+            row = self.get_case(case_id)
+            if row is not None and partner_id in row.participants:
+                return row
+            raise StoreError(f"participant of case {case_id!r} violates a constraint") from exc
+
+    def is_participant(self, case_id: str, partner_id: str) -> bool:
+        with self._engine.begin() as conn:
+            found = conn.execute(
+                select(case_participants.c.partner_id).where(
+                    case_participants.c.case_id == case_id,
+                    case_participants.c.partner_id == partner_id,
+                )
+            ).first()
+        return found is not None
+
+    def participants(self, case_id: str) -> list[ParticipantRow]:
+        """Participants with their role, registrant first."""
+        with self._engine.begin() as conn:
+            _require_case(conn, case_id)
+            rows = conn.execute(_participants_query(case_id)).all()
+        return [
+            ParticipantRow(
+                case_id=r.case_id,
+                partner_id=r.partner_id,
+                role_in_case=ParticipantRole(r.role_in_case),
+                invited_by=r.invited_by,
+                joined_at=r.joined_at,
+            )
+            for r in rows
+        ]
+
+    def add_entries(self, case_id: str, entries: Sequence[EntryRow]) -> None:
+        _check_entries(case_id, entries)
+        if not entries:
+            return
+        try:
+            with self._writer.begin() as conn:
+                _require_case(conn, case_id)
+                conn.execute(insert(case_entries), [_entry_params(e) for e in entries])
+        except IntegrityError as exc:
+            raise StoreError(f"entries for case {case_id!r} violate a storage constraint") from exc
+
+    def latest_entries(self, case_id: str, fields: Collection[str]) -> dict[str, EntryRow]:
+        """The newest entry of each requested field that has one.
+
+        Newest means latest ``created_at``; entries created at the same moment are ordered by
+        ``entry_id``.
+        """
+        if not fields:
+            return {}
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=case_entries.c.field,
+                order_by=(case_entries.c.created_at.desc(), case_entries.c.entry_id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = (
+            select(*case_entries.c, rank)
+            .where(case_entries.c.case_id == case_id, case_entries.c.field.in_(list(fields)))
+            .subquery()
+        )
+        query = select(*(ranked.c[c.name] for c in case_entries.c)).where(ranked.c.rank == 1)
+        with self._engine.begin() as conn:
+            rows = conn.execute(query).all()
+        return {r.field: _entry(r) for r in rows}
+
+    def entries(self, case_id: str, field: str) -> list[EntryRow]:
+        """Every entry of one field, oldest first (notes accumulate)."""
+        query = (
+            select(case_entries)
+            .where(case_entries.c.case_id == case_id, case_entries.c.field == field)
+            .order_by(case_entries.c.created_at, case_entries.c.entry_id)
+        )
+        with self._engine.begin() as conn:
+            return [_entry(r) for r in conn.execute(query)]
+
+    def set_phase(
+        self,
+        case_id: str,
+        phase: str,
+        *,
+        expected_phase: str | None = None,
+        closed_at: datetime | None = None,
+    ) -> CaseRow:
+        """Move the case to ``phase``.
+
+        With ``expected_phase`` the move happens only if the case is still in that phase,
+        otherwise ``PhaseConflict``. ``closed_at`` records the closure moment that starts the
+        retention clock.
+        """
+        values: dict[str, Any] = {"phase": phase}
+        if closed_at is not None:
+            values["closed_at"] = closed_at
+        condition = cases.c.case_id == case_id
+        if expected_phase is not None:
+            condition = and_(condition, cases.c.phase == expected_phase)
+        with self._writer.begin() as conn:
+            changed = conn.execute(update(cases).where(condition).values(values)).rowcount
+            if changed == 0:
+                actual = conn.execute(
+                    select(cases.c.phase).where(cases.c.case_id == case_id)
+                ).scalar_one_or_none()
+                if actual is None:
+                    raise CaseNotFound(case_id)
+                raise PhaseConflict(case_id, expected_phase or "", actual)
+            return _load_case(conn, case_id)
+
+    def find_cases_by_subject(self, subject_pseudonym: str) -> list[CaseRow]:
+        """Every case of the subject, oldest first."""
+        with self._engine.begin() as conn:
+            ids = (
+                conn.execute(
+                    select(cases.c.case_id)
+                    .where(cases.c.subject_pseudonym == subject_pseudonym)
+                    .order_by(cases.c.created_at, cases.c.case_id)
+                )
+                .scalars()
+                .all()
+            )
+            return [_load_case(conn, case_id) for case_id in ids]
+
+    def delete_case(self, case_id: str) -> None:
+        """Remove a case, its participants, entries and wrapped data key (end of retention)."""
+        with self._writer.begin() as conn:
+            _require_case(conn, case_id)
+            conn.execute(delete(case_entries).where(case_entries.c.case_id == case_id))
+            conn.execute(delete(case_participants).where(case_participants.c.case_id == case_id))
+            conn.execute(delete(cases).where(cases.c.case_id == case_id))
+
+
+def _check_entries(case_id: str, entries: Sequence[EntryRow]) -> None:
+    for entry in entries:
+        if entry.case_id != case_id:
+            raise ValueError(f"entry {entry.entry_id!r} belongs to another case")
+
+
+def _participant(
+    case_id: str, partner_id: str, role: ParticipantRole, invited_by: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "partner_id": partner_id,
+        "role_in_case": role.value,
+        "invited_by": invited_by,
+        "joined_at": now,
+    }
+
+
+def _entry_params(entry: EntryRow) -> dict[str, Any]:
+    return {
+        "entry_id": entry.entry_id,
+        "case_id": entry.case_id,
+        "field": entry.field,
+        "ciphertext": entry.ciphertext,
+        "created_by": entry.created_by,
+        "created_at": entry.created_at,
+    }
+
+
+def _entry(row: Row[Any]) -> EntryRow:
+    return EntryRow(
+        entry_id=row.entry_id,
+        case_id=row.case_id,
+        field=row.field,
+        ciphertext=bytes(row.ciphertext),
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def _case_exists(conn: Connection, case_id: str) -> bool:
+    found = conn.execute(select(cases.c.case_id).where(cases.c.case_id == case_id)).first()
+    return found is not None
+
+
+def _require_case(conn: Connection, case_id: str) -> None:
+    if not _case_exists(conn, case_id):
+        raise CaseNotFound(case_id)
+
+
+def _participants_query(case_id: str) -> Select[Any]:
+    registrant_first = case_participants.c.role_in_case != ParticipantRole.REGISTRANT.value
+    return (
+        select(case_participants)
+        .where(case_participants.c.case_id == case_id)
+        .order_by(registrant_first, case_participants.c.joined_at, case_participants.c.partner_id)
+    )
+
+
+def _load_case(conn: Connection, case_id: str) -> CaseRow:
+    row = conn.execute(select(cases).where(cases.c.case_id == case_id)).one()
+    partners = conn.execute(_participants_query(case_id)).all()
+    return CaseRow(
+        case_id=row.case_id,
+        subject_pseudonym=row.subject_pseudonym,
+        case_type=row.case_type,
+        phase=row.phase,
+        registered_by=row.registered_by,
+        created_at=row.created_at,
+        closed_at=row.closed_at,
+        wrapped_data_key=bytes(row.wrapped_data_key),
+        participants=tuple(p.partner_id for p in partners),
+    )

@@ -1,0 +1,97 @@
+"""Engines and schema for SQLite (default) and PostgreSQL (production).
+
+SQLite is opened in WAL mode with ``synchronous=FULL`` so that a commit survives power loss,
+and SQLAlchemy, not the ``sqlite3`` module, decides when a transaction begins: a write
+transaction takes the database write lock up front (``BEGIN IMMEDIATE``) instead of upgrading
+a read lock halfway, which in WAL mode fails at once instead of waiting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from gateway.store.audit_event import GENESIS_HASH
+from gateway.store.tables import log_head, metadata
+
+DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Execution option read by the SQLite "begin" hook; PostgreSQL ignores it.
+_WRITE_OPTION = "ketenpoort_write"
+# Serialises concurrent schema creation by several replicas on one PostgreSQL database.
+_SCHEMA_LOCK_KEY = 0x6B6574656E  # "keten"
+
+
+def create_engine_for(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine for a ``sqlite:///path`` or ``postgresql+psycopg://`` URL.
+
+    Statement parameters are never rendered into errors or logs (``hide_parameters``): they
+    can hold pseudonyms and ciphertext.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, parsed.database, echo=echo)
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ValueError("PostgreSQL URLs must use the psycopg 3 driver: postgresql+psycopg://")
+        return create_engine(url, echo=echo, hide_parameters=True, pool_pre_ping=True)
+    raise ValueError(f"unsupported database backend {backend!r}; use sqlite or postgresql")
+
+
+def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
+    in_memory = database in (None, "", ":memory:") or str(database).startswith("file::memory:")
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+    if in_memory:
+        # One shared connection, or every checkout would see its own empty database.
+        kwargs["poolclass"] = StaticPool
+        kwargs["connect_args"] = {"check_same_thread": False}
+    else:
+        Path(str(database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Leave transaction control to the "begin" hook below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {DEFAULT_SQLITE_BUSY_TIMEOUT_MS}")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def for_writing(engine: Engine) -> Engine:
+    """The same engine (same pool) whose transactions take the write lock when they begin."""
+    return engine.execution_options(**{_WRITE_OPTION: True})
+
+
+def init_schema(engine: Engine) -> None:
+    """Create missing tables and the chain head row; safe to call on every start."""
+    with for_writing(engine).begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        metadata.create_all(conn)
+        head_row = {"id": 1, "last_seq": 0, "last_hash": GENESIS_HASH}
+        if engine.dialect.name == "postgresql":
+            conn.execute(postgresql.insert(log_head).values(head_row).on_conflict_do_nothing())
+        else:
+            conn.execute(sqlite.insert(log_head).values(head_row).on_conflict_do_nothing())

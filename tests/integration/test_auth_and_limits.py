@@ -1,0 +1,131 @@
+"""Authentication failures and bad input get the right status codes over real gRPC."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import grpc
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from adapters.channels import open_channel
+from adapters.tokens import mint_token
+from gateway.api.v1 import exchange_pb2, exchange_pb2_grpc
+from gateway.cli.demo_data import SUBJECT
+from tests.integration.harness import Harness
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+async def _call_with(harness: Harness, token: str | None) -> grpc.StatusCode:
+    channel = open_channel(harness.address, None)
+    stub = exchange_pb2_grpc.ExchangeServiceStub(channel)  # type: ignore[no-untyped-call]
+    metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
+    try:
+        await stub.RegisterCase(
+            exchange_pb2.RegisterCaseRequest(subject=SUBJECT, case_type="code_rood", reason="r"),
+            metadata=metadata, timeout=5,
+        )
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    finally:
+        await channel.close()
+    return grpc.StatusCode.OK
+
+
+def _token(harness: Harness, **overrides: object) -> str:
+    creds = harness.credentials("police")
+    args: dict[str, object] = dict(
+        partner_id="police", key=creds.token_key, key_id=creds.token_key_id,
+        audience="ketenpoort", role="case_director",
+    )
+    args.update(overrides)
+    return mint_token(**args)  # type: ignore[arg-type]
+
+
+async def test_a_valid_token_is_accepted(harness: Harness) -> None:
+    assert await _call_with(harness, _token(harness)) == grpc.StatusCode.OK
+
+
+async def test_missing_token(harness: Harness) -> None:
+    assert await _call_with(harness, None) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_expired_token(harness: Harness) -> None:
+    old = _token(harness, now=time.time() - 3600, lifetime_s=300)
+    assert await _call_with(harness, old) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_token_signed_by_another_key(harness: Harness) -> None:
+    creds = harness.credentials("police")
+    forged = _token(harness, key=Ed25519PrivateKey.generate(), key_id=creds.token_key_id)
+    assert await _call_with(harness, forged) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_token_of_another_partner_key_claiming_police(harness: Harness) -> None:
+    ggz = harness.credentials("ggz")
+    forged = _token(harness, key=ggz.token_key, key_id=ggz.token_key_id)
+    assert await _call_with(harness, forged) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_alg_none_is_refused(harness: Harness) -> None:
+    now = int(time.time())
+    header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    claims = _b64(json.dumps({
+        "iss": "police", "aud": "ketenpoort", "iat": now, "exp": now + 60,
+        "jti": "x", "role": "case_director",
+    }).encode())
+    assert await _call_with(harness, f"{header}.{claims}.") == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_hmac_with_the_public_key_is_refused(harness: Harness) -> None:
+    now = int(time.time())
+    token = jwt.encode(
+        {"iss": "police", "aud": "ketenpoort", "iat": now, "exp": now + 60, "jti": "y",
+         "role": "case_director"},
+        b"public-key-bytes-used-as-hmac-secret-000000", algorithm="HS256",
+    )
+    assert await _call_with(harness, token) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_wrong_audience(harness: Harness) -> None:
+    token = _token(harness, audience="another-gateway")
+    assert await _call_with(harness, token) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_role_not_granted_to_partner(harness: Harness) -> None:
+    token = _token(harness, role="process_director")
+    assert await _call_with(harness, token) == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_garbage_token(harness: Harness) -> None:
+    assert await _call_with(harness, "not-a-jwt") == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_oversized_message_is_resource_exhausted(harness: Harness) -> None:
+    police = harness.client("police")
+    huge = "x" * (harness.gateway.config.max_message_bytes + 1024)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await police.register_case(SUBJECT, "code_rood", reason=huge)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_privacy_officer_service_needs_the_role(harness: Harness) -> None:
+    director = harness.client("zvh")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await director.verify_log()
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    officer = harness.client("zvh", role="privacy_officer")
+    await harness.client("police").register_case(SUBJECT, "code_rood", reason="r")
+    verified = await officer.verify_log()
+    assert verified.ok and verified.records_checked >= 1
+    listing = await officer.list_disclosures(kinds=["registration"])
+    assert [e.kind for e in listing.entries] == ["registration"]
+    with pytest.raises(grpc.aio.AioRpcError) as bad_kind:
+        await officer.list_disclosures(kinds=["gossip"])
+    assert bad_kind.value.code() == grpc.StatusCode.INVALID_ARGUMENT
