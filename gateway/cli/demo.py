@@ -121,7 +121,7 @@ def _workdir(data_dir: Path | None) -> Iterator[Path]:
 async def _running_demo(work: Path) -> AsyncIterator[Demo]:
     policy = load_policy_dir(shipped_policy_dir())
     keys = work / "keys"
-    init_dev_keys(keys, sorted(policy.policy.partners))
+    init_dev_keys(keys, sorted(policy.partners))
     sources = {p: await _start_source(keys, policy, p) for p in SOURCE_PARTNERS}
     endpoints = [SourceEndpoint(p, f"localhost:{s.port}") for p, s in sources.items()]
     endpoints.append(SourceEndpoint(DOWN_PARTNER, f"localhost:{_closed_port()}"))
@@ -188,7 +188,8 @@ async def _play(demo: Demo) -> None:
     case_id = reg.case_id
     checks.check(reg.phase == "registration", f"case {case_id[:10]}… registered in phase registration")
     checks.check(
-        list(reg.participants) == ["police", "veilig-thuis", "zvh"],
+        reg.participants[0] == "police"
+        and set(reg.participants) == {"police", "veilig-thuis", "zvh"},
         f"participants: {', '.join(reg.participants)}",
     )
 
@@ -204,14 +205,16 @@ async def _play(demo: Demo) -> None:
     await c["zvh"].change_phase(case_id, "registration", "triage")
     triage = await c["zvh"].triage(case_id)
     hits = {h.partner_type: h for h in triage.hits}
+    down_type = demo.policy.partner(DOWN_PARTNER).type
     for partner_type, record in SOURCE_RECORDS.items():
+        if partner_type == down_type:
+            continue
         hit = hits.get(partner_type)
         checks.check(
             hit is not None and hit.answered and hit.known and _triage_role_ok(demo, hit.role, record.role),
             f"triage: {partner_type} knows the subject"
             + (f" as {hit.role!r}" if hit is not None and hit.role else " (hit/no-hit only)"),
         )
-    down_type = demo.policy.partner(DOWN_PARTNER).type
     checks.check(
         down_type in hits and not hits[down_type].answered,
         f"triage: {down_type}'s system is down and reported as not answered",

@@ -52,6 +52,15 @@ SOURCE_RECORDS: dict[str, SubjectRecord] = {
             "mun.housing_status": "Social rental; eviction procedure started 2026-09",
         },
     ),
+    "probation": SubjectRecord(
+        bsn=SUBJECT.bsn,
+        role="supervised person",
+        fields={
+            "prob.supervision_conditions": "Contact ban with partner; weekly reporting; "
+            "alcohol abstinence with monitoring",
+            "prob.release_date": "2025-12-01",
+        },
+    ),
     "veilig_thuis": SubjectRecord(
         bsn=SUBJECT.bsn,
         role="alleged perpetrator",

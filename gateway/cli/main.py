@@ -100,7 +100,7 @@ def _keys_init(args: argparse.Namespace) -> int:
     from gateway.crypto.errors import DevKeysError
     from gateway.policyfiles import load_policy_dir
 
-    partners = sorted(load_policy_dir(args.policies).policy.partners)
+    partners = sorted(load_policy_dir(args.policies).partners)
     try:
         paths = init_dev_keys(args.dir, partners, overwrite=args.overwrite)
     except DevKeysError as exc:
@@ -116,7 +116,11 @@ def _audit_verify(args: argparse.Namespace) -> int:
     from gateway.store.db import create_engine_for
 
     url = args.db or _config(args.config).database_url
-    result = AuditLog(create_engine_for(url)).verify()
+    engine = create_engine_for(url)
+    try:
+        result = AuditLog(engine).verify()
+    finally:
+        engine.dispose()
     if result.ok:
         print(f"log verifies: {result.records_checked} records, chain intact")
         return 0

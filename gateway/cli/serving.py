@@ -17,7 +17,7 @@ log = logging.getLogger("ketenpoort.serve")
 def ensure_dev_keys(config: GatewayConfig) -> None:
     """On the embedded default, create development keys on first start (and for partners
     added to the policy since)."""
-    partners = sorted(load_policy_dir(config.policy_dir).policy.partners)
+    partners = sorted(load_policy_dir(config.policy_dir).partners)
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     init_dev_keys(config.keys_dir, partners)
 

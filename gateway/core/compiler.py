@@ -15,7 +15,10 @@ A field no rule matches is withheld (deny by default).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
+from types import MappingProxyType
+from typing import cast
 
 from gateway.core.decisions import (
     NO_RULE_REASON,
@@ -39,6 +42,11 @@ from gateway.core.transforms import TRANSFORMS
 from gateway.core.validate import validate
 
 _Key = tuple[str, str, str, str]
+_Row = tuple[FieldDecision, ...]
+_Selector = Callable[[_Row], _Row]
+# Partners ask for the same few field lists again and again; remembering how to pick them
+# keeps decide() a lookup. The bound keeps odd requests from growing the cache without end.
+_SELECTOR_CACHE_SIZE = 1024
 _EFFECT_RANK = {Effect.DISCLOSE: 0, Effect.MASK: 1, Effect.WITHHOLD: 2}
 
 
@@ -70,7 +78,7 @@ def resolve(spec: FieldSpec, special: str, matching: Sequence[Rule]) -> FieldDec
 
 
 class CompiledPolicy:
-    """A policy ready to decide requests. Immutable after construction."""
+    """A policy ready to decide requests. Its decisions never change after construction."""
 
     def __init__(self, policy: PolicySet) -> None:
         """Build the tables. ``policy`` must be valid; use ``compile_policy`` to check it."""
@@ -78,10 +86,11 @@ class CompiledPolicy:
         self.policy = policy
         self.fields: tuple[FieldSpec, ...] = policy.fields
         self.phases: tuple[str, ...] = tuple(p.id for p in policy.phases)
-        self.partners: tuple[PartnerSpec, ...] = policy.partners
-        self.purposes: tuple[Purpose, ...] = policy.purposes
         self._partners = {p.id: p for p in policy.partners}
         self._purposes = {p.id: p for p in policy.purposes}
+        # Read-only views by id, in policy order.
+        self.partners: Mapping[str, PartnerSpec] = MappingProxyType(self._partners)
+        self.purposes: Mapping[str, Purpose] = MappingProxyType(self._purposes)
         self._fields = {f.id: f for f in policy.fields}
         self._positions = {f.id: i for i, f in enumerate(policy.fields)}
         self._phase_ids = frozenset(self.phases)
@@ -89,6 +98,7 @@ class CompiledPolicy:
         self._partner_roles = {p.id: frozenset(p.roles) for p in policy.partners}
         specials = {c.id: str(c.special) for c in policy.categories}
         self._rows = self._build(policy, specials)
+        self._selectors: dict[tuple[str, ...], _Selector] = {}
         # Refused requests still list the asked fields, all withheld, for the log.
         self._refused = {
             code: tuple(FieldDecision(f.id, f.category, specials[f.category], f.source,
@@ -150,11 +160,11 @@ class CompiledPolicy:
             raise UnknownPhase(request.phase)
         if request.role not in self._role_ids:
             raise UnknownRole(request.role)
-        positions = self._select(request.fields)
+        select = self._selector(request.fields)
         refusal = self._refusal(partner, purpose, request)
         if refusal is None:
             row = self._rows[(partner.type, request.role, purpose.id, request.phase)]
-            chosen = row if positions is None else tuple(row[i] for i in positions)
+            chosen = row if select is None else select(row)
             for decision in chosen:
                 if decision.effect is not Effect.WITHHOLD:
                     break
@@ -164,17 +174,35 @@ class CompiledPolicy:
                                   "partner type, role, purpose and phase")
         else:
             row = self._refused[refusal.code]
-            chosen = row if positions is None else tuple(row[i] for i in positions)
+            chosen = row if select is None else select(row)
         return Decision(request, partner.type, purpose, self.version, refusal, chosen)
 
-    def _select(self, fields: tuple[str, ...]) -> tuple[int, ...] | None:
+    def _selector(self, fields: tuple[str, ...]) -> _Selector | None:
+        """How to pick the requested fields (each once, in request order) from a row."""
         if not fields:
             return None
+        selector = self._selectors.get(fields)
+        if selector is not None:
+            return selector
         positions = self._positions
         try:
-            return tuple(positions[f] for f in dict.fromkeys(fields))
+            wanted = [positions[f] for f in dict.fromkeys(fields)]
         except KeyError as exc:
             raise UnknownField(str(exc.args[0])) from None
+        if len(wanted) == 1:
+            only = wanted[0]
+
+            def selector(row: _Row) -> _Row:
+                return (row[only],)
+        else:
+            getter = itemgetter(*wanted)
+
+            def selector(row: _Row) -> _Row:
+                return cast(_Row, getter(row))
+        if len(self._selectors) >= _SELECTOR_CACHE_SIZE:
+            self._selectors.clear()
+        self._selectors[fields] = selector
+        return selector
 
     def _refusal(self, partner: PartnerSpec, purpose: Purpose,
                  request: AccessRequest) -> Refusal | None:

@@ -66,6 +66,10 @@ class PolicyTestResult:
     failures: tuple[str, ...]
 
     @property
+    def name(self) -> str:
+        return self.case.name
+
+    @property
     def passed(self) -> bool:
         return not self.failures
 
@@ -120,7 +124,8 @@ def _case(r: Reader, node: Node) -> PolicyTestCase | None:
     refused: RefusalCode | None = None
     fields: tuple[FieldExpectation, ...] = ()
     if "refused" in expect:
-        code = r.choice(expect["refused"][1], "expected refusal", list(RefusalCode))
+        code = r.choice(expect["refused"][1], "expected refusal",
+                        [c.value for c in RefusalCode])
         if code is None:
             return None
         refused = RefusalCode(code)

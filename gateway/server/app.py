@@ -18,6 +18,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
+from sqlalchemy import Engine
 
 from adapters.channels import TlsMaterial
 from adapters.grpc_source import GrpcSource
@@ -67,6 +68,7 @@ class Gateway:
     metrics: Metrics
     health: health.HealthServicer
     sources: dict[str, Source]
+    engine: Engine
 
     @property
     def address(self) -> str:
@@ -79,6 +81,7 @@ class Gateway:
         await self.log.close()
         for source in self.sources.values():
             await source.close()
+        self.engine.dispose()
         self.metrics.up.set(0)
 
 
@@ -155,7 +158,8 @@ async def start_gateway(
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics.up.set(1)
     return Gateway(
-        config, server, port, holder, registry, audit, metrics, health_servicer, dict(source_map)
+        config, server, port, holder, registry, audit, metrics, health_servicer, dict(source_map),
+        engine,
     )
 
 

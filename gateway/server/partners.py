@@ -28,7 +28,7 @@ def load_registry(policy: CompiledPolicy, keys_dir: Path) -> PartnerRegistry:
     partners: dict[str, RegisteredPartner] = {}
     sealing: dict[str, SealingKey] = {}
     missing: list[str] = []
-    for spec in policy.policy.partners.values():
+    for spec in policy.partners.values():
         try:
             keys = load_partner_public_keys(keys_dir, spec.id)
         except (CryptoError, OSError, ValueError):

@@ -120,6 +120,15 @@ class AuditEvent:
             raise ValueError("span_id must be 16 lowercase hex digits, not all zero")
         if self.status not in _STATUSES:
             raise ValueError("unknown event status")
+        # Copied into indexed columns, where PostgreSQL refuses a NUL character; refused
+        # here so one bad event cannot fail the batch it would share with others.
+        if (
+            "\x00" in self.partner_id
+            or "\x00" in self.case_id
+            or "\x00" in self.subject_pseudonym
+            or "\x00" in self.purpose
+        ):
+            raise ValueError("identifiers must not contain NUL characters")
         if not isinstance(self.break_glass, bool):
             raise ValueError("break_glass must be a bool")
         if not isinstance(self.fields, tuple) or not all(

@@ -30,11 +30,10 @@ from gateway.store.audit_event import (
     FieldEntry,
     FieldOutcome,
     RecordKind,
-    encode_event_with_time,
     parse_event,
 )
 from gateway.store.audit_verify import DEFAULT_VERIFY_CHUNK, VerifyResult, verify_chain
-from gateway.store.audit_writer import ChainWriter, EncodedEvent, LogRecord
+from gateway.store.audit_writer import ChainWriter, EncodedEvent, LogRecord, WriterSession
 from gateway.store.errors import AuditLogClosed, AuditWriteError, StoreError
 from gateway.store.tables import audit_log, log_head
 
@@ -195,17 +194,17 @@ class AuditLog:
         if loop is not self._loop:
             raise StoreError("audit log used from an event loop other than the one it started on")
         # Serialised here, once; the writer only hashes and inserts.
-        body, when = encode_event_with_time(event)
+        item = EncodedEvent.of(event)
         future: asyncio.Future[LogRecord] = loop.create_future()
-        self._queue.put(_Pending(EncodedEvent(event, body, when), future))
+        self._queue.put(_Pending(item, future))
         return await future
 
     def append_sync(self, events: Sequence[AuditEvent]) -> list[LogRecord]:
         """Append events from synchronous code, ``max_batch`` per transaction."""
-        items = [EncodedEvent(e, *encode_event_with_time(e)) for e in events]
+        items = [EncodedEvent.of(e) for e in events]
         records: list[LogRecord] = []
         for start in range(0, len(items), self._max_batch):
-            records.extend(self._write(items[start : start + self._max_batch]))
+            records.extend(self._write(self._chain.write, items[start : start + self._max_batch]))
         return records
 
     def _run(
@@ -213,6 +212,22 @@ class AuditLog:
         loop: asyncio.AbstractEventLoop,
         pending_queue: queue.SimpleQueue[_Pending | None],
         stopped: asyncio.Future[None],
+    ) -> None:
+        session = WriterSession(self._chain)
+        try:
+            self._drain(loop, pending_queue, session)
+        finally:
+            session.close()
+            try:
+                loop.call_soon_threadsafe(_finish, stopped)
+            except RuntimeError:
+                pass  # the event loop is already closed; nobody waits any more
+
+    def _drain(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pending_queue: queue.SimpleQueue[_Pending | None],
+        session: WriterSession,
     ) -> None:
         stopping = False
         while not stopping:
@@ -232,15 +247,13 @@ class AuditLog:
             # A caller that gave up has no answer to account for.
             live = [p for p in batch if not p.future.cancelled()]
             if live:
-                self._write_pending(loop, live)
-        try:
-            loop.call_soon_threadsafe(_finish, stopped)
-        except RuntimeError:
-            pass  # the event loop is already closed; nobody waits any more
+                self._write_pending(loop, session, live)
 
-    def _write_pending(self, loop: asyncio.AbstractEventLoop, live: list[_Pending]) -> None:
+    def _write_pending(
+        self, loop: asyncio.AbstractEventLoop, session: WriterSession, live: list[_Pending]
+    ) -> None:
         try:
-            records = self._write([p.item for p in live])
+            records = self._write(session.write, [p.item for p in live])
         except Exception as exc:
             outcome: tuple[Callable[..., None], object] = (_fail, exc)
         else:
@@ -250,9 +263,13 @@ class AuditLog:
         except RuntimeError:
             pass  # the event loop is already closed; nobody waits any more
 
-    def _write(self, items: Sequence[EncodedEvent]) -> list[LogRecord]:
+    def _write(
+        self,
+        write: Callable[[Sequence[EncodedEvent], datetime], list[LogRecord]],
+        items: Sequence[EncodedEvent],
+    ) -> list[LogRecord]:
         started = time.perf_counter()
-        records = self._chain.write(items, self._clock())
+        records = write(items, self._clock())
         stats = BatchStats(len(records), time.perf_counter() - started, records[-1].seq)
         with self._stats_lock:
             self.last_batch_sizes.append(stats.size)

@@ -29,7 +29,7 @@ def shipped_policy() -> CompiledPolicy:
 @pytest.fixture(scope="session")
 def dev_keys(tmp_path_factory: pytest.TempPathFactory, shipped_policy: CompiledPolicy) -> Path:
     keys = tmp_path_factory.mktemp("keys") / "keys"
-    init_dev_keys(keys, sorted(shipped_policy.policy.partners))
+    init_dev_keys(keys, sorted(shipped_policy.partners))
     return keys
 
 

@@ -12,7 +12,7 @@ from gateway.server.app import Gateway
 from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
 
 SOURCE_PARTNERS = {"police": "police", "ggz": "ggz", "municipality": "municipality",
-                   "veilig-thuis": "veilig_thuis"}
+                   "veilig-thuis": "veilig_thuis", "probation": "probation"}
 ROLES = {
     "police": "case_director",
     "ggz": "chain_partner",

@@ -13,5 +13,5 @@ async def test_demo_succeeds(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert await run_demo(tmp_path / "demo") == 0
     out = capsys.readouterr().out
     assert "0 failed" in out
-    assert "FAIL" not in out
+    assert "[FAIL]" not in out
     assert "incomplete: probation down" in out

@@ -19,7 +19,8 @@ async def test_register_invite_note_and_phase(harness: Harness) -> None:
     )
     assert reg.case_id.startswith("c_")
     assert reg.phase == "registration"
-    assert list(reg.participants) == ["police", "zvh", "veilig-thuis"]
+    assert reg.participants[0] == "police"
+    assert set(reg.participants) == {"police", "zvh", "veilig-thuis"}
 
     invited = await director.invite(reg.case_id, "ggz")
     assert "ggz" in invited.participants
@@ -101,37 +102,45 @@ async def test_withheld_values_appear_nowhere_in_the_answer(harness: Harness) ->
     withheld = [f.field for f in opened.response.fields if f.outcome == common_pb2.OUTCOME_WITHHELD]
     plaintext = opened.record.SerializeToString()
     wire = raw.SerializeToString() + opened.response.SerializeToString()
+    checked = 0
     for field in withheld:
         for record in SOURCE_RECORDS.values():
-            if field in record.fields:
+            # Short values ("yes", "2") also stand for masked forms of other fields.
+            if field in record.fields and len(record.fields[field]) >= 8:
                 value = record.fields[field].encode()
                 assert value not in plaintext and value not in wire
+                checked += 1
+    assert checked >= 2, "the municipality is refused the care fields"
 
 
 async def test_source_down_gives_incomplete_answer_and_record(harness: Harness) -> None:
     police, director = harness.client("police"), harness.client("zvh")
     case_id = await register(police, ("zvh", "ggz"))
     await to_case_meeting(director, case_id)
-    await harness.sources["ggz"].stop(None)
+    complete = await police.request_disclosure(case_id, "case_meeting", "case_meeting")
+    assert not complete.response.incomplete
+
+    await harness.sources["probation"].stop(None)
     answer = await police.request_disclosure(case_id, "case_meeting", "case_meeting")
     assert answer.response.incomplete
-    assert "ggz" in answer.response.unavailable_sources
-    ggz_released = [
+    assert list(answer.response.unavailable_sources) == ["probation"]
+    down_released = [
         f for f in answer.response.fields
-        if f.source == "ggz" and f.outcome != common_pb2.OUTCOME_WITHHELD
+        if f.source == "probation" and f.outcome != common_pb2.OUTCOME_WITHHELD
     ]
-    assert ggz_released, "police receive some GGZ field in a case meeting"
-    for f in ggz_released:
+    assert down_released, "police receive probation fields in a case meeting"
+    for f in down_released:
         assert f.availability == common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE
+        assert f.field not in answer.values
     others = [f for f in answer.response.fields if f.source == "police"
               and f.outcome != common_pb2.OUTCOME_WITHHELD]
-    assert all(f.availability == common_pb2.AVAILABILITY_AVAILABLE for f in others)
+    assert others and all(f.availability == common_pb2.AVAILABILITY_AVAILABLE for f in others)
 
     records = harness.gateway.log.list_records(case_id=case_id, limit=100)
     record = next(r for r in records if r.event.disclosure_id == answer.response.disclosure_id)
     assert record.event.status == "incomplete"
     unavailable = {f.field for f in record.event.fields if f.availability == "source_unavailable"}
-    assert unavailable == {f.field for f in ggz_released}
+    assert unavailable == {f.field for f in down_released}
 
 
 async def test_non_participant_is_refused_and_the_refusal_logged(harness: Harness) -> None:
@@ -182,7 +191,7 @@ async def test_break_glass_needs_a_justification_and_is_flagged(harness: Harness
         await vt.request_disclosure(case_id, "acute_safety", "registration")
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     answer = await vt.request_disclosure(
-        case_id, "acute_safety", "registration", justification="children at risk tonight"
+        case_id, "acute_safety", "registration", justification="Kinderen vannacht in gevaar"
     )
     record = next(
         r for r in harness.gateway.log.list_records(case_id=case_id)
@@ -190,7 +199,7 @@ async def test_break_glass_needs_a_justification_and_is_flagged(harness: Harness
     )
     assert record.event.break_glass
     assert record.event.justification_ref.startswith("e_")
-    assert "children" not in str(record.event)
+    assert "vannacht" not in str(record.event)
 
 
 async def test_triage_hit_no_hit(harness: Harness) -> None:

@@ -1,0 +1,76 @@
+"""A bare pass-through gRPC proxy: the floor any gateway in Python pays.
+
+Every unary method is forwarded as raw bytes to one upstream address: no parsing, no
+authentication, no logging. What the gateway adds on top of this is its own cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from grpc import aio
+
+from adapters.channels import DEFAULT_MAX_MESSAGE_BYTES
+
+# A deadline further away than this is treated as none (grpc reports "no deadline" as a
+# very large remaining time).
+_NO_DEADLINE_S = 24 * 3600.0
+
+_Forward = Callable[[bytes, aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]
+
+
+if TYPE_CHECKING:
+    _GenericHandler = grpc.GenericRpcHandler[bytes, bytes]
+else:  # the stubs make it generic; the runtime class is not
+    _GenericHandler = grpc.GenericRpcHandler
+
+
+class ForwardingHandler(_GenericHandler):
+    """Answers every unary method by calling the same method upstream with the same bytes."""
+
+    def __init__(self, upstream: aio.Channel) -> None:
+        self._upstream = upstream
+        self._handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {}
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[bytes, bytes]:
+        method = handler_call_details.method
+        handler = self._handlers.get(method)
+        if handler is None:
+            handler = grpc.unary_unary_rpc_method_handler(self._forwarder(method))
+            self._handlers[method] = handler
+        return handler
+
+    def _forwarder(self, method: str) -> _Forward:
+        # No serializers: the upstream call takes and returns bytes unchanged.
+        call: Any = self._upstream.unary_unary(method, None, None)
+
+        async def forward(request: bytes, context: aio.ServicerContext[bytes, bytes]) -> bytes:
+            remaining = context.time_remaining()
+            timeout = remaining if remaining is not None and remaining < _NO_DEADLINE_S else None
+            try:
+                response: bytes = await call(request, timeout=timeout)
+            except aio.AioRpcError as exc:
+                await context.abort(exc.code(), exc.details() or "")
+            return response
+
+        return forward
+
+
+async def serve_passthrough(upstream_address: str, listen: str = "127.0.0.1:0") -> tuple[
+    aio.Server, aio.Channel, int
+]:
+    """Start the proxy; returns the server, its upstream channel and the bound port."""
+    options = [
+        ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+    ]
+    upstream = aio.insecure_channel(upstream_address, options=options)
+    server = aio.server(options=options)
+    server.add_generic_rpc_handlers((ForwardingHandler(upstream),))
+    port = server.add_insecure_port(listen)
+    await server.start()
+    return server, upstream, port
