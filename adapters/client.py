@@ -33,6 +33,7 @@ from gateway.api.v1 import (
 from gateway.crypto.devkeys import load_partner_private_keys
 
 DEFAULT_AUDIENCE = "ketenpoort"
+DEFAULT_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ class PartnerCredentials:
     tls: TlsMaterial | None
 
     @classmethod
-    def from_key_dir(cls, keys_dir: Path, partner_id: str, *, tls: bool = True) -> PartnerCredentials:
+    def from_key_dir(
+        cls, keys_dir: Path, partner_id: str, *, tls: bool = True
+    ) -> PartnerCredentials:
         keys = load_partner_private_keys(keys_dir, partner_id)
         material = (
             TlsMaterial(ca_pem=keys.ca_pem, cert_pem=keys.tls_cert_pem, key_pem=keys.tls_key_pem)
@@ -121,7 +124,7 @@ class PartnerClient:
         await self.close()
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._channel.close(None)
 
     def metadata(self, traceparent: str = "") -> tuple[tuple[str, str], ...]:
         md: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {self._tokens.token()}"),)
@@ -135,27 +138,37 @@ class PartnerClient:
         reason: str,
         goal: str = "",
         invitees: Sequence[str] = (),
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
     ) -> exchange_pb2.RegisterCaseResponse:
         request = exchange_pb2.RegisterCaseRequest(
             subject=subject, case_type=case_type, reason=reason, goal=goal, invitees=list(invitees)
         )
-        return await self._exchange.RegisterCase(request, metadata=self.metadata(), timeout=timeout)
+        response: exchange_pb2.RegisterCaseResponse = await self._exchange.RegisterCase(
+            request, metadata=self.metadata(), timeout=timeout
+        )
+        return response
 
     async def invite(self, case_id: str, partner_id: str) -> exchange_pb2.InvitePartnerResponse:
         request = exchange_pb2.InvitePartnerRequest(case_id=case_id, partner_id=partner_id)
-        return await self._exchange.InvitePartner(request, metadata=self.metadata(), timeout=10.0)
+        response: exchange_pb2.InvitePartnerResponse = await self._exchange.InvitePartner(
+            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        )
+        return response
 
     async def add_to_case_file(self, case_id: str, field: str, text: str) -> str:
         request = exchange_pb2.AddToCaseFileRequest(case_id=case_id, field=field, text=text)
-        response = await self._exchange.AddToCaseFile(request, metadata=self.metadata(), timeout=10.0)
+        response: exchange_pb2.AddToCaseFileResponse = await self._exchange.AddToCaseFile(
+            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        )
         return response.entry_id
 
     async def change_phase(self, case_id: str, from_phase: str, to_phase: str) -> str:
         request = exchange_pb2.ChangePhaseRequest(
             case_id=case_id, from_phase=from_phase, to_phase=to_phase
         )
-        response = await self._exchange.ChangePhase(request, metadata=self.metadata(), timeout=10.0)
+        response: exchange_pb2.ChangePhaseResponse = await self._exchange.ChangePhase(
+            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        )
         return response.phase
 
     async def request_disclosure(
@@ -167,14 +180,15 @@ class PartnerClient:
         fields: Sequence[str] = (),
         justification: str = "",
         traceparent: str = "",
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
     ) -> OpenedDisclosure:
+        """Ask for the case record and open the sealed answer with this partner's key."""
         request = exchange_pb2.DisclosureRequest(
             case_id=case_id, purpose=purpose, phase=phase, fields=list(fields),
             justification=justification,
         )
-        response = await self._exchange.RequestDisclosure(
-            request, metadata=self.metadata(traceparent), timeout=timeout
+        response = await self.request_disclosure_raw(
+            request, traceparent=traceparent, timeout=timeout
         )
         record = open_disclosure(
             response, self.credentials.hpke_key,
@@ -183,16 +197,24 @@ class PartnerClient:
         return OpenedDisclosure(response, record)
 
     async def request_disclosure_raw(
-        self, request: exchange_pb2.DisclosureRequest, *, timeout: float = 10.0
+        self,
+        request: exchange_pb2.DisclosureRequest,
+        *,
+        traceparent: str = "",
+        timeout: float = DEFAULT_TIMEOUT_S,
     ) -> exchange_pb2.DisclosureResponse:
         """The answer without opening it (for tools that store sealed answers)."""
-        return await self._exchange.RequestDisclosure(
-            request, metadata=self.metadata(), timeout=timeout
+        response: exchange_pb2.DisclosureResponse = await self._exchange.RequestDisclosure(
+            request, metadata=self.metadata(traceparent), timeout=timeout
         )
+        return response
 
     async def triage(self, case_id: str, purpose: str = "triage") -> exchange_pb2.TriageResponse:
         request = exchange_pb2.TriageRequest(case_id=case_id, purpose=purpose)
-        return await self._exchange.Triage(request, metadata=self.metadata(), timeout=10.0)
+        response: exchange_pb2.TriageResponse = await self._exchange.Triage(
+            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        )
+        return response
 
     async def list_disclosures(
         self,
@@ -207,11 +229,15 @@ class PartnerClient:
             partner_id=partner_id, case_id=case_id, kinds=list(kinds),
             after_seq=after_seq, page_size=page_size,
         )
-        return await self._accountability.ListDisclosures(
-            request, metadata=self.metadata(), timeout=30.0
+        response: accountability_pb2.ListDisclosuresResponse = (
+            await self._accountability.ListDisclosures(
+                request, metadata=self.metadata(), timeout=30.0
+            )
         )
+        return response
 
     async def verify_log(self) -> accountability_pb2.VerifyLogResponse:
-        return await self._accountability.VerifyLog(
+        response: accountability_pb2.VerifyLogResponse = await self._accountability.VerifyLog(
             accountability_pb2.VerifyLogRequest(), metadata=self.metadata(), timeout=300.0
         )
+        return response

@@ -46,7 +46,7 @@ class GrpcSource:
         return LookupResult(known=response.known, role=response.role)
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._channel.close(None)
 
 
 def _identity(subject: Subject) -> common_pb2.SubjectIdentity:

@@ -75,7 +75,9 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject.bsn is required")
         self.seen.append(
             FetchSeen(
-                request.disclosure_id, request.purpose, request.recipient_id,
+                request.disclosure_id,
+                request.purpose,
+                request.recipient_id,
                 tuple(request.fields),
             )
         )
@@ -124,5 +126,3 @@ async def serve_source(
         port = server.add_secure_port(address, credentials)
     await server.start()
     return RunningSource(server, servicer, port)
-
-

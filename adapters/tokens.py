@@ -62,9 +62,14 @@ class TokenSource:
         now = self.clock()
         if not self._token or now >= self._expires - RENEW_MARGIN_S:
             self._token = mint_token(
-                partner_id=self.partner_id, key=self.key, key_id=self.key_id,
-                audience=self.audience, role=self.role, user_ref=self.user_ref,
-                lifetime_s=self.lifetime_s, now=now,
+                partner_id=self.partner_id,
+                key=self.key,
+                key_id=self.key_id,
+                audience=self.audience,
+                role=self.role,
+                user_ref=self.user_ref,
+                lifetime_s=self.lifetime_s,
+                now=now,
             )
             self._expires = now + self.lifetime_s
         return self._token

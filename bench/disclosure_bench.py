@@ -50,6 +50,8 @@ from adapters.source_server import SubjectRecord
 from gateway.api.v1 import common_pb2, exchange_pb2, source_pb2, source_pb2_grpc
 from gateway.cli.demo_data import REASON, SOURCE_RECORDS, SUBJECT
 from gateway.crypto.devkeys import init_dev_keys
+from gateway.policyfiles import load_policy_dir
+from gateway.server.config import shipped_policy_dir
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_SECONDS = 10.0
@@ -86,8 +88,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--profile", type=Path, default=None, metavar="PATH",
-        help="profile the gateway process with cProfile (all threads); pstats to PATH, "
-        "summary to PATH.txt. Slows the gateway: do not compare its figures.",
+        help="profile the gateway process (all threads) while it runs; a text summary goes "
+        "to PATH.txt. Slows the gateway: do not compare the figures of a profiled run.",
+    )
+    p.add_argument(
+        "--profile-mode", choices=("sample", "cpu", "wall"), default="sample",
+        help="sample: a sampling profiler over all threads (default); cpu / wall: cProfile "
+        "in every thread with that clock, its pstats file written to PATH",
     )
     args = p.parse_args(argv)
     args.targets = tuple(t for t in TARGETS if t in set(args.targets.split(",")))
@@ -228,7 +235,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ketenpoort-bench-") as tmp:
         work = Path(tmp)
         keys = work / "keys"
-        init_dev_keys(keys, ["police", "zvh"])
+        # Keys for every partner the policy names, so the registry is whole as in production.
+        policy = load_policy_dir(shipped_policy_dir())
+        init_dev_keys(keys, [p.id for p in policy.policy.partners])
         with database(args.db, work, args.pg_url) as db_url:
             try:
                 return await _measure(args, processes, keys, db_url)
@@ -251,6 +260,7 @@ async def _measure(
         spec = GatewaySpec(
             database_url=db_url, keys_dir=keys, source_address=source_address,
             source_partner_type=SOURCE_TYPE, profile_path=args.profile,
+            profile_mode=args.profile_mode,
         )
         processes["gateway"] = TargetProcess.spawn("gateway", run_gateway, spec)
     for name in ("proxy", "gateway"):
@@ -355,7 +365,9 @@ def _report(
     if "profile" in log_info and args.profile is not None:
         summary_path = args.profile.with_name(args.profile.name + ".txt")
         summary_path.write_text(log_info["profile"], encoding="utf-8")
-        report["profile"] = {"pstats": str(args.profile), "summary": str(summary_path)}
+        report["profile"] = {"mode": args.profile_mode, "summary": str(summary_path)}
+        if args.profile_mode != "sample":
+            report["profile"]["pstats"] = str(args.profile)
     report["environment"] = {
         "python": platform.python_version(),
         "grpcio": metadata.version("grpcio"),

@@ -20,6 +20,7 @@ from typing import Any
 
 from passthrough import serve_passthrough
 from profiling import ProcessProfiler
+from sampling import Sampler
 
 from adapters.source_server import InMemoryBackend, SubjectRecord, serve_source
 
@@ -34,6 +35,8 @@ class GatewaySpec:
     source_address: str
     source_partner_type: str
     profile_path: Path | None = None
+    # "sample" (sampling, all threads), "cpu" or "wall" (cProfile with that clock).
+    profile_mode: str = "sample"
 
 
 def run_source(conn: Connection, records: list[dict[str, Any]]) -> None:
@@ -118,8 +121,8 @@ async def _proxy_main(conn: Connection, upstream_address: str) -> None:
 
 async def _gateway_main(conn: Connection, spec: GatewaySpec) -> None:
     profiler = None
-    if spec.profile_path is not None:
-        profiler = ProcessProfiler()
+    if spec.profile_path is not None and spec.profile_mode != "sample":
+        profiler = ProcessProfiler(spec.profile_mode)
         profiler.start()
     # Imported here so that a gateway that does not import yet fails in this process,
     # with its traceback sent to the runner.
@@ -141,6 +144,10 @@ async def _gateway_main(conn: Connection, spec: GatewaySpec) -> None:
     gateway = await start_gateway(
         config, sources={spec.source_partner_type: GrpcSource(spec.source_address)}
     )
+    sampler = None
+    if spec.profile_path is not None and spec.profile_mode == "sample":
+        sampler = Sampler()
+        sampler.start()
     conn.send(("ready", gateway.port))
     await _serve_commands(conn)
     info: dict[str, Any] = {
@@ -148,6 +155,8 @@ async def _gateway_main(conn: Connection, spec: GatewaySpec) -> None:
         "log_batches": gateway.log.batches_committed,
     }
     await gateway.stop(grace=None)
+    if sampler is not None and spec.profile_path is not None:
+        info["profile"] = sampler.stop()
     if profiler is not None and spec.profile_path is not None:
         info["profile"] = profiler.stop(spec.profile_path)
     conn.send(("stopped", info))

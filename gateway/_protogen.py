@@ -42,9 +42,8 @@ def _rewrite(text: str) -> str:
 
 def generate(proto_root: Path, out_dir: Path) -> list[Path]:
     """Generate modules for every proto under proto_root into out_dir/v1; return the files."""
-    from grpc_tools import protoc  # imported late: only the build needs it
-
     import grpc_tools
+    from grpc_tools import protoc  # imported late: only the build needs it
 
     include = str(Path(grpc_tools.__file__).parent / "_proto")
     with tempfile.TemporaryDirectory() as raw:

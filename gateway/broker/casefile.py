@@ -34,7 +34,11 @@ from gateway.store.errors import PhaseConflict
 
 INITIAL_PHASE = "registration"
 SUBJECT_FIELDS = (
-    "subject.bsn", "subject.name", "subject.date_of_birth", "subject.address", "subject.postcode",
+    "subject.bsn",
+    "subject.name",
+    "subject.date_of_birth",
+    "subject.address",
+    "subject.postcode",
 )
 # Fields of the ZVH case file that participants may add to after registration.
 WRITABLE_FIELDS = frozenset({"case.notes", "case.goal", "case.plan_actions"})
@@ -103,8 +107,13 @@ class CaseFile:
         )
         record = await ctx.log.append(
             event(
-                RecordKind.REGISTRATION, principal=who, trace=trace, at=now, case_id=case_id,
-                subject_pseudonym=pseudonym, phase=INITIAL_PHASE,
+                RecordKind.REGISTRATION,
+                principal=who,
+                trace=trace,
+                at=now,
+                case_id=case_id,
+                subject_pseudonym=pseudonym,
+                phase=INITIAL_PHASE,
                 policy_version=ctx.policy.current.version,
             )
         )
@@ -121,8 +130,13 @@ class CaseFile:
         )
         record = await self._ctx.log.append(
             event(
-                RecordKind.INVITATION, principal=who, trace=trace, at=now, case_id=case_id,
-                subject_pseudonym=case.subject_pseudonym, phase=case.phase,
+                RecordKind.INVITATION,
+                principal=who,
+                trace=trace,
+                at=now,
+                case_id=case_id,
+                subject_pseudonym=case.subject_pseudonym,
+                phase=case.phase,
                 policy_version=self._ctx.policy.current.version,
             )
         )
@@ -142,8 +156,13 @@ class CaseFile:
         await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
         record = await self._ctx.log.append(
             event(
-                RecordKind.CASE_NOTE, principal=who, trace=trace, at=now, case_id=case_id,
-                subject_pseudonym=case.subject_pseudonym, phase=case.phase,
+                RecordKind.CASE_NOTE,
+                principal=who,
+                trace=trace,
+                at=now,
+                case_id=case_id,
+                subject_pseudonym=case.subject_pseudonym,
+                phase=case.phase,
                 policy_version=self._ctx.policy.current.version,
             )
         )
@@ -156,21 +175,26 @@ class CaseFile:
         if to_phase not in policy.phases:
             raise InvalidRequest(f"unknown phase {to_phase!r}; known: {', '.join(policy.phases)}")
         if who.role != PHASE_DIRECTOR_ROLE:
-            raise Refused("role_not_allowed", "only the ZVH process director changes a case's phase")
+            raise Refused(
+                "role_not_allowed", "only the ZVH process director changes a case's phase"
+            )
         case = await self.participating_case(who, trace, case_id, "change the phase of")
         try:
             row = await asyncio.to_thread(
                 self._ctx.cases.set_phase, case_id, to_phase, expected_phase=from_phase
             )
         except PhaseConflict as exc:
-            raise PhaseMismatch(
-                f"the case is in phase {case.phase!r}, not {from_phase!r}"
-            ) from exc
+            raise PhaseMismatch(f"the case is in phase {case.phase!r}, not {from_phase!r}") from exc
         now = self._ctx.clock()
         record = await self._ctx.log.append(
             event(
-                RecordKind.PHASE_CHANGE, principal=who, trace=trace, at=now, case_id=case_id,
-                subject_pseudonym=case.subject_pseudonym, phase=to_phase,
+                RecordKind.PHASE_CHANGE,
+                principal=who,
+                trace=trace,
+                at=now,
+                case_id=case_id,
+                subject_pseudonym=case.subject_pseudonym,
+                phase=to_phase,
                 policy_version=policy.version,
             )
         )
@@ -193,21 +217,32 @@ class CaseFile:
             return case
         record = await self._ctx.log.append(
             event(
-                RecordKind.REFUSAL, principal=who, trace=trace, at=self._ctx.clock(),
-                case_id=case_id, subject_pseudonym=case.subject_pseudonym, phase=case.phase,
-                policy_version=self._ctx.policy.current.version, status="refused",
+                RecordKind.REFUSAL,
+                principal=who,
+                trace=trace,
+                at=self._ctx.clock(),
+                case_id=case_id,
+                subject_pseudonym=case.subject_pseudonym,
+                phase=case.phase,
+                policy_version=self._ctx.policy.current.version,
+                status="refused",
                 refusal_code="not_participant",
             )
         )
         raise Refused(
-            "not_participant", f"partner does not take part in this case and may not {action} it",
+            "not_participant",
+            f"partner does not take part in this case and may not {action} it",
             record.seq,
         )
 
     async def store_justification(self, who: Principal, case: CaseRow, text: str) -> str:
         """Keep a break-glass justification in the encrypted case file; return its entry id."""
         entry = _entry(
-            self.data_key(case), case.case_id, JUSTIFICATION_FIELD, text, who.partner_id,
+            self.data_key(case),
+            case.case_id,
+            JUSTIFICATION_FIELD,
+            text,
+            who.partner_id,
             self._ctx.clock(),
         )
         await asyncio.to_thread(self._ctx.cases.add_entries, case.case_id, [entry])
@@ -273,8 +308,12 @@ def _entry(key: DataKey, case_id: str, field: str, text: str, by: str, now: date
     entry_id = "e_" + uuid.uuid4().hex
     ciphertext = key.encrypt(text.encode("utf-8"), field_aad(case_id, entry_id, field))
     return EntryRow(
-        entry_id=entry_id, case_id=case_id, field=field, ciphertext=ciphertext,
-        created_by=by, created_at=now,
+        entry_id=entry_id,
+        case_id=case_id,
+        field=field,
+        ciphertext=ciphertext,
+        created_by=by,
+        created_at=now,
     )
 
 

@@ -9,11 +9,11 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from gateway.broker.sources import Source
 from gateway.core import CompiledPolicy
 from gateway.crypto.keystore import Keystore
 from gateway.store.audit_log import AuditLog
 from gateway.store.cases import CaseRepository
-from gateway.broker.sources import Source
 
 
 @dataclass(frozen=True)

@@ -94,30 +94,42 @@ class Disclosures:
         if len(inp.fields) > MAX_FIELDS_PER_REQUEST:
             raise InvalidRequest(f"at most {MAX_FIELDS_PER_REQUEST} fields per request")
         if len(inp.justification) > MAX_JUSTIFICATION_CHARS:
-            raise InvalidRequest(f"justification is longer than {MAX_JUSTIFICATION_CHARS} characters")
+            raise InvalidRequest(
+                f"justification is longer than {MAX_JUSTIFICATION_CHARS} characters"
+            )
         case = await self._casefile.get_case(inp.case_id)
         policy = self._ctx.policy.current
         decision = await self._decide(who, trace, case, policy, inp)
         recipient_key = self._recipient_key(who)
         disclosure_id = "d_" + uuid.uuid4().hex
         justification_ref = await self._keep_justification(who, case, decision, inp)
-        values, availability, unavailable = await self._gather(
-            who, case, decision, disclosure_id
-        )
+        values, availability, unavailable = await self._gather(who, case, decision, disclosure_id)
         status = "incomplete" if unavailable else "ok"
         now = self._ctx.clock()
         record = await self._ctx.log.append(
             decision_event(
-                RecordKind.DISCLOSURE, decision, principal=who, trace=trace, at=now,
-                case_id=case.case_id, subject_pseudonym=case.subject_pseudonym, status=status,
-                availability=availability, disclosure_id=disclosure_id,
+                RecordKind.DISCLOSURE,
+                decision,
+                principal=who,
+                trace=trace,
+                at=now,
+                case_id=case.case_id,
+                subject_pseudonym=case.subject_pseudonym,
+                status=status,
+                availability=availability,
+                disclosure_id=disclosure_id,
                 justification_ref=justification_ref,
             )
         )
         plaintext = encode_record(
-            disclosure_id=disclosure_id, case_id=case.case_id, recipient_id=who.partner_id,
-            purpose=inp.purpose, phase=inp.phase, issued_at=_rfc3339(now),
-            policy_version=decision.policy_version, values=values,
+            disclosure_id=disclosure_id,
+            case_id=case.case_id,
+            recipient_id=who.partner_id,
+            purpose=inp.purpose,
+            phase=inp.phase,
+            issued_at=_rfc3339(now),
+            policy_version=decision.policy_version,
+            values=values,
         )
         binding = SealBinding(
             disclosure_id=disclosure_id, recipient_id=who.partner_id, purpose=inp.purpose
@@ -157,20 +169,29 @@ class Disclosures:
         d = decision.fields[0]
         entries = tuple(
             FieldEntry(
-                field=TRIAGE_FIELD, category=d.category,
+                field=TRIAGE_FIELD,
+                category=d.category,
                 outcome="disclosed" if effect is Effect.DISCLOSE else "masked",
-                transform=d.transform, source=h.partner_type,
+                transform=d.transform,
+                source=h.partner_type,
                 availability="available" if h.answered else "source_unavailable",
             )
             for h in hits
         )
         record = await self._ctx.log.append(
             event(
-                RecordKind.TRIAGE, principal=who, trace=trace, at=self._ctx.clock(),
-                case_id=case.case_id, subject_pseudonym=case.subject_pseudonym, phase=case.phase,
-                policy_version=decision.policy_version, purpose=decision.purpose,
+                RecordKind.TRIAGE,
+                principal=who,
+                trace=trace,
+                at=self._ctx.clock(),
+                case_id=case.case_id,
+                subject_pseudonym=case.subject_pseudonym,
+                phase=case.phase,
+                policy_version=decision.policy_version,
+                purpose=decision.purpose,
                 status="ok" if all(h.answered for h in hits) else "incomplete",
-                disclosure_id=triage_id, fields=entries,
+                disclosure_id=triage_id,
+                fields=entries,
             )
         )
         return TriageResult(triage_id, effect, hits, decision.policy_version, record.seq)
@@ -186,8 +207,12 @@ class Disclosures:
     ) -> Decision:
         """The policy's decision, or a logged refusal raised as an error."""
         request = AccessRequest(
-            partner_id=who.partner_id, role=who.role, purpose=inp.purpose, phase=inp.phase,
-            participant=who.partner_id in case.participants, fields=inp.fields,
+            partner_id=who.partner_id,
+            role=who.role,
+            purpose=inp.purpose,
+            phase=inp.phase,
+            participant=who.partner_id in case.participants,
+            fields=inp.fields,
             justification=inp.justification,
         )
         try:
@@ -220,16 +245,29 @@ class Disclosures:
         now = self._ctx.clock()
         if decision is not None:
             ev = decision_event(
-                RecordKind.REFUSAL, decision, principal=who, trace=trace, at=now,
-                case_id=case.case_id, subject_pseudonym=case.subject_pseudonym,
-                status="refused", availability={},
+                RecordKind.REFUSAL,
+                decision,
+                principal=who,
+                trace=trace,
+                at=now,
+                case_id=case.case_id,
+                subject_pseudonym=case.subject_pseudonym,
+                status="refused",
+                availability={},
             )
             ev = replace(ev, refusal_code=code)
         else:
             ev = event(
-                RecordKind.REFUSAL, principal=who, trace=trace, at=now, case_id=case.case_id,
-                subject_pseudonym=case.subject_pseudonym, phase=case.phase,
-                policy_version=policy.version, status="refused", purpose_id=inp.purpose[:64],
+                RecordKind.REFUSAL,
+                principal=who,
+                trace=trace,
+                at=now,
+                case_id=case.case_id,
+                subject_pseudonym=case.subject_pseudonym,
+                phase=case.phase,
+                policy_version=policy.version,
+                status="refused",
+                purpose_id=inp.purpose[:64],
                 refusal_code=code,
             )
         return (await self._ctx.log.append(ev)).seq
@@ -266,7 +304,11 @@ class Disclosures:
             subject = await self._casefile.subject(case)
             ctx = FetchContext(decision.purpose.id, disclosure_id, who.partner_id)
             outcome = await fetch_all(
-                self._ctx.sources, by_source, subject, ctx, self._ctx.source_deadline_s,
+                self._ctx.sources,
+                by_source,
+                subject,
+                ctx,
+                self._ctx.source_deadline_s,
                 self._observe,
             )
             raw.update(outcome.values)

@@ -6,7 +6,7 @@
     ├── CaseNotFound        no such case                                      -> NOT_FOUND
     ├── PhaseMismatch       the case is not in the declared phase             -> FAILED_PRECONDITION
     ├── Refused             the policy refuses; a refusal record was written  -> PERMISSION_DENIED
-    └── RecipientKeyMissing no sealing key registered for the caller           -> FAILED_PRECONDITION
+    └── RecipientKeyMissing no sealing key registered for the caller  -> FAILED_PRECONDITION
 """
 
 from __future__ import annotations

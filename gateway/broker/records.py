@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from gateway.core import Decision, Effect, FieldDecision, Purpose
 from gateway.broker.caller import Principal, TraceContext
+from gateway.core import Decision, Effect, FieldDecision, Purpose
 from gateway.store.audit_log import AuditEvent, FieldEntry, RecordKind
 
 OUTCOME_OF_EFFECT = {

@@ -1,4 +1,4 @@
-"""The plaintext of a sealed answer: a DisclosedRecord message (proto/ketenpoort/v1/common.proto)."""
+"""The plaintext of a sealed answer: a DisclosedRecord (proto/ketenpoort/v1/common.proto)."""
 
 from __future__ import annotations
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
 import grpc
 
@@ -103,7 +102,9 @@ async def run_demo(data_dir: Path | None = None) -> int:
             ok = demo.checks.all_ok
             passed = sum(1 for good, _ in demo.checks.results if good)
             print(f"\n{passed} passed, {len(demo.checks.results) - passed} failed")
-            print("demo " + ("succeeded: every step behaved as the policy says" if ok else "FAILED"))
+            print(
+                "demo " + ("succeeded: every step behaved as the policy says" if ok else "FAILED")
+            )
             return 0 if ok else 1
 
 
@@ -140,17 +141,23 @@ async def _running_demo(work: Path) -> AsyncIterator[Demo]:
     address = f"localhost:{gateway.port}"
     clients = {
         partner: PartnerClient(
-            address, PartnerCredentials.from_key_dir(keys, partner), role=role,
+            address,
+            PartnerCredentials.from_key_dir(keys, partner),
+            role=role,
             user_ref=f"demo-{partner}-user",
         )
         for partner, role in ACTORS.items()
     }
     clients["privacy-officer"] = PartnerClient(
-        address, PartnerCredentials.from_key_dir(keys, "zvh"), role="privacy_officer",
+        address,
+        PartnerCredentials.from_key_dir(keys, "zvh"),
+        role="privacy_officer",
         user_ref="demo-fg",
     )
-    print(f"gateway on {address} (mutual TLS), policy {policy.version[:19]}…; "
-          f"sources up: {', '.join(SOURCE_PARTNERS)}; down: {DOWN_PARTNER}")
+    print(
+        f"gateway on {address} (mutual TLS), policy {policy.version[:19]}…; "
+        f"sources up: {', '.join(SOURCE_PARTNERS)}; down: {DOWN_PARTNER}"
+    )
     try:
         yield Demo(gateway, policy, clients, sources, Keystore.open(keys).pseudonym_key)
     finally:
@@ -166,7 +173,8 @@ async def _start_source(keys: Path, policy: CompiledPolicy, partner_id: str) -> 
     backend.add(SOURCE_RECORDS[policy.partner(partner_id).type])
     own = load_partner_private_keys(keys, partner_id)
     creds = grpc.ssl_server_credentials(
-        [(own.tls_key_pem, own.tls_cert_pem)], root_certificates=own.ca_pem,
+        [(own.tls_key_pem, own.tls_cert_pem)],
+        root_certificates=own.ca_pem,
         require_client_auth=True,
     )
     return await serve_source(backend, "127.0.0.1:0", credentials=creds)
@@ -186,7 +194,9 @@ async def _play(demo: Demo) -> None:
         SUBJECT, "code_rood", reason=REASON, goal=GOAL, invitees=["veilig-thuis", "zvh"]
     )
     case_id = reg.case_id
-    checks.check(reg.phase == "registration", f"case {case_id[:10]}… registered in phase registration")
+    checks.check(
+        reg.phase == "registration", f"case {case_id[:10]}… registered in phase registration"
+    )
     checks.check(
         reg.participants[0] == "police"
         and set(reg.participants) == {"police", "veilig-thuis", "zvh"},
@@ -194,11 +204,22 @@ async def _play(demo: Demo) -> None:
     )
 
     print("\n2. Veilig Thuis uses acute safety (break-glass) with a written justification")
-    await _disclose(demo, "veilig-thuis", case_id, "acute_safety", "registration",
-                    justification="Children at home tonight; safety plan needed before 18:00")
+    await _disclose(
+        demo,
+        "veilig-thuis",
+        case_id,
+        "acute_safety",
+        "registration",
+        justification="Children at home tonight; safety plan needed before 18:00",
+    )
     await _expect_refusal(
-        demo, "veilig-thuis", case_id, "acute_safety", "registration",
-        grpc.StatusCode.PERMISSION_DENIED, "break-glass without justification is refused",
+        demo,
+        "veilig-thuis",
+        case_id,
+        "acute_safety",
+        "registration",
+        grpc.StatusCode.PERMISSION_DENIED,
+        "break-glass without justification is refused",
     )
 
     print("\n3. The process director moves the case to triage and asks hit/no-hit")
@@ -211,7 +232,10 @@ async def _play(demo: Demo) -> None:
             continue
         hit = hits.get(partner_type)
         checks.check(
-            hit is not None and hit.answered and hit.known and _triage_role_ok(demo, hit.role, record.role),
+            hit is not None
+            and hit.answered
+            and hit.known
+            and _triage_role_ok(demo, hit.role, record.role),
             f"triage: {partner_type} knows the subject"
             + (f" as {hit.role!r}" if hit is not None and hit.role else " (hit/no-hit only)"),
         )
@@ -220,10 +244,16 @@ async def _play(demo: Demo) -> None:
         f"triage: {down_type}'s system is down and reported as not answered",
     )
 
-    print("\n4. Case meeting: GGZ and the municipality are invited; each partner asks for the record")
+    print(
+        "\n4. Case meeting: GGZ and the municipality are invited; each partner asks for the record"
+    )
     await c["zvh"].change_phase(case_id, "triage", "case_meeting")
     await _expect_refusal(
-        demo, "municipality", case_id, "case_meeting", "case_meeting",
+        demo,
+        "municipality",
+        case_id,
+        "case_meeting",
+        "case_meeting",
         grpc.StatusCode.PERMISSION_DENIED,
         "municipality asking before it is invited is refused",
     )
@@ -235,7 +265,12 @@ async def _play(demo: Demo) -> None:
     for partner in ("police", "ggz", "municipality", "veilig-thuis", "zvh"):
         await _disclose(demo, partner, case_id, "case_meeting", "case_meeting")
     await _expect_refusal(
-        demo, "police", case_id, "case_meeting", "triage", grpc.StatusCode.FAILED_PRECONDITION,
+        demo,
+        "police",
+        case_id,
+        "case_meeting",
+        "triage",
+        grpc.StatusCode.FAILED_PRECONDITION,
         "a request declaring the wrong phase fails its precondition",
     )
 
@@ -244,32 +279,42 @@ async def _play(demo: Demo) -> None:
     listing = await officer.list_disclosures(case_id=case_id, page_size=1000)
     kinds = [e.kind for e in listing.entries]
     checks.check(
-        kinds.count("disclosure") == 6 and kinds.count("refusal") == 3 and kinds.count("triage") == 1,
+        kinds.count("disclosure") == 6
+        and kinds.count("refusal") == 3
+        and kinds.count("triage") == 1,
         f"log holds {kinds.count('disclosure')} disclosures, {kinds.count('refusal')} refusals, "
         f"{kinds.count('triage')} triage question for the case",
     )
     incomplete = [e for e in listing.entries if e.kind == "disclosure" and e.status == "incomplete"]
     checks.check(
-        all(any(f.availability == common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE for f in e.fields)
-            for e in incomplete),
+        all(
+            any(f.availability == common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE for f in e.fields)
+            for e in incomplete
+        ),
         f"{len(incomplete)} disclosure record(s) say a source was unavailable",
     )
     leaked = [v for e in listing.entries for v in _all_values() if v in str(e)]
     checks.check(not leaked, "no field value appears in any log record")
     verified = await officer.verify_log()
-    checks.check(verified.ok, f"log verifies: {verified.records_checked} records, hash chain intact")
+    checks.check(
+        verified.ok, f"log verifies: {verified.records_checked} records, hash chain intact"
+    )
 
 
 async def _disclose(
     demo: Demo, partner: str, case_id: str, purpose: str, phase: str, justification: str = ""
 ) -> OpenedDisclosure:
     client = demo.clients[partner]
-    answer = await client.request_disclosure(
-        case_id, purpose, phase, justification=justification
-    )
+    answer = await client.request_disclosure(case_id, purpose, phase, justification=justification)
     expected = demo.policy.decide(
-        AccessRequest(partner_id=partner, role=ACTORS[partner], purpose=purpose, phase=phase,
-                      participant=True, justification=justification)
+        AccessRequest(
+            partner_id=partner,
+            role=ACTORS[partner],
+            purpose=purpose,
+            phase=phase,
+            participant=True,
+            justification=justification,
+        )
     )
     got = {f.field: f for f in answer.response.fields}
     record = {f.field: f for f in answer.record.fields}
@@ -285,14 +330,22 @@ async def _disclose(
             if d.field in record:
                 problems.append(f"{d.field}: withheld but present in the sealed record")
             continue
-        problems += _check_value(demo, d.field, d.effect, d.transform, d.params, d.source,
-                                 record.get(d.field))
-        if record.get(d.field) and record[d.field].availability == common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE:
+        problems += _check_value(
+            demo, d.field, d.effect, d.transform, d.params, d.source, record.get(d.field)
+        )
+        if (
+            record.get(d.field)
+            and record[d.field].availability == common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE
+        ):
             column[d.field] += "!"
     problems += _check_sources(demo, answer, expected.released)
     demo.table[(partner, purpose)] = column
     shown = sum(1 for d in expected.fields if d.effect is not Effect.WITHHOLD)
-    suffix = f"; incomplete: {', '.join(answer.response.unavailable_sources)} down" if answer.response.incomplete else ""
+    suffix = (
+        f"; incomplete: {', '.join(answer.response.unavailable_sources)} down"
+        if answer.response.incomplete
+        else ""
+    )
     demo.checks.check(
         not problems,
         f"{partner} / {purpose}: {shown} of {len(expected.fields)} fields released, "
@@ -303,8 +356,13 @@ async def _disclose(
 
 
 def _check_value(
-    demo: Demo, field_id: str, effect: Effect, transform: str | None,
-    params: tuple[tuple[str, str | int], ...], source: str, got: common_pb2.DisclosedField | None,
+    demo: Demo,
+    field_id: str,
+    effect: Effect,
+    transform: str | None,
+    params: tuple[tuple[str, str | int], ...],
+    source: str,
+    got: common_pb2.DisclosedField | None,
 ) -> list[str]:
     if got is None:
         return [f"{field_id}: released but missing from the sealed record"]
@@ -317,7 +375,11 @@ def _check_value(
     else:
         want = raw or ""
     if raw is None and transform != "presence":
-        return [] if got.availability == common_pb2.AVAILABILITY_NOT_HELD else [f"{field_id}: not held"]
+        return (
+            []
+            if got.availability == common_pb2.AVAILABILITY_NOT_HELD
+            else [f"{field_id}: not held"]
+        )
     return [] if got.value == want else [f"{field_id}: value is not the policy's form"]
 
 
@@ -332,8 +394,10 @@ def _check_sources(demo: Demo, answer: OpenedDisclosure, released: tuple) -> lis
         if running is None:
             continue
         asked = {
-            f for seen in running.servicer.seen
-            if seen.disclosure_id == answer.response.disclosure_id for f in seen.fields
+            f
+            for seen in running.servicer.seen
+            if seen.disclosure_id == answer.response.disclosure_id
+            for f in seen.fields
         }
         if asked != wanted.get(partner_type, set()):
             problems.append(f"{partner_type} source was asked for other fields than released")
@@ -341,8 +405,13 @@ def _check_sources(demo: Demo, answer: OpenedDisclosure, released: tuple) -> lis
 
 
 async def _expect_refusal(
-    demo: Demo, partner: str, case_id: str, purpose: str, phase: str,
-    code: grpc.StatusCode, what: str,
+    demo: Demo,
+    partner: str,
+    case_id: str,
+    purpose: str,
+    phase: str,
+    code: grpc.StatusCode,
+    what: str,
 ) -> None:
     try:
         await demo.clients[partner].request_disclosure(case_id, purpose, phase)
@@ -354,18 +423,25 @@ async def _expect_refusal(
 
 def _triage_role_ok(demo: Demo, shown: str, actual: str) -> bool:
     expected = demo.policy.decide(
-        AccessRequest(partner_id="zvh", role="process_director", purpose="triage", phase="triage",
-                      participant=True, fields=("triage.role",))
+        AccessRequest(
+            partner_id="zvh",
+            role="process_director",
+            purpose="triage",
+            phase="triage",
+            participant=True,
+            fields=("triage.role",),
+        )
     ).fields[0]
     return shown == (actual if expected.effect is Effect.DISCLOSE else "")
 
 
 def _effect_of(outcome: int) -> Effect | None:
-    return {
+    effects: dict[int, Effect] = {
         common_pb2.OUTCOME_DISCLOSED: Effect.DISCLOSE,
         common_pb2.OUTCOME_MASKED: Effect.MASK,
         common_pb2.OUTCOME_WITHHELD: Effect.WITHHOLD,
-    }.get(outcome)  # type: ignore[call-overload]
+    }
+    return effects.get(outcome)
 
 
 def _all_values() -> list[str]:
@@ -376,12 +452,18 @@ def _all_values() -> list[str]:
 
 def _print_table(demo: Demo) -> None:
     columns = list(demo.table)
-    print("\nWho saw which field how (D disclosed, M masked with transform, · withheld, ! source down)")
+    print(
+        "\nWho saw which field how "
+        "(D disclosed, M masked with transform, · withheld, ! source down)"
+    )
     headers = [f"{p}/{purpose}" for p, purpose in columns]
     width = max(len(f.id) for f in demo.policy.fields) + 2
     print("field".ljust(width) + " | ".join(h.ljust(max(len(h), 14)) for h in headers))
     for f in demo.policy.fields:
         if f.id == "triage.role":
             continue
-        cells = [demo.table[col].get(f.id, "").ljust(max(len(h), 14)) for col, h in zip(columns, headers)]
+        cells = [
+            demo.table[col].get(f.id, "").ljust(max(len(h), 14))
+            for col, h in zip(columns, headers, strict=True)
+        ]
         print(f.id.ljust(width) + " | ".join(cells))

@@ -39,7 +39,8 @@ SOURCE_RECORDS: dict[str, SubjectRecord] = {
         role="client",
         fields={
             "ggz.diagnosis": "Alcohol use disorder; intermittent explosive disorder",
-            "ggz.treatment_status": "Outpatient treatment since 2025-06; missed last three sessions",
+            "ggz.treatment_status": "Outpatient treatment since 2025-06; "
+            "missed last three sessions",
             "ggz.care_involved": "yes",
         },
     ),
@@ -65,7 +66,8 @@ SOURCE_RECORDS: dict[str, SubjectRecord] = {
         bsn=SUBJECT.bsn,
         role="alleged perpetrator",
         fields={
-            "vt.report_summary": "Report by school 2026-10-20: children fearful, bruise on older child",
+            "vt.report_summary": "Report by school 2026-10-20: children fearful, "
+            "bruise on older child",
             "vt.children_in_household": "2",
             "vt.risk_assessment": "High risk (repeat violence, weapon, escalation)",
         },

@@ -21,7 +21,9 @@ from gateway.server.config import (
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -43,20 +45,31 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", help="host:port to listen on (overrides the configuration)")
     serve.set_defaults(run=_serve)
 
-    demo = sub.add_parser("demo", help="play a Code Rood case through a gateway with sample partners")
-    demo.add_argument("--data-dir", type=Path, help="where the demo keeps its keys and database "
-                      "(default: a fresh temporary directory)")
+    demo = sub.add_parser(
+        "demo", help="play a Code Rood case through a gateway with sample partners"
+    )
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the demo keeps its keys and database (default: a fresh temporary directory)",
+    )
     demo.set_defaults(run=_demo)
 
     keys = sub.add_parser("keys", help="key material").add_subparsers(title="keys commands")
     init = keys.add_parser("init", help="create development CA, certificates and keys in DIR")
     init.add_argument("dir", type=Path)
-    init.add_argument("--policies", type=Path, default=shipped_policy_dir(),
-                      help="policy directory naming the partners (default: shipped policies)")
+    init.add_argument(
+        "--policies",
+        type=Path,
+        default=shipped_policy_dir(),
+        help="policy directory naming the partners (default: shipped policies)",
+    )
     init.add_argument("--overwrite", action="store_true", help="replace existing keys")
     init.set_defaults(run=_keys_init)
 
-    audit = sub.add_parser("audit", help="the accountability log").add_subparsers(title="audit commands")
+    audit = sub.add_parser("audit", help="the accountability log").add_subparsers(
+        title="audit commands"
+    )
     verify = audit.add_parser("verify", help="check the log's hash chain")
     _database_args(verify)
     verify.set_defaults(run=_audit_verify)
@@ -142,8 +155,10 @@ def _policy_check(args: argparse.Namespace) -> int:
         return 2
     except PolicyError as exc:
         for issue in exc.issues:
-            print(f"{args.dir / issue.file}:{issue.line}:{issue.column}: {issue.message}",
-                  file=sys.stderr)
+            print(
+                f"{args.dir / issue.file}:{issue.line}:{issue.column}: {issue.message}",
+                file=sys.stderr,
+            )
         print(f"{len(exc.issues)} error(s); the policy was not loaded", file=sys.stderr)
         return 1
     print(f"policy ok: {len(compiled.fields)} fields, version {compiled.version}")
@@ -152,15 +167,17 @@ def _policy_check(args: argparse.Namespace) -> int:
 
 def _policy_test(args: argparse.Namespace) -> int:
     from gateway.core import PolicyError, parse_policy_tests, run_policy_tests
-    from gateway.policyfiles import read_documents, load_policy_dir
+    from gateway.policyfiles import load_policy_dir, read_documents
 
     try:
         compiled = load_policy_dir(args.dir)
         cases = parse_policy_tests(read_documents(args.dir, tests=True))
     except PolicyError as exc:
         for issue in exc.issues:
-            print(f"{args.dir / issue.file}:{issue.line}:{issue.column}: {issue.message}",
-                  file=sys.stderr)
+            print(
+                f"{args.dir / issue.file}:{issue.line}:{issue.column}: {issue.message}",
+                file=sys.stderr,
+            )
         return 1
     results = run_policy_tests(compiled, cases)
     failed = [r for r in results if not r.passed]

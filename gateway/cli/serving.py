@@ -56,10 +56,13 @@ def _announce(gateway: Gateway, embedded: bool) -> None:
         f"  partner's certificate {c.keys_dir}/partners/<id>/tls.pem; every call carries",
         "  'authorization: Bearer <JWT>' signed (EdDSA) with partners/<id>/token.key.pem,",
         f"  aud={c.audience!r}, iss=<partner id>, role=<acting role>. The Python client:",
-        "  adapters.PartnerClient(address, PartnerCredentials.from_key_dir(keys, '<id>'), role=...)",
+        "  adapters.PartnerClient(address, PartnerCredentials.from_key_dir(keys, '<id>'),",
+        "                         role=...)",
     ]
     if not gateway.sources:
-        lines.append("  no partner source systems are configured: partner fields will be unavailable")
+        lines.append(
+            "  no partner source systems are configured: partner fields will be unavailable"
+        )
     if gateway.registry.missing_keys:
         lines.append(f"  partners without keys: {', '.join(gateway.registry.missing_keys)}")
     print("\n".join(lines), flush=True)

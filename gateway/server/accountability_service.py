@@ -9,11 +9,11 @@ from grpc import aio
 
 from gateway.api.v1 import accountability_pb2, accountability_pb2_grpc, common_pb2
 from gateway.broker.errors import InvalidRequest, Refused
-from gateway.store.audit_event import RecordKind, format_time
-from gateway.store.audit_log import AuditLog, LogRecord
 from gateway.server import request_context
 from gateway.server.metrics import Metrics
 from gateway.server.status import serve_call
+from gateway.store.audit_event import RecordKind, format_time
+from gateway.store.audit_log import AuditLog, LogRecord
 
 Ctx = aio.ServicerContext[Any, Any]
 PRIVACY_OFFICER_ROLE = "privacy_officer"

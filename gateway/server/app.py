@@ -158,7 +158,15 @@ async def start_gateway(
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics.up.set(1)
     return Gateway(
-        config, server, port, holder, registry, audit, metrics, health_servicer, dict(source_map),
+        config,
+        server,
+        port,
+        holder,
+        registry,
+        audit,
+        metrics,
+        health_servicer,
+        dict(source_map),
         engine,
     )
 
@@ -171,7 +179,9 @@ def _bind(server: aio.Server, config: GatewayConfig) -> int:
     if config.tls_mode is TlsMode.INSECURE:
         port = server.add_insecure_port(config.listen)
     else:
-        port = server.add_secure_port(config.listen, server_credentials(config.keys_dir, config.tls_mode))
+        port = server.add_secure_port(
+            config.listen, server_credentials(config.keys_dir, config.tls_mode)
+        )
     if port == 0:
         raise OSError(f"cannot listen on {config.listen}")
     return port

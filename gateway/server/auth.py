@@ -136,7 +136,9 @@ class TokenVerifier:
             return next(iter(partner.token_keys.values()))
         raise AuthError("token key id is not registered for this partner")
 
-    def _principal(self, partner: RegisteredPartner, claims: dict[str, object], now: float) -> Principal:
+    def _principal(
+        self, partner: RegisteredPartner, claims: dict[str, object], now: float
+    ) -> Principal:
         exp, iat = claims["exp"], claims["iat"]
         if not isinstance(exp, int | float) or not isinstance(iat, int | float):
             raise AuthError("token times must be numbers")

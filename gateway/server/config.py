@@ -92,9 +92,20 @@ def embedded_default(data_dir: Path | None = None) -> GatewayConfig:
 
 
 _KNOWN_KEYS = {
-    "listen", "database_url", "policy_dir", "keys_dir", "data_dir", "tls_mode", "audience",
-    "algorithms", "token_leeway_s", "max_token_lifetime_s", "max_message_bytes",
-    "source_deadline_s", "metrics_port", "sources",
+    "listen",
+    "database_url",
+    "policy_dir",
+    "keys_dir",
+    "data_dir",
+    "tls_mode",
+    "audience",
+    "algorithms",
+    "token_leeway_s",
+    "max_token_lifetime_s",
+    "max_message_bytes",
+    "source_deadline_s",
+    "metrics_port",
+    "sources",
 }
 
 
@@ -154,4 +165,6 @@ def _source(item: Mapping[str, Any]) -> SourceEndpoint:
             tls=bool(item.get("tls", True)),
         )
     except KeyError as exc:
-        raise ConfigError(f"a [[sources]] entry needs 'partner' and 'address' (missing {exc})") from exc
+        raise ConfigError(
+            f"a [[sources]] entry needs 'partner' and 'address' (missing {exc})"
+        ) from exc

@@ -37,8 +37,11 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
             s = request.subject
             reg = Registration(
                 subject=Subject(
-                    bsn=s.bsn, name=s.name, date_of_birth=s.date_of_birth,
-                    address=s.address, postcode=s.postcode,
+                    bsn=s.bsn,
+                    name=s.name,
+                    date_of_birth=s.date_of_birth,
+                    address=s.address,
+                    postcode=s.postcode,
                 ),
                 case_type=request.case_type,
                 reason=request.reason,

@@ -8,7 +8,7 @@ reflection stay open, as orchestrators and tooling call them without a partner t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc import aio
@@ -20,17 +20,23 @@ from gateway.server.metrics import Metrics
 
 OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+if TYPE_CHECKING:  # grpc's classes are generic only in the type stubs
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    _Interceptor = aio.ServerInterceptor[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
+    _Interceptor = aio.ServerInterceptor
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]
 
 
-class AuthInterceptor(aio.ServerInterceptor):
+class AuthInterceptor(_Interceptor):
     def __init__(self, verifier: TokenVerifier, metrics: Metrics) -> None:
         self._verifier = verifier
         self._metrics = metrics
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.startswith(OPEN_PREFIXES) or handler.unary_unary is None:
@@ -45,7 +51,7 @@ class AuthInterceptor(aio.ServerInterceptor):
                 metrics.auth_failure("missing_token")
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
             try:
-                principal = verifier.verify(str(auth)[len("Bearer "):].strip())
+                principal = verifier.verify(str(auth)[len("Bearer ") :].strip())
             except AuthError as exc:
                 metrics.auth_failure("invalid_token")
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
@@ -58,7 +64,8 @@ class AuthInterceptor(aio.ServerInterceptor):
             )
             token = request_context.bind(request_context.RequestContext(principal, trace))
             try:
-                return await inner(request, context)
+                # grpc-stubs types handler behaviours with the sync context; aio passes its own.
+                return await inner(request, context)  # type: ignore[arg-type]
             finally:
                 request_context.unbind(token)
 

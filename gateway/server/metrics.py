@@ -14,41 +14,64 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "ketenpoort_requests_total", "gRPC requests by method and status code",
-            ["method", "code"], registry=r,
+            "ketenpoort_requests_total",
+            "gRPC requests by method and status code",
+            ["method", "code"],
+            registry=r,
         )
         self.latency = Histogram(
-            "ketenpoort_request_seconds", "Request latency by method",
-            ["method"], buckets=_LATENCY_BUCKETS, registry=r,
+            "ketenpoort_request_seconds",
+            "Request latency by method",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.decisions = Counter(
-            "ketenpoort_field_decisions_total", "Per-field decisions by outcome and category",
-            ["outcome", "category"], registry=r,
+            "ketenpoort_field_decisions_total",
+            "Per-field decisions by outcome and category",
+            ["outcome", "category"],
+            registry=r,
         )
         self.refusals = Counter(
-            "ketenpoort_refusals_total", "Refused requests by reason", ["reason"], registry=r,
+            "ketenpoort_refusals_total",
+            "Refused requests by reason",
+            ["reason"],
+            registry=r,
         )
         self.auth_failures = Counter(
-            "ketenpoort_auth_failures_total", "Rejected authentications by reason",
-            ["reason"], registry=r,
+            "ketenpoort_auth_failures_total",
+            "Rejected authentications by reason",
+            ["reason"],
+            registry=r,
         )
         self.source_calls = Counter(
-            "ketenpoort_source_calls_total", "Calls to partner sources by partner type and result",
-            ["source", "result"], registry=r,
+            "ketenpoort_source_calls_total",
+            "Calls to partner sources by partner type and result",
+            ["source", "result"],
+            registry=r,
         )
         self.source_latency = Histogram(
-            "ketenpoort_source_seconds", "Latency of calls to partner sources",
-            ["source"], buckets=_LATENCY_BUCKETS, registry=r,
+            "ketenpoort_source_seconds",
+            "Latency of calls to partner sources",
+            ["source"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.log_append = Histogram(
-            "ketenpoort_log_append_seconds", "Time from enqueue to durable commit of a log record",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "ketenpoort_log_append_seconds",
+            "Time from enqueue to durable commit of a log record",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.policy_info = Info(
-            "ketenpoort_policy", "Version of the policy in force", registry=r,
+            "ketenpoort_policy",
+            "Version of the policy in force",
+            registry=r,
         )
         self.policy_reload_failures = Counter(
-            "ketenpoort_policy_reload_failures_total", "Policy reloads refused as invalid", registry=r,
+            "ketenpoort_policy_reload_failures_total",
+            "Policy reloads refused as invalid",
+            registry=r,
         )
         self.up = Gauge("ketenpoort_up", "1 while the gateway serves", registry=r)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from gateway.broker.caller import Principal, TraceContext
 
+
 @dataclass(frozen=True)
 class RequestContext:
     principal: Principal

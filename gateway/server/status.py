@@ -57,7 +57,7 @@ async def serve_call(
             metrics.refusal(exc.code)
         await _abort(context, code, str(exc))
     except aio.AbortError:
-        code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+        code = context.code() or grpc.StatusCode.UNKNOWN
         raise
     except Exception as exc:
         code = grpc.StatusCode.INTERNAL
@@ -69,6 +69,8 @@ async def serve_call(
         metrics.latency.labels(method).observe(time.perf_counter() - start)
 
 
-async def _abort(context: aio.ServicerContext[Any, Any], code: grpc.StatusCode, msg: str) -> NoReturn:
+async def _abort(
+    context: aio.ServicerContext[Any, Any], code: grpc.StatusCode, msg: str
+) -> NoReturn:
     await context.abort(code, msg)
     raise AssertionError("unreachable: abort raises")

@@ -193,7 +193,8 @@ def encode_event(event: AuditEvent) -> str:
 def encode_event_with_time(event: AuditEvent) -> tuple[str, str]:
     """The canonical body and, reused by the writer, its ``occurred_at`` text."""
     e = event
-    when = format_time(e.occurred_at)
+    # occurred_at is already normalised to UTC by AuditEvent.
+    when = e.occurred_at.isoformat("T", "microseconds")[:26] + "Z"
     fields = ",".join([_encode_field(f) for f in e.fields])
     body = (
         f'{{"break_glass":{"true" if e.break_glass else "false"},"case_id":{_q(e.case_id)},'
@@ -210,13 +211,26 @@ def encode_event_with_time(event: AuditEvent) -> tuple[str, str]:
     return body, when
 
 
+# Field fragments repeat from event to event (the policy names a bounded set of fields,
+# outcomes and transforms), so each distinct one is encoded once.
+_FIELD_CACHE_LIMIT = 8192
+_field_fragments: dict[tuple[str, str, str, str | None, str, str], str] = {}
+
+
 def _encode_field(f: FieldEntry) -> str:
-    transform = "null" if f.transform is None else _q(f.transform)
-    return (
-        f'{{"availability":{_q(f.availability)},"category":{_q(f.category)},'
-        f'"field":{_q(f.field)},"outcome":{_q(f.outcome)},"source":{_q(f.source)},'
-        f'"transform":{transform}}}'
-    )
+    key = (f.field, f.category, f.outcome, f.transform, f.source, f.availability)
+    fragment = _field_fragments.get(key)
+    if fragment is None:
+        transform = "null" if f.transform is None else _q(f.transform)
+        fragment = (
+            f'{{"availability":{_q(f.availability)},"category":{_q(f.category)},'
+            f'"field":{_q(f.field)},"outcome":{_q(f.outcome)},"source":{_q(f.source)},'
+            f'"transform":{transform}}}'
+        )
+        if len(_field_fragments) >= _FIELD_CACHE_LIMIT:
+            _field_fragments.clear()
+        _field_fragments[key] = fragment
+    return fragment
 
 
 def parse_event(body: str) -> AuditEvent:

@@ -34,7 +34,9 @@ from gateway.store.audit_event import (
 )
 from gateway.store.audit_verify import DEFAULT_VERIFY_CHUNK, VerifyResult, verify_chain
 from gateway.store.audit_writer import ChainWriter, EncodedEvent, LogRecord, WriterSession
+from gateway.store.db import translate_errors
 from gateway.store.errors import AuditLogClosed, AuditWriteError, StoreError
+from gateway.store.sqlite_checkpoint import WalCheckpointer, is_sqlite_file
 from gateway.store.tables import audit_log, log_head
 
 __all__ = [
@@ -100,6 +102,12 @@ def _fail(pending: list[_Pending], cause: BaseException) -> None:
             p.future.set_exception(error)
 
 
+def _fail_closed(pending: list[_Pending]) -> None:
+    for p in pending:
+        if not p.future.done():
+            p.future.set_exception(AuditLogClosed("audit log writer stopped before commit"))
+
+
 def _finish(stopped: asyncio.Future[None]) -> None:
     if not stopped.done():
         stopped.set_result(None)
@@ -109,7 +117,8 @@ class AuditLog:
     """Appends, queries and verifies the accountability log on one engine.
 
     ``on_batch`` is called in the writer thread after every commit; keep it as cheap as a
-    metrics update.
+    metrics update. It cannot fail a committed batch: an exception from it is counted in
+    ``hook_failures`` and otherwise ignored.
     """
 
     def __init__(
@@ -133,11 +142,13 @@ class AuditLog:
         self.last_batch_sizes: deque[int] = deque(maxlen=batch_history)
         self.batches_committed = 0
         self.records_committed = 0
+        self.hook_failures = 0
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._accepting = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Future[None] | None = None
+        self._checkpointer = WalCheckpointer(engine) if is_sqlite_file(engine) else None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -155,6 +166,8 @@ class AuditLog:
             daemon=True,
         )
         self._accepting = True
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         self._thread.start()
 
     async def close(self) -> None:
@@ -167,6 +180,8 @@ class AuditLog:
         assert self._stopped is not None
         await asyncio.shield(self._stopped)
         thread.join()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
 
     async def __aenter__(self) -> AuditLog:
         await self.start()
@@ -213,15 +228,29 @@ class AuditLog:
         pending_queue: queue.SimpleQueue[_Pending | None],
         stopped: asyncio.Future[None],
     ) -> None:
-        session = WriterSession(self._chain)
+        session = WriterSession(self._chain, defer_checkpoints=self._checkpointer is not None)
         try:
             self._drain(loop, pending_queue, session)
         finally:
-            session.close()
+            # Reached early only if the writer itself broke: then nobody may wait forever.
+            self._accepting = False
+            left: list[_Pending] = []
+            while True:
+                try:
+                    item = pending_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    left.append(item)
             try:
-                loop.call_soon_threadsafe(_finish, stopped)
-            except RuntimeError:
-                pass  # the event loop is already closed; nobody waits any more
+                session.close()
+            finally:
+                try:
+                    if left:
+                        loop.call_soon_threadsafe(_fail_closed, left)
+                    loop.call_soon_threadsafe(_finish, stopped)
+                except RuntimeError:
+                    pass  # the event loop is already closed; nobody waits any more
 
     def _drain(
         self,
@@ -248,6 +277,8 @@ class AuditLog:
             live = [p for p in batch if not p.future.cancelled()]
             if live:
                 self._write_pending(loop, session, live)
+                if self._checkpointer is not None:
+                    self._checkpointer.poke()
 
     def _write_pending(
         self, loop: asyncio.AbstractEventLoop, session: WriterSession, live: list[_Pending]
@@ -276,11 +307,15 @@ class AuditLog:
             self.batches_committed += 1
             self.records_committed += stats.size
         if self._on_batch is not None:
-            self._on_batch(stats)
+            try:
+                self._on_batch(stats)
+            except Exception:
+                self.hook_failures += 1
         return records
 
     # -- reading --------------------------------------------------------------------------
 
+    @translate_errors("listing accountability records")
     def list_records(
         self,
         *,
@@ -324,16 +359,19 @@ class AuditLog:
             for r in rows
         ]
 
+    @translate_errors("counting accountability records")
     def count(self) -> int:
         with self._engine.begin() as conn:
             return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
 
+    @translate_errors("reading the chain head")
     def head(self) -> ChainHead:
         """The chain head: the last committed seq and its record hash (for checkpoints)."""
         with self._engine.begin() as conn:
             row = conn.execute(select(log_head.c.last_seq, log_head.c.last_hash)).one()
         return ChainHead(int(row.last_seq), row.last_hash)
 
+    @translate_errors("verifying the accountability log")
     def verify(self, *, chunk_size: int = DEFAULT_VERIFY_CHUNK) -> VerifyResult:
         """Recompute the whole chain; see ``verify_chain``."""
         return verify_chain(self._engine, chunk_size=chunk_size)

@@ -55,14 +55,19 @@ def verify_chain(engine: Engine, *, chunk_size: int = DEFAULT_VERIFY_CHUNK) -> V
         expected_seq = 1
         prev_hash = GENESIS_HASH
         checked = 0
-        for row in conn.execution_options(yield_per=chunk_size).execute(query):
-            fault = _check_row(row, expected_seq, prev_hash)
-            if fault is not None:
-                bad_seq, reason = fault
-                return VerifyResult(False, checked, bad_seq, reason)
-            checked += 1
-            expected_seq += 1
-            prev_hash = row.record_hash
+        rows = conn.execution_options(yield_per=chunk_size).execute(query)
+        try:
+            for row in rows:
+                fault = _check_row(row, expected_seq, prev_hash)
+                if fault is not None:
+                    bad_seq, reason = fault
+                    return VerifyResult(False, checked, bad_seq, reason)
+                checked += 1
+                expected_seq += 1
+                prev_hash = row.record_hash
+        finally:
+            # Stopping early must still release the server-side cursor.
+            rows.close()
         last_seq = expected_seq - 1
         if head.last_seq != last_seq:
             bad = min(head.last_seq, last_seq) + 1

@@ -24,6 +24,11 @@ from sqlalchemy import Engine
 
 from gateway.store.audit_event import AuditEvent, chain_hash, encode_event_with_time
 from gateway.store.errors import AuditWriteError
+from gateway.store.sqlite_checkpoint import (
+    SQLITE_DEFAULT_AUTOCHECKPOINT,
+    WRITER_AUTOCHECKPOINT_BACKSTOP,
+    set_autocheckpoint,
+)
 from gateway.store.tables import AUDIT_INSERT_COLUMNS, audit_log, log_head
 
 _COLUMNS = ", ".join(AUDIT_INSERT_COLUMNS)
@@ -177,9 +182,11 @@ class WriterSession:
     at or after the commit is reported, never retried, because the batch may have landed.
     """
 
-    def __init__(self, writer: ChainWriter) -> None:
+    def __init__(self, writer: ChainWriter, *, defer_checkpoints: bool = False) -> None:
         self._writer = writer
         self._connection: Any = None
+        # Set when a WalCheckpointer runs beside this session (SQLite only).
+        self._defer_checkpoints = defer_checkpoints
 
     def write(self, items: Sequence[EncodedEvent], recorded_at: datetime) -> list[LogRecord]:
         if not items:
@@ -207,11 +214,22 @@ class WriterSession:
     def close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            connection.close()
+            try:
+                if self._defer_checkpoints:
+                    set_autocheckpoint(connection, SQLITE_DEFAULT_AUTOCHECKPOINT)
+            finally:
+                connection.close()
 
     def _connect(self) -> Any:
         if self._connection is None:
-            self._connection = self._writer.engine.raw_connection()
+            connection = self._writer.engine.raw_connection()
+            if self._defer_checkpoints:
+                try:
+                    set_autocheckpoint(connection, WRITER_AUTOCHECKPOINT_BACKSTOP)
+                except Exception:
+                    connection.close()
+                    raise
+            self._connection = connection
         return self._connection
 
     def _discard(self) -> None:
@@ -220,6 +238,8 @@ class WriterSession:
             return
         try:
             connection.rollback()
+            if self._defer_checkpoints:
+                set_autocheckpoint(connection, SQLITE_DEFAULT_AUTOCHECKPOINT)
         except Exception:
             # A connection that cannot even roll back is not handed out again.
             connection.invalidate()

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from gateway.store.db import for_writing
+from gateway.store.db import for_writing, translate_errors
 from gateway.store.errors import CaseNotFound, DuplicateCase, PhaseConflict, StoreError
 from gateway.store.tables import case_entries, case_participants, cases
 
@@ -77,6 +77,7 @@ class CaseRepository:
         self._engine = engine
         self._writer = for_writing(engine)
 
+    @translate_errors("case file: create case")
     def create_case(
         self,
         *,
@@ -95,6 +96,7 @@ class CaseRepository:
         ``invitees`` holds ``(partner_id, invited_by)`` pairs; the registrant and repeated
         partners are ignored.
         """
+        _require_aware(now)
         _check_entries(case_id, entries)
         participants = [
             _participant(case_id, registered_by, ParticipantRole.REGISTRANT, registered_by, now)
@@ -132,16 +134,19 @@ class CaseRepository:
                 raise DuplicateCase(case_id) from exc
             raise StoreError(f"case {case_id!r} violates a storage constraint") from exc
 
+    @translate_errors("case file: get case")
     def get_case(self, case_id: str) -> CaseRow | None:
         with self._engine.begin() as conn:
             if not _case_exists(conn, case_id):
                 return None
             return _load_case(conn, case_id)
 
+    @translate_errors("case file: add participant")
     def add_participant(
         self, case_id: str, partner_id: str, invited_by: str, now: datetime
     ) -> CaseRow:
         """Invite a partner to the case; inviting a participant again changes nothing."""
+        _require_aware(now)
         try:
             with self._writer.begin() as conn:
                 _require_case(conn, case_id)
@@ -167,6 +172,7 @@ class CaseRepository:
                 return row
             raise StoreError(f"participant of case {case_id!r} violates a constraint") from exc
 
+    @translate_errors("case file: is participant")
     def is_participant(self, case_id: str, partner_id: str) -> bool:
         with self._engine.begin() as conn:
             found = conn.execute(
@@ -177,6 +183,7 @@ class CaseRepository:
             ).first()
         return found is not None
 
+    @translate_errors("case file: participants")
     def participants(self, case_id: str) -> list[ParticipantRow]:
         """Participants with their role, registrant first."""
         with self._engine.begin() as conn:
@@ -193,6 +200,7 @@ class CaseRepository:
             for r in rows
         ]
 
+    @translate_errors("case file: add entries")
     def add_entries(self, case_id: str, entries: Sequence[EntryRow]) -> None:
         _check_entries(case_id, entries)
         if not entries:
@@ -204,6 +212,7 @@ class CaseRepository:
         except IntegrityError as exc:
             raise StoreError(f"entries for case {case_id!r} violate a storage constraint") from exc
 
+    @translate_errors("case file: latest entries")
     def latest_entries(self, case_id: str, fields: Collection[str]) -> dict[str, EntryRow]:
         """The newest entry of each requested field that has one.
 
@@ -230,6 +239,7 @@ class CaseRepository:
             rows = conn.execute(query).all()
         return {r.field: _entry(r) for r in rows}
 
+    @translate_errors("case file: entries")
     def entries(self, case_id: str, field: str) -> list[EntryRow]:
         """Every entry of one field, oldest first (notes accumulate)."""
         query = (
@@ -240,6 +250,7 @@ class CaseRepository:
         with self._engine.begin() as conn:
             return [_entry(r) for r in conn.execute(query)]
 
+    @translate_errors("case file: set phase")
     def set_phase(
         self,
         case_id: str,
@@ -256,6 +267,7 @@ class CaseRepository:
         """
         values: dict[str, Any] = {"phase": phase}
         if closed_at is not None:
+            _require_aware(closed_at)
             values["closed_at"] = closed_at
         condition = cases.c.case_id == case_id
         if expected_phase is not None:
@@ -271,6 +283,7 @@ class CaseRepository:
                 raise PhaseConflict(case_id, expected_phase or "", actual)
             return _load_case(conn, case_id)
 
+    @translate_errors("case file: find cases by subject")
     def find_cases_by_subject(self, subject_pseudonym: str) -> list[CaseRow]:
         """Every case of the subject, oldest first."""
         with self._engine.begin() as conn:
@@ -285,6 +298,7 @@ class CaseRepository:
             )
             return [_load_case(conn, case_id) for case_id in ids]
 
+    @translate_errors("case file: delete case")
     def delete_case(self, case_id: str) -> None:
         """Remove a case, its participants, entries and wrapped data key (end of retention)."""
         with self._writer.begin() as conn:
@@ -298,6 +312,12 @@ def _check_entries(case_id: str, entries: Sequence[EntryRow]) -> None:
     for entry in entries:
         if entry.case_id != case_id:
             raise ValueError(f"entry {entry.entry_id!r} belongs to another case")
+        _require_aware(entry.created_at)
+
+
+def _require_aware(moment: datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("naive datetime; the case file keeps aware UTC times only")
 
 
 def _participant(

@@ -21,6 +21,7 @@ from gateway.server.app import start_gateway
 from gateway.server.config import shipped_policy_dir
 from tests.integration.harness import SOURCE_PARTNERS, Harness, gateway_config
 
+
 @pytest.fixture(scope="session")
 def shipped_policy() -> CompiledPolicy:
     return load_policy_dir(shipped_policy_dir())

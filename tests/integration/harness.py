@@ -11,8 +11,13 @@ from gateway.core import CompiledPolicy
 from gateway.server.app import Gateway
 from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
 
-SOURCE_PARTNERS = {"police": "police", "ggz": "ggz", "municipality": "municipality",
-                   "veilig-thuis": "veilig_thuis", "probation": "probation"}
+SOURCE_PARTNERS = {
+    "police": "police",
+    "ggz": "ggz",
+    "municipality": "municipality",
+    "veilig-thuis": "veilig_thuis",
+    "probation": "probation",
+}
 ROLES = {
     "police": "case_director",
     "ggz": "chain_partner",

@@ -20,7 +20,9 @@ async def _fill_log(harness: Harness) -> int:
     return harness.gateway.log.count()
 
 
-async def test_an_untouched_log_verifies(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_an_untouched_log_verifies(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
     count = await _fill_log(harness)
     assert count >= 5
     assert main(["audit", "verify", "--db", harness.db_url]) == 0
@@ -35,16 +37,20 @@ async def test_tampering_is_detected(
     engine = create_engine_for(harness.db_url)
     with engine.begin() as conn:
         if tamper == "edit":
-            conn.execute(text(
-                "UPDATE audit_log SET body = replace(body, '\"status\":\"ok\"', '\"status\":\"refused\"') "
-                "WHERE seq = 3"
-            ))
+            conn.execute(
+                text(
+                    "UPDATE audit_log SET body = "
+                    "replace(body, '\"status\":\"ok\"', '\"status\":\"refused\"') WHERE seq = 3"
+                )
+            )
         elif tamper == "delete":
             conn.execute(text("DELETE FROM audit_log WHERE seq = 3"))
         else:
             rows = conn.execute(
-                text("SELECT seq, body, prev_hash, record_hash FROM audit_log "
-                     "WHERE seq IN (3, 4) ORDER BY seq")
+                text(
+                    "SELECT seq, body, prev_hash, record_hash FROM audit_log "
+                    "WHERE seq IN (3, 4) ORDER BY seq"
+                )
             ).all()
             for (seq, *_), (_, body, prev, rec) in zip(rows, reversed(rows), strict=True):
                 conn.execute(

@@ -29,7 +29,8 @@ async def _call_with(harness: Harness, token: str | None) -> grpc.StatusCode:
     try:
         await stub.RegisterCase(
             exchange_pb2.RegisterCaseRequest(subject=SUBJECT, case_type="code_rood", reason="r"),
-            metadata=metadata, timeout=5,
+            metadata=metadata,
+            timeout=5,
         )
     except grpc.aio.AioRpcError as exc:
         return exc.code()
@@ -41,8 +42,11 @@ async def _call_with(harness: Harness, token: str | None) -> grpc.StatusCode:
 def _token(harness: Harness, **overrides: object) -> str:
     creds = harness.credentials("police")
     args: dict[str, object] = dict(
-        partner_id="police", key=creds.token_key, key_id=creds.token_key_id,
-        audience="ketenpoort", role="case_director",
+        partner_id="police",
+        key=creds.token_key,
+        key_id=creds.token_key_id,
+        audience="ketenpoort",
+        role="case_director",
     )
     args.update(overrides)
     return mint_token(**args)  # type: ignore[arg-type]
@@ -76,19 +80,34 @@ async def test_token_of_another_partner_key_claiming_police(harness: Harness) ->
 async def test_alg_none_is_refused(harness: Harness) -> None:
     now = int(time.time())
     header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
-    claims = _b64(json.dumps({
-        "iss": "police", "aud": "ketenpoort", "iat": now, "exp": now + 60,
-        "jti": "x", "role": "case_director",
-    }).encode())
+    claims = _b64(
+        json.dumps(
+            {
+                "iss": "police",
+                "aud": "ketenpoort",
+                "iat": now,
+                "exp": now + 60,
+                "jti": "x",
+                "role": "case_director",
+            }
+        ).encode()
+    )
     assert await _call_with(harness, f"{header}.{claims}.") == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_hmac_with_the_public_key_is_refused(harness: Harness) -> None:
     now = int(time.time())
     token = jwt.encode(
-        {"iss": "police", "aud": "ketenpoort", "iat": now, "exp": now + 60, "jti": "y",
-         "role": "case_director"},
-        b"public-key-bytes-used-as-hmac-secret-000000", algorithm="HS256",
+        {
+            "iss": "police",
+            "aud": "ketenpoort",
+            "iat": now,
+            "exp": now + 60,
+            "jti": "y",
+            "role": "case_director",
+        },
+        b"public-key-bytes-used-as-hmac-secret-000000",
+        algorithm="HS256",
     )
     assert await _call_with(harness, token) == grpc.StatusCode.UNAUTHENTICATED
 

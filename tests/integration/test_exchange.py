@@ -96,7 +96,9 @@ async def test_withheld_values_appear_nowhere_in_the_answer(harness: Harness) ->
     await to_case_meeting(director, case_id)
     municipality = harness.client("municipality")
     raw = await municipality.request_disclosure_raw(
-        exchange_pb2.DisclosureRequest(case_id=case_id, purpose="case_meeting", phase="case_meeting")
+        exchange_pb2.DisclosureRequest(
+            case_id=case_id, purpose="case_meeting", phase="case_meeting"
+        )
     )
     opened = await municipality.request_disclosure(case_id, "case_meeting", "case_meeting")
     withheld = [f.field for f in opened.response.fields if f.outcome == common_pb2.OUTCOME_WITHHELD]
@@ -125,15 +127,19 @@ async def test_source_down_gives_incomplete_answer_and_record(harness: Harness) 
     assert answer.response.incomplete
     assert list(answer.response.unavailable_sources) == ["probation"]
     down_released = [
-        f for f in answer.response.fields
+        f
+        for f in answer.response.fields
         if f.source == "probation" and f.outcome != common_pb2.OUTCOME_WITHHELD
     ]
     assert down_released, "police receive probation fields in a case meeting"
     for f in down_released:
         assert f.availability == common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE
         assert f.field not in answer.values
-    others = [f for f in answer.response.fields if f.source == "police"
-              and f.outcome != common_pb2.OUTCOME_WITHHELD]
+    others = [
+        f
+        for f in answer.response.fields
+        if f.source == "police" and f.outcome != common_pb2.OUTCOME_WITHHELD
+    ]
     assert others and all(f.availability == common_pb2.AVAILABILITY_AVAILABLE for f in others)
 
     records = harness.gateway.log.list_records(case_id=case_id, limit=100)
@@ -152,7 +158,8 @@ async def test_non_participant_is_refused_and_the_refusal_logged(harness: Harnes
         await ggz.request_disclosure(case_id, "case_meeting", "case_meeting")
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     refusals = [
-        r for r in harness.gateway.log.list_records(case_id=case_id, limit=100)
+        r
+        for r in harness.gateway.log.list_records(case_id=case_id, limit=100)
         if r.event.kind == "refusal"
     ]
     assert len(refusals) == 1
@@ -178,8 +185,11 @@ async def test_unknown_case_purpose_and_field(harness: Harness) -> None:
             case_id, "case_meeting", "case_meeting", fields=["police.shoe_size"]
         )
     assert field.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    kinds = [r.event.refusal_code for r in harness.gateway.log.list_records(case_id=case_id)
-             if r.event.kind == "refusal"]
+    kinds = [
+        r.event.refusal_code
+        for r in harness.gateway.log.list_records(case_id=case_id)
+        if r.event.kind == "refusal"
+    ]
     assert kinds == ["unknown_purpose", "unknown_field"]
 
 
@@ -194,7 +204,8 @@ async def test_break_glass_needs_a_justification_and_is_flagged(harness: Harness
         case_id, "acute_safety", "registration", justification="Kinderen vannacht in gevaar"
     )
     record = next(
-        r for r in harness.gateway.log.list_records(case_id=case_id)
+        r
+        for r in harness.gateway.log.list_records(case_id=case_id)
         if r.event.disclosure_id == answer.response.disclosure_id
     )
     assert record.event.break_glass
@@ -208,7 +219,7 @@ async def test_triage_hit_no_hit(harness: Harness) -> None:
     await director.change_phase(case_id, "registration", "triage")
     answer = await director.triage(case_id)
     hits = {h.partner_type: h for h in answer.hits}
-    for partner_type, record in SOURCE_RECORDS.items():
+    for partner_type in SOURCE_RECORDS:
         assert hits[partner_type].answered and hits[partner_type].known
     assert answer.log_seq > 0
     # A partner outside the case may ask triage, but never learns more than hit/no-hit.

@@ -23,9 +23,7 @@ from tests.integration.harness import gateway_config
 async def mtls_gateway(
     tmp_path: Path, dev_keys: Path, shipped_policy: CompiledPolicy
 ) -> AsyncIterator[Gateway]:
-    config = gateway_config(
-        f"sqlite:///{tmp_path / 'g.db'}", dev_keys, tls_mode=TlsMode.MUTUAL
-    )
+    config = gateway_config(f"sqlite:///{tmp_path / 'g.db'}", dev_keys, tls_mode=TlsMode.MUTUAL)
     gateway = await start_gateway(config, policy=shipped_policy, sources={})
     yield gateway
     await gateway.stop(grace=None)
@@ -42,10 +40,16 @@ async def test_client_without_certificate_is_refused(mtls_gateway: Gateway, dev_
     creds = PartnerCredentials.from_key_dir(dev_keys, "police")
     no_cert = TlsMaterial(ca_pem=CaPaths.under(dev_keys).cert.read_bytes())
     anonymous = PartnerCredentials(
-        creds.partner_id, creds.token_key, creds.token_key_id, creds.hpke_key,
-        creds.hpke_key_id, no_cert,
+        creds.partner_id,
+        creds.token_key,
+        creds.token_key_id,
+        creds.hpke_key,
+        creds.hpke_key_id,
+        no_cert,
     )
-    async with PartnerClient(f"localhost:{mtls_gateway.port}", anonymous, role="case_director") as c:
+    async with PartnerClient(
+        f"localhost:{mtls_gateway.port}", anonymous, role="case_director"
+    ) as c:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await c.register_case(SUBJECT, "code_rood", reason="acute")
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE

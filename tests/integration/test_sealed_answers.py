@@ -16,14 +16,18 @@ async def _answer(harness: Harness) -> exchange_pb2.DisclosureResponse:
     case_id = await register(police)
     await to_case_meeting(director, case_id)
     return await police.request_disclosure_raw(
-        exchange_pb2.DisclosureRequest(case_id=case_id, purpose="case_meeting", phase="case_meeting")
+        exchange_pb2.DisclosureRequest(
+            case_id=case_id, purpose="case_meeting", phase="case_meeting"
+        )
     )
 
 
 async def test_recipient_opens_the_answer(harness: Harness) -> None:
     response = await _answer(harness)
     record = open_disclosure(
-        response, harness.credentials("police").hpke_key, recipient_id="police",
+        response,
+        harness.credentials("police").hpke_key,
+        recipient_id="police",
         purpose="case_meeting",
     )
     assert record.disclosure_id == response.disclosure_id
@@ -35,7 +39,9 @@ async def test_another_partner_cannot_open_it(harness: Harness) -> None:
     for other in ("ggz", "zvh", "municipality"):
         with pytest.raises(SealOpenError):
             open_disclosure(
-                response, harness.credentials(other).hpke_key, recipient_id="police",
+                response,
+                harness.credentials(other).hpke_key,
+                recipient_id="police",
                 purpose="case_meeting",
             )
 
@@ -48,7 +54,9 @@ async def test_a_flipped_byte_fails_to_open(harness: Harness, position: int) -> 
     response.sealed.ciphertext = bytes(data)
     with pytest.raises(SealOpenError):
         open_disclosure(
-            response, harness.credentials("police").hpke_key, recipient_id="police",
+            response,
+            harness.credentials("police").hpke_key,
+            recipient_id="police",
             purpose="case_meeting",
         )
 

@@ -30,8 +30,11 @@ async def test_reflection_lists_the_services(harness: Harness) -> None:
     async for response in stub.ServerReflectionInfo(iter([request]), timeout=5):
         names |= {s.name for s in response.list_services_response.service}
     await channel.close()
-    assert {"ketenpoort.v1.ExchangeService", "ketenpoort.v1.AccountabilityService",
-            "grpc.health.v1.Health"} <= names
+    assert {
+        "ketenpoort.v1.ExchangeService",
+        "ketenpoort.v1.AccountabilityService",
+        "grpc.health.v1.Health",
+    } <= names
 
 
 def test_generated_code_matches_proto(tmp_path: Path) -> None:

@@ -232,3 +232,13 @@ def test_count_and_head_of_an_empty_log(engine: Engine) -> None:
 def test_max_batch_must_be_positive(engine: Engine) -> None:
     with pytest.raises(ValueError):
         AuditLog(engine, max_batch=0)
+
+
+async def test_a_failing_metrics_hook_does_not_fail_appends(engine: Engine) -> None:
+    def broken(_stats: BatchStats) -> None:
+        raise RuntimeError("metrics backend down")
+
+    async with AuditLog(engine, on_batch=broken) as log:
+        records = await asyncio.gather(*(log.append(event(n)) for n in range(5)))
+    assert sorted(r.seq for r in records) == [1, 2, 3, 4, 5]
+    assert log.hook_failures == log.batches_committed >= 1
