@@ -191,7 +191,7 @@ async def source_clients(
     for target in (t for t in targets if t in ("direct", "proxy")):
         channel = aio.insecure_channel(f"127.0.0.1:{ports[target]}")
         channels.append(channel)
-        stub = source_pb2_grpc.SourceServiceStub(channel)
+        stub = source_pb2_grpc.SourceServiceStub(channel)  # type: ignore[no-untyped-call,unused-ignore]
         answer = await stub.FetchFields(fetch, timeout=10.0)
         sizes[f"{target}_response"] = answer.ByteSize()
         calls[target] = _fetcher(stub, fetch)

@@ -48,7 +48,7 @@ def _admin(url: URL, statement: str) -> None:
     with psycopg.connect(_conninfo(url), autocommit=True) as conn:
         # A test that leaked a connection must not hang the whole run on the drop.
         conn.execute("SET lock_timeout = '10s'")
-        conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(statement)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

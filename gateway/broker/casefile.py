@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -29,7 +29,7 @@ from gateway.crypto.envelope import (
 )
 from gateway.crypto.pseudonym import is_valid_bsn, subject_pseudonym
 from gateway.store.audit_log import RecordKind
-from gateway.store.cases import CaseRow, EntryRow
+from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow
 from gateway.store.errors import PhaseConflict
 
 INITIAL_PHASE = "registration"
@@ -252,24 +252,36 @@ class CaseFile:
         wrapped = WrappedKey.from_bytes(case.wrapped_data_key)
         return unwrap_data_key(wrapped, self._ctx.keystore, case.case_id)
 
-    async def read_fields(self, case: CaseRow, fields: Sequence[str]) -> dict[str, str]:
-        """Decrypt the newest value of each named case-file field (all entries for notes)."""
-        if not fields:
+    async def snapshot(self, case_id: str) -> CaseSnapshot:
+        """The case and its entries in one read; what a disclosure or triage needs."""
+        if not case_id or len(case_id) > 64:
+            raise InvalidRequest("case_id is required")
+        snap = await asyncio.to_thread(self._ctx.cases.snapshot, case_id)
+        if snap is None:
+            raise CaseNotFound(f"no case {case_id!r}")
+        return snap
+
+    def values(self, snap: CaseSnapshot, fields: Collection[str]) -> dict[str, str]:
+        """Decrypt the named case-file fields: the newest entry, or all entries of a log-like
+        field such as the notes. Fields without an entry are absent."""
+        wanted = set(fields)
+        if not wanted:
             return {}
-        key = self.data_key(case)
-        latest = await asyncio.to_thread(self._ctx.cases.latest_entries, case.case_id, fields)
+        key = self.data_key(snap.case)
+        found: dict[str, list[EntryRow]] = {}
+        for entry in snap.entries:  # oldest first
+            if entry.field in wanted:
+                found.setdefault(entry.field, []).append(entry)
         values: dict[str, str] = {}
-        for field in fields:
+        for field, rows in found.items():
             if field in ACCUMULATING_FIELDS:
-                rows = await asyncio.to_thread(self._ctx.cases.entries, case.case_id, field)
-                if rows:
-                    values[field] = "\n".join(_open(key, r) for r in rows)
-            elif field in latest:
-                values[field] = _open(key, latest[field])
+                values[field] = "\n".join(_open(key, r) for r in rows)
+            else:
+                values[field] = _open(key, rows[-1])
         return values
 
-    async def subject(self, case: CaseRow) -> Subject:
-        v = await self.read_fields(case, SUBJECT_FIELDS)
+    def subject(self, snap: CaseSnapshot) -> Subject:
+        v = self.values(snap, SUBJECT_FIELDS)
         return Subject(
             bsn=v.get("subject.bsn", ""),
             name=v.get("subject.name", ""),

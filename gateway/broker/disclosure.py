@@ -31,7 +31,7 @@ from gateway.core import (
 )
 from gateway.crypto.sealing import SealBinding, SealedBox, seal
 from gateway.store.audit_log import FieldEntry, RecordKind
-from gateway.store.cases import CaseRow
+from gateway.store.cases import CaseRow, CaseSnapshot
 
 ZVH_SOURCE = "zvh"
 TRIAGE_FIELD = "triage.role"
@@ -97,13 +97,14 @@ class Disclosures:
             raise InvalidRequest(
                 f"justification is longer than {MAX_JUSTIFICATION_CHARS} characters"
             )
-        case = await self._casefile.get_case(inp.case_id)
+        snap = await self._casefile.snapshot(inp.case_id)
+        case = snap.case
         policy = self._ctx.policy.current
         decision = await self._decide(who, trace, case, policy, inp)
         recipient_key = self._recipient_key(who)
         disclosure_id = "d_" + uuid.uuid4().hex
         justification_ref = await self._keep_justification(who, case, decision, inp)
-        values, availability, unavailable = await self._gather(who, case, decision, disclosure_id)
+        values, availability, unavailable = await self._gather(who, snap, decision, disclosure_id)
         status = "incomplete" if unavailable else "ok"
         now = self._ctx.clock()
         record = await self._ctx.log.append(
@@ -147,13 +148,14 @@ class Disclosures:
     async def triage(
         self, who: Principal, trace: TraceContext, case_id: str, purpose: str
     ) -> TriageResult:
-        case = await self._casefile.get_case(case_id)
+        snap = await self._casefile.snapshot(case_id)
+        case = snap.case
         policy = self._ctx.policy.current
         inp = DisclosureInput(case_id, purpose, case.phase, (TRIAGE_FIELD,))
         decision = await self._decide(who, trace, case, policy, inp, kind=RecordKind.TRIAGE)
         effect = decision.fields[0].effect
         triage_id = "t_" + uuid.uuid4().hex
-        subject = await self._casefile.subject(case)
+        subject = self._casefile.subject(snap)
         answers = await lookup_all(
             self._ctx.sources, subject, triage_id, self._ctx.source_deadline_s, self._observe
         )
@@ -291,17 +293,17 @@ class Disclosures:
         return await self._casefile.store_justification(who, case, inp.justification)
 
     async def _gather(
-        self, who: Principal, case: CaseRow, decision: Decision, disclosure_id: str
+        self, who: Principal, snap: CaseSnapshot, decision: Decision, disclosure_id: str
     ) -> tuple[list[ReleasedValue], dict[str, str], frozenset[str]]:
         released = decision.released
         by_source: dict[str, list[str]] = defaultdict(list)
         for d in released:
             by_source[d.source].append(d.field)
         zvh_fields = by_source.pop(ZVH_SOURCE, [])
-        raw = await self._casefile.read_fields(case, zvh_fields)
+        raw = self._casefile.values(snap, zvh_fields)
         unavailable: frozenset[str] = frozenset()
         if by_source:
-            subject = await self._casefile.subject(case)
+            subject = self._casefile.subject(snap)
             ctx = FetchContext(decision.purpose.id, disclosure_id, who.partner_id)
             outcome = await fetch_all(
                 self._ctx.sources,

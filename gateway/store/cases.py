@@ -19,6 +19,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -68,6 +69,14 @@ class EntryRow:
     ciphertext: bytes
     created_by: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseSnapshot:
+    """A case and every entry of its case file (oldest first), read in one transaction."""
+
+    case: CaseRow
+    entries: tuple[EntryRow, ...]
 
 
 class CaseRepository:
@@ -137,9 +146,17 @@ class CaseRepository:
     @translate_errors("case file: get case")
     def get_case(self, case_id: str) -> CaseRow | None:
         with self._engine.begin() as conn:
-            if not _case_exists(conn, case_id):
+            return _load_case_or_none(conn, case_id)
+
+    @translate_errors("case file: snapshot")
+    def snapshot(self, case_id: str) -> CaseSnapshot | None:
+        """The case with all its entries: what one disclosure needs, in one round of reads."""
+        with self._engine.begin() as conn:
+            case = _load_case_or_none(conn, case_id)
+            if case is None:
                 return None
-            return _load_case(conn, case_id)
+            rows = conn.execute(_ENTRIES_OF_CASE, {"case_id": case_id}).all()
+        return CaseSnapshot(case, tuple(_entry(r) for r in rows))
 
     @translate_errors("case file: add participant")
     def add_participant(
@@ -373,9 +390,37 @@ def _participants_query(case_id: str) -> Select[Any]:
     )
 
 
+# Statements on the read path of every disclosure are built once; building a statement
+# costs more than SQLAlchemy's cached compilation of it.
+_CASE_BY_ID = select(cases).where(cases.c.case_id == bindparam("case_id"))
+_PARTICIPANT_IDS = (
+    select(case_participants.c.partner_id)
+    .where(case_participants.c.case_id == bindparam("case_id"))
+    .order_by(
+        case_participants.c.role_in_case != ParticipantRole.REGISTRANT.value,
+        case_participants.c.joined_at,
+        case_participants.c.partner_id,
+    )
+)
+_ENTRIES_OF_CASE = (
+    select(case_entries)
+    .where(case_entries.c.case_id == bindparam("case_id"))
+    .order_by(case_entries.c.created_at, case_entries.c.entry_id)
+)
+
+
 def _load_case(conn: Connection, case_id: str) -> CaseRow:
-    row = conn.execute(select(cases).where(cases.c.case_id == case_id)).one()
-    partners = conn.execute(_participants_query(case_id)).all()
+    case = _load_case_or_none(conn, case_id)
+    if case is None:
+        raise CaseNotFound(case_id)
+    return case
+
+
+def _load_case_or_none(conn: Connection, case_id: str) -> CaseRow | None:
+    row = conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
+    if row is None:
+        return None
+    partners = conn.execute(_PARTICIPANT_IDS, {"case_id": case_id}).scalars().all()
     return CaseRow(
         case_id=row.case_id,
         subject_pseudonym=row.subject_pseudonym,
@@ -385,5 +430,5 @@ def _load_case(conn: Connection, case_id: str) -> CaseRow:
         created_at=row.created_at,
         closed_at=row.closed_at,
         wrapped_data_key=bytes(row.wrapped_data_key),
-        participants=tuple(p.partner_id for p in partners),
+        participants=tuple(partners),
     )

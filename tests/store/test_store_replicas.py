@@ -13,7 +13,9 @@ from tests.store.factories import event
 PER_REPLICA = 150
 
 
-def _replica(db_url: str, name: str, start: threading.Barrier, out: dict[str, list[LogRecord]]):
+def _replica(
+    db_url: str, name: str, start: threading.Barrier, out: dict[str, list[LogRecord]]
+) -> None:
     """One replica: its own engine, event loop and writer, as in a separate process."""
 
     async def run() -> list[LogRecord]:
