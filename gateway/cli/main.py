@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", type=Path, help="TOML configuration (default: embedded default)")
     serve.add_argument("--listen", help="host:port to listen on (overrides the configuration)")
+    serve.add_argument(
+        "--metrics-port", type=int, help="port of the Prometheus endpoint, 0 to switch it off"
+    )
     serve.set_defaults(run=_serve)
 
     demo = sub.add_parser(
@@ -99,6 +102,8 @@ def _serve(args: argparse.Namespace) -> int:
     config = _config(args.config)
     if args.listen:
         config = config.with_overrides(listen=args.listen)
+    if args.metrics_port is not None:
+        config = config.with_overrides(metrics_port=args.metrics_port or None)
     return asyncio.run(serve_forever(config, embedded=args.config is None))
 
 
