@@ -24,7 +24,8 @@ _IDLE = (
     ("connection.py", "_recv"),
     ("connection.py", "poll"),
     ("connection.py", "_poll"),
-    ("audit_log.py", "_next_batch"),
+    # The log writer's loop is on top only while it waits for appends (or its commit delay).
+    ("audit_log.py", "_drain"),
 )
 
 Key = tuple[str, int, str]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
+
+from gateway.broker.ids import random_hex
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
@@ -32,7 +33,7 @@ class TraceContext:
     @classmethod
     def from_traceparent(cls, header: str | None) -> TraceContext:
         match = _TRACEPARENT.match(header.strip().lower()) if header else None
-        span = secrets.token_hex(8)
+        span = random_hex(8)
         if match and set(match.group(1)) != {"0"} and set(match.group(2)) != {"0"}:
             return cls(trace_id=match.group(1), span_id=span, parent_span_id=match.group(2))
-        return cls(trace_id=secrets.token_hex(16), span_id=span)
+        return cls(trace_id=random_hex(16), span_id=span)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +16,7 @@ from datetime import date, datetime
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import CaseNotFound, InvalidRequest, PhaseMismatch, Refused
+from gateway.broker.ids import new_id
 from gateway.broker.records import event
 from gateway.broker.sources import Subject
 from gateway.core import UnknownPartner
@@ -74,7 +74,7 @@ class CaseFile:
     async def register(self, who: Principal, trace: TraceContext, reg: Registration) -> CaseView:
         self._validate_registration(reg)
         ctx = self._ctx
-        case_id = "c_" + uuid.uuid4().hex
+        case_id = new_id("c_")
         now = ctx.clock()
         pseudonym = subject_pseudonym(ctx.keystore.pseudonym_key, reg.subject.bsn)
         data_key = DataKey.generate()
@@ -256,7 +256,7 @@ class CaseFile:
         """The case and its entries in one read; what a disclosure or triage needs."""
         if not case_id or len(case_id) > 64:
             raise InvalidRequest("case_id is required")
-        snap = await asyncio.to_thread(self._ctx.cases.snapshot, case_id)
+        snap = await self._ctx.snapshots.read(case_id)
         if snap is None:
             raise CaseNotFound(f"no case {case_id!r}")
         return snap
@@ -317,7 +317,7 @@ class CaseFile:
 
 
 def _entry(key: DataKey, case_id: str, field: str, text: str, by: str, now: datetime) -> EntryRow:
-    entry_id = "e_" + uuid.uuid4().hex
+    entry_id = new_id("e_")
     ciphertext = key.encrypt(text.encode("utf-8"), field_aad(case_id, entry_id, field))
     return EntryRow(
         entry_id=entry_id,

@@ -14,6 +14,7 @@ from gateway.core import CompiledPolicy
 from gateway.crypto.keystore import Keystore
 from gateway.store.audit_log import AuditLog
 from gateway.store.cases import CaseRepository
+from gateway.store.snapshots import CaseSnapshots
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class PolicyHolder:
 class BrokerContext:
     policy: PolicyHolder
     cases: CaseRepository
+    snapshots: CaseSnapshots
     log: AuditLog
     keystore: Keystore
     sealing_keys: Callable[[], Mapping[str, SealingKey]]  # partner id -> key

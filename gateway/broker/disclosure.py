@@ -7,7 +7,6 @@ fetched; the accountability record is committed before the answer is returned.
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from gateway.broker.casefile import CaseFile
 from gateway.broker.context import BrokerContext, SealingKey
 from gateway.broker.errors import InvalidRequest, PhaseMismatch, RecipientKeyMissing, Refused
 from gateway.broker.fetching import SourceObserver, fetch_all, lookup_all
+from gateway.broker.ids import new_id
 from gateway.broker.records import decision_event, event
 from gateway.broker.sealed_record import ReleasedValue, encode_record
 from gateway.broker.sources import FetchContext
@@ -102,7 +102,7 @@ class Disclosures:
         policy = self._ctx.policy.current
         decision = await self._decide(who, trace, case, policy, inp)
         recipient_key = self._recipient_key(who)
-        disclosure_id = "d_" + uuid.uuid4().hex
+        disclosure_id = new_id("d_")
         justification_ref = await self._keep_justification(who, case, decision, inp)
         values, availability, unavailable = await self._gather(who, snap, decision, disclosure_id)
         status = "incomplete" if unavailable else "ok"
@@ -154,7 +154,7 @@ class Disclosures:
         inp = DisclosureInput(case_id, purpose, case.phase, (TRIAGE_FIELD,))
         decision = await self._decide(who, trace, case, policy, inp, kind=RecordKind.TRIAGE)
         effect = decision.fields[0].effect
-        triage_id = "t_" + uuid.uuid4().hex
+        triage_id = new_id("t_")
         subject = self._casefile.subject(snap)
         answers = await lookup_all(
             self._ctx.sources, subject, triage_id, self._ctx.source_deadline_s, self._observe

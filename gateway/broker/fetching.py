@@ -79,8 +79,10 @@ async def _gather(
             return None
         start = time.perf_counter()
         try:
-            # The adapter carries the deadline to its transport; wait_for is the backstop.
-            result = await asyncio.wait_for(call(t, source), timeout=deadline_s + 0.25)
+            # The adapter carries the deadline to its transport; this is the backstop. A
+            # timeout scope, unlike wait_for, runs the call in this task instead of a new one.
+            async with asyncio.timeout(deadline_s + 0.25):
+                result = await call(t, source)
         except TimeoutError:
             _note(observe, t, "timeout", time.perf_counter() - start)
             return None
@@ -90,6 +92,9 @@ async def _gather(
         _note(observe, t, "ok", time.perf_counter() - start)
         return result
 
+    if len(types) == 1:
+        # Nothing to run beside it: no task of its own needed.
+        return [await one(types[0])]
     return list(await asyncio.gather(*(one(t) for t in types)))
 
 

@@ -46,6 +46,7 @@ from gateway.server.partners import PartnerRegistry, load_registry
 from gateway.store.audit_log import AuditLog
 from gateway.store.cases import CaseRepository
 from gateway.store.db import create_engine_for, init_schema
+from gateway.store.snapshots import CaseSnapshots
 
 log = logging.getLogger("ketenpoort.server")
 
@@ -69,6 +70,7 @@ class Gateway:
     health: health.HealthServicer
     sources: dict[str, Source]
     engine: Engine
+    snapshots: CaseSnapshots
 
     @property
     def address(self) -> str:
@@ -79,6 +81,7 @@ class Gateway:
         self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.log.close()
+        await self.snapshots.close()
         for source in self.sources.values():
             await source.close()
         self.engine.dispose()
@@ -109,10 +112,12 @@ async def start_gateway(
     audit = AuditLog(engine)
     await audit.start()
     source_map = sources if sources is not None else _connect_sources(config, compiled)
+    snapshots = CaseSnapshots(engine)
 
     ctx = BrokerContext(
         policy=holder,
         cases=CaseRepository(engine),
+        snapshots=snapshots,
         log=audit,
         keystore=keystore,
         sealing_keys=lambda: registry.sealing_keys,
@@ -121,12 +126,8 @@ async def start_gateway(
         clock=utc_now,
     )
 
-    def observe(source: str, result: str, seconds: float) -> None:
-        metrics.source_calls.labels(source, result).inc()
-        metrics.source_latency.labels(source).observe(seconds)
-
     casefile = CaseFile(ctx)
-    disclosures = Disclosures(ctx, casefile, observe)
+    disclosures = Disclosures(ctx, casefile, metrics.source_call)
     verifier = TokenVerifier(
         lambda: registry.partners,
         audience=config.audience,
@@ -168,6 +169,7 @@ async def start_gateway(
         health_servicer,
         dict(source_map),
         engine,
+        snapshots,
     )
 
 

@@ -33,6 +33,9 @@ class AuthInterceptor(_Interceptor):
     def __init__(self, verifier: TokenVerifier, metrics: Metrics) -> None:
         self._verifier = verifier
         self._metrics = metrics
+        # method -> (the service's handler, its authenticating wrapper). A wrapper reads the
+        # token from its own call's context, so one per method serves every call.
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -41,12 +44,27 @@ class AuthInterceptor(_Interceptor):
         method = handler_call_details.method
         if handler is None or method.startswith(OPEN_PREFIXES) or handler.unary_unary is None:
             return handler
-        metadata = dict(handler_call_details.invocation_metadata or ())
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._authenticating(handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _authenticating(self, handler: Handler) -> Handler:
         inner = handler.unary_unary
+        if inner is None:
+            raise ValueError("only unary-unary handlers are wrapped")
         verifier, metrics = self._verifier, self._metrics
 
         async def authenticated(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            auth = metadata.get("authorization", "")
+            auth: object = ""
+            traceparent: object = None
+            for key, value in context.invocation_metadata() or ():
+                if key == "authorization":
+                    auth = value
+                elif key == "traceparent":
+                    traceparent = value
             if not isinstance(auth, str) or not auth.startswith("Bearer "):
                 metrics.auth_failure("missing_token")
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
@@ -58,7 +76,6 @@ class AuthInterceptor(_Interceptor):
             except RoleNotAllowed as exc:
                 metrics.auth_failure("role_not_allowed")
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-            traceparent = metadata.get("traceparent")
             trace = TraceContext.from_traceparent(
                 traceparent if isinstance(traceparent, str) else None
             )

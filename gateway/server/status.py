@@ -65,8 +65,7 @@ async def serve_call(
         log.error("internal error in %s: %s", method, type(exc).__name__)
         await _abort(context, code, "internal error; see the gateway log")
     finally:
-        metrics.requests.labels(method, code.name).inc()
-        metrics.latency.labels(method).observe(time.perf_counter() - start)
+        metrics.request_done(method, code.name, time.perf_counter() - start)
 
 
 async def _abort(

@@ -20,7 +20,14 @@ from gateway.store.audit_log import (
     LogRecord,
 )
 from gateway.store.audit_verify import VerifyResult
-from gateway.store.cases import CaseRepository, CaseRow, EntryRow, ParticipantRole, ParticipantRow
+from gateway.store.cases import (
+    CaseRepository,
+    CaseRow,
+    CaseSnapshot,
+    EntryRow,
+    ParticipantRole,
+    ParticipantRow,
+)
 from gateway.store.database import Database
 from gateway.store.db import create_engine_for, init_schema
 from gateway.store.errors import (
@@ -32,6 +39,7 @@ from gateway.store.errors import (
     PhaseConflict,
     StoreError,
 )
+from gateway.store.snapshots import CaseSnapshots
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -46,6 +54,8 @@ __all__ = [
     "CaseNotFound",
     "CaseRepository",
     "CaseRow",
+    "CaseSnapshot",
+    "CaseSnapshots",
     "ChainHead",
     "Database",
     "DuplicateCase",

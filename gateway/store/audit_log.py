@@ -5,7 +5,11 @@ that promise at a high rate, appends are group-committed: ``append`` queues its 
 waits; one writer thread takes everything queued (up to ``max_batch``) the moment its previous
 commit ends, writes it in a single transaction and only then releases the callers. While one
 batch is being committed the event loop keeps serving and queueing the next, so batches grow
-with load and the disk's commit latency is shared instead of paid per record. Several gateway
+with load and the disk's commit latency is shared instead of paid per record. When appends
+arrived while a batch was being committed, the gateway is busy and more are on their way; the
+writer then waits ``commit_delay_s`` (a millisecond) before it takes the next batch, as
+PostgreSQL's ``commit_delay`` does, because every commit costs the process far more than a
+record does. Otherwise the writer commits an append the moment it arrives. Several gateway
 processes may append to one PostgreSQL database; see ``audit_writer`` for how the chain stays
 whole.
 """
@@ -55,6 +59,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BATCH = 256
+# How long a busy writer waits for more appends before it commits a batch (group commit).
+DEFAULT_COMMIT_DELAY_S = 0.001
 DEFAULT_BATCH_HISTORY = 1024
 MAX_LIST_LIMIT = 10_000
 
@@ -126,15 +132,19 @@ class AuditLog:
         engine: Engine,
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
+        commit_delay_s: float = DEFAULT_COMMIT_DELAY_S,
         clock: Callable[[], datetime] = _utc_now,
         on_batch: Callable[[BatchStats], None] | None = None,
         batch_history: int = DEFAULT_BATCH_HISTORY,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if not 0 <= commit_delay_s <= 0.1:
+            raise ValueError("commit_delay_s must be between 0 and 0.1 seconds")
         self._engine = engine
         self._chain = ChainWriter(engine)
         self._max_batch = max_batch
+        self._commit_delay = commit_delay_s
         self._clock = clock
         self._on_batch = on_batch
         self._stats_lock = threading.Lock()
@@ -142,6 +152,8 @@ class AuditLog:
         self.last_batch_sizes: deque[int] = deque(maxlen=batch_history)
         self.batches_committed = 0
         self.records_committed = 0
+        # Batches whose commit waited ``commit_delay_s`` for more appends.
+        self.delayed_batches = 0
         self.hook_failures = 0
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._accepting = False
@@ -259,7 +271,13 @@ class AuditLog:
         session: WriterSession,
     ) -> None:
         stopping = False
+        busy = False
         while not stopping:
+            if busy and self._commit_delay > 0 and pending_queue.qsize() < self._max_batch:
+                # Appends arrived while the last batch was being committed: the gateway is
+                # busy and more are on their way, so give them a moment to join this batch.
+                time.sleep(self._commit_delay)
+                self.delayed_batches += 1
             first = pending_queue.get()
             if first is None:
                 break
@@ -275,24 +293,34 @@ class AuditLog:
                 batch.append(more)
             # A caller that gave up has no answer to account for.
             live = [p for p in batch if not p.future.cancelled()]
+            busy = False
             if live:
-                self._write_pending(loop, session, live)
+                busy = self._write_pending(loop, pending_queue, session, live)
                 if self._checkpointer is not None:
                     self._checkpointer.poke()
 
     def _write_pending(
-        self, loop: asyncio.AbstractEventLoop, session: WriterSession, live: list[_Pending]
-    ) -> None:
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pending_queue: queue.SimpleQueue[_Pending | None],
+        session: WriterSession,
+        live: list[_Pending],
+    ) -> bool:
+        """Write a batch and release its callers; true if appends arrived meanwhile."""
         try:
             records = self._write(session.write, [p.item for p in live])
         except Exception as exc:
             outcome: tuple[Callable[..., None], object] = (_fail, exc)
         else:
             outcome = (_resolve, records)
+        # Looked at before the callers are released, so that a caller's own next append
+        # does not count as company.
+        arrived = not pending_queue.empty()
         try:
             loop.call_soon_threadsafe(outcome[0], live, outcome[1])
         except RuntimeError:
             pass  # the event loop is already closed; nobody waits any more
+        return arrived
 
     def _write(
         self,

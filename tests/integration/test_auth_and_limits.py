@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -12,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.channels import open_channel
+from adapters.client import PartnerClient
 from adapters.tokens import mint_token
 from gateway.api.v1 import exchange_pb2, exchange_pb2_grpc
 from gateway.cli.demo_data import SUBJECT
@@ -148,3 +150,34 @@ async def test_privacy_officer_service_needs_the_role(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as bad_kind:
         await officer.list_disclosures(kinds=["gossip"])
     assert bad_kind.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_each_call_is_judged_by_its_own_token(harness: Harness) -> None:
+    """One authenticating wrapper serves every call of a method: a good call does not let a
+    bad one through after it, and concurrent calls keep their own caller."""
+    good = _token(harness)
+    assert await _call_with(harness, good) == grpc.StatusCode.OK
+    assert await _call_with(harness, "not-a-token") == grpc.StatusCode.UNAUTHENTICATED
+    assert await _call_with(harness, None) == grpc.StatusCode.UNAUTHENTICATED
+    assert await _call_with(harness, good) == grpc.StatusCode.OK
+
+    police, director = harness.client("police"), harness.client("zvh")
+    case = await police.register_case(SUBJECT, "code_rood", reason="r", invitees=["zvh"])
+
+    async def change(client: PartnerClient) -> grpc.StatusCode:
+        try:
+            await client.change_phase(case.case_id, "registration", "triage")
+        except grpc.aio.AioRpcError as exc:
+            return exc.code()
+        return grpc.StatusCode.OK
+
+    # Only the ZVH's process director may change the phase; police, calling at the same
+    # time through the same wrapper, may not.
+    codes = await asyncio.gather(change(police), change(director), change(police))
+    assert codes == [
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.OK,
+        grpc.StatusCode.PERMISSION_DENIED,
+    ]
+    await police.close()
+    await director.close()

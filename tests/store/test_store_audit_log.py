@@ -21,6 +21,7 @@ from gateway.store import (
     parse_event,
 )
 from gateway.store.audit_event import BODY_KEYS, FIELD_KEYS, chain_hash
+from gateway.store.db import for_writing
 from gateway.store.tables import audit_log
 from tests.store.factories import T0, event
 
@@ -242,3 +243,48 @@ async def test_a_failing_metrics_hook_does_not_fail_appends(engine: Engine) -> N
         records = await asyncio.gather(*(log.append(event(n)) for n in range(5)))
     assert sorted(r.seq for r in records) == [1, 2, 3, 4, 5]
     assert log.hook_failures == log.batches_committed >= 1
+
+
+def test_commit_delay_is_bounded(engine: Engine) -> None:
+    with pytest.raises(ValueError):
+        AuditLog(engine, commit_delay_s=-0.001)
+    with pytest.raises(ValueError):
+        AuditLog(engine, commit_delay_s=1.0)
+
+
+async def test_an_idle_writer_commits_each_append_without_delay(engine: Engine) -> None:
+    """One caller at a time: the writer finds nothing waiting after each commit, so no
+    append waits for company."""
+    async with AuditLog(engine, commit_delay_s=0.1) as log:
+        for n in range(8):
+            await log.append(event(n))
+    assert log.batches_committed == 8
+    assert log.delayed_batches == 0
+
+
+async def test_a_busy_writer_waits_to_gather_larger_batches(engine: Engine) -> None:
+    """Appends that queued up while a batch was committed make the writer wait a moment, so
+    those arriving during that moment join them in one batch; each caller still hears back
+    only after its record is committed."""
+    async with AuditLog(engine, commit_delay_s=0.1) as log:
+        await log.append(event(0))
+        # Another replica holds the chain head: the next batch cannot commit until it lets go.
+        other = for_writing(engine).connect()
+        other.begin()
+        if engine.dialect.name == "postgresql":
+            other.execute(text("SELECT last_seq FROM log_head WHERE id = 1 FOR UPDATE"))
+        first = asyncio.ensure_future(log.append(event(1)))
+        await asyncio.sleep(0.1)
+        queued = [asyncio.ensure_future(log.append(event(n))) for n in range(2, 6)]
+        await asyncio.sleep(0.05)
+        assert not first.done() and not any(q.done() for q in queued)
+        other.rollback()
+        other.close()
+        await asyncio.sleep(0.005)
+        late = [asyncio.ensure_future(log.append(event(n))) for n in range(6, 9)]
+        records = await asyncio.gather(first, *queued, *late)
+    assert [r.seq for r in records] == list(range(2, 10))
+    assert log.delayed_batches == 1
+    # The head's holder let go: record 1 alone, then the queued ones with the late ones.
+    assert list(log.last_batch_sizes) == [1, 1, 7]
+    assert log.verify().ok

@@ -176,6 +176,8 @@ def test_public_surface() -> None:
             "CaseNotFound",
             "CaseRepository",
             "CaseRow",
+            "CaseSnapshot",
+            "CaseSnapshots",
             "ChainHead",
             "Database",
             "DuplicateCase",
