@@ -174,11 +174,12 @@ class CaseFile:
         policy = self._ctx.policy.current
         if to_phase not in policy.phases:
             raise InvalidRequest(f"unknown phase {to_phase!r}; known: {', '.join(policy.phases)}")
-        if who.role != PHASE_DIRECTOR_ROLE:
-            raise Refused(
-                "role_not_allowed", "only the ZVH process director changes a case's phase"
-            )
         case = await self.participating_case(who, trace, case_id, "change the phase of")
+        if who.role != PHASE_DIRECTOR_ROLE:
+            seq = await self._log_refusal(who, trace, case, "role_not_allowed")
+            raise Refused(
+                "role_not_allowed", "only the ZVH process director changes a case's phase", seq
+            )
         try:
             row = await asyncio.to_thread(
                 self._ctx.cases.set_phase, case_id, to_phase, expected_phase=from_phase
@@ -215,25 +216,31 @@ class CaseFile:
         case = await self.get_case(case_id)
         if who.partner_id in case.participants:
             return case
+        seq = await self._log_refusal(who, trace, case, "not_participant")
+        raise Refused(
+            "not_participant",
+            f"partner does not take part in this case and may not {action} it",
+            seq,
+        )
+
+    async def _log_refusal(
+        self, who: Principal, trace: TraceContext, case: CaseRow, code: str
+    ) -> int:
         record = await self._ctx.log.append(
             event(
                 RecordKind.REFUSAL,
                 principal=who,
                 trace=trace,
                 at=self._ctx.clock(),
-                case_id=case_id,
+                case_id=case.case_id,
                 subject_pseudonym=case.subject_pseudonym,
                 phase=case.phase,
                 policy_version=self._ctx.policy.current.version,
                 status="refused",
-                refusal_code="not_participant",
+                refusal_code=code,
             )
         )
-        raise Refused(
-            "not_participant",
-            f"partner does not take part in this case and may not {action} it",
-            record.seq,
-        )
+        return record.seq
 
     async def store_justification(self, who: Principal, case: CaseRow, text: str) -> str:
         """Keep a break-glass justification in the encrypted case file; return its entry id."""

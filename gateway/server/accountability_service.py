@@ -7,8 +7,11 @@ from typing import Any
 
 from grpc import aio
 
-from gateway.api.v1 import accountability_pb2, accountability_pb2_grpc, common_pb2
+from gateway.api.v1 import accountability_pb2, accountability_pb2_grpc
 from gateway.broker.errors import InvalidRequest, Refused
+from gateway.broker.records import OUTCOME_OF_EFFECT
+from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
+from gateway.core import Effect
 from gateway.server import request_context
 from gateway.server.metrics import Metrics
 from gateway.server.status import serve_call
@@ -20,17 +23,8 @@ PRIVACY_OFFICER_ROLE = "privacy_officer"
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
-_OUTCOME = {
-    "disclosed": common_pb2.OUTCOME_DISCLOSED,
-    "masked": common_pb2.OUTCOME_MASKED,
-    "withheld": common_pb2.OUTCOME_WITHHELD,
-}
-_AVAILABILITY = {
-    "available": common_pb2.AVAILABILITY_AVAILABLE,
-    "not_held": common_pb2.AVAILABILITY_NOT_HELD,
-    "source_unavailable": common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE,
-    "not_requested": common_pb2.AVAILABILITY_NOT_REQUESTED,
-}
+# Log records name outcomes as words ("masked"); the contract uses the shared enums.
+_OUTCOME = {OUTCOME_OF_EFFECT[effect]: OUTCOME[effect] for effect in Effect}
 
 
 class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceServicer):
@@ -119,7 +113,7 @@ def log_entry(record: LogRecord) -> accountability_pb2.LogEntry:
                 category=f.category,
                 outcome=_OUTCOME[f.outcome],
                 transform=f.transform or "",
-                availability=_AVAILABILITY[f.availability],
+                availability=AVAILABILITY[f.availability],
                 source=f.source,
             )
             for f in e.fields

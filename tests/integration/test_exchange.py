@@ -36,6 +36,12 @@ async def test_register_invite_note_and_phase(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as not_director:
         await police.change_phase(reg.case_id, "triage", "case_meeting")
     assert not_director.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    refusals = [
+        r.event
+        for r in harness.gateway.log.list_records(case_id=reg.case_id)
+        if r.event.kind == "refusal"
+    ]
+    assert [(e.partner_id, e.refusal_code) for e in refusals] == [("police", "role_not_allowed")]
 
 
 async def test_registration_input_is_validated(harness: Harness) -> None:
