@@ -28,7 +28,7 @@ from gateway.crypto.envelope import (
     wrap_data_key,
 )
 from gateway.crypto.pseudonym import is_valid_bsn, subject_pseudonym
-from gateway.store.audit_log import RecordKind
+from gateway.store.audit_log import LogRecord, RecordKind
 from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow
 from gateway.store.errors import PhaseConflict
 
@@ -105,17 +105,13 @@ class CaseFile:
             invitees=[(p, who.partner_id) for p in reg.invitees if p != who.partner_id],
             now=now,
         )
-        record = await ctx.log.append(
-            event(
-                RecordKind.REGISTRATION,
-                principal=who,
-                trace=trace,
-                at=now,
-                case_id=case_id,
-                subject_pseudonym=pseudonym,
-                phase=INITIAL_PHASE,
-                policy_version=ctx.policy.current.version,
-            )
+        record = await self._record(
+            RecordKind.REGISTRATION,
+            who,
+            trace,
+            case_id=case_id,
+            subject_pseudonym=pseudonym,
+            phase=INITIAL_PHASE,
         )
         return CaseView(case_id, row.phase, row.participants, record.seq)
 
@@ -128,17 +124,13 @@ class CaseFile:
         row = await asyncio.to_thread(
             self._ctx.cases.add_participant, case_id, partner_id, who.partner_id, now
         )
-        record = await self._ctx.log.append(
-            event(
-                RecordKind.INVITATION,
-                principal=who,
-                trace=trace,
-                at=now,
-                case_id=case_id,
-                subject_pseudonym=case.subject_pseudonym,
-                phase=case.phase,
-                policy_version=self._ctx.policy.current.version,
-            )
+        record = await self._record(
+            RecordKind.INVITATION,
+            who,
+            trace,
+            case_id=case_id,
+            subject_pseudonym=case.subject_pseudonym,
+            phase=case.phase,
         )
         return CaseView(case_id, row.phase, row.participants, record.seq)
 
@@ -154,17 +146,13 @@ class CaseFile:
         key = self.data_key(case)
         entry = _entry(key, case_id, field, text, who.partner_id, now)
         await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
-        record = await self._ctx.log.append(
-            event(
-                RecordKind.CASE_NOTE,
-                principal=who,
-                trace=trace,
-                at=now,
-                case_id=case_id,
-                subject_pseudonym=case.subject_pseudonym,
-                phase=case.phase,
-                policy_version=self._ctx.policy.current.version,
-            )
+        record = await self._record(
+            RecordKind.CASE_NOTE,
+            who,
+            trace,
+            case_id=case_id,
+            subject_pseudonym=case.subject_pseudonym,
+            phase=case.phase,
         )
         return entry.entry_id, record.seq
 
@@ -186,18 +174,13 @@ class CaseFile:
             )
         except PhaseConflict as exc:
             raise PhaseMismatch(f"the case is in phase {case.phase!r}, not {from_phase!r}") from exc
-        now = self._ctx.clock()
-        record = await self._ctx.log.append(
-            event(
-                RecordKind.PHASE_CHANGE,
-                principal=who,
-                trace=trace,
-                at=now,
-                case_id=case_id,
-                subject_pseudonym=case.subject_pseudonym,
-                phase=to_phase,
-                policy_version=policy.version,
-            )
+        record = await self._record(
+            RecordKind.PHASE_CHANGE,
+            who,
+            trace,
+            case_id=case_id,
+            subject_pseudonym=case.subject_pseudonym,
+            phase=to_phase,
         )
         return CaseView(case_id, row.phase, row.participants, record.seq)
 
@@ -223,22 +206,44 @@ class CaseFile:
             seq,
         )
 
-    async def _log_refusal(
-        self, who: Principal, trace: TraceContext, case: CaseRow, code: str
-    ) -> int:
-        record = await self._ctx.log.append(
+    async def _record(
+        self,
+        kind: RecordKind,
+        who: Principal,
+        trace: TraceContext,
+        *,
+        case_id: str,
+        subject_pseudonym: str,
+        phase: str,
+        refusal_code: str = "",
+    ) -> LogRecord:
+        """Write the accountability record of a case-file event (never a value)."""
+        return await self._ctx.log.append(
             event(
-                RecordKind.REFUSAL,
+                kind,
                 principal=who,
                 trace=trace,
                 at=self._ctx.clock(),
-                case_id=case.case_id,
-                subject_pseudonym=case.subject_pseudonym,
-                phase=case.phase,
+                case_id=case_id,
+                subject_pseudonym=subject_pseudonym,
+                phase=phase,
                 policy_version=self._ctx.policy.current.version,
-                status="refused",
-                refusal_code=code,
+                status="refused" if refusal_code else "ok",
+                refusal_code=refusal_code,
             )
+        )
+
+    async def _log_refusal(
+        self, who: Principal, trace: TraceContext, case: CaseRow, code: str
+    ) -> int:
+        record = await self._record(
+            RecordKind.REFUSAL,
+            who,
+            trace,
+            case_id=case.case_id,
+            subject_pseudonym=case.subject_pseudonym,
+            phase=case.phase,
+            refusal_code=code,
         )
         return record.seq
 
