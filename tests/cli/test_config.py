@@ -1,0 +1,41 @@
+"""The gateway's TOML configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.server.config import ConfigError, TlsMode, config_from_mapping, load_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"
+
+
+def test_the_example_configuration_loads() -> None:
+    config = load_config(EXAMPLE)
+    assert config.database_url.startswith("postgresql+psycopg://")
+    assert config.tls_mode is TlsMode.MUTUAL
+    assert config.policy_dir == (EXAMPLE.parent / "../policies")
+    assert [s.partner_id for s in config.sources] == ["police", "ggz"]
+    assert config.algorithms == ("EdDSA", "ES256")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"listn": "127.0.0.1:1"}, "unknown configuration keys: listn"),
+        ({"algorithms": ["none"]}, "'none' is never allowed"),
+        ({"tls_mode": "plain"}, "tls_mode must be one of"),
+        ({"sources": [{"partner": "police"}]}, "needs 'partner' and 'address'"),
+    ],
+)
+def test_bad_configuration_is_refused_with_a_reason(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_mapping(raw, base=Path("/"))
+
+
+def test_an_unreadable_file_names_itself(tmp_path: Path) -> None:
+    broken = tmp_path / "gateway.toml"
+    broken.write_text("listen = ")
+    with pytest.raises(ConfigError, match="gateway.toml"):
+        load_config(broken)
