@@ -8,7 +8,7 @@ fetched; the accountability record is committed before the answer is returned.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.broker.caller import Principal, TraceContext
@@ -256,8 +256,8 @@ class Disclosures:
                 subject_pseudonym=case.subject_pseudonym,
                 status="refused",
                 availability={},
+                refusal_code=code,
             )
-            ev = replace(ev, refusal_code=code)
         else:
             ev = event(
                 RecordKind.REFUSAL,

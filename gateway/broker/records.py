@@ -88,7 +88,12 @@ def decision_event(
     availability: Mapping[str, str],
     disclosure_id: str = "",
     justification_ref: str = "",
+    refusal_code: str | None = None,
 ) -> AuditEvent:
+    """The record of a decision; `refusal_code` names a refusal the edge made on top of the
+    policy's own (a phase mismatch), otherwise the policy's refusal, if any, is recorded."""
+    if refusal_code is None:
+        refusal_code = decision.refusal.code.value if decision.refusal else ""
     return event(
         kind,
         principal=principal,
@@ -100,7 +105,7 @@ def decision_event(
         policy_version=decision.policy_version,
         status=status,
         purpose=decision.purpose,
-        refusal_code=decision.refusal.code.value if decision.refusal else "",
+        refusal_code=refusal_code,
         disclosure_id=disclosure_id,
         justification_ref=justification_ref,
         fields=field_entries(decision.fields, availability),
