@@ -6,7 +6,7 @@ and opens sealed answers with the partner's HPKE key::
     creds = PartnerCredentials.from_key_dir(keys_dir, "police")
     async with PartnerClient("localhost:50651", creds, role="case_director") as client:
         case = await client.register_case(subject, "code_rood", reason="...", invitees=["ggz"])
-        answer = await client.request_disclosure(case.case_id, "case_meeting", "case_meeting")
+        answer = await client.request_disclosure(case.case_id, "analysis_and_plan", "case_meeting")
         print(answer.values)
 """
 

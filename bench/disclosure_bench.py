@@ -63,7 +63,7 @@ TARGETS = ("direct", "proxy", "gateway")
 
 SOURCE_TYPE = "police"
 FIELDS = tuple(SOURCE_RECORDS[SOURCE_TYPE].fields)
-PURPOSE = "case_meeting"
+PURPOSE = "analysis_and_plan"
 PHASES = ("registration", "triage", "case_meeting")
 # The direct and proxy targets ask for another subject, whose values are padded so that
 # their answer is as large as the gateway's; the gateway's own source record stays as it is.

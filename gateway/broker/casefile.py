@@ -19,7 +19,7 @@ from gateway.broker.errors import CaseNotFound, InvalidRequest, PhaseMismatch, R
 from gateway.broker.ids import new_id
 from gateway.broker.records import event
 from gateway.broker.sources import Subject
-from gateway.core import UnknownPartner
+from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.envelope import (
     DataKey,
     WrappedKey,
@@ -41,9 +41,14 @@ SUBJECT_FIELDS = (
     "subject.postcode",
 )
 # Fields of the ZVH case file that participants may add to after registration.
-WRITABLE_FIELDS = frozenset({"case.notes", "case.goal", "case.plan_actions"})
+# The case-file fields partners write after registration (the subject's identity and the
+# reason are set by the registration itself).
+WRITABLE_FIELDS = frozenset({
+    "case.notes", "case.goal", "case.concerns", "case.plan_actions", "case.action_owners",
+    "case.closure_reason",
+})
 # Fields where every entry counts (a log of notes); for the others the newest entry is the value.
-ACCUMULATING_FIELDS = frozenset({"case.notes", "case.plan_actions"})
+ACCUMULATING_FIELDS = frozenset({"case.notes", "case.plan_actions", "case.action_owners"})
 JUSTIFICATION_FIELD = "case.justification"
 MAX_TEXT_CHARS = 20_000
 _CASE_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -72,7 +77,8 @@ class CaseFile:
         self._ctx = ctx
 
     async def register(self, who: Principal, trace: TraceContext, reg: Registration) -> CaseView:
-        self._validate_registration(reg)
+        policy = self._ctx.policy.current  # read once: a reload mid-request does not split it
+        self._validate_registration(policy, reg)
         ctx = self._ctx
         case_id = new_id("c_")
         now = ctx.clock()
@@ -109,6 +115,7 @@ class CaseFile:
             RecordKind.REGISTRATION,
             who,
             trace,
+            policy,
             case_id=case_id,
             subject_pseudonym=pseudonym,
             phase=INITIAL_PHASE,
@@ -118,8 +125,9 @@ class CaseFile:
     async def invite(
         self, who: Principal, trace: TraceContext, case_id: str, partner_id: str
     ) -> CaseView:
-        case = await self.participating_case(who, trace, case_id, "invite")
-        self._known_partner(partner_id)
+        policy = self._ctx.policy.current
+        case = await self.participating_case(who, trace, policy, case_id, "invite")
+        _known_partner(policy, partner_id)
         now = self._ctx.clock()
         row = await asyncio.to_thread(
             self._ctx.cases.add_participant, case_id, partner_id, who.partner_id, now
@@ -128,6 +136,7 @@ class CaseFile:
             RecordKind.INVITATION,
             who,
             trace,
+            policy,
             case_id=case_id,
             subject_pseudonym=case.subject_pseudonym,
             phase=case.phase,
@@ -141,7 +150,8 @@ class CaseFile:
             raise InvalidRequest(f"field must be one of {sorted(WRITABLE_FIELDS)}")
         if not text.strip() or len(text) > MAX_TEXT_CHARS:
             raise InvalidRequest(f"text must be 1..{MAX_TEXT_CHARS} characters")
-        case = await self.participating_case(who, trace, case_id, "add to the case file of")
+        policy = self._ctx.policy.current
+        case = await self.participating_case(who, trace, policy, case_id, "add to the case file of")
         now = self._ctx.clock()
         key = self.data_key(case)
         entry = _entry(key, case_id, field, text, who.partner_id, now)
@@ -150,6 +160,7 @@ class CaseFile:
             RecordKind.CASE_NOTE,
             who,
             trace,
+            policy,
             case_id=case_id,
             subject_pseudonym=case.subject_pseudonym,
             phase=case.phase,
@@ -162,9 +173,9 @@ class CaseFile:
         policy = self._ctx.policy.current
         if to_phase not in policy.phases:
             raise InvalidRequest(f"unknown phase {to_phase!r}; known: {', '.join(policy.phases)}")
-        case = await self.participating_case(who, trace, case_id, "change the phase of")
+        case = await self.participating_case(who, trace, policy, case_id, "change the phase of")
         if who.role != PHASE_DIRECTOR_ROLE:
-            seq = await self._log_refusal(who, trace, case, "role_not_allowed")
+            seq = await self._log_refusal(who, trace, policy, case, "role_not_allowed")
             raise Refused(
                 "role_not_allowed", "only the ZVH process director changes a case's phase", seq
             )
@@ -178,6 +189,7 @@ class CaseFile:
             RecordKind.PHASE_CHANGE,
             who,
             trace,
+            policy,
             case_id=case_id,
             subject_pseudonym=case.subject_pseudonym,
             phase=to_phase,
@@ -193,13 +205,19 @@ class CaseFile:
         return row
 
     async def participating_case(
-        self, who: Principal, trace: TraceContext, case_id: str, action: str
+        self,
+        who: Principal,
+        trace: TraceContext,
+        policy: CompiledPolicy,
+        case_id: str,
+        action: str,
     ) -> CaseRow:
-        """The case, if the caller takes part in it; otherwise a logged refusal."""
+        """The case, if the caller takes part in it; otherwise a refusal logged under the
+        request's policy."""
         case = await self.get_case(case_id)
         if who.partner_id in case.participants:
             return case
-        seq = await self._log_refusal(who, trace, case, "not_participant")
+        seq = await self._log_refusal(who, trace, policy, case, "not_participant")
         raise Refused(
             "not_participant",
             f"partner does not take part in this case and may not {action} it",
@@ -211,13 +229,15 @@ class CaseFile:
         kind: RecordKind,
         who: Principal,
         trace: TraceContext,
+        policy: CompiledPolicy,
         *,
         case_id: str,
         subject_pseudonym: str,
         phase: str,
         refusal_code: str = "",
     ) -> LogRecord:
-        """Write the accountability record of a case-file event (never a value)."""
+        """Write the accountability record of a case-file event (never a value), under the
+        policy the request read when it started."""
         return await self._ctx.log.append(
             event(
                 kind,
@@ -227,19 +247,20 @@ class CaseFile:
                 case_id=case_id,
                 subject_pseudonym=subject_pseudonym,
                 phase=phase,
-                policy_version=self._ctx.policy.current.version,
+                policy_version=policy.version,
                 status="refused" if refusal_code else "ok",
                 refusal_code=refusal_code,
             )
         )
 
     async def _log_refusal(
-        self, who: Principal, trace: TraceContext, case: CaseRow, code: str
+        self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow, code: str
     ) -> int:
         record = await self._record(
             RecordKind.REFUSAL,
             who,
             trace,
+            policy,
             case_id=case.case_id,
             subject_pseudonym=case.subject_pseudonym,
             phase=case.phase,
@@ -302,7 +323,7 @@ class CaseFile:
             postcode=v.get("subject.postcode", ""),
         )
 
-    def _validate_registration(self, reg: Registration) -> None:
+    def _validate_registration(self, policy: CompiledPolicy, reg: Registration) -> None:
         s = reg.subject
         if not is_valid_bsn(s.bsn):
             raise InvalidRequest("subject.bsn is not a valid BSN (nine digits passing the 11-test)")
@@ -319,13 +340,14 @@ class CaseFile:
         if len(reg.goal) > MAX_TEXT_CHARS or len(s.address) > 500 or len(s.postcode) > 16:
             raise InvalidRequest("goal, address or postcode is too long")
         for partner in reg.invitees:
-            self._known_partner(partner)
+            _known_partner(policy, partner)
 
-    def _known_partner(self, partner_id: str) -> None:
-        try:
-            self._ctx.policy.current.partner(partner_id)
-        except UnknownPartner as exc:
-            raise InvalidRequest(f"unknown partner {partner_id!r}") from exc
+
+def _known_partner(policy: CompiledPolicy, partner_id: str) -> None:
+    try:
+        policy.partner(partner_id)
+    except UnknownPartner as exc:
+        raise InvalidRequest(f"unknown partner {partner_id!r}") from exc
 
 
 def _entry(key: DataKey, case_id: str, field: str, text: str, by: str, now: datetime) -> EntryRow:

@@ -191,6 +191,7 @@ class Disclosures:
                 phase=case.phase,
                 policy_version=decision.policy_version,
                 purpose=decision.purpose,
+                legal_basis=decision.legal_basis,
                 status="ok" if all(h.answered for h in hits) else "incomplete",
                 disclosure_id=triage_id,
                 fields=entries,

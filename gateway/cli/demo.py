@@ -1,8 +1,9 @@
 """`ketenpoort demo`: a Code Rood case played through a real gateway.
 
 It starts a gateway on the embedded default (SQLite, shipped policies, fresh development
-keys) with mutual TLS, starts the source systems of four partners (police, GGZ,
-municipality, Veilig Thuis) that serve their own fields through the source contract, leaves
+keys) with mutual TLS, starts the source systems of the partners that hold fields (police,
+OM, child protection, prison service, GGZ, addiction care, Veilig Thuis, municipality,
+housing corporation) that serve their own fields through the source contract, leaves
 probation's system down, and lets the partners and the ZVH process director work a case
 through the client library. Every answer is opened with the recipient's key and checked
 against what the policy says, value by value; the demo exits 0 only if every step did.
@@ -38,7 +39,18 @@ ACTORS = {
     "veilig-thuis": "chain_partner",
     "zvh": "process_director",
 }
-SOURCE_PARTNERS = ("police", "ggz", "municipality", "veilig-thuis")
+# One partner per partner type that holds fields; its system answers for the whole type.
+SOURCE_PARTNERS = (
+    "police",
+    "om",
+    "rvdk",
+    "dji",
+    "ggz",
+    "addiction-care",
+    "veilig-thuis",
+    "municipality",
+    "housing",
+)
 DOWN_PARTNER = "probation"
 REGISTRATION_VALUES = {
     "subject.bsn": SUBJECT.bsn,
@@ -252,7 +264,7 @@ async def _play(demo: Demo) -> None:
         demo,
         "municipality",
         case_id,
-        "case_meeting",
+        "analysis_and_plan",
         "case_meeting",
         grpc.StatusCode.PERMISSION_DENIED,
         "municipality asking before it is invited is refused",
@@ -263,12 +275,12 @@ async def _play(demo: Demo) -> None:
     await c["zvh"].add_to_case_file(case_id, "case.notes", note)
     demo.notes["case.notes"] = note
     for partner in ("police", "ggz", "municipality", "veilig-thuis", "zvh"):
-        await _disclose(demo, partner, case_id, "case_meeting", "case_meeting")
+        await _disclose(demo, partner, case_id, "analysis_and_plan", "case_meeting")
     await _expect_refusal(
         demo,
         "police",
         case_id,
-        "case_meeting",
+        "analysis_and_plan",
         "triage",
         grpc.StatusCode.FAILED_PRECONDITION,
         "a request declaring the wrong phase fails its precondition",

@@ -77,14 +77,82 @@ def _parser() -> argparse.ArgumentParser:
     _database_args(verify)
     verify.set_defaults(run=_audit_verify)
 
+    _policy_parsers(sub)
+    return p
+
+
+def _policy_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     policy = sub.add_parser("policy", help="policy files").add_subparsers(title="policy commands")
-    check = policy.add_parser("check", help="validate and compile a policy directory")
-    check.add_argument("dir", type=Path, nargs="?", default=shipped_policy_dir())
+    check = policy.add_parser(
+        "check",
+        help="validate and compile a policy directory",
+        description="List every problem as file:line:column: message, with a hint; "
+        "exit 1 on errors, 0 when only warnings remain.",
+    )
+    _policy_dir_arg(check)
     check.set_defaults(run=_policy_check)
     ptest = policy.add_parser("test", help="run the policy tests in DIR/tests")
-    ptest.add_argument("dir", type=Path, nargs="?", default=shipped_policy_dir())
+    _policy_dir_arg(ptest)
     ptest.set_defaults(run=_policy_test)
-    return p
+
+    explain = policy.add_parser(
+        "explain",
+        help="why a partner gets what it gets, field by field",
+        description="Per field: the outcome, the deciding rule with its place and reason, and "
+        "the rules that lost and why. Exit 1 when no request can be made at all.",
+    )
+    _policy_dir_arg(explain)
+    who = explain.add_mutually_exclusive_group(required=True)
+    who.add_argument("--partner", help="partner id, e.g. police")
+    who.add_argument("--partner-type", help="partner type id, e.g. police")
+    explain.add_argument("--role", required=True, help="role the partner acts in")
+    explain.add_argument("--purpose", required=True, help="purpose declared")
+    explain.add_argument("--phase", required=True, help="phase the case is in")
+    explain.add_argument("--field", help="explain this field only")
+    explain.set_defaults(run=_policy_explain)
+
+    matrix = policy.add_parser(
+        "matrix",
+        help="table of outcomes per field and partner type, for one purpose and phase",
+        description="Rows: fields by category; columns: partner types of the purpose; cells: "
+        "D disclose, M:transform mask, W withhold, — not applicable.",
+    )
+    _policy_dir_arg(matrix)
+    matrix.add_argument("--purpose", required=True)
+    matrix.add_argument("--phase", required=True)
+    matrix.add_argument("--role", help="show this role only (default: every role)")
+    matrix.add_argument(
+        "--format",
+        choices=("html", "md"),
+        help="html (a printable page) or md (Markdown); default: from the -o suffix, else md",
+    )
+    matrix.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    matrix.set_defaults(run=_policy_matrix)
+
+    diff = policy.add_parser(
+        "diff",
+        help="which outcomes change between two policy directories",
+        description="Exit 0 when no outcome changes, 1 when some do, 2 on trouble.",
+    )
+    diff.add_argument("old", type=Path, help="policy directory before the change")
+    diff.add_argument("new", type=Path, help="policy directory after the change")
+    diff.add_argument(
+        "--log",
+        help="accountability log to replay under NEW: a SQLite file or a database URL "
+        "(postgresql+psycopg://...)",
+    )
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.set_defaults(run=_policy_diff)
+
+
+def _policy_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "dir",
+        type=Path,
+        nargs="?",
+        default=shipped_policy_dir(),
+        help="policy directory (default: the shipped policies)",
+    )
 
 
 def _database_args(p: argparse.ArgumentParser) -> None:
@@ -150,49 +218,40 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _policy_check(args: argparse.Namespace) -> int:
-    from gateway.core import PolicyError
-    from gateway.policyfiles import PolicyDirectoryError, load_policy_dir
+    from gateway.cli.policy_check import run_check
 
-    try:
-        compiled = load_policy_dir(args.dir)
-    except PolicyDirectoryError as exc:
-        print(f"ketenpoort policy check: {exc}", file=sys.stderr)
-        return 2
-    except PolicyError as exc:
-        for issue in exc.issues:
-            print(
-                f"{args.dir / issue.file}:{issue.line}:{issue.column}: {issue.message}",
-                file=sys.stderr,
-            )
-        print(f"{len(exc.issues)} error(s); the policy was not loaded", file=sys.stderr)
-        return 1
-    print(f"policy ok: {len(compiled.fields)} fields, version {compiled.version}")
-    return 0
+    return run_check(args.dir)
 
 
 def _policy_test(args: argparse.Namespace) -> int:
-    from gateway.core import PolicyError, parse_policy_tests, run_policy_tests
-    from gateway.policyfiles import load_policy_dir, read_documents
+    from gateway.cli.policy_check import run_test
 
-    try:
-        compiled = load_policy_dir(args.dir)
-        cases = parse_policy_tests(read_documents(args.dir, tests=True))
-    except PolicyError as exc:
-        for issue in exc.issues:
-            print(
-                f"{args.dir / issue.file}:{issue.line}:{issue.column}: {issue.message}",
-                file=sys.stderr,
-            )
-        return 1
-    results = run_policy_tests(compiled, cases)
-    failed = [r for r in results if not r.passed]
-    for r in results:
-        print(("PASS " if r.passed else "FAIL ") + r.name)
-        if not r.passed:
-            for line in r.failures:
-                print(f"     {line}")
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return run_test(args.dir)
+
+
+def _policy_explain(args: argparse.Namespace) -> int:
+    from gateway.cli.policy_explain import ExplainQuery, run_explain
+
+    query = ExplainQuery(
+        args.partner, args.partner_type, args.role, args.purpose, args.phase, args.field
+    )
+    return run_explain(args.dir, query)
+
+
+def _policy_matrix(args: argparse.Namespace) -> int:
+    from gateway.cli.policy_matrix import run_matrix
+
+    fmt = args.format
+    if fmt is None:
+        suffix = args.output.suffix.lower() if args.output else ""
+        fmt = "html" if suffix in (".html", ".htm") else "md"
+    return run_matrix(args.dir, args.purpose, args.phase, args.role, fmt, args.output)
+
+
+def _policy_diff(args: argparse.Namespace) -> int:
+    from gateway.cli.policy_diff import run_diff
+
+    return run_diff(args.old, args.new, args.log, args.format)
 
 
 if __name__ == "__main__":

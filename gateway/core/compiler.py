@@ -1,25 +1,19 @@
 """Compile a validated policy into lookup tables, and decide requests against them.
 
-For every (partner type, role, purpose, phase) the policy allows, the compiler resolves each
-catalogue field once, at load. ``decide`` is then a few dictionary lookups and a selection
-of the requested fields; no rule is evaluated per request.
-
-Conflict resolution per field, over the rules that match:
-  1. If any matching rule has ``override: true``, only the override rules compete.
-  2. The most restrictive effect wins: withhold > mask > disclose; between masks the
-     transform with the higher rank wins (see ``gateway.core.transforms``).
-  3. Among equally restrictive rules the first in policy order (file name, then position
-     in the file) is named as the deciding rule.
-A field no rule matches is withheld (deny by default).
+For every (partner type, role, purpose, phase) the policy allows, every catalogue field is
+resolved once, at load (``gateway.core.analysis`` says how conflicts resolve). ``decide`` is
+then a few dictionary lookups and a selection of the requested fields; no rule is evaluated
+per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from operator import itemgetter
 from types import MappingProxyType
 from typing import cast
 
+from gateway.core.analysis import CellKey, PolicyAnalysis
 from gateway.core.decisions import (
     NO_RULE_REASON,
     AccessRequest,
@@ -30,29 +24,27 @@ from gateway.core.decisions import (
 )
 from gateway.core.errors import (
     PolicyError,
+    PolicyIssue,
     UnknownField,
     UnknownPartner,
+    UnknownPartnerType,
     UnknownPhase,
     UnknownPurpose,
     UnknownRole,
 )
+from gateway.core.explain import Cell, Explanation, explain_fields, missing_cell
 from gateway.core.model import Effect, FieldSpec, PartnerSpec, PolicySet, Purpose, Rule
 from gateway.core.parser import parse_documents
-from gateway.core.transforms import TRANSFORMS
+from gateway.core.rulechecks import check_rules, unmentioned_fields
 from gateway.core.validate import validate
 
-_Key = tuple[str, str, str, str]
 _Row = tuple[FieldDecision, ...]
 _Selector = Callable[[_Row], _Row]
 # Partners ask for the same few field lists again and again; remembering how to pick them
 # keeps decide() a lookup. The bound keeps odd requests from growing the cache without end.
 _SELECTOR_CACHE_SIZE = 1024
-_EFFECT_RANK = {Effect.DISCLOSE: 0, Effect.MASK: 1, Effect.WITHHOLD: 2}
-
-
-def _strictness(rule: Rule) -> tuple[int, int]:
-    rank = TRANSFORMS[rule.transform].rank if rule.transform is not None else 0
-    return _EFFECT_RANK[rule.effect], rank
+# Ground ids in a log record are separated by this.
+_GROUND_SEPARATOR = ", "
 
 
 def _decision(spec: FieldSpec, special: str, rule: Rule | None) -> FieldDecision:
@@ -68,22 +60,21 @@ def _decision(spec: FieldSpec, special: str, rule: Rule | None) -> FieldDecision
                          rule.id, reason)
 
 
-def resolve(spec: FieldSpec, special: str, matching: Sequence[Rule]) -> FieldDecision:
-    """The decision for one field given the rules (in policy order) that match it."""
-    overrides = [rule for rule in matching if rule.override]
-    pool = overrides or matching
-    # max() keeps the first of equals, which makes policy order the tie-break.
-    winner = max(pool, key=_strictness) if pool else None
-    return _decision(spec, special, winner)
-
-
 class CompiledPolicy:
-    """A policy ready to decide requests. Its decisions never change after construction."""
+    """A policy ready to decide requests. Its decisions never change after construction.
 
-    def __init__(self, policy: PolicySet) -> None:
-        """Build the tables. ``policy`` must be valid; use ``compile_policy`` to check it."""
+    ``warnings`` holds what the checks found worth saying that does not stop the policy.
+    """
+
+    def __init__(self, policy: PolicySet, *, analysis: PolicyAnalysis | None = None,
+                 warnings: tuple[PolicyIssue, ...] = ()) -> None:
+        """Build the tables. ``policy`` must be valid; use ``compile_policy`` to check it.
+
+        ``analysis`` is the policy's cell analysis when the caller already made it.
+        """
         self.version = policy.version
         self.policy = policy
+        self.warnings = warnings
         self.fields: tuple[FieldSpec, ...] = policy.fields
         self.phases: tuple[str, ...] = tuple(p.id for p in policy.phases)
         self._partners = {p.id: p for p in policy.partners}
@@ -95,44 +86,38 @@ class CompiledPolicy:
         self._positions = {f.id: i for i, f in enumerate(policy.fields)}
         self._phase_ids = frozenset(self.phases)
         self._role_ids = frozenset(r.id for r in policy.roles)
+        self._partner_types = frozenset(t.id for t in policy.partner_types)
         self._partner_roles = {p.id: frozenset(p.roles) for p in policy.partners}
-        specials = {c.id: str(c.special) for c in policy.categories}
-        self._rows = self._build(policy, specials)
+        self._analysis = analysis if analysis is not None else PolicyAnalysis(policy)
+        specials = {f: str(s) for f, s in policy.specials().items()}
+        self._rows = self._build(specials)
+        self._legal_basis = self._grounds(policy)
         self._selectors: dict[tuple[str, ...], _Selector] = {}
         # Refused requests still list the asked fields, all withheld, for the log.
         self._refused = {
-            code: tuple(FieldDecision(f.id, f.category, specials[f.category], f.source,
+            code: tuple(FieldDecision(f.id, f.category, specials[f.id], f.source,
                                       Effect.WITHHOLD, None, (), None,
                                       f"request refused: {code}") for f in policy.fields)
             for code in RefusalCode
         }
 
+    def _build(self, specials: Mapping[str, str]) -> dict[CellKey, _Row]:
+        analysis = self._analysis
+        rules = self.policy.rules
+        rows = [tuple(_decision(spec, specials[spec.id],
+                                None if won is None else rules[won])
+                      for spec, won in zip(self.fields, group.winners, strict=True))
+                for group in analysis.groups]
+        return {key: rows[index] for key, index in analysis.cells.items()}
+
     @staticmethod
-    def _build(policy: PolicySet,
-               specials: Mapping[str, str]) -> dict[_Key, tuple[FieldDecision, ...]]:
-        targets = [frozenset(rule.fields) | frozenset(
-            f.id for f in policy.fields if f.category in rule.categories)
-            for rule in policy.rules]
-        indexed = list(enumerate(policy.rules))
-        rows: dict[_Key, tuple[FieldDecision, ...]] = {}
-        for purpose in policy.purposes:
-            for_purpose = [(i, r) for i, r in indexed if purpose.id in r.purposes]
-            for partner_type in purpose.partner_types:
-                roles = sorted({role for p in policy.partners if p.type == partner_type
-                                for role in p.roles})
-                for role in roles:
-                    for_role = [(i, r) for i, r in for_purpose
-                                if (r.who.partner_types is None
-                                    or partner_type in r.who.partner_types)
-                                and (r.who.roles is None or role in r.who.roles)]
-                    for phase in purpose.phases:
-                        for_phase = [(i, r) for i, r in for_role
-                                     if r.phases is None or phase in r.phases]
-                        rows[(partner_type, role, purpose.id, phase)] = tuple(
-                            resolve(spec, specials[spec.category],
-                                    [r for i, r in for_phase if spec.id in targets[i]])
-                            for spec in policy.fields)
-        return rows
+    def _grounds(policy: PolicySet) -> dict[tuple[str, str], str]:
+        """The ground ids, as logged, for every (purpose, partner type)."""
+        types = dict.fromkeys([*(t.id for t in policy.partner_types),
+                               *(p.type for p in policy.partners)])
+        return {(purpose.id, partner_type): _GROUND_SEPARATOR.join(
+                    purpose.grounds(partner_type))
+                for purpose in policy.purposes for partner_type in types}
 
     def partner(self, partner_id: str) -> PartnerSpec:
         try:
@@ -175,7 +160,8 @@ class CompiledPolicy:
         else:
             row = self._refused[refusal.code]
             chosen = row if select is None else select(row)
-        return Decision(request, partner.type, purpose, self.version, refusal, chosen)
+        return Decision(request, partner.type, purpose, self.version, refusal, chosen,
+                        self._legal_basis[(purpose.id, partner.type)])
 
     def _selector(self, fields: tuple[str, ...]) -> _Selector | None:
         """How to pick the requested fields (each once, in request order) from a row."""
@@ -226,21 +212,81 @@ class CompiledPolicy:
         return None
 
 
-def compile_policy(policy: PolicySet) -> CompiledPolicy:
-    """Check a parsed policy and compile it. Raises PolicyError with every problem found."""
-    issues = validate(policy)
-    if issues:
+    def roles_of(self, partner_type: str) -> tuple[str, ...]:
+        """Roles some partner of the type may act in, in the order of the roles section."""
+        if partner_type not in self._partner_types:
+            raise UnknownPartnerType(partner_type)
+        return self._analysis.roles_of.get(partner_type, ())
+
+    def cells(self) -> Iterator[Cell]:
+        """Every (partner type, role, purpose, phase) a request can be made in, with the
+        decision of every field; partner types, roles, purposes and phases in policy order."""
+        for key, row in self._rows.items():
+            yield Cell(*key, fields=row)
+
+    def outcome(self, partner_type: str, role: str, purpose: str, phase: str,
+                field: str) -> FieldDecision | None:
+        """The decision for one field in a cell; None when the policy has no such cell
+        (unknown ids included). Raises UnknownField for a field not in the catalogue."""
+        position = self._positions.get(field)
+        if position is None:
+            raise UnknownField(field)
+        row = self._rows.get((partner_type, role, purpose, phase))
+        return None if row is None else row[position]
+
+    def explain(self, partner_type: str, role: str, purpose: str, phase: str,
+                field: str | None = None) -> Explanation:
+        """Why each field (or only ``field``) gets its outcome in the cell.
+
+        Participation and a justification are assumed. Raises a RequestError for ids the
+        policy does not know; a cell the policy does not allow is explained by ``refusal``.
+        """
+        if partner_type not in self._partner_types:
+            raise UnknownPartnerType(partner_type)
+        if role not in self._role_ids:
+            raise UnknownRole(role)
+        self.purpose(purpose)
+        if phase not in self._phase_ids:
+            raise UnknownPhase(phase)
+        if field is None:
+            positions = tuple(range(len(self.fields)))
+        elif field in self._positions:
+            positions = (self._positions[field],)
+        else:
+            raise UnknownField(field)
+        key = (partner_type, role, purpose, phase)
+        row = self._rows.get(key)
+        if row is None:
+            refusal = missing_cell(self._analysis, *key)
+            assert refusal is not None, "a cell missing from the tables has a refusal"
+            return Explanation(*key, refusal=refusal, fields=())
+        return Explanation(*key, refusal=None,
+                           fields=explain_fields(self._analysis, key, row, positions))
+
+
+def _compiled(policy: PolicySet, issues: list[PolicyIssue]) -> CompiledPolicy:
+    """Run the cell-wise checks once the references are sound, then build the tables."""
+    if any(issue.is_error for issue in issues):
         raise PolicyError(issues)
-    return CompiledPolicy(policy)
+    analysis = PolicyAnalysis(policy)
+    issues = issues + check_rules(analysis)
+    if any(issue.is_error for issue in issues):
+        raise PolicyError(issues)
+    warnings = tuple(sorted({*issues, *unmentioned_fields(analysis)}))
+    return CompiledPolicy(policy, analysis=analysis, warnings=warnings)
+
+
+def compile_policy(policy: PolicySet) -> CompiledPolicy:
+    """Check a parsed policy and compile it. Raises PolicyError with every error found;
+    warnings travel with the result (``CompiledPolicy.warnings``)."""
+    return _compiled(policy, validate(policy))
 
 
 def load_policy(documents: Mapping[str, str]) -> CompiledPolicy:
     """Parse, check and compile policy documents (file name -> YAML text).
 
-    Structural and semantic problems are reported together in one PolicyError.
+    Structural and reference problems are reported together in one PolicyError; the checks
+    that compare rules cell by cell (shadowed rules, contradictions) run once those pass.
     """
     parsed = parse_documents(documents)
-    issues = parsed.issues + validate(parsed.policy, parsed.declared)
-    if issues:
-        raise PolicyError(issues)
-    return CompiledPolicy(parsed.policy)
+    return _compiled(parsed.policy, parsed.issues + validate(parsed.policy, parsed.declared))

@@ -63,7 +63,8 @@ class Decision:
     """The outcome for a whole request.
 
     ``fields`` lists every requested field, released or not, so the accountability log can
-    name what was asked. A refused decision withholds them all.
+    name what was asked. A refused decision withholds them all. ``legal_basis`` names the
+    grounds of the purpose for the asking partner's type, as ids joined by ", ".
     """
 
     request: AccessRequest
@@ -72,6 +73,7 @@ class Decision:
     policy_version: str
     refusal: Refusal | None
     fields: tuple[FieldDecision, ...]
+    legal_basis: str
 
     @property
     def permitted(self) -> bool:

@@ -3,10 +3,11 @@
 ::
 
     Exception
-    ├── PolicyError            the policy (or a policy test file) is invalid; carries every issue
+    ├── PolicyError            the policy (or a policy test file) is invalid; carries every error
     └── ValueError
         └── RequestError       a request names something the policy does not know
             ├── UnknownPartner
+            ├── UnknownPartnerType
             ├── UnknownRole
             ├── UnknownPurpose
             ├── UnknownPhase
@@ -19,33 +20,59 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 # A request id is echoed in the message so an operator can see what was asked; the cap keeps
 # an oversized or abusive id from flooding a log line.
 _MAX_ECHOED_ID = 64
 
 
+class Severity(StrEnum):
+    """An error stops the policy from loading; a warning is reported and the policy loads."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class PolicyIssue:
-    """One problem in a policy file, located so an editor can jump to it."""
+    """One problem in a policy file, located so an editor can jump to it.
+
+    ``hint`` says how to mend it; it is shown on its own line under the message.
+    """
 
     file: str
     line: int
     column: int
     message: str
+    hint: str = ""
+    severity: Severity = Severity.ERROR
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
 
 class PolicyError(Exception):
-    """The policy could not be loaded. ``issues`` lists every problem found, sorted by place."""
+    """The policy could not be loaded. ``issues`` lists every error found, sorted by place.
+
+    Warnings handed in are dropped: they never stop a policy, so they travel with the
+    compiled policy (``CompiledPolicy.warnings``) instead.
+    """
 
     def __init__(self, issues: Iterable[PolicyIssue]) -> None:
-        self.issues: tuple[PolicyIssue, ...] = tuple(sorted(set(issues)))
+        self.issues: tuple[PolicyIssue, ...] = tuple(sorted(
+            {issue for issue in issues if issue.is_error}))
         count = len(self.issues)
-        head = f"{count} policy error{'s' if count != 1 else ''}"
-        super().__init__("\n".join([head, *(str(issue) for issue in self.issues)]))
+        lines = [f"{count} policy error{'s' if count != 1 else ''}"]
+        for issue in self.issues:
+            lines.append(str(issue))
+            if issue.hint:
+                lines.append(f"    hint: {issue.hint}")
+        super().__init__("\n".join(lines))
 
 
 def _echo(ref: str) -> str:
@@ -66,6 +93,10 @@ class RequestError(ValueError):
 
 class UnknownPartner(RequestError):
     kind = "partner"
+
+
+class UnknownPartnerType(RequestError):
+    kind = "partner type"
 
 
 class UnknownRole(RequestError):

@@ -68,8 +68,11 @@ class _Marked:
         for name, location in self.marks:
             if name == key:
                 return location
+        # Fall back to the enclosing key: "who.roles[1]" -> "who.roles" -> "who".
         if key.endswith("]"):
-            return self.at(key[: key.index("[")])
+            return self.at(key[: key.rindex("[")])
+        if "." in key:
+            return self.at(key[: key.rindex(".")])
         return self.loc
 
 
@@ -92,11 +95,14 @@ class CategorySpec(_Marked):
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec(_Marked):
+    """A field of the case record. ``special`` set on the field overrides its category's."""
+
     id: str
     category: str
     source: str
     description: str
     kind: FieldKind = FieldKind.TEXT
+    special: Special | None = None
     loc: Location = _loc()
     marks: Marks = _marks()
 
@@ -117,12 +123,37 @@ class RoleSpec(_Marked):
     marks: Marks = _marks()
 
 
+class KeyUse(StrEnum):
+    """What a partner's pinned public key is used for."""
+
+    TOKEN = "token"      # verifies the partner's signed JWTs
+    SEALING = "sealing"  # HPKE X25519 key answers are sealed to
+    TLS = "tls"          # key of the partner's client certificate
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerKeys:
+    """Pins of a partner's public keys: ``sha256:<64 hex>`` over the DER SubjectPublicKeyInfo.
+
+    The core checks only the format; the edge compares the pins with the keys on disk.
+    """
+
+    token: str | None = None
+    sealing: str | None = None
+    tls: str | None = None
+
+    def pin(self, use: KeyUse) -> str | None:
+        pinned: str | None = getattr(self, use.value)
+        return pinned
+
+
 @dataclass(frozen=True, slots=True)
 class PartnerSpec(_Marked):
     id: str
     type: str
     display_name: str
     roles: tuple[str, ...]
+    keys: PartnerKeys = PartnerKeys()
     loc: Location = _loc()
     marks: Marks = _marks()
 
@@ -136,10 +167,28 @@ class PhaseSpec(_Marked):
 
 
 @dataclass(frozen=True, slots=True)
+class LegalBasisSpec(_Marked):
+    """A legal ground a purpose can rest on, and the special regimes it allows."""
+
+    id: str
+    title: str
+    description: str = ""
+    permits: tuple[Special, ...] = ()
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
 class Purpose(_Marked):
+    """A purpose a partner can declare.
+
+    ``legal_bases`` hold for every recipient; ``legal_bases_by_partner_type`` adds grounds
+    for one recipient partner type (partner type -> ground ids).
+    """
+
     id: str
     description: str
-    legal_basis: str
+    legal_bases: tuple[str, ...]
     processing_activity: str
     phases: tuple[str, ...]
     partner_types: tuple[str, ...]
@@ -147,8 +196,14 @@ class Purpose(_Marked):
     requires_justification: bool = False
     break_glass: bool = False
     max_duration_minutes: int | None = None
+    legal_bases_by_partner_type: tuple[tuple[str, tuple[str, ...]], ...] = ()
     loc: Location = _loc()
     marks: Marks = _marks()
+
+    def grounds(self, partner_type: str) -> tuple[str, ...]:
+        """The ground ids for a recipient of ``partner_type``, each once, in policy order."""
+        extra = [ids for pt, ids in self.legal_bases_by_partner_type if pt == partner_type]
+        return tuple(dict.fromkeys([*self.legal_bases, *(g for ids in extra for g in ids)]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +245,10 @@ class PolicySet:
     phases: tuple[PhaseSpec, ...] = ()
     purposes: tuple[Purpose, ...] = ()
     rules: tuple[Rule, ...] = ()
+    legal_bases: tuple[LegalBasisSpec, ...] = ()
+
+    def specials(self) -> dict[str, Special]:
+        """The special regime of every field: its own, else its category's (field id -> regime)."""
+        by_category = {c.id: c.special for c in self.categories}
+        return {f.id: f.special if f.special is not None
+                else by_category.get(f.category, Special.NONE) for f in self.fields}

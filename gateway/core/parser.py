@@ -7,21 +7,23 @@ to each other correctly is the validator's job (``gateway.core.validate``).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TypeVar
 
 from yaml.nodes import Node
 
+from gateway.core.elements import Element
 from gateway.core.errors import PolicyError, PolicyIssue
 from gateway.core.model import (
     CategorySpec,
     Effect,
     FieldKind,
     FieldSpec,
-    Location,
-    Params,
+    KeyUse,
+    LegalBasisSpec,
+    PartnerKeys,
     PartnerSpec,
     PartnerTypeSpec,
     PhaseSpec,
@@ -32,14 +34,15 @@ from gateway.core.model import (
     Special,
     Who,
 )
-from gateway.core.yamlread import Entries, Reader, suggest
+from gateway.core.yamlread import Reader, pick_hint, suggest
 
 SECTIONS = ("categories", "fields", "partner_types", "roles", "partners", "phases",
-            "purposes", "rules")
+            "legal_bases", "purposes", "rules")
 
-_E = TypeVar("_E", bound=StrEnum)
-_T = TypeVar("_T")
 _D = TypeVar("_D", PartnerTypeSpec, RoleSpec, PhaseSpec)
+# Legal-basis ids are written into every log record; one plain spelling keeps them greppable.
+_LEGAL_BASIS_ID = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+_REGIMES = (Special.ART9, Special.ART10)
 
 
 def policy_version(documents: Mapping[str, str]) -> str:
@@ -79,117 +82,14 @@ class _Sink:
     phases: list[PhaseSpec] = field(default_factory=list)
     purposes: list[Purpose] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
+    legal_bases: list[LegalBasisSpec] = field(default_factory=list)
     declared: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in SECTIONS})
 
 
-class _Element:
-    """One mapping in a list section; getters record marks and whether the element is usable."""
-
-    def __init__(self, reader: Reader, node: Node, what: str, allowed: Collection[str],
-                 required: Collection[str]) -> None:
-        self.r = reader
-        self.node = node
-        self.what = what
-        self.loc = reader.loc(node)
-        self.marks: list[tuple[str, Location]] = []
-        entries = reader.entries(node, what)
-        self.entries: Entries = entries or {}
-        self.ok = entries is not None and reader.check_keys(
-            self.entries, node, what, allowed, required)
-
-    def _value(self, key: str) -> Node | None:
-        pair = self.entries.get(key)
-        if pair is None:
-            return None
-        self.marks.append((key, self.r.loc(pair[1])))
-        return pair[1]
-
-    def _checked(self, value: _T | None) -> _T | None:
-        if value is None:
-            self.ok = False
-        return value
-
-    def ident(self, key: str = "id") -> str | None:
-        node = self._value(key)
-        return None if node is None else self._checked(self.r.ident(node, f"{self.what} {key}"))
-
-    def text(self, key: str, default: str | None = None) -> str | None:
-        node = self._value(key)
-        if node is None:
-            return default
-        return self._checked(self.r.text(node, f"{self.what} {key}"))
-
-    def flag(self, key: str, default: bool) -> bool:
-        node = self._value(key)
-        if node is None:
-            return default
-        value = self._checked(self.r.flag(node, f"{self.what} {key}"))
-        return default if value is None else value
-
-    def integer(self, key: str) -> int | None:
-        node = self._value(key)
-        return None if node is None else self._checked(self.r.integer(node, f"{self.what} {key}"))
-
-    def choice(self, key: str, enum: type[_E], default: _E | None = None) -> _E | None:
-        node = self._value(key)
-        if node is None:
-            return default
-        value = self.r.choice(node, f"{self.what} {key}", [member.value for member in enum])
-        return self._checked(None if value is None else enum(value))
-
-    def ids(self, key: str, node: Node | None = None) -> tuple[str, ...] | None:
-        """A list of ids under ``key`` (of ``node`` when given, else of this element)."""
-        if node is None:
-            node = self._value(key)
-        else:
-            self.marks.append((key, self.r.loc(node)))
-        if node is None:
-            return None
-        items = self.r.items(node, f"{self.what} {key}")
-        if items is None:
-            self.ok = False
-            return None
-        values: list[str] = []
-        for index, item in enumerate(items):
-            self.marks.append((f"{key}[{index}]", self.r.loc(item)))
-            value = self._checked(self.r.ident(item, f"{self.what} {key} entry"))
-            if value is not None:
-                values.append(value)
-        return tuple(values)
-
-    def params(self) -> Params:
-        node = self._value("params")
-        if node is None:
-            return ()
-        entries = self.r.entries(node, f"{self.what} params")
-        if entries is None:
-            self.ok = False
-            return ()
-        values: list[tuple[str, str | int]] = []
-        for key, (_, value_node) in sorted(entries.items()):
-            self.marks.append((f"params.{key}", self.r.loc(value_node)))
-            value = self.r.scalar(value_node, f"{self.what} param {key!r}")
-            if value is None:
-                self.ok = False
-            else:
-                values.append((key, value))
-        return tuple(values)
-
-    def mapping(self, key: str, allowed: Collection[str]) -> Entries | None:
-        node = self._value(key)
-        if node is None:
-            return None
-        entries = self.r.entries(node, f"{self.what} {key}")
-        if entries is None:
-            self.ok = False
-            return None
-        self.r.check_keys(entries, node, f"{self.what} {key}", allowed, ())
-        return entries
-
-
 def _start(r: Reader, node: Node, sink: _Sink, section: str, what: str,
-           allowed: Collection[str], required: Collection[str]) -> tuple[_Element, str | None]:
-    el = _Element(r, node, what, allowed, required)
+           allowed: Collection[str], required: Collection[str],
+           replaced: Mapping[str, str] | None = None) -> tuple[Element, str | None]:
+    el = Element(r, node, what, allowed, required, replaced)
     ident = el.ident()
     if ident is not None:
         sink.declared[section].add(ident)
@@ -208,15 +108,16 @@ def _category(r: Reader, node: Node, sink: _Sink) -> None:
 
 def _field(r: Reader, node: Node, sink: _Sink) -> None:
     el, ident = _start(r, node, sink, "fields", "field",
-                       ("id", "category", "source", "description", "kind"),
+                       ("id", "category", "source", "description", "kind", "special"),
                        ("id", "category", "source", "description"))
     category = el.ident("category")
     source = el.ident("source")
     description = el.text("description")
     kind = el.choice("kind", FieldKind, FieldKind.TEXT)
+    special = el.choice("special", Special)
     if el.ok and ident and category and source and description and kind:
-        sink.fields.append(FieldSpec(ident, category, source, description, kind, el.loc,
-                                     tuple(el.marks)))
+        sink.fields.append(FieldSpec(ident, category, source, description, kind, special,
+                                     el.loc, tuple(el.marks)))
 
 
 def _described(section: str, what: str, build: Callable[..., _D],
@@ -232,25 +133,49 @@ def _described(section: str, what: str, build: Callable[..., _D],
 
 def _partner(r: Reader, node: Node, sink: _Sink) -> None:
     el, ident = _start(r, node, sink, "partners", "partner",
-                       ("id", "type", "display_name", "roles"),
+                       ("id", "type", "display_name", "roles", "keys"),
                        ("id", "type", "display_name", "roles"))
     partner_type = el.ident("type")
     display_name = el.text("display_name")
     roles = el.ids("roles")
+    pins = el.pins("keys", [use.value for use in KeyUse])
+    keys = PartnerKeys(**pins)
     if el.ok and ident and partner_type and display_name and roles is not None:
-        sink.partners.append(PartnerSpec(ident, partner_type, display_name, roles, el.loc,
-                                         tuple(el.marks)))
+        sink.partners.append(PartnerSpec(ident, partner_type, display_name, roles, keys,
+                                         el.loc, tuple(el.marks)))
 
 
-_PURPOSE_KEYS = ("id", "description", "legal_basis", "processing_activity", "phases",
+def _legal_basis(r: Reader, node: Node, sink: _Sink) -> None:
+    el, ident = _start(r, node, sink, "legal_bases", "legal basis",
+                       ("id", "title", "description", "permits"), ("id", "title"))
+    if ident is not None and _LEGAL_BASIS_ID.fullmatch(ident) is None:
+        el.ok = False
+        plain = re.sub(r"[^a-z0-9_.-]", "-", ident.lower())
+        r.report(el.at("id"), f"legal basis id {ident!r} may hold only lower-case letters, "
+                 "digits, '-', '_' and '.'", hint=f"write it as {plain!r}")
+    title = el.text("title")
+    description = el.text("description", "") or ""
+    permits = el.choices("permits", _REGIMES)
+    if el.ok and ident and title:
+        sink.legal_bases.append(LegalBasisSpec(ident, title, description, permits, el.loc,
+                                               tuple(el.marks)))
+
+
+_PURPOSE_KEYS = ("id", "description", "legal_bases", "processing_activity", "phases",
                  "partner_types", "requires_participation", "requires_justification",
-                 "break_glass", "max_duration_minutes")
+                 "break_glass", "max_duration_minutes", "legal_bases_by_partner_type")
+# Keys of the earlier format, with what replaced them.
+_PURPOSE_REPLACED = {
+    "legal_basis": "a purpose names its grounds by id now: declare each ground in the "
+                   "legal_bases section and list their ids under `legal_bases: [...]`",
+}
 
 
 def _purpose(r: Reader, node: Node, sink: _Sink) -> None:
-    el, ident = _start(r, node, sink, "purposes", "purpose", _PURPOSE_KEYS, _PURPOSE_KEYS[:6])
+    el, ident = _start(r, node, sink, "purposes", "purpose", _PURPOSE_KEYS, _PURPOSE_KEYS[:6],
+                       _PURPOSE_REPLACED)
     description = el.text("description")
-    legal_basis = el.text("legal_basis")
+    legal_bases = el.ids("legal_bases")
     activity = el.text("processing_activity")
     phases = el.ids("phases")
     partner_types = el.ids("partner_types")
@@ -258,13 +183,14 @@ def _purpose(r: Reader, node: Node, sink: _Sink) -> None:
     justification = el.flag("requires_justification", False)
     break_glass = el.flag("break_glass", False)
     duration = el.integer("max_duration_minutes")
-    if (el.ok and ident and description and legal_basis and activity and phases is not None
-            and partner_types is not None):
+    by_partner_type = el.id_lists("legal_bases_by_partner_type")
+    if (el.ok and ident and description and legal_bases is not None and activity
+            and phases is not None and partner_types is not None):
         sink.purposes.append(Purpose(
-            ident, description, legal_basis, activity, phases, partner_types,
+            ident, description, legal_bases, activity, phases, partner_types,
             requires_participation=participation, requires_justification=justification,
             break_glass=break_glass, max_duration_minutes=duration,
-            loc=el.loc, marks=tuple(el.marks)))
+            legal_bases_by_partner_type=by_partner_type, loc=el.loc, marks=tuple(el.marks)))
 
 
 _RULE_KEYS = ("id", "reason", "who", "purposes", "phases", "fields", "categories", "effect",
@@ -308,6 +234,7 @@ _PARSERS: Mapping[str, Callable[[Reader, Node, _Sink], None]] = {
     "partners": _partner,
     "phases": _described("phases", "phase", PhaseSpec,
                          lambda s: s.phases),
+    "legal_bases": _legal_basis,
     "purposes": _purpose,
     "rules": _rule,
 }
@@ -328,7 +255,8 @@ def parse_documents(documents: Mapping[str, str]) -> ParseResult:
         for key, (key_node, value_node) in top.items():
             parse = _PARSERS.get(key)
             if parse is None:
-                reader.report(key_node, f"unknown section {key!r}{suggest(key, SECTIONS)}")
+                reader.report(key_node, f"unknown section {key!r}{suggest(key, SECTIONS)}",
+                              hint=pick_hint(key, SECTIONS, "sections"))
                 continue
             items = reader.items(value_node, f"section {key!r}")
             for item in items or ():
@@ -338,7 +266,8 @@ def parse_documents(documents: Mapping[str, str]) -> ParseResult:
         categories=tuple(sink.categories), fields=tuple(sink.fields),
         partner_types=tuple(sink.partner_types), roles=tuple(sink.roles),
         partners=tuple(sink.partners), phases=tuple(sink.phases),
-        purposes=tuple(sink.purposes), rules=tuple(sink.rules))
+        purposes=tuple(sink.purposes), rules=tuple(sink.rules),
+        legal_bases=tuple(sink.legal_bases))
     return ParseResult(policy, issues, sink.declared)
 
 

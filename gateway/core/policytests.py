@@ -32,7 +32,7 @@ from gateway.core.decisions import AccessRequest, Decision, RefusalCode
 from gateway.core.errors import PolicyError, PolicyIssue, RequestError
 from gateway.core.model import Effect, Location
 from gateway.core.transforms import TRANSFORMS
-from gateway.core.yamlread import Reader, suggest
+from gateway.core.yamlread import Reader, pick_hint, suggest
 
 _REQUEST_KEYS = ("partner", "role", "purpose", "phase", "participant", "justification", "fields")
 
@@ -97,7 +97,8 @@ def parse_policy_tests(documents: Mapping[str, str]) -> tuple[PolicyTestCase, ..
             if case is None:
                 continue
             if case.name in seen:
-                reader.report(item, f"duplicate test name {case.name!r}")
+                reader.report(item, f"duplicate test name {case.name!r}",
+                              hint="give each test its own name; results are listed by name")
             seen.add(case.name)
             cases.append(case)
     if issues:
@@ -119,7 +120,9 @@ def _case(r: Reader, node: Node) -> PolicyTestCase | None:
         return None
     r.check_keys(expect, expect_node, "expect", ("refused", "fields"), ())
     if ("refused" in expect) == ("fields" in expect):
-        r.report(expect_node, "expect must hold exactly one of 'refused' or 'fields'")
+        r.report(expect_node, "expect must hold exactly one of 'refused' or 'fields'",
+                 hint="write `refused: <code>` for a refused request, or `fields: {...}` "
+                      "with the expected outcome per field")
         return None
     refused: RefusalCode | None = None
     fields: tuple[FieldExpectation, ...] = ()
@@ -174,11 +177,13 @@ def _expectations(r: Reader, node: Node) -> tuple[FieldExpectation, ...] | None:
         effect_text, _, transform = value.partition(":")
         if effect_text not in list(Effect) or (transform and effect_text != Effect.MASK):
             r.report(value_node, f"expectation {value!r} must be disclose, withhold, mask or "
-                                 "mask:<transform>")
+                                 "mask:<transform>",
+                     hint='write e.g. disclose, withhold, mask, or "mask:pseudonym" in quotes')
             continue
         if transform and transform not in TRANSFORMS:
             r.report(value_node, f"unknown transform {transform!r}"
-                                 f"{suggest(transform, TRANSFORMS)}")
+                                 f"{suggest(transform, TRANSFORMS)}",
+                     hint=pick_hint(transform, TRANSFORMS, "transforms"))
             continue
         expected.append(FieldExpectation(field_id, Effect(effect_text), transform or None))
     return tuple(expected)

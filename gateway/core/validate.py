@@ -2,7 +2,8 @@
 
 Every problem is collected; nothing is raised here. ``declared`` (from the parser) lists ids
 of elements that were written but too broken to keep, so that references to them are not
-reported a second time.
+reported a second time. The checks that need the whole cell table (shadowed rules,
+contradictions) live in ``gateway.core.rulechecks`` and run only once these pass.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ from gateway.core.model import (
     Purpose,
     Rule,
 )
+from gateway.core.special import special_release_issues
 from gateway.core.transforms import TRANSFORMS, check_params
-from gateway.core.yamlread import suggest
+from gateway.core.yamlread import listing, pick_hint, suggest
 
 _URI_SCHEMES = frozenset({"https", "http", "urn"})
+_KIND_PLURAL = {
+    "category": "categories", "field": "fields", "partner type": "partner types",
+    "role": "roles", "phase": "phases", "purpose": "purposes", "legal basis": "legal bases",
+}
 
 
 class _Element(Protocol):
@@ -41,6 +47,16 @@ def validate(policy: PolicySet,
     return _Validator(policy, declared or {}).run()
 
 
+def _transform_hint(name: str) -> str:
+    specs = TRANSFORMS[name].params
+    if not specs:
+        return f"remove params: transform {name!r} takes none"
+    shown = ", ".join(f"{s.name}: <{'whole number' if s.type is int else 'text'}"
+                      f"{f', at least {s.minimum}' if s.minimum is not None else ''}>"
+                      for s in specs)
+    return f"write `params: {{{shown}}}`"
+
+
 class _Validator:
     def __init__(self, policy: PolicySet, declared: Mapping[str, Set[str]]) -> None:
         self.policy = policy
@@ -49,10 +65,14 @@ class _Validator:
             "categories": policy.categories, "fields": policy.fields,
             "partner_types": policy.partner_types, "roles": policy.roles,
             "partners": policy.partners, "phases": policy.phases,
-            "purposes": policy.purposes, "rules": policy.rules,
+            "legal_bases": policy.legal_bases, "purposes": policy.purposes,
+            "rules": policy.rules,
         }
         parsed = {name: {el.id for el in elements} for name, elements in sections.items()}
         self.known = {name: ids | set(declared.get(name, ())) for name, ids in parsed.items()}
+        # In policy order, for hints; sets above are for lookups.
+        self.ordered = {name: list(dict.fromkeys(el.id for el in elements))
+                        for name, elements in sections.items()}
         # A section is complete when nothing written in it was dropped by the parser; only
         # then can "nothing matches" checks trust what they see.
         self.complete = {name: self.known[name] == ids for name, ids in parsed.items()}
@@ -60,18 +80,20 @@ class _Validator:
         self.fields = {f.id: f for f in policy.fields}
         self.purposes = {p.id: p for p in policy.purposes}
 
-    def report(self, where: Location, message: str) -> None:
-        self.issues.append(PolicyIssue(where.file, where.line, where.column, message))
+    def report(self, where: Location, message: str, hint: str) -> None:
+        self.issues.append(PolicyIssue(where.file, where.line, where.column, message, hint))
 
     def run(self) -> list[PolicyIssue]:
         for name, elements in self.sections.items():
             self._duplicates(name, elements)
+        sources = self.known["partner_types"] | {ZVH_SOURCE}
         for spec in self.policy.fields:
             self._refs(spec, "category", (spec.category,), "categories", "category")
-            sources = self.known["partner_types"] | {ZVH_SOURCE}
             if spec.source not in sources:
                 self.report(spec.at("source"), f"unknown source {spec.source!r}: use a partner "
-                            f"type or {ZVH_SOURCE!r}{suggest(spec.source, sources)}")
+                            f"type or {ZVH_SOURCE!r}{suggest(spec.source, sources)}",
+                            pick_hint(spec.source, [*self.ordered["partner_types"], ZVH_SOURCE],
+                                      "sources"))
         for partner in self.policy.partners:
             self._refs(partner, "type", (partner.type,), "partner_types", "partner type")
             self._refs(partner, "roles", partner.roles, "roles", "role", listed=True)
@@ -79,6 +101,8 @@ class _Validator:
             self._purpose(purpose)
         for rule in self.policy.rules:
             self._rule(rule)
+        if self.complete["legal_bases"] and self.complete["fields"]:
+            self.issues.extend(special_release_issues(self.policy))
         return self.issues
 
     def _duplicates(self, section: str, elements: Iterable[_Element]) -> None:
@@ -87,43 +111,81 @@ class _Validator:
             where = element.at("id")
             if element.id in first:
                 self.report(where, f"duplicate id {element.id!r} in {section} "
-                                   f"(first defined at {first[element.id]})")
+                                   f"(first defined at {first[element.id]})",
+                            "give one of the two another id, or remove one: ids must be "
+                            "unique across all policy files")
             else:
                 first[element.id] = where
+
+    def _unknown_hint(self, ref: str, section: str, kind: str) -> str:
+        plural = _KIND_PLURAL.get(kind, kind + "s")
+        hint = pick_hint(ref, self.ordered[section], plural)
+        return f"{hint}; or declare {ref!r} in the {section} section"
 
     def _refs(self, element: _Element, key: str, refs: Sequence[str], section: str, kind: str,
               *, listed: bool = False, nonempty: bool = True) -> None:
         if listed and nonempty and not refs:
-            self.report(element.at(key), f"{key} must list at least one {kind}")
+            shown = listing(self.ordered[section]) or "none declared yet"
+            self.report(element.at(key), f"{key} must list at least one {kind}",
+                        f"write `{key}: [...]` with one or more of: {shown}")
         known = self.known[section]
         for index, ref in enumerate(refs):
             if ref not in known:
                 where = element.at(f"{key}[{index}]" if listed else key)
-                self.report(where, f"unknown {kind} {ref!r}{suggest(ref, known)}")
+                self.report(where, f"unknown {kind} {ref!r}{suggest(ref, known)}",
+                            self._unknown_hint(ref, section, kind))
 
     def _purpose(self, purpose: Purpose) -> None:
         self._refs(purpose, "phases", purpose.phases, "phases", "phase", listed=True)
         self._refs(purpose, "partner_types", purpose.partner_types, "partner_types",
                    "partner type", listed=True)
+        self._refs(purpose, "legal_bases", purpose.legal_bases, "legal_bases", "legal basis",
+                   listed=True)
+        self._grounds_by_partner_type(purpose)
         uri = urlsplit(purpose.processing_activity)
         if uri.scheme not in _URI_SCHEMES or not (uri.netloc or uri.path) or " " in uri.path:
             self.report(purpose.at("processing_activity"),
                         "processing_activity must be a URI (https://... or urn:...) naming the "
-                        "activity in the register of processing activities")
+                        "activity in the register of processing activities",
+                        "copy the activity's link or URN from the register, e.g. "
+                        "`https://zvh.example/register/pa-triage`")
+        self._break_glass(purpose)
+
+    def _grounds_by_partner_type(self, purpose: Purpose) -> None:
+        key = "legal_bases_by_partner_type"
+        for partner_type, grounds in purpose.legal_bases_by_partner_type:
+            entry = f"{key}.{partner_type}"
+            if partner_type not in self.known["partner_types"]:
+                self.report(purpose.at(entry), f"unknown partner type {partner_type!r}"
+                            f"{suggest(partner_type, self.known['partner_types'])}",
+                            self._unknown_hint(partner_type, "partner_types", "partner type"))
+            elif partner_type not in purpose.partner_types:
+                self.report(purpose.at(entry), f"partner type {partner_type!r} may not use "
+                            f"purpose {purpose.id!r}, so these grounds never apply",
+                            f"add {partner_type!r} to the purpose's partner_types, or remove "
+                            "this entry")
+            self._refs(purpose, entry, grounds, "legal_bases", "legal basis", listed=True)
+
+    def _break_glass(self, purpose: Purpose) -> None:
         duration = purpose.max_duration_minutes
         if purpose.break_glass:
             if not purpose.requires_justification:
                 self.report(purpose.at("break_glass"), "a break-glass purpose must require a "
-                            "written justification (requires_justification: true)")
+                            "written justification (requires_justification: true)",
+                            "add `requires_justification: true` to the purpose")
             if duration is None:
                 self.report(purpose.at("break_glass"),
-                            "a break-glass purpose needs max_duration_minutes")
+                            "a break-glass purpose needs max_duration_minutes",
+                            "add `max_duration_minutes: <minutes>`, e.g. 1440 for a day")
         elif duration is not None:
             self.report(purpose.at("max_duration_minutes"),
-                        "max_duration_minutes applies only to break-glass purposes")
+                        "max_duration_minutes applies only to break-glass purposes",
+                        "remove max_duration_minutes, or set `break_glass: true` if the "
+                        "purpose is meant for emergencies")
         if duration is not None and duration < 1:
             self.report(purpose.at("max_duration_minutes"),
-                        "max_duration_minutes must be at least 1")
+                        "max_duration_minutes must be at least 1",
+                        "write a number of minutes, 1 or more")
 
     def _rule(self, rule: Rule) -> None:
         self._refs(rule, "purposes", rule.purposes, "purposes", "purpose", listed=True)
@@ -136,18 +198,23 @@ class _Validator:
                 if purposes and phase in self.known["phases"] and not any(
                         phase in p.phases for p in purposes):
                     self.report(rule.at(f"phases[{index}]"), f"phase {phase!r} is not a phase "
-                                "of any purpose of this rule, so the rule never applies there")
+                                "of any purpose of this rule, so the rule never applies there",
+                                "remove the phase, or add it to the phases of one of the "
+                                "rule's purposes")
         self._refs(rule, "fields", rule.fields, "fields", "field", listed=True, nonempty=False)
         self._refs(rule, "categories", rule.categories, "categories", "category", listed=True,
                    nonempty=False)
         if not rule.fields and not rule.categories:
-            self.report(rule.loc, "a rule must name fields or categories")
+            self.report(rule.loc, "a rule must name fields or categories",
+                        "add `fields: [...]` or `categories: [...]` naming what it decides")
         self._effect(rule)
         if rule.override and not rule.override_reason.strip():
-            self.report(rule.at("override"), "an override needs an override_reason")
+            self.report(rule.at("override"), "an override needs an override_reason",
+                        "add `override_reason:` saying why the covenant makes this exception")
         if rule.override_reason and not rule.override:
             self.report(rule.at("override_reason"),
-                        "override_reason is given but override is not true")
+                        "override_reason is given but override is not true",
+                        "add `override: true`, or remove override_reason")
         if rule.effect is not Effect.WITHHOLD:
             for purpose in purposes:
                 if not purpose.requires_participation:
@@ -162,7 +229,9 @@ class _Validator:
                 if purposes and pt in self.known["partner_types"] and not any(
                         pt in p.partner_types for p in purposes):
                     self.report(rule.at(f"who.partner_types[{index}]"),
-                                f"partner type {pt!r} may not use any purpose of this rule")
+                                f"partner type {pt!r} may not use any purpose of this rule",
+                                f"remove {pt!r} here, or add it to the partner_types of one "
+                                "of the rule's purposes")
         if roles is not None:
             self._refs(rule, "who.roles", roles, "roles", "role", listed=True)
             if not self.complete["partners"]:
@@ -171,33 +240,42 @@ class _Validator:
             for index, role in enumerate(roles):
                 if role in self.known["roles"] and not any(role in p.roles for p in holders):
                     self.report(rule.at(f"who.roles[{index}]"), f"no partner of the rule's "
-                                f"partner types acts in role {role!r}")
+                                f"partner types acts in role {role!r}",
+                                f"remove {role!r} here, or give a partner of these types the "
+                                "role in the partners section")
 
     def _effect(self, rule: Rule) -> None:
         if rule.effect is not Effect.MASK:
             if rule.transform is not None:
-                self.report(rule.at("transform"), "a transform is used only with effect mask")
+                self.report(rule.at("transform"), "a transform is used only with effect mask",
+                            "remove the transform, or set `effect: mask`")
             if rule.params:
-                self.report(rule.at("params"), "params are used only with effect mask")
+                self.report(rule.at("params"), "params are used only with effect mask",
+                            "remove params, or set `effect: mask` with a transform")
             return
         if rule.transform is None:
             self.report(rule.at("effect"), "effect mask needs a transform (one of "
-                        f"{', '.join(TRANSFORMS)})")
+                        f"{', '.join(TRANSFORMS)})",
+                        "add `transform: <name>`; redact is the most restrictive")
             return
         transform = TRANSFORMS.get(rule.transform)
         if transform is None:
             self.report(rule.at("transform"), f"unknown transform {rule.transform!r}"
-                        f"{suggest(rule.transform, TRANSFORMS)}")
+                        f"{suggest(rule.transform, TRANSFORMS)}",
+                        pick_hint(rule.transform, TRANSFORMS, "transforms"))
             return
         for param, message in check_params(rule.transform, rule.params):
-            self.report(rule.at(f"params.{param}" if param else "params"), message)
+            self.report(rule.at(f"params.{param}" if param else "params"), message,
+                        _transform_hint(rule.transform))
         if transform.kinds is None:
             return
         kinds = ", ".join(sorted(transform.kinds))
         for key, spec in self._targets(rule):
             if spec.kind not in transform.kinds:
                 self.report(rule.at(key), f"transform {rule.transform!r} applies to fields of "
-                            f"kind {kinds}; field {spec.id!r} is {spec.kind}")
+                            f"kind {kinds}; field {spec.id!r} is {spec.kind}",
+                            f"use a transform that fits {spec.kind} fields (redact, presence "
+                            "and pseudonym fit any), or leave the field out of this rule")
 
     def _targets(self, rule: Rule) -> Iterable[tuple[str, FieldSpec]]:
         """Each field a rule reaches, with the key of the list entry that reaches it."""
@@ -213,12 +291,15 @@ class _Validator:
         prefix = (f"purpose {purpose.id!r} is asked without need-to-know "
                   f"(requires_participation: false) and may only reach category "
                   f"{INDEX_CATEGORY!r}")
+        hint = (f"remove the entry from this rule and decide it in a rule without purpose "
+                f"{purpose.id!r}, or make this rule withhold")
         for index, field_id in enumerate(rule.fields):
             spec = self.fields.get(field_id)
             if spec is not None and spec.category != INDEX_CATEGORY:
                 self.report(rule.at(f"fields[{index}]"),
-                            f"{prefix}; field {field_id!r} is in category {spec.category!r}")
+                            f"{prefix}; field {field_id!r} is in category {spec.category!r}",
+                            hint)
         for index, category in enumerate(rule.categories):
             if category != INDEX_CATEGORY:
                 self.report(rule.at(f"categories[{index}]"),
-                            f"{prefix}, not category {category!r}")
+                            f"{prefix}, not category {category!r}", hint)

@@ -9,9 +9,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-__all__ = ["KEY_ID_PREFIX", "key_id"]
+__all__ = ["KEY_ID_PREFIX", "PIN_PREFIX", "key_id", "key_pin"]
 
 KEY_ID_PREFIX = "k_"
+PIN_PREFIX = "sha256:"
 _KEY_ID_HEX_CHARS = 16
 
 
@@ -29,3 +30,15 @@ def key_id(public_key: PublicKeyTypes) -> str:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     return KEY_ID_PREFIX + hashlib.sha256(raw).hexdigest()[:_KEY_ID_HEX_CHARS]
+
+
+def key_pin(public_key: PublicKeyTypes) -> str:
+    """``"sha256:"`` + the hex SHA-256 over the key's DER SubjectPublicKeyInfo.
+
+    This is the form the policy's partner ``keys`` pins take, the same for every key type, so
+    a privacy officer can compute it with ``openssl pkey -pubin -outform DER | sha256sum``.
+    """
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return PIN_PREFIX + hashlib.sha256(der).hexdigest()

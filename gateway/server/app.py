@@ -2,7 +2,8 @@
 
 This is the one module that knows every edge: it opens the store and the keystore, loads the
 policy and the partner registry, connects the partners' source systems, and hands the use
-cases their collaborators.
+cases their collaborators. A reloaded policy brings a fresh partner registry with it, as the
+policy names the partners and their roles.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ from gateway.server.exchange_service import ExchangeService
 from gateway.server.interceptors import AuthInterceptor
 from gateway.server.metrics import Metrics
 from gateway.server.partners import PartnerRegistry, load_registry
+from gateway.server.policy_reload import (
+    PolicyReloader,
+    ReloadOutcome,
+    describe_issue,
+    policy_snapshot,
+)
 from gateway.store.audit_log import AuditLog
 from gateway.store.cases import CaseRepository
 from gateway.store.db import create_engine_for, init_schema
@@ -57,6 +64,13 @@ SERVICE_NAMES = (
 
 
 @dataclass
+class PartnerDirectory:
+    """The partner registry in force, replaced together with the policy that names them."""
+
+    current: PartnerRegistry
+
+
+@dataclass
 class Gateway:
     """A running gateway. Create with `start_gateway`, stop with `stop()`."""
 
@@ -64,7 +78,8 @@ class Gateway:
     server: aio.Server
     port: int
     policy: PolicyHolder
-    registry: PartnerRegistry
+    partners: PartnerDirectory
+    reloader: PolicyReloader
     log: AuditLog
     metrics: Metrics
     health: health.HealthServicer
@@ -77,7 +92,16 @@ class Gateway:
         host = self.config.listen.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
 
+    @property
+    def registry(self) -> PartnerRegistry:
+        return self.partners.current
+
+    async def reload_policy(self, trigger: str = "request") -> ReloadOutcome:
+        """Reload the policy directory now; a broken policy leaves the one in force serving."""
+        return await self.reloader.reload(trigger)
+
     async def stop(self, grace: float | None = 1.0) -> None:
+        await self.reloader.stop()
         self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.log.close()
@@ -99,13 +123,16 @@ async def start_gateway(
     sources: dict[str, Source] | None = None,
     metrics: Metrics | None = None,
 ) -> Gateway:
-    """Start serving. `sources` (partner type -> adapter) overrides the configured endpoints."""
+    """Start serving. `sources` (partner type -> adapter) overrides the configured endpoints;
+    `policy` the policy read from `config.policy_dir`."""
     metrics = metrics or Metrics()
-    compiled = policy or load_policy_dir(config.policy_dir)
+    # Taken before the files are read, so a change made during start-up is reloaded.
+    on_disk = policy_snapshot(config.policy_dir)
+    compiled = policy or _load_policy(config.policy_dir)
     holder = PolicyHolder(compiled)
-    metrics.policy_info.info({"version": compiled.version})
+    metrics.policy_in_force(compiled.version)
     keystore = Keystore.open(config.keys_dir)
-    registry = load_registry(compiled, config.keys_dir)
+    partners = PartnerDirectory(load_registry(compiled, config.keys_dir))
 
     engine = create_engine_for(config.database_url)
     await asyncio.to_thread(init_schema, engine)
@@ -120,7 +147,7 @@ async def start_gateway(
         snapshots=snapshots,
         log=audit,
         keystore=keystore,
-        sealing_keys=lambda: registry.sealing_keys,
+        sealing_keys=lambda: partners.current.sealing_keys,
         sources=source_map,
         source_deadline_s=config.source_deadline_s,
         clock=utc_now,
@@ -129,7 +156,7 @@ async def start_gateway(
     casefile = CaseFile(ctx)
     disclosures = Disclosures(ctx, casefile, metrics.source_call)
     verifier = TokenVerifier(
-        lambda: registry.partners,
+        lambda: partners.current.partners,
         audience=config.audience,
         algorithms=config.algorithms,
         leeway_s=config.token_leeway_s,
@@ -157,13 +184,35 @@ async def start_gateway(
     await server.start()
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def put_in_force(new: CompiledPolicy) -> None:
+        # The registry (partners and their keys, as the new policy names them) is read
+        # before anything changes; then both are swapped with no await in between.
+        registry = await asyncio.to_thread(load_registry, new, config.keys_dir)
+        partners.current = registry
+        holder.swap(new)
+        verifier.forget()  # cached tokens were checked against the old partners' keys
+
+    reloader = PolicyReloader(
+        config.policy_dir,
+        holder,
+        metrics,
+        interval_s=config.policy_reload_interval_s,
+        apply=put_in_force,
+        loaded=on_disk,
+    )
+    if policy is None:
+        # The directory is watched only when the gateway read its policy from it; a policy
+        # handed in (tests, benchmarks) stays until reload_policy() is called.
+        reloader.start()
     metrics.up.set(1)
     return Gateway(
         config,
         server,
         port,
         holder,
-        registry,
+        partners,
+        reloader,
         audit,
         metrics,
         health_servicer,
@@ -171,6 +220,13 @@ async def start_gateway(
         engine,
         snapshots,
     )
+
+
+def _load_policy(directory: Path) -> CompiledPolicy:
+    compiled = load_policy_dir(directory)
+    for warning in compiled.warnings:
+        log.warning("%s", describe_issue(directory, warning))
+    return compiled
 
 
 def start_metrics_endpoint(metrics: Metrics, port: int, addr: str = "127.0.0.1") -> None:

@@ -19,6 +19,9 @@ DEFAULT_METRICS_PORT = 9651
 DEFAULT_AUDIENCE = "ketenpoort"
 DEFAULT_MAX_MESSAGE_BYTES = 1 * 1024 * 1024
 DEFAULT_SOURCE_DEADLINE_S = 2.0
+# How often the policy directory is checked for changes; 0 switches watching off (SIGHUP and
+# Gateway.reload_policy() still reload).
+DEFAULT_POLICY_RELOAD_INTERVAL_S = 2.0
 DEFAULT_TOKEN_LEEWAY_S = 30
 DEFAULT_MAX_TOKEN_LIFETIME_S = 3600
 DEFAULT_ALGORITHMS = ("EdDSA", "ES256")
@@ -46,6 +49,7 @@ class GatewayConfig:
     listen: str = DEFAULT_LISTEN
     database_url: str = ""
     policy_dir: Path = Path("policies")
+    policy_reload_interval_s: float = DEFAULT_POLICY_RELOAD_INTERVAL_S
     keys_dir: Path = Path()
     data_dir: Path = Path()
     tls_mode: TlsMode = TlsMode.MUTUAL
@@ -95,6 +99,7 @@ _KNOWN_KEYS = {
     "listen",
     "database_url",
     "policy_dir",
+    "policy_reload_interval_s",
     "keys_dir",
     "data_dir",
     "tls_mode",
@@ -132,10 +137,14 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
     except ValueError as exc:
         raise ConfigError(f"tls_mode must be one of {[m.value for m in TlsMode]}") from exc
     metrics = raw.get("metrics_port", DEFAULT_METRICS_PORT)
+    reload_interval = _non_negative_seconds(
+        raw, "policy_reload_interval_s", DEFAULT_POLICY_RELOAD_INTERVAL_S
+    )
     return GatewayConfig(
         listen=str(raw.get("listen", DEFAULT_LISTEN)),
         database_url=str(raw.get("database_url", defaults.database_url)),
         policy_dir=_path(raw.get("policy_dir"), base) or defaults.policy_dir,
+        policy_reload_interval_s=reload_interval,
         keys_dir=_path(raw.get("keys_dir"), base) or defaults.keys_dir,
         data_dir=data_dir,
         tls_mode=tls_mode,
@@ -155,6 +164,13 @@ def _path(value: object, base: Path) -> Path | None:
         return None
     p = Path(str(value)).expanduser()
     return p if p.is_absolute() else (base / p)
+
+
+def _non_negative_seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{key} must be a number of seconds, 0 or more (got {value!r})")
+    return float(value)
 
 
 def _source(item: Mapping[str, Any]) -> SourceEndpoint:

@@ -75,9 +75,21 @@ class Metrics:
             "Version of the policy in force",
             registry=r,
         )
-        self.policy_reload_failures = Counter(
-            "ketenpoort_policy_reload_failures_total",
-            "Policy reloads refused as invalid",
+        self.policy_reloads = Counter(
+            "ketenpoort_policy_reloads_total",
+            "Policy reloads by result: applied (a new version is in force), unchanged (same "
+            "version) or rejected (invalid or unreadable; the version in force stays)",
+            ["result"],
+            registry=r,
+        )
+        self.policy_loaded_at = Gauge(
+            "ketenpoort_policy_last_load_timestamp_seconds",
+            "Unix time of the last successful policy load (start, applied or unchanged reload)",
+            registry=r,
+        )
+        self.policy_last_reload_ok = Gauge(
+            "ketenpoort_policy_last_reload_successful",
+            "1 when the last policy load succeeded, 0 after a rejected reload",
             registry=r,
         )
         self.up = Gauge("ketenpoort_up", "1 while the gateway serves", registry=r)
@@ -102,6 +114,18 @@ class Metrics:
         """One call to a partner source: its result and latency."""
         self._child(self.source_calls, source, result).inc()
         self._child(self.source_latency, source).observe(seconds)
+
+    def policy_in_force(self, version: str) -> None:
+        """The policy directory was read and `version` is in force (at start or on reload)."""
+        self.policy_info.info({"version": version})
+        self.policy_loaded_at.set_to_current_time()
+        self.policy_last_reload_ok.set(1)
+
+    def policy_reload(self, result: str) -> None:
+        """One reload attempt; `result` is applied, unchanged or rejected."""
+        self._child(self.policy_reloads, result).inc()
+        if result == "rejected":
+            self.policy_last_reload_ok.set(0)
 
     def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
         key = (id(metric), *labels)

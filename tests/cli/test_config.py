@@ -18,6 +18,7 @@ def test_the_example_configuration_loads() -> None:
     assert config.policy_dir == (EXAMPLE.parent / "../policies")
     assert [s.partner_id for s in config.sources] == ["police", "ggz"]
     assert config.algorithms == ("EdDSA", "ES256")
+    assert config.policy_reload_interval_s == 2.0
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,8 @@ def test_the_example_configuration_loads() -> None:
         ({"algorithms": ["none"]}, "'none' is never allowed"),
         ({"tls_mode": "plain"}, "tls_mode must be one of"),
         ({"sources": [{"partner": "police"}]}, "needs 'partner' and 'address'"),
+        ({"policy_reload_interval_s": -1}, "policy_reload_interval_s must be a number of seconds"),
+        ({"policy_reload_interval_s": "2s"}, "policy_reload_interval_s must be a number"),
     ],
 )
 def test_bad_configuration_is_refused_with_a_reason(raw: dict[str, object], message: str) -> None:
@@ -39,3 +42,11 @@ def test_an_unreadable_file_names_itself(tmp_path: Path) -> None:
     broken.write_text("listen = ")
     with pytest.raises(ConfigError, match="gateway.toml"):
         load_config(broken)
+
+
+def test_policy_reload_interval_defaults_to_two_seconds_and_zero_switches_it_off() -> None:
+    assert config_from_mapping({}, base=Path("/")).policy_reload_interval_s == 2.0
+    off = config_from_mapping({"policy_reload_interval_s": 0}, base=Path("/"))
+    assert off.policy_reload_interval_s == 0.0
+    fast = config_from_mapping({"policy_reload_interval_s": 0.25}, base=Path("/"))
+    assert fast.policy_reload_interval_s == 0.25

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.core import CompiledPolicy, load_policy
+from gateway.core import CompiledPolicy, load_policy, parse_policy
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
@@ -64,23 +64,37 @@ PARTIES = textwrap.dedent("""\
       - {id: intake, description: Intake.}
       - {id: meeting, description: Meeting.}
       - {id: closure, description: Closure.}
+    legal_bases:
+      - id: wgs
+        title: WGS art. 2.3 - supply to the partnership
+      - id: avg-6-1-e
+        title: AVG art. 6(1)(e) - public task
+      - id: avg-9-2-h
+        title: AVG art. 9(2)(h) - care
+        permits: [art9]
+      - id: avg-9-2-c
+        title: AVG art. 9(2)(c) - vital interests
+        description: Someone's life or safety is at stake.
+        permits: [art9, art10]
     purposes:
       - id: triage
         description: Hit/no-hit.
-        legal_basis: WGS; AVG art. 6(1)(e).
+        legal_bases: [wgs, avg-6-1-e]
         processing_activity: https://zvh.example/register/pa-triage
         phases: [intake]
         partner_types: [care, police, zvh]
         requires_participation: false
       - id: meeting
         description: Case meeting.
-        legal_basis: WGS; AVG art. 6(1)(e).
+        legal_bases: [wgs, avg-6-1-e]
+        legal_bases_by_partner_type:
+          care: [avg-9-2-h]
         processing_activity: https://zvh.example/register/pa-meeting
         phases: [meeting]
         partner_types: [care, police, zvh]
       - id: acute
         description: Break-glass.
-        legal_basis: AVG art. 6(1)(d).
+        legal_bases: [avg-9-2-c]
         processing_activity: urn:zvh:register:pa-acute
         phases: [intake, meeting]
         partner_types: [police]
@@ -110,6 +124,15 @@ def mini_docs() -> Callable[[str], dict[str, str]]:
 def make_policy() -> Callable[[str], CompiledPolicy]:
     def make(rules: str) -> CompiledPolicy:
         return load_policy(_mini_documents(rules))
+    return make
+
+
+@pytest.fixture
+def make_unchecked() -> Callable[[str], CompiledPolicy]:
+    """Compile without the rule checks: for how conflicts resolve, even between rules that
+    `policy check` rejects as shadowed or contradictory."""
+    def make(rules: str) -> CompiledPolicy:
+        return CompiledPolicy(parse_policy(_mini_documents(rules)))
     return make
 
 

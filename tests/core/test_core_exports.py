@@ -8,13 +8,16 @@ EXPECTED = {
     # decisions and requests
     "AccessRequest", "Decision", "FieldDecision", "Refusal", "RefusalCode", "Effect",
     # errors
-    "PolicyError", "PolicyIssue", "RequestError", "UnknownField", "UnknownPartner",
-    "UnknownPhase", "UnknownPurpose", "UnknownRole",
+    "PolicyError", "PolicyIssue", "Severity", "RequestError", "UnknownField", "UnknownPartner",
+    "UnknownPartnerType", "UnknownPhase", "UnknownPurpose", "UnknownRole",
     # policy model
-    "CategorySpec", "FieldKind", "FieldSpec", "Location", "PartnerSpec", "PartnerTypeSpec",
-    "PhaseSpec", "PolicySet", "Purpose", "RoleSpec", "Rule", "Special", "Who",
+    "CategorySpec", "FieldKind", "FieldSpec", "KeyUse", "LegalBasisSpec", "Location",
+    "PartnerKeys", "PartnerSpec", "PartnerTypeSpec", "PhaseSpec", "PolicySet", "Purpose",
+    "RoleSpec", "Rule", "Special", "Who",
     # loading and deciding
     "CompiledPolicy", "compile_policy", "load_policy", "parse_policy", "apply_transform",
+    # explaining
+    "Cell", "Explanation", "FieldExplanation", "LostRule", "RuleRef",
     # policy tests
     "FieldExpectation", "PolicyTestCase", "PolicyTestResult", "parse_policy_tests",
     "run_policy_tests",

@@ -1,4 +1,9 @@
-"""Deny by default, most restrictive wins, overrides, and the scope of a rule."""
+"""Deny by default, most restrictive wins, overrides, and the scope of a rule.
+
+Rules that compete at equal specificity are rejected by the rule checks (see
+test_core_rule_checks.py); the order in which they resolve is still tested here on policies
+compiled without those checks, since the tables must be right whatever the rules say.
+"""
 
 from __future__ import annotations
 
@@ -47,9 +52,9 @@ def test_a_policy_without_rules_releases_nothing(make_policy: Make) -> None:
      "params: {length: 3}", "first"),
     ("effect: mask, transform: presence", "effect: mask, transform: redact", "second"),
 ])
-def test_the_most_restrictive_rule_wins(make_policy: Make, first: str, second: str,
+def test_the_most_restrictive_rule_wins(make_unchecked: Make, first: str, second: str,
                                         winner: str) -> None:
-    policy = make_policy(f"""\
+    policy = make_unchecked(f"""\
         rules:
           - {{id: first, reason: First., purposes: [meeting], fields: [case.notes], {first}}}
           - {{id: second, reason: Second., purposes: [meeting], fields: [case.notes], {second}}}
@@ -61,19 +66,19 @@ def test_the_most_restrictive_rule_wins(make_policy: Make, first: str, second: s
     ["redact", "presence", "pseudonym", "initials"],
     ["initials", "pseudonym", "presence", "redact"],
 ])
-def test_between_masks_the_higher_ranked_transform_wins(make_policy: Make,
+def test_between_masks_the_higher_ranked_transform_wins(make_unchecked: Make,
                                                          order: list[str]) -> None:
     rules = "".join(
         f"  - {{id: r-{name}, reason: R., purposes: [meeting], fields: [subject.name], "
         f"effect: mask, transform: {name}}}\n" for name in order)
-    policy = make_policy("rules:\n" + rules)
+    policy = make_unchecked("rules:\n" + rules)
     decided = decide_field(policy, "subject.name")
     assert (decided.effect, decided.transform, decided.rule_id) == (
         Effect.MASK, "redact", "r-redact")
 
 
-def test_equally_restrictive_rules_name_the_first_in_policy_order(make_policy: Make) -> None:
-    policy = make_policy("""\
+def test_equally_restrictive_rules_name_the_first_in_policy_order(make_unchecked: Make) -> None:
+    policy = make_unchecked("""\
         rules:
           - {id: zz-first, reason: A., purposes: [meeting], fields: [case.notes],
              effect: disclose}
@@ -106,8 +111,8 @@ def test_an_override_beats_a_stricter_rule_and_says_why(make_policy: Make) -> No
     assert acute.reason == "Acute danger. Override: Conflict of duties."
 
 
-def test_among_overrides_the_most_restrictive_wins(make_policy: Make) -> None:
-    policy = make_policy("""\
+def test_among_overrides_the_most_restrictive_wins(make_unchecked: Make) -> None:
+    policy = make_unchecked("""\
         rules:
           - {id: base, reason: A., purposes: [meeting], fields: [case.notes], effect: withhold}
           - {id: open, reason: B., purposes: [meeting], fields: [case.notes], effect: disclose,
@@ -139,6 +144,19 @@ def test_rules_apply_only_to_their_partner_types_roles_and_phases(make_policy: M
                         justification="x").effect is Effect.DISCLOSE
     assert decide_field(policy, "subject.dob", purpose="acute", phase="meeting",
                         justification="x").effect is Effect.WITHHOLD
+
+
+def test_a_stricter_narrow_rule_beats_a_broad_one_in_a_valid_policy(make_policy: Make) -> None:
+    policy = make_policy("""\
+        rules:
+          - {id: identity, reason: A., purposes: [meeting], categories: [identifying],
+             effect: disclose}
+          - {id: police-dob, reason: B., who: {partner_types: [police]}, purposes: [meeting],
+             fields: [subject.dob], effect: mask, transform: year_only}
+        """)
+    assert decide_field(policy, "subject.dob").rule_id == "police-dob"
+    assert decide_field(policy, "subject.dob", partner="care-1").rule_id == "identity"
+    assert decide_field(policy, "subject.name").rule_id == "identity"
 
 
 def test_a_category_rule_covers_every_field_of_the_category(make_policy: Make) -> None:

@@ -13,10 +13,15 @@ from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
 
 SOURCE_PARTNERS = {
     "police": "police",
-    "ggz": "ggz",
-    "municipality": "municipality",
-    "veilig-thuis": "veilig_thuis",
+    "om": "om",
     "probation": "probation",
+    "rvdk": "child_protection",
+    "dji": "dji",
+    "ggz": "ggz",
+    "addiction-care": "addiction_care",
+    "veilig-thuis": "veilig_thuis",
+    "municipality": "municipality",
+    "housing": "housing_corporation",
 }
 ROLES = {
     "police": "case_director",

@@ -15,8 +15,8 @@ async def _fill_log(harness: Harness) -> int:
     police, director = harness.client("police"), harness.client("zvh")
     case_id = await register(police)
     await to_case_meeting(director, case_id)
-    await police.request_disclosure(case_id, "case_meeting", "case_meeting")
-    await director.request_disclosure(case_id, "case_meeting", "case_meeting")
+    await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
+    await director.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
     return harness.gateway.log.count()
 
 

@@ -60,10 +60,10 @@ async def test_disclosure_follows_the_policy_field_by_field(harness: Harness) ->
     police, director = harness.client("police"), harness.client("zvh")
     case_id = await register(police)
     await to_case_meeting(director, case_id)
-    answer = await police.request_disclosure(case_id, "case_meeting", "case_meeting")
+    answer = await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
 
     expected = harness.policy.decide(
-        AccessRequest("police", "case_director", "case_meeting", "case_meeting", True)
+        AccessRequest("police", "case_director", "analysis_and_plan", "case_meeting", True)
     )
     outcomes = {f.field: f for f in answer.response.fields}
     assert set(outcomes) == {d.field for d in expected.fields}
@@ -82,9 +82,9 @@ async def test_source_is_never_asked_for_a_withheld_field(harness: Harness) -> N
     case_id = await register(police, ("zvh", "municipality"))
     await to_case_meeting(director, case_id)
     municipality = harness.client("municipality")
-    answer = await municipality.request_disclosure(case_id, "case_meeting", "case_meeting")
+    answer = await municipality.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
     decision = harness.policy.decide(
-        AccessRequest("municipality", "chain_partner", "case_meeting", "case_meeting", True)
+        AccessRequest("municipality", "chain_partner", "analysis_and_plan", "case_meeting", True)
     )
     withheld = {d.field for d in decision.fields if d.effect is Effect.WITHHOLD}
     assert withheld, "the shipped policy withholds fields from the municipality"
@@ -103,10 +103,10 @@ async def test_withheld_values_appear_nowhere_in_the_answer(harness: Harness) ->
     municipality = harness.client("municipality")
     raw = await municipality.request_disclosure_raw(
         exchange_pb2.DisclosureRequest(
-            case_id=case_id, purpose="case_meeting", phase="case_meeting"
+            case_id=case_id, purpose="analysis_and_plan", phase="case_meeting"
         )
     )
-    opened = await municipality.request_disclosure(case_id, "case_meeting", "case_meeting")
+    opened = await municipality.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
     withheld = [f.field for f in opened.response.fields if f.outcome == common_pb2.OUTCOME_WITHHELD]
     plaintext = opened.record.SerializeToString()
     wire = raw.SerializeToString() + opened.response.SerializeToString()
@@ -125,11 +125,11 @@ async def test_source_down_gives_incomplete_answer_and_record(harness: Harness) 
     police, director = harness.client("police"), harness.client("zvh")
     case_id = await register(police, ("zvh", "ggz"))
     await to_case_meeting(director, case_id)
-    complete = await police.request_disclosure(case_id, "case_meeting", "case_meeting")
+    complete = await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
     assert not complete.response.incomplete
 
     await harness.sources["probation"].stop(None)
-    answer = await police.request_disclosure(case_id, "case_meeting", "case_meeting")
+    answer = await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
     assert answer.response.incomplete
     assert list(answer.response.unavailable_sources) == ["probation"]
     down_released = [
@@ -161,7 +161,7 @@ async def test_non_participant_is_refused_and_the_refusal_logged(harness: Harnes
     await to_case_meeting(director, case_id)
     ggz = harness.client("ggz")
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await ggz.request_disclosure(case_id, "case_meeting", "case_meeting")
+        await ggz.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     refusals = [
         r
@@ -178,7 +178,7 @@ async def test_non_participant_is_refused_and_the_refusal_logged(harness: Harnes
 async def test_unknown_case_purpose_and_field(harness: Harness) -> None:
     police, director = harness.client("police"), harness.client("zvh")
     with pytest.raises(grpc.aio.AioRpcError) as missing:
-        await police.request_disclosure("c_" + "0" * 32, "case_meeting", "case_meeting")
+        await police.request_disclosure("c_" + "0" * 32, "analysis_and_plan", "case_meeting")
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     case_id = await register(police)
     await to_case_meeting(director, case_id)
@@ -188,7 +188,7 @@ async def test_unknown_case_purpose_and_field(harness: Harness) -> None:
     assert "curiosity" in (purpose.value.details() or "")
     with pytest.raises(grpc.aio.AioRpcError) as field:
         await police.request_disclosure(
-            case_id, "case_meeting", "case_meeting", fields=["police.shoe_size"]
+            case_id, "analysis_and_plan", "case_meeting", fields=["police.shoe_size"]
         )
     assert field.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     kinds = [

@@ -13,7 +13,7 @@ async def test_metrics_count_requests_decisions_and_sources(harness: Harness) ->
     police, director = harness.client("police"), harness.client("zvh")
     case_id = await register(police)
     await to_case_meeting(director, case_id)
-    await police.request_disclosure(case_id, "case_meeting", "case_meeting")
+    await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
     text = generate_latest(harness.gateway.metrics.registry).decode()
 
     assert 'ketenpoort_requests_total{code="OK",method="RequestDisclosure"} 1.0' in text

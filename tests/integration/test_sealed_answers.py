@@ -17,7 +17,7 @@ async def _answer(harness: Harness) -> exchange_pb2.DisclosureResponse:
     await to_case_meeting(director, case_id)
     return await police.request_disclosure_raw(
         exchange_pb2.DisclosureRequest(
-            case_id=case_id, purpose="case_meeting", phase="case_meeting"
+            case_id=case_id, purpose="analysis_and_plan", phase="case_meeting"
         )
     )
 
@@ -28,7 +28,7 @@ async def test_recipient_opens_the_answer(harness: Harness) -> None:
         response,
         harness.credentials("police").hpke_key,
         recipient_id="police",
-        purpose="case_meeting",
+        purpose="analysis_and_plan",
     )
     assert record.disclosure_id == response.disclosure_id
     assert record.fields
@@ -42,7 +42,7 @@ async def test_another_partner_cannot_open_it(harness: Harness) -> None:
                 response,
                 harness.credentials(other).hpke_key,
                 recipient_id="police",
-                purpose="case_meeting",
+                purpose="analysis_and_plan",
             )
 
 
@@ -57,7 +57,7 @@ async def test_a_flipped_byte_fails_to_open(harness: Harness, position: int) -> 
             response,
             harness.credentials("police").hpke_key,
             recipient_id="police",
-            purpose="case_meeting",
+            purpose="analysis_and_plan",
         )
 
 
@@ -67,7 +67,7 @@ async def test_the_seal_is_bound_to_disclosure_recipient_and_purpose(harness: Ha
     with pytest.raises(SealOpenError):
         open_disclosure(response, key, recipient_id="police", purpose="acute_safety")
     with pytest.raises(SealOpenError):
-        open_disclosure(response, key, recipient_id="ggz", purpose="case_meeting")
+        open_disclosure(response, key, recipient_id="ggz", purpose="analysis_and_plan")
     response.disclosure_id = "d_" + "1" * 32
     with pytest.raises(SealOpenError):
-        open_disclosure(response, key, recipient_id="police", purpose="case_meeting")
+        open_disclosure(response, key, recipient_id="police", purpose="analysis_and_plan")

@@ -11,7 +11,7 @@ from gateway.broker.fetching import fetch_all, lookup_all
 from gateway.broker.sources import FetchContext, LookupResult, Subject
 
 SUBJECT = Subject(bsn="111222333", name="Jan de Vries", date_of_birth="1984-03-07")
-CTX = FetchContext("case_meeting", "d_1", "police")
+CTX = FetchContext("analysis_and_plan", "d_1", "police")
 DEADLINE_S = 0.2
 
 

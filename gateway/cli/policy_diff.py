@@ -1,0 +1,247 @@
+"""`ketenpoort policy diff OLD NEW`: which outcomes a policy change changes.
+
+Every (partner type, role, purpose, phase, field) whose outcome (effect, transform and its
+parameters) differs between the two policies is listed, grouped by purpose and recipient,
+with the phases folded together where the change is the same. Cells that exist in one policy
+only (a partner type newly allowed a purpose, a phase dropped) are listed apart, as are fields
+added to or removed from the catalogue. With ``--log`` the accountability log is replayed
+under the new policy as well (``gateway.cli.policy_replay``).
+
+Exit status as diff(1): 0 when nothing changes, 1 when something does, 2 on trouble.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.cli.policy_output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    effect_text,
+    load_or_report,
+    plural,
+)
+from gateway.core import CompiledPolicy, Effect, FieldDecision
+from gateway.core.model import Params
+from gateway.core.transforms import TRANSFORMS
+
+CellKey = tuple[str, str, str, str]  # partner type, role, purpose, phase
+_EFFECT_RANK = {Effect.DISCLOSE: 0, Effect.MASK: 1, Effect.WITHHOLD: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    effect: Effect
+    transform: str | None
+    params: Params
+
+    @classmethod
+    def of(cls, decision: FieldDecision) -> Outcome:
+        return cls(decision.effect, decision.transform, decision.params)
+
+    def __str__(self) -> str:
+        return effect_text(self.effect, self.transform, self.params)
+
+    @property
+    def strictness(self) -> tuple[int, int]:
+        transform = TRANSFORMS.get(self.transform) if self.transform else None
+        rank = transform.rank if transform else 0
+        return _EFFECT_RANK[self.effect], rank
+
+    def as_json(self) -> dict[str, Any]:
+        return {"effect": str(self.effect), "transform": self.transform,
+                "params": dict(self.params)}
+
+
+Released = tuple[tuple[str, Outcome], ...]  # (field, outcome) of every field released
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    partner_type: str
+    role: str
+    purpose: str
+    phase: str
+    field: str
+    old: Outcome
+    new: Outcome
+
+    @property
+    def direction(self) -> str:
+        """more restrictive, less restrictive, or different (same strictness, other mask)."""
+        old, new = self.old.strictness, self.new.strictness
+        if new > old:
+            return "more restrictive"
+        if new < old:
+            return "less restrictive"
+        return "different"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDiff:
+    old_version: str
+    new_version: str
+    changes: tuple[Change, ...]
+    cells_added: tuple[CellKey, ...]
+    cells_removed: tuple[CellKey, ...]
+    fields_added: tuple[str, ...]
+    fields_removed: tuple[str, ...]
+    # What an added cell releases under the new policy, a removed one under the old.
+    released: Mapping[CellKey, Released]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.changes or self.cells_added or self.cells_removed
+                    or self.fields_added or self.fields_removed)
+
+
+def _cells(policy: CompiledPolicy) -> dict[CellKey, Mapping[str, FieldDecision]]:
+    return {(c.partner_type, c.role, c.purpose, c.phase): {d.field: d for d in c.fields}
+            for c in policy.cells()}
+
+
+def diff_policies(old: CompiledPolicy, new: CompiledPolicy) -> PolicyDiff:
+    """Every outcome that differs, in the new policy's order (then the old one's)."""
+    old_cells, new_cells = _cells(old), _cells(new)
+    old_fields = [f.id for f in old.fields]
+    new_fields = [f.id for f in new.fields]
+    shared_fields = [f for f in new_fields if f in set(old_fields)]
+    changes: list[Change] = []
+    released: dict[CellKey, Released] = {}
+    for cells, other in ((new_cells, old_cells), (old_cells, new_cells)):
+        for key, row in cells.items():
+            if key not in other:
+                released[key] = tuple((f, Outcome.of(d)) for f, d in row.items()
+                                      if d.effect is not Effect.WITHHOLD)
+    for key, new_row in new_cells.items():
+        old_row = old_cells.get(key)
+        if old_row is None:
+            continue
+        for field in shared_fields:
+            before, after = Outcome.of(old_row[field]), Outcome.of(new_row[field])
+            if before != after:
+                changes.append(Change(*key, field, before, after))
+    return PolicyDiff(
+        old.version, new.version, tuple(changes),
+        tuple(k for k in new_cells if k not in old_cells),
+        tuple(k for k in old_cells if k not in new_cells),
+        tuple(f for f in new_fields if f not in set(old_fields)),
+        tuple(f for f in old_fields if f not in set(new_fields)), released)
+
+
+def render_text(diff: PolicyDiff, old_name: str = "", new_name: str = "") -> Iterator[str]:
+    yield f"old policy {old_name + ' ' if old_name else ''}({diff.old_version})"
+    yield f"new policy {new_name + ' ' if new_name else ''}({diff.new_version})"
+    if diff.empty:
+        yield "no outcome changes"
+        return
+    # purpose -> (partner type, role) -> (field, old, new) -> phases
+    grouped: dict[str, dict[tuple[str, str], dict[tuple[str, Outcome, Outcome], list[str]]]]
+    grouped = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for c in diff.changes:
+        grouped[c.purpose][(c.partner_type, c.role)][(c.field, c.old, c.new)].append(c.phase)
+    width = max((len(c.field) for c in diff.changes), default=0)
+    for purpose, recipients in grouped.items():
+        yield ""
+        yield f"purpose {purpose}"
+        for (partner_type, role), changes in recipients.items():
+            yield f"  {partner_type} as {role}"
+            for (field, old, new), phases in changes.items():
+                direction = Change(partner_type, role, purpose, "", field, old, new).direction
+                yield (f"    {field:<{width}}  {old} -> {new}  ({direction}; "
+                       f"phase{'s' if len(phases) > 1 else ''} {', '.join(phases)})")
+    yield from _cell_lines("cells only in the new policy (requests now possible)",
+                           diff.cells_added, diff.released)
+    yield from _cell_lines("cells only in the old policy (requests no longer possible)",
+                           diff.cells_removed, diff.released)
+    if diff.fields_added:
+        yield ""
+        yield f"fields added to the catalogue: {', '.join(diff.fields_added)}"
+    if diff.fields_removed:
+        yield ""
+        yield f"fields removed from the catalogue: {', '.join(diff.fields_removed)}"
+    cells = {(c.partner_type, c.role, c.purpose, c.phase) for c in diff.changes}
+    yield ""
+    yield (f"{plural(len(diff.changes), 'changed outcome')} in {plural(len(cells), 'cell')}; "
+           f"{len(diff.cells_added)} cells added, {len(diff.cells_removed)} removed")
+
+
+def _cell_lines(title: str, keys: tuple[CellKey, ...],
+                released: Mapping[CellKey, Released]) -> Iterator[str]:
+    if not keys:
+        return
+    yield ""
+    yield f"{title}:"
+    # Fold phases of one role that release the same, then roles with the same phases.
+    by_role: dict[tuple[str, str, str, Released], list[str]] = defaultdict(list)
+    for key in keys:
+        by_role[(key[2], key[0], key[1], released.get(key, ()))].append(key[3])
+    by_type: dict[tuple[str, str, tuple[str, ...], Released], list[str]] = defaultdict(list)
+    for (purpose, partner_type, role, fields), phase_list in by_role.items():
+        by_type[(purpose, partner_type, tuple(phase_list), fields)].append(role)
+    for (purpose, partner_type, phases, fields), roles in by_type.items():
+        shown_phases = f"phase{'s' if len(phases) > 1 else ''} {', '.join(phases)}"
+        yield f"  purpose {purpose}: {partner_type} as {', '.join(roles)}, {shown_phases}"
+        shown = ", ".join(f"{field} {outcome}" for field, outcome in fields)
+        yield f"    releases: {shown or 'nothing'}"
+
+
+def diff_json(diff: PolicyDiff) -> dict[str, Any]:
+    def cell(key: CellKey) -> dict[str, str]:
+        return dict(zip(("partner_type", "role", "purpose", "phase"), key, strict=True))
+
+    def released(key: CellKey) -> dict[str, Any]:
+        fields = {f: o.as_json() for f, o in diff.released.get(key, ())}
+        return {**cell(key), "released": fields}
+
+    return {
+        "old_version": diff.old_version,
+        "new_version": diff.new_version,
+        "changes": [{**cell((c.partner_type, c.role, c.purpose, c.phase)), "field": c.field,
+                     "old": c.old.as_json(), "new": c.new.as_json(),
+                     "direction": c.direction} for c in diff.changes],
+        "cells_added": [released(k) for k in diff.cells_added],
+        "cells_removed": [released(k) for k in diff.cells_removed],
+        "fields_added": list(diff.fields_added),
+        "fields_removed": list(diff.fields_removed),
+    }
+
+
+def run_diff(old_dir: Path, new_dir: Path, log: str | None, fmt: str) -> int:
+    old = load_or_report(old_dir, "diff")
+    if isinstance(old, int):
+        return old
+    new = load_or_report(new_dir, "diff")
+    if isinstance(new, int):
+        return new
+    diff = diff_policies(old, new)
+    replay = None
+    if log is not None:
+        from gateway.cli.policy_replay import LogUnreadable, replay_log
+
+        try:
+            replay = replay_log(log, new)
+        except LogUnreadable as exc:
+            print(f"ketenpoort policy diff: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if fmt == "json":
+        document = diff_json(diff)
+        if replay is not None:
+            document["log"] = replay.as_json()
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        for line in render_text(diff, str(old_dir), str(new_dir)):
+            print(line)
+        if replay is not None:
+            print()
+            for line in replay.render():
+                print(line)
+    changed = not diff.empty or (replay is not None and replay.changed_records > 0)
+    return EXIT_FAILED if changed else EXIT_OK
