@@ -69,6 +69,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--overwrite", action="store_true", help="replace existing keys")
     init.set_defaults(run=_keys_init)
+    pins = keys.add_parser(
+        "pins", help="print the key pins to write under each partner's `keys:` in partners.yaml"
+    )
+    pins.add_argument("dir", type=Path, help="key directory holding partners/<id>/")
+    pins.add_argument("partners", nargs="*", help="partner ids (default: every partner of "
+                      "the policy)")
+    pins.add_argument(
+        "--policies",
+        type=Path,
+        default=shipped_policy_dir(),
+        help="policy directory naming the partners (default: shipped policies)",
+    )
+    pins.set_defaults(run=_keys_pins)
 
     audit = sub.add_parser("audit", help="the accountability log").add_subparsers(
         title="audit commands"
@@ -195,6 +208,14 @@ def _keys_init(args: argparse.Namespace) -> int:
     print(f"development keys for gateway and partners {', '.join(partners)} in {paths.root}")
     print("these are for development only: never use them in production, never commit them")
     return 0
+
+
+def _keys_pins(args: argparse.Namespace) -> int:
+    from gateway.cli.keys_pins import print_pins
+    from gateway.policyfiles import load_policy_dir
+
+    partners = args.partners or sorted(load_policy_dir(args.policies).partners)
+    return print_pins(args.dir, partners)
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
