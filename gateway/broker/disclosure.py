@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.casefile import CaseFile
+from gateway.broker.casefile import JUSTIFICATION_FIELD, CaseFile
 from gateway.broker.context import BrokerContext, SealingKey
 from gateway.broker.errors import InvalidRequest, PhaseMismatch, RecipientKeyMissing, Refused
 from gateway.broker.fetching import SourceObserver, fetch_all, lookup_all
@@ -100,7 +100,9 @@ class Disclosures:
         snap = await self._casefile.snapshot(inp.case_id)
         case = snap.case
         policy = self._ctx.policy.current
-        decision = await self._decide(who, trace, case, policy, inp)
+        decision = await self._decide(
+            who, trace, case, policy, inp, break_glass_minutes=self._break_glass_minutes(snap)
+        )
         recipient_key = self._recipient_key(who)
         disclosure_id = new_id("d_")
         justification_ref = await self._keep_justification(who, case, decision, inp)
@@ -207,6 +209,7 @@ class Disclosures:
         policy: CompiledPolicy,
         inp: DisclosureInput,
         kind: RecordKind = RecordKind.DISCLOSURE,
+        break_glass_minutes: int | None = None,
     ) -> Decision:
         """The policy's decision, or a logged refusal raised as an error."""
         request = AccessRequest(
@@ -217,6 +220,7 @@ class Disclosures:
             participant=who.partner_id in case.participants,
             fields=inp.fields,
             justification=inp.justification,
+            break_glass_minutes=break_glass_minutes,
         )
         try:
             decision = policy.decide(request)
@@ -234,6 +238,20 @@ class Disclosures:
             )
             raise Refused(decision.refusal.code.value, decision.refusal.message, seq)
         return decision
+
+    def _break_glass_minutes(self, snap: CaseSnapshot) -> int | None:
+        """Whole minutes since the case's first break-glass justification, if it has one.
+
+        Break-glass access is a window for the case, opened by its first justified use
+        (whoever made it); the policy's max_duration_minutes closes it.
+        """
+        first = next((e.created_at for e in snap.entries if e.field == JUSTIFICATION_FIELD),
+                     None)
+        if first is None:
+            return None
+        if first.tzinfo is None:
+            first = first.replace(tzinfo=UTC)
+        return max(0, int((self._ctx.clock() - first).total_seconds() // 60))
 
     async def _refuse(
         self,

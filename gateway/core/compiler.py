@@ -209,6 +209,13 @@ class CompiledPolicy:
         if purpose.requires_justification and not request.justification.strip():
             return Refusal(RefusalCode.JUSTIFICATION_REQUIRED,
                            f"purpose {purpose.id!r} requires a written justification")
+        limit = purpose.max_duration_minutes
+        elapsed = request.break_glass_minutes
+        if purpose.break_glass and limit is not None and elapsed is not None and elapsed >= limit:
+            return Refusal(RefusalCode.BREAK_GLASS_EXPIRED,
+                           f"break-glass purpose {purpose.id!r} was first used on this case "
+                           f"{elapsed} minutes ago and is open for {limit} minutes; continue "
+                           "under a regular purpose")
         return None
 
 

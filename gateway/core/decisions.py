@@ -17,6 +17,7 @@ class RefusalCode(StrEnum):
     PHASE_NOT_ALLOWED = "phase_not_allowed"
     ROLE_NOT_ALLOWED = "role_not_allowed"
     JUSTIFICATION_REQUIRED = "justification_required"
+    BREAK_GLASS_EXPIRED = "break_glass_expired"
     NOTHING_PERMITTED = "nothing_permitted"
 
 
@@ -25,7 +26,9 @@ class AccessRequest:
     """A partner asks for case data, acting in a role, for a purpose, in a case phase.
 
     ``participant`` is established by the edge from the case file. An empty ``fields``
-    asks for every field of the catalogue.
+    asks for every field of the catalogue. ``break_glass_minutes`` is how long ago
+    break-glass access to the case was first used (whole minutes), or None when it has not
+    been: a break-glass purpose is open only for its ``max_duration_minutes`` from then on.
     """
 
     partner_id: str
@@ -35,6 +38,7 @@ class AccessRequest:
     participant: bool
     fields: tuple[str, ...] = ()
     justification: str = ""
+    break_glass_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,11 @@ A test file (``policies/tests/*.yaml``) holds::
         request: {...}
         expect: {refused: not_participant}
 
-``request`` may also list ``fields``; without it the whole catalogue is asked. A test that
-expects fields fails when the request is refused, unless the refusal is
-``nothing_permitted`` (then every field is withheld and the expectations are compared).
+``request`` may also list ``fields``; without it the whole catalogue is asked. For a
+break-glass purpose, ``break_glass_minutes`` says how long ago the case's break-glass access
+was first used. A test that expects fields fails when the request is refused, unless the
+refusal is ``nothing_permitted`` (then every field is withheld and the expectations are
+compared).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from gateway.core.model import Effect, Location
 from gateway.core.transforms import TRANSFORMS
 from gateway.core.yamlread import Reader, pick_hint, suggest
 
-_REQUEST_KEYS = ("partner", "role", "purpose", "phase", "participant", "justification", "fields")
+_REQUEST_KEYS = ("partner", "role", "purpose", "phase", "participant", "justification", "fields",
+                 "break_glass_minutes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,11 @@ def _request(r: Reader, node: Node) -> AccessRequest | None:
     justification = ""
     if "justification" in entries:
         justification = r.raw_text(entries["justification"][1], "request justification") or ""
+    minutes: int | None = None
+    if "break_glass_minutes" in entries:
+        minutes = r.integer(entries["break_glass_minutes"][1], "request break_glass_minutes")
+        if minutes is None:
+            return None
     fields: list[str] = []
     if "fields" in entries:
         for item in r.items(entries["fields"][1], "request fields") or ():
@@ -162,7 +170,7 @@ def _request(r: Reader, node: Node) -> AccessRequest | None:
     if partner is None or role is None or purpose is None or phase is None or participant is None:
         return None
     return AccessRequest(partner, role, purpose, phase, participant, tuple(fields),
-                         justification)
+                         justification, minutes)
 
 
 def _expectations(r: Reader, node: Node) -> tuple[FieldExpectation, ...] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,9 +123,11 @@ async def start_gateway(
     policy: CompiledPolicy | None = None,
     sources: dict[str, Source] | None = None,
     metrics: Metrics | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Gateway:
     """Start serving. `sources` (partner type -> adapter) overrides the configured endpoints;
-    `policy` the policy read from `config.policy_dir`."""
+    `policy` the policy read from `config.policy_dir`; `clock` the time the case file and the
+    log are written with (and break-glass windows measured by)."""
     metrics = metrics or Metrics()
     # Taken before the files are read, so a change made during start-up is reloaded.
     on_disk = policy_snapshot(config.policy_dir)
@@ -150,7 +153,7 @@ async def start_gateway(
         sealing_keys=lambda: partners.current.sealing_keys,
         sources=source_map,
         source_deadline_s=config.source_deadline_s,
-        clock=utc_now,
+        clock=clock,
     )
 
     casefile = CaseFile(ctx)

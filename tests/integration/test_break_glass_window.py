@@ -1,0 +1,111 @@
+"""Break-glass access to a case lasts at most the purpose's max_duration_minutes.
+
+The window opens with the case's first justified break-glass use; after it, the break-glass
+purpose is refused (and the refusal logged) while regular purposes go on as before. The
+gateway runs on a clock the test moves forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+
+from adapters.grpc_source import GrpcSource
+from adapters.source_server import InMemoryBackend, RunningSource, serve_source
+from gateway.broker.sources import Source
+from gateway.cli.demo_data import SOURCE_RECORDS
+from gateway.core import CompiledPolicy
+from gateway.server.app import start_gateway
+from tests.integration.harness import SOURCE_PARTNERS, Harness, gateway_config
+from tests.integration.helpers import register
+
+PURPOSE = "acute_safety"
+JUSTIFICATION = "Threat of violence tonight; children at home."
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, minutes: int) -> None:
+        self.now += timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime.now(UTC))
+
+
+@pytest.fixture
+async def gateway_on_clock(tmp_path: Path, dev_keys: Path, shipped_policy: CompiledPolicy,
+                           clock: Clock) -> AsyncIterator[Harness]:
+    running: dict[str, RunningSource] = {}
+    adapters: dict[str, Source] = {}
+    for partner, partner_type in SOURCE_PARTNERS.items():
+        backend = InMemoryBackend()
+        backend.add(SOURCE_RECORDS[partner_type])
+        running[partner] = await serve_source(backend)
+        adapters[partner_type] = GrpcSource(running[partner].address)
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    gateway = await start_gateway(gateway_config(url, dev_keys), policy=shipped_policy,
+                                  sources=adapters, clock=clock)
+    try:
+        yield Harness(gateway, dev_keys, running, shipped_policy, url)
+    finally:
+        await gateway.stop(grace=None)
+        for r in running.values():
+            await r.stop(None)
+
+
+async def test_break_glass_closes_after_its_maximum_duration(
+        gateway_on_clock: Harness, clock: Clock) -> None:
+    harness = gateway_on_clock
+    limit = harness.policy.purpose(PURPOSE).max_duration_minutes
+    assert limit is not None
+    police = harness.client("police")
+    case_id = await register(police, ("zvh", "veilig-thuis"))
+    vt = harness.client("veilig-thuis")
+
+    first = await vt.request_disclosure(case_id, PURPOSE, "registration",
+                                        justification=JUSTIFICATION)
+    assert first.values
+    # The window belongs to the case: another responder's later use does not reopen it.
+    clock.advance(limit - 1)
+    again = await police.request_disclosure(case_id, PURPOSE, "registration",
+                                            justification=JUSTIFICATION)
+    assert again.values
+
+    clock.advance(1)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await police.request_disclosure(case_id, PURPOSE, "registration",
+                                        justification=JUSTIFICATION)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "is open for" in (err.value.details() or "")
+
+    refusals = [r.event for r in harness.gateway.log.list_records(case_id=case_id)
+                if r.event.kind == "refusal"]
+    assert [e.refusal_code for e in refusals] == ["break_glass_expired"]
+    assert refusals[0].partner_id == "police" and refusals[0].purpose == PURPOSE
+    assert JUSTIFICATION not in str(refusals[0])
+
+
+async def test_a_case_without_break_glass_use_has_no_window_yet(
+        gateway_on_clock: Harness, clock: Clock) -> None:
+    harness = gateway_on_clock
+    limit = harness.policy.purpose(PURPOSE).max_duration_minutes
+    assert limit is not None
+    police = harness.client("police")
+    case_id = await register(police, ("zvh",))
+    # Time since registration does not count: the window opens with the first use.
+    clock.advance(limit * 3)
+    answer = await police.request_disclosure(case_id, PURPOSE, "registration",
+                                             justification=JUSTIFICATION)
+    assert answer.values
