@@ -73,11 +73,16 @@ class TriageHit:
 
 @dataclass(frozen=True)
 class TriageResult:
+    """The triage answer as it may leave: per-partner hits only when the policy discloses
+    the triage role; under a mask only whether any partner knows the subject."""
+
     triage_id: str
     effect: Effect
     hits: tuple[TriageHit, ...]
     policy_version: str
     log_seq: int
+    known_anywhere: bool
+    incomplete: bool
 
 
 class Disclosures:
@@ -199,7 +204,18 @@ class Disclosures:
                 fields=entries,
             )
         )
-        return TriageResult(triage_id, effect, hits, decision.policy_version, record.seq)
+        # Which partner knows the subject is itself sensitive (a GGZ client, a suspect): a
+        # masked answer says only whether anyone does.
+        shown = hits if effect is Effect.DISCLOSE else ()
+        return TriageResult(
+            triage_id,
+            effect,
+            shown,
+            decision.policy_version,
+            record.seq,
+            known_anywhere=any(h.known for h in hits),
+            incomplete=not all(h.answered for h in hits),
+        )
 
     async def _decide(
         self,

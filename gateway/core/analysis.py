@@ -29,10 +29,17 @@ _EFFECT_RANK = {Effect.DISCLOSE: 0, Effect.MASK: 1, Effect.WITHHOLD: 2}
 Outcome = tuple[Effect, str | None, Params]
 
 
-def strictness(rule: Rule) -> tuple[int, int]:
-    """How restrictive a rule is; higher is stricter."""
+def strictness(rule: Rule) -> tuple[int, int, int]:
+    """How restrictive a rule is; higher is stricter.
+
+    Between two masks with the same transform, the one that shows less wins: a shorter
+    ``truncate`` length is stricter.
+    """
     transform = TRANSFORMS.get(rule.transform) if rule.transform is not None else None
-    return _EFFECT_RANK[rule.effect], transform.rank if transform is not None else 0
+    rank = transform.rank if transform is not None else 0
+    length = dict(rule.params).get("length") if rule.effect is Effect.MASK else None
+    shown = -length if isinstance(length, int) else 0
+    return _EFFECT_RANK[rule.effect], rank, shown
 
 
 def outcome(rule: Rule) -> Outcome:
@@ -73,11 +80,11 @@ def winner(rules: Sequence[Rule], matching: Sequence[int]) -> int | None:
     overrides = [i for i in matching if rules[i].override]
     pool = overrides or matching
     best: int | None = None
-    best_rank = (-1, -1)
+    best_rank: tuple[int, int, int] | None = None
     for index in pool:
         rank = strictness(rules[index])
         # Strictly greater: the first of equally restrictive rules keeps its place.
-        if rank > best_rank:
+        if best_rank is None or rank > best_rank:
             best, best_rank = index, rank
     return best
 

@@ -6,6 +6,7 @@ policies and development keys created on first start. Every limit has a named de
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -168,7 +169,9 @@ def _path(value: object, base: Path) -> Path | None:
 
 def _non_negative_seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
     value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    # TOML allows nan and inf; neither is a usable interval.
+    if (isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            or not math.isfinite(value)):
         raise ConfigError(f"{key} must be a number of seconds, 0 or more (got {value!r})")
     return float(value)
 

@@ -167,4 +167,6 @@ def triage_response(result: TriageResult) -> exchange_pb2.TriageResponse:
         outcome=OUTCOME[result.effect],
         policy_version=result.policy_version,
         log_seq=result.log_seq,
+        known_anywhere=result.known_anywhere,
+        incomplete=result.incomplete,
     )

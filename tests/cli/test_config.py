@@ -30,6 +30,8 @@ def test_the_example_configuration_loads() -> None:
         ({"sources": [{"partner": "police"}]}, "needs 'partner' and 'address'"),
         ({"policy_reload_interval_s": -1}, "policy_reload_interval_s must be a number of seconds"),
         ({"policy_reload_interval_s": "2s"}, "policy_reload_interval_s must be a number"),
+        ({"policy_reload_interval_s": float("nan")}, "policy_reload_interval_s must be a number"),
+        ({"policy_reload_interval_s": float("inf")}, "policy_reload_interval_s must be a number"),
     ],
 )
 def test_bad_configuration_is_refused_with_a_reason(raw: dict[str, object], message: str) -> None:

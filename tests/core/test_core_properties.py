@@ -28,7 +28,6 @@ from gateway.core import (
     Effect,
     parse_policy,
 )
-from gateway.core.transforms import TRANSFORMS
 
 TYPES = ("t0", "t1", "t2")
 ROLES = ("r0", "r1")
@@ -38,6 +37,10 @@ CATEGORIES = ("c0", "c1", "c2")
 # Transforms that fit a text field; `truncate` carries a parameter.
 TEXT_TRANSFORMS = ("redact", "presence", "pseudonym", "truncate")
 _EFFECT_RANK = {"disclose": 0, "mask": 1, "withhold": 2}
+# The covenant's order of masks, most restrictive first, written out here rather than read
+# from the core so that a wrong order there is caught.
+_MASK_ORDER = ("redact", "presence", "pseudonym", "initials", "year_only", "postcode_area",
+               "truncate")
 
 
 @dataclass(frozen=True)
@@ -187,9 +190,13 @@ def _compile(policy: GenPolicy) -> CompiledPolicy:
     return CompiledPolicy(parse_policy(policy.documents()))
 
 
-def _strictness(rule: GenRule) -> tuple[int, int]:
-    rank = TRANSFORMS[rule.transform].rank if rule.transform else 0
-    return _EFFECT_RANK[rule.effect], rank
+def _strictness(rule: GenRule) -> tuple[int, int, int]:
+    if rule.effect != "mask" or rule.transform is None:
+        return _EFFECT_RANK[rule.effect], 0, 0
+    rank = len(_MASK_ORDER) - _MASK_ORDER.index(rule.transform)
+    # Of two truncations the shorter shows less.
+    shown = -rule.length if rule.transform == "truncate" else 0
+    return _EFFECT_RANK[rule.effect], rank, shown
 
 
 def _expected(policy: GenPolicy, partner_type: str, request: AccessRequest,

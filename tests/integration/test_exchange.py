@@ -232,4 +232,8 @@ async def test_triage_hit_no_hit(harness: Harness) -> None:
     municipality = harness.client("municipality")
     outside = await municipality.triage(case_id)
     assert outside.outcome == common_pb2.OUTCOME_MASKED
-    assert all(h.role == "" for h in outside.hits)
+    assert outside.known_anywhere and not outside.incomplete
+    # Not even which partners know the subject: that alone can tell of care or a crime.
+    assert list(outside.hits) == []
+    assert b"ggz" not in outside.SerializeToString()
+    assert answer.known_anywhere and not answer.incomplete
