@@ -24,7 +24,6 @@ from gateway.cli.policy_output import (
 )
 from gateway.core import (
     CompiledPolicy,
-    Decision,
     FieldDecision,
     FieldExpectation,
     PolicyError,
@@ -74,46 +73,53 @@ def run_test(directory: Path) -> int:
 
 
 def _print_result(directory: Path, policy: CompiledPolicy, result: PolicyTestResult) -> None:
+    """Every failure the test runner found, in its order; a field whose outcome differs is
+    shown with what was expected, what was decided, and the deciding rule."""
     if result.passed:
         print(f"ok    {result.name}")
         return
     loc = result.case.loc
     print(f"FAIL  {result.name}  ({directory / loc.file}:{loc.line})")
-    details = list(_field_failures(directory, policy, result.case))
-    for line in details or [f"      {failure}" for failure in result.failures]:
-        print(line)
+    decided = _decided_fields(policy, result.case)
+    for failure in result.failures:
+        mismatch = _mismatched_field(failure, result.case, decided)
+        if mismatch is None:
+            print(f"      {failure}")
+            continue
+        for line in _field_details(directory, policy, *mismatch):
+            print(line)
 
 
-def _field_failures(directory: Path, policy: CompiledPolicy,
-                    case: PolicyTestCase) -> Iterable[str]:
-    """Per mismatched field: expected, got, and the deciding rule with its place and reason.
-
-    Yields nothing when the failure is not about fields (a refusal, an unknown id); the
-    caller then prints the test runner's own account.
-    """
+def _decided_fields(policy: CompiledPolicy, case: PolicyTestCase) -> dict[str, FieldDecision]:
+    """The decision on every field the test asks, or nothing when the request is refused
+    outright or names an id the policy does not know (the failure then says so)."""
     try:
         decision = policy.decide(case.request)
     except RequestError:
-        return
-    if case.refused is not None or not _fields_compared(decision):
-        return
-    decided = {d.field: d for d in decision.fields}
+        return {}
+    if decision.refusal is not None and decision.refusal.code is not RefusalCode.NOTHING_PERMITTED:
+        return {}
+    return {d.field: d for d in decision.fields}
+
+
+def _mismatched_field(failure: str, case: PolicyTestCase, decided: dict[str, FieldDecision]
+                      ) -> tuple[FieldExpectation, FieldDecision] | None:
+    """The expectation and decision a failure is about, when it reports a field's outcome.
+
+    The test runner starts such a failure with ``field '<id>':``; a field missing from the
+    decision is reported in other words and is printed as the runner wrote it.
+    """
     for expectation in case.fields:
         actual = decided.get(expectation.field)
-        if actual is None or _matches(expectation, actual):
-            continue
-        yield f"      field {expectation.field}"
-        yield f"        expected:   {expectation}"
-        yield f"        got:        {outcome_text(actual)}"
-        yield f"        decided by: {rule_place(directory, policy, actual.rule_id)}"
-        yield from wrapped(actual.reason, 20, "        reason:")
+        if actual is not None and failure.startswith(f"field {expectation.field!r}:"):
+            return expectation, actual
+    return None
 
 
-def _fields_compared(decision: Decision) -> bool:
-    # A request refused because nothing is released still has every field decided: withheld.
-    return decision.refusal is None or decision.refusal.code is RefusalCode.NOTHING_PERMITTED
-
-
-def _matches(expectation: FieldExpectation, actual: FieldDecision) -> bool:
-    return actual.effect is expectation.effect and (
-        expectation.transform is None or actual.transform == expectation.transform)
+def _field_details(directory: Path, policy: CompiledPolicy, expectation: FieldExpectation,
+                   actual: FieldDecision) -> Iterable[str]:
+    yield f"      field {expectation.field}"
+    yield f"        expected:   {expectation}"
+    yield f"        got:        {outcome_text(actual)}"
+    yield f"        decided by: {rule_place(directory, policy, actual.rule_id)}"
+    yield from wrapped(actual.reason, 20, "        reason:")

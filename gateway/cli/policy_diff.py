@@ -4,10 +4,13 @@ Every (partner type, role, purpose, phase, field) whose outcome (effect, transfo
 parameters) differs between the two policies is listed, grouped by purpose and recipient,
 with the phases folded together where the change is the same. Cells that exist in one policy
 only (a partner type newly allowed a purpose, a phase dropped) are listed apart, as are fields
-added to or removed from the catalogue. With ``--log`` the accountability log is replayed
+added to or removed from the catalogue, with what they release (added) or released (removed)
+in the cells both policies hold. Changes to purposes, partners, fields and legal bases follow
+(``gateway.cli.policy_diff_elements``). With ``--log`` the accountability log is replayed
 under the new policy as well (``gateway.cli.policy_replay``).
 
-Exit status as diff(1): 0 when nothing changes, 1 when something does, 2 on trouble.
+Exit status as diff(1): 0 when nothing changes, 1 when something does, 2 on trouble (a
+policy that does not load, a log that cannot be read).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.cli.policy_diff_elements import ElementChange, element_changes
 from gateway.cli.policy_output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -85,6 +89,23 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldRelease:
+    """What a field added to (removed from) the catalogue releases (released) in a cell both
+    policies hold; a field withheld there is not listed."""
+
+    partner_type: str
+    role: str
+    purpose: str
+    phase: str
+    field: str
+    outcome: Outcome
+
+    def as_json(self) -> dict[str, Any]:
+        return {"partner_type": self.partner_type, "role": self.role, "purpose": self.purpose,
+                "phase": self.phase, "field": self.field, "outcome": self.outcome.as_json()}
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyDiff:
     old_version: str
     new_version: str
@@ -95,11 +116,14 @@ class PolicyDiff:
     fields_removed: tuple[str, ...]
     # What an added cell releases under the new policy, a removed one under the old.
     released: Mapping[CellKey, Released]
+    added_field_releases: tuple[FieldRelease, ...] = ()
+    removed_field_releases: tuple[FieldRelease, ...] = ()
+    elements: tuple[ElementChange, ...] = ()
 
     @property
     def empty(self) -> bool:
         return not (self.changes or self.cells_added or self.cells_removed
-                    or self.fields_added or self.fields_removed)
+                    or self.fields_added or self.fields_removed or self.elements)
 
 
 def _cells(policy: CompiledPolicy) -> dict[CellKey, Mapping[str, FieldDecision]]:
@@ -128,12 +152,26 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy) -> PolicyDiff:
             before, after = Outcome.of(old_row[field]), Outcome.of(new_row[field])
             if before != after:
                 changes.append(Change(*key, field, before, after))
+    fields_added = tuple(f for f in new_fields if f not in set(old_fields))
+    fields_removed = tuple(f for f in old_fields if f not in set(new_fields))
     return PolicyDiff(
         old.version, new.version, tuple(changes),
         tuple(k for k in new_cells if k not in old_cells),
         tuple(k for k in old_cells if k not in new_cells),
-        tuple(f for f in new_fields if f not in set(old_fields)),
-        tuple(f for f in old_fields if f not in set(new_fields)), released)
+        fields_added, fields_removed, released,
+        tuple(_field_releases(new_cells, old_cells, fields_added)),
+        tuple(_field_releases(old_cells, new_cells, fields_removed)),
+        element_changes(old, new))
+
+
+def _field_releases(cells: Mapping[CellKey, Mapping[str, FieldDecision]],
+                    other: Mapping[CellKey, Mapping[str, FieldDecision]],
+                    fields: tuple[str, ...]) -> Iterator[FieldRelease]:
+    """Per field, what ``cells`` release of it in the cells ``other`` holds too."""
+    for field in fields:
+        for key, row in cells.items():
+            if key in other and row[field].effect is not Effect.WITHHOLD:
+                yield FieldRelease(*key, field, Outcome.of(row[field]))
 
 
 def render_text(diff: PolicyDiff, old_name: str = "", new_name: str = "") -> Iterator[str]:
@@ -161,16 +199,52 @@ def render_text(diff: PolicyDiff, old_name: str = "", new_name: str = "") -> Ite
                            diff.cells_added, diff.released)
     yield from _cell_lines("cells only in the old policy (requests no longer possible)",
                            diff.cells_removed, diff.released)
-    if diff.fields_added:
+    yield from _field_lines("fields added to the catalogue", "now released",
+                            diff.fields_added, diff.added_field_releases)
+    yield from _field_lines("fields removed from the catalogue", "no longer released",
+                            diff.fields_removed, diff.removed_field_releases)
+    if diff.elements:
         yield ""
-        yield f"fields added to the catalogue: {', '.join(diff.fields_added)}"
-    if diff.fields_removed:
-        yield ""
-        yield f"fields removed from the catalogue: {', '.join(diff.fields_removed)}"
-    cells = {(c.partner_type, c.role, c.purpose, c.phase) for c in diff.changes}
+        yield "purposes, partners, fields and legal bases changed:"
+        for element in diff.elements:
+            yield f"  {element}"
     yield ""
-    yield (f"{plural(len(diff.changes), 'changed outcome')} in {plural(len(cells), 'cell')}; "
-           f"{len(diff.cells_added)} cells added, {len(diff.cells_removed)} removed")
+    yield _summary(diff)
+
+
+def _summary(diff: PolicyDiff) -> str:
+    cells = {(c.partner_type, c.role, c.purpose, c.phase) for c in diff.changes}
+    line = (f"{plural(len(diff.changes), 'changed outcome')} in {plural(len(cells), 'cell')}; "
+            f"{len(diff.cells_added)} cells added, {len(diff.cells_removed)} removed")
+    if diff.fields_added or diff.fields_removed:
+        releases = len(diff.added_field_releases) + len(diff.removed_field_releases)
+        line += (f"; {len(diff.fields_added)} fields added, {len(diff.fields_removed)} removed "
+                 f"({plural(releases, 'outcome')} in kept cells)")
+    if diff.elements:
+        line += f"; {plural(len(diff.elements), 'other change')}"
+    return line
+
+
+def _field_lines(title: str, released: str, fields: tuple[str, ...],
+                 releases: tuple[FieldRelease, ...]) -> Iterator[str]:
+    """Per field, the cells both policies hold where it is (was) released, phases folded."""
+    if not fields:
+        return
+    yield ""
+    yield f"{title}:"
+    for field in fields:
+        phases: dict[tuple[str, str, str, Outcome], list[str]] = defaultdict(list)
+        for r in releases:
+            if r.field == field:
+                phases[(r.purpose, r.partner_type, r.role, r.outcome)].append(r.phase)
+        if not phases:
+            yield f"  {field}: withheld in every cell both policies hold"
+            continue
+        yield f"  {field}, {released} in cells both policies hold:"
+        for (purpose, partner_type, role, outcome), phase_list in phases.items():
+            yield (f"    purpose {purpose}: {partner_type} as {role}, "
+                   f"phase{'s' if len(phase_list) > 1 else ''} {', '.join(phase_list)}: "
+                   f"{outcome}")
 
 
 def _cell_lines(title: str, keys: tuple[CellKey, ...],
@@ -211,16 +285,20 @@ def diff_json(diff: PolicyDiff) -> dict[str, Any]:
         "cells_removed": [released(k) for k in diff.cells_removed],
         "fields_added": list(diff.fields_added),
         "fields_removed": list(diff.fields_removed),
+        "fields_added_released": [r.as_json() for r in diff.added_field_releases],
+        "fields_removed_released": [r.as_json() for r in diff.removed_field_releases],
+        "element_changes": [e.as_json() for e in diff.elements],
     }
 
 
 def run_diff(old_dir: Path, new_dir: Path, log: str | None, fmt: str) -> int:
+    # A policy that does not load is trouble (2), never "changes" (1).
     old = load_or_report(old_dir, "diff")
     if isinstance(old, int):
-        return old
+        return EXIT_USAGE
     new = load_or_report(new_dir, "diff")
     if isinstance(new, int):
-        return new
+        return EXIT_USAGE
     diff = diff_policies(old, new)
     replay = None
     if log is not None:

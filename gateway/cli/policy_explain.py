@@ -26,7 +26,7 @@ from gateway.cli.policy_output import (
     unknown_id,
     wrapped,
 )
-from gateway.core import CompiledPolicy, FieldExplanation, RequestError, RuleRef
+from gateway.core import CompiledPolicy, FieldExplanation, RefusalCode, RequestError, RuleRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,11 @@ def run_explain(directory: Path, query: ExplainQuery) -> int:
         print(f"ketenpoort policy explain: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if explanation.refusal is not None:
-        _print_refusal(explanation.refusal.message, explanation.refusal.code)
+        message = explanation.refusal.message
+        if explanation.refusal.code is RefusalCode.PHASE_NOT_ALLOWED:
+            phases = loaded.purpose(query.purpose).phases
+            message += f"; it applies in phase{'s' if len(phases) > 1 else ''} {', '.join(phases)}"
+        _print_refusal(message, explanation.refusal.code)
         return EXIT_FAILED
     for line in _purpose_lines(loaded, partner_type, query.purpose):
         print(line)

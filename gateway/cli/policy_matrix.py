@@ -218,6 +218,13 @@ def run_matrix(directory: Path, purpose: str, phase: str, role: str | None, fmt:
         print(f"ketenpoort policy matrix: purpose {purpose!r} does not apply in phase "
               f"{phase!r}; its phases are {', '.join(phases)}", file=sys.stderr)
         return EXIT_FAILED
+    if role is not None:
+        roles = dict.fromkeys(r for t in loaded.purpose(purpose).partner_types
+                              for r in loaded.roles_of(t))
+        if role not in roles:
+            print(f"ketenpoort policy matrix: no partner type of purpose {purpose!r} acts in "
+                  f"role {role!r}; its roles are {', '.join(roles)}", file=sys.stderr)
+            return EXIT_USAGE
     matrix = build_matrix(loaded, purpose, phase, role)
     if fmt == "html":
         from gateway.cli.policy_matrix_html import render_html

@@ -14,9 +14,10 @@ unless the record is a refusal for not taking part; a justification was given wh
 record names one (break-glass). Records name a mask's transform but not its parameters, so
 a changed parameter alone is not seen. A record that cannot be decided again (its purpose,
 partner, role or phase is gone from the policy; the gateway refused it before or outside
-the policy) is counted, with the reason, and never guessed at. Fields no longer in the
-catalogue count as withheld now. Nothing is written to the log and no value is read: records
-hold none.
+the policy; it was refused because break-glass access had expired, and the record does not
+hold how long that access had been in use) is counted, with the reason, and never guessed at.
+Fields no longer in the catalogue count as withheld now. Nothing is written to the log and no
+value is read: records hold none.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from gateway.store import AuditEvent, AuditLog, RecordKind, StoreError, create_e
 DECISION_KINDS = (RecordKind.DISCLOSURE, RecordKind.TRIAGE, RecordKind.REFUSAL)
 _PAGE = 5000
 _POLICY_REFUSALS = frozenset(code.value for code in RefusalCode)
+BREAK_GLASS_EXPIRED = ("refused because break-glass access had expired; the record does not "
+                       "hold how long break-glass access had been in use")
 
 NOW_WITHHELD = "would now be withheld"
 NOW_RELEASED = "would now be released"
@@ -167,6 +170,9 @@ def _replay_event(replay: Replay, policy: CompiledPolicy, event: AuditEvent) -> 
     code = event.refusal_code
     if code and code not in _POLICY_REFUSALS:
         return f"refused by the gateway before or outside the policy ({code})"
+    if code == RefusalCode.BREAK_GLASS_EXPIRED:
+        # Replaying without the elapsed time would reopen the purpose and count a change.
+        return BREAK_GLASS_EXPIRED
     before: dict[str, tuple[str, str | None]] = {}
     for entry in event.fields:  # a triage record repeats its one field per source asked
         before.setdefault(entry.field, (entry.outcome, entry.transform))

@@ -103,6 +103,29 @@ def test_a_failing_policy_test_names_field_expectation_outcome_and_rule(
     assert lines[-1] == "1 passed, 2 failed"
 
 
+def test_every_failure_of_a_test_is_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A field mismatch does not hide a misspelt field id in the same test."""
+    policy = write_policy(tmp_path / "policy")
+    edit(policy, "rules/rules.yaml", "    transform: initials\n", "    transform: redact\n")
+    edit(policy, "tests/sample.yaml", "        ggz.diagnosis: withhold\n",
+         "        ggz.diagnosis: withhold\n        subject.nmae: disclose\n")
+    status, out, _ = _run(capsys, "test", str(policy))
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[1:7] == [
+        "      field subject.name",
+        "        expected:   mask:initials",
+        "        got:        mask:redact",
+        f"        decided by: rule name-initials-for-police-chain ({policy}/rules/rules.yaml:8)",
+        "        reason:     A police chain partner recognises the subject by initials.",
+        "      field 'subject.nmae' is not in the decision: unknown to the policy, or not "
+        "among the requested fields",
+    ]
+    assert lines[7] == "ok    triage is hit/no-hit"
+
+
 def test_a_deny_by_default_failure_says_no_rule_grants_the_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

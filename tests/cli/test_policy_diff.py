@@ -21,8 +21,11 @@ from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
 from gateway.server.app import start_gateway
 from gateway.server.config import shipped_policy_dir
+from gateway.store import FieldEntry, RecordKind
+from gateway.store.database import Database
 from tests.cli.policy_samples import edit, write_policy
 from tests.integration.harness import gateway_config
+from tests.store.factories import event
 
 
 def _diff(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -86,7 +89,13 @@ def test_changed_outcomes_are_grouped_by_purpose_and_recipient(
     ]
     removed = lines.index("cells only in the old policy (requests no longer possible):")
     assert "  purpose analysis_and_plan: police as chain_partner, phase plan" in lines[removed:]
-    assert lines[-1] == "4 changed outcomes in 3 cells; 2 cells added, 4 removed"
+    changed = lines.index("purposes, partners, fields and legal bases changed:")
+    assert lines[changed + 1:changed + 3] == [
+        "  purpose analysis_and_plan: phases case_meeting, plan -> case_meeting",
+        "  purpose acute_safety: partner_types police, zvh -> police, ggz, zvh",
+    ]
+    assert lines[-1] == ("4 changed outcomes in 3 cells; 2 cells added, 4 removed; "
+                         "2 other changes")
 
 
 def test_json_lists_every_changed_cell_and_field(
@@ -123,8 +132,112 @@ def test_fields_added_and_removed_are_named(
     edit(new, "catalogue.yaml", "  - id: justice.convictions\n", "  - id: justice.records\n")
     status, out, _ = _diff(capsys, str(old), str(new))
     assert status == 1
-    assert "fields added to the catalogue: justice.records" in out
-    assert "fields removed from the catalogue: justice.convictions" in out
+    lines = out.splitlines()
+    assert lines[lines.index("fields added to the catalogue:") + 1] == (
+        "  justice.records: withheld in every cell both policies hold")
+    assert lines[lines.index("fields removed from the catalogue:") + 1] == (
+        "  justice.convictions: withheld in every cell both policies hold")
+
+
+def _policy_edits(new: Path) -> None:
+    """A field added and one renamed, and one change each to a purpose, a partner, a field
+    and a legal basis; not one outcome of a kept field changes."""
+    edit(new, "catalogue.yaml", "  - id: case.notes\n",
+         "  - id: case.goal\n    category: case_file\n    source: zvh\n"
+         "    description: Goal of the case.\n  - id: case.notes\n")
+    edit(new, "catalogue.yaml", "  - id: justice.convictions\n", "  - id: justice.records\n")
+    edit(new, "purposes.yaml", "    max_duration_minutes: 1440\n", "    max_duration_minutes: 60\n")
+    edit(new, "catalogue.yaml", "    permits: [art9]\n", "    permits: [art9, art10]\n")
+    edit(new, "catalogue.yaml", "    source: zvh\n    description: Working notes.",
+         "    source: police\n    description: Working notes.")
+    edit(new, "partners.yaml", "    display_name: Politie\n",
+         "    display_name: Politie\n    keys:\n      token: sha256:" + "ab" * 32 + "\n")
+
+
+def test_fields_added_list_what_they_release_and_element_changes_are_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = write_policy(tmp_path / "old")
+    new = write_policy(tmp_path / "new")
+    _policy_edits(new)
+    status, out, _ = _diff(capsys, str(old), str(new))
+    assert status == 1
+    lines = out.splitlines()
+    added = lines.index("fields added to the catalogue:")
+    assert lines[added + 1:added + 4] == [
+        "  case.goal, now released in cells both policies hold:",
+        "    purpose analysis_and_plan: police as chain_partner, phases case_meeting, plan: "
+        "disclose",
+        "    purpose analysis_and_plan: police as case_director, phases case_meeting, plan: "
+        "disclose",
+    ]
+    assert "  justice.records: withheld in every cell both policies hold" in lines
+    removed = lines.index("fields removed from the catalogue:")
+    assert lines[removed + 1] == "  justice.convictions: withheld in every cell both policies hold"
+    changed = lines.index("purposes, partners, fields and legal bases changed:")
+    assert lines[changed + 1:changed + 5] == [
+        "  purpose acute_safety: max_duration_minutes 1440 -> 60",
+        "  partner police: key pin token (none) -> sha256:" + "ab" * 32,
+        "  field case.notes: source zvh -> police",
+        "  legal basis avg-9-2-g: permits art9 -> art9, art10",
+    ]
+    assert lines[-1] == ("0 changed outcomes in 0 cells; 0 cells added, 0 removed; "
+                         "2 fields added, 1 removed (8 outcomes in kept cells); 4 other changes")
+
+    status, out, _ = _diff(capsys, str(old), str(new), "--format", "json")
+    assert status == 1
+    document = json.loads(out)
+    goal = [r for r in document["fields_added_released"] if r["field"] == "case.goal"]
+    assert len(goal) == 8
+    assert goal[0] == {"partner_type": "police", "role": "chain_partner",
+                       "purpose": "analysis_and_plan", "phase": "case_meeting",
+                       "field": "case.goal",
+                       "outcome": {"effect": "disclose", "transform": None, "params": {}}}
+    assert document["element_changes"][0] == {
+        "kind": "purpose", "id": "acute_safety", "change": "changed",
+        "attribute": "max_duration_minutes", "old": 1440, "new": 60}
+
+
+@pytest.mark.parametrize(("name", "old", "new", "shown"), [
+    ("purposes.yaml", "      police: [wpg-19]\n", "      police: [wpg-19, avg-9-2-g]\n",
+     "purpose analysis_and_plan: legal_bases_by_partner_type[police] wpg-19 -> "
+     "wpg-19, avg-9-2-g"),
+    ("purposes.yaml", "    requires_participation: false\n", "",
+     "purpose triage: requires_participation no -> yes"),
+    ("purposes.yaml", "pa-analysis\n", "pa-analysis-2\n",
+     "purpose analysis_and_plan: processing_activity https://zvh.example/register/pa-analysis "
+     "-> https://zvh.example/register/pa-analysis-2"),
+    ("catalogue.yaml", "    source: ggz\n", "    source: police\n",
+     "field ggz.diagnosis: source ggz -> police"),
+    ("catalogue.yaml", "  - id: wpg-19\n    title: Wpg art. 19 - police data\n", "",
+     "legal basis wpg-19 removed"),
+])
+def test_a_change_to_an_element_alone_is_a_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, old: str, new: str,
+    shown: str
+) -> None:
+    before = write_policy(tmp_path / "old")
+    after = write_policy(tmp_path / "new")
+    edit(after, name, old, new)
+    if shown.endswith("removed"):  # the basis named no longer
+        edit(after, "purposes.yaml", "      police: [wpg-19]\n", "")
+    status, out, _ = _diff(capsys, str(before), str(after))
+    assert status == 1
+    assert f"  {shown}" in out.splitlines()
+
+
+def test_a_broken_policy_is_trouble_not_a_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = write_policy(tmp_path / "good")
+    broken = write_policy(tmp_path / "broken")
+    edit(broken, "rules/rules.yaml", "    effect: disclose\n\n  - id: name-initials",
+         "    effect: discloze\n\n  - id: name-initials")
+    for old, new in ((good, broken), (broken, good)):
+        status, out, err = _diff(capsys, str(old), str(new))
+        assert status == 2
+        assert "the policy was not loaded" in err
+        assert out == ""
 
 
 def test_a_missing_log_or_policy_is_a_usage_error(
@@ -293,3 +406,29 @@ def test_diff_on_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> Non
     status, out, err = _diff(capsys, str(shipped_policy_dir()), str(shipped_policy_dir()))
     assert status == 0, err
     assert out.splitlines()[-1] == "no outcome changes"
+
+
+def test_an_expired_break_glass_refusal_is_not_replayed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The record does not hold how long break-glass access had been in use, so deciding it
+    again would reopen the purpose; it is counted apart, with the reason."""
+    old = write_policy(tmp_path / "old")
+    log = tmp_path / "log.db"
+    database = Database.open(f"sqlite:///{log}")
+    try:
+        database.audit.append_sync([event(
+            kind=RecordKind.REFUSAL, partner_id="police", role="chain_partner",
+            purpose="acute_safety", phase="case_meeting", status="refused",
+            refusal_code="break_glass_expired", break_glass=True, justification_ref="j-1",
+            fields=(FieldEntry("case.reason", "case_file", "withheld", None, "zvh",
+                               "not_requested"),))])
+    finally:
+        database.close()
+    status, out, _ = _diff(capsys, str(old), str(old), "--log", str(log), "--format", "json")
+    replay = json.loads(out)["log"]
+    assert (replay["records_read"], replay["replayed"], replay["now_permitted"]) == (1, 0, 0)
+    assert replay["not_replayed"] == {
+        "refused because break-glass access had expired; the record does not hold how long "
+        "break-glass access had been in use": 1}
+    assert status == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,7 +91,12 @@ def test_an_override_shows_its_reason_and_the_rule_it_set_aside(
          "partners of type 'ggz' may not ask for purpose 'acute_safety'", "purpose_not_allowed"),
         (["--partner-type", "police", "--role", "chain_partner", "--purpose", "triage",
           "--phase", "plan"],
-         "purpose 'triage' does not apply in phase 'plan'", "phase_not_allowed"),
+         "purpose 'triage' does not apply in phase 'plan'; it applies in phase triage",
+         "phase_not_allowed"),
+        (["--partner-type", "police", "--role", "chain_partner", "--purpose",
+          "analysis_and_plan", "--phase", "triage"],
+         "purpose 'analysis_and_plan' does not apply in phase 'triage'; it applies in phases "
+         "case_meeting, plan", "phase_not_allowed"),
         (["--partner-type", "zvh", "--role", "chain_partner", "--purpose", "triage",
           "--phase", "triage"],
          "no partner of type 'zvh' acts in role 'chain_partner'", "role_not_allowed"),
@@ -135,3 +143,28 @@ def test_explain_on_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> 
     assert status == 0, err
     assert "subject.bsn  [" in out
     assert "  decided by: " in out
+
+
+@pytest.mark.parametrize("command", [
+    ["explain", "--partner", "police", "--role", "chain_partner", "--purpose",
+     "analysis_and_plan", "--phase", "case_meeting"],
+    ["diff"],
+])
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    policy: Path, command: list[str]
+) -> None:
+    """As in `ketenpoort policy explain ... | head -1`: the reader has closed the pipe."""
+    argv = [command[0], str(policy), *command[1:]]
+    if command == ["diff"]:
+        argv.append(str(policy))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, as after `head` exits
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway.cli.main", "policy", *argv],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, check=False)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    assert "Traceback" not in done.stderr
+    assert "BrokenPipeError" not in done.stderr

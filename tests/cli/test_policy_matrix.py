@@ -68,6 +68,21 @@ def test_with_a_role_partner_types_without_it_are_not_applicable(
     assert "| ggz.diagnosis | W | D | — |" in rows
 
 
+def test_a_role_no_partner_type_of_the_purpose_holds_is_refused(
+    policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(policy, "purposes.yaml", "    partner_types: [police, zvh]\n",
+         "    partner_types: [police]\n")
+    status, out, err = _matrix(capsys, policy, "--purpose", "acute_safety", "--phase",
+                               "registration", "--role", "process_director")
+    assert (status, out) == (2, "")
+    assert ("no partner type of purpose 'acute_safety' acts in role 'process_director'; "
+            "its roles are chain_partner, case_director" in err)
+    status, _, err = _matrix(capsys, policy, "--purpose", "triage", "--phase", "triage",
+                             "--role", "case_director")
+    assert status == 0, err
+
+
 def test_partner_types_closed_to_the_purpose_are_named(
     policy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
