@@ -22,7 +22,7 @@ from pathlib import Path
 
 from gateway.broker.context import PolicyHolder
 from gateway.core import CompiledPolicy, PolicyError, PolicyIssue
-from gateway.policyfiles import TESTS_DIR, PolicyDirectoryError, load_policy_dir
+from gateway.policyfiles import PolicyDirectoryError, load_policy_dir, select_policy_files
 from gateway.server.metrics import Metrics
 
 log = logging.getLogger("ketenpoort.policy")
@@ -56,26 +56,24 @@ class ReloadOutcome:
 def policy_snapshot(directory: Path) -> Snapshot:
     """What the policy files look like on disk, cheaply: names, inodes, times and sizes.
 
-    The same files as `gateway.policyfiles.read_documents` reads: every ``*.yaml`` outside
-    ``tests/``. A file that vanishes while the directory is listed is simply left out; the
-    next poll sees the settled state.
+    The files `gateway.policyfiles.select_policy_files` picks, which `read_documents` reads:
+    the policy files, and the misplaced YAML files that make a load fail (so adding or
+    removing one triggers a reload that reports it). A file that vanishes while the
+    directory is listed is simply left out; the next poll sees the settled state.
     """
     if not directory.is_dir():
         return ()
     try:
-        paths = sorted(directory.rglob("*.yaml"))
+        files = select_policy_files(directory)
     except OSError:
         return ()
     stamps: list[FileStamp] = []
-    for path in paths:
-        relative = path.relative_to(directory)
-        if relative.parts[0] == TESTS_DIR:
-            continue
+    for name, path in sorted({**files.policy, **files.misplaced}.items()):
         try:
             st = path.stat()
         except OSError:
             continue
-        stamps.append((relative.as_posix(), st.st_ino, st.st_mtime_ns, st.st_size))
+        stamps.append((name, st.st_ino, st.st_mtime_ns, st.st_size))
     return tuple(stamps)
 
 

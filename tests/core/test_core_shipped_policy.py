@@ -161,14 +161,31 @@ def test_judicial_documentation_reaches_only_om_and_probation(shipped: CompiledP
         ("om", "analysis_and_plan"), ("probation", "analysis_and_plan")}
 
 
-def test_health_data_never_reach_police_om_municipality_or_housing(
+def test_health_data_never_reach_police_om_municipality_housing_or_veilig_thuis(
         shipped: CompiledPolicy) -> None:
+    # Not even in Code Rood: whether care is involved is health data too, and the grounds
+    # that could open it to these partners are weighed by a professional case by case.
     health = [f.id for f in shipped.fields if f.category == "health"]
     seen = {(t, purpose, field) for field in health
             for t, _, purpose, _, _ in released(shipped, field)
-            if t in {"police", "om", "municipality", "housing_corporation"}}
-    # The one exception: the care team's contact for the police in Code Rood.
-    assert seen == {("police", "acute_safety", "ggz.care_involved")}
+            if t in {"police", "om", "municipality", "housing_corporation", "veilig_thuis"}}
+    assert seen == set()
+
+
+@pytest.mark.parametrize("ground", ["conflict-of-duties", "meldcode-veilig-thuis", "avg-9-2-c"])
+def test_case_by_case_grounds_open_no_special_category(shipped: CompiledPolicy,
+                                                         ground: str) -> None:
+    (basis,) = [b for b in shipped.policy.legal_bases if b.id == ground]
+    assert not basis.permits
+    assert "case by case" in basis.description
+
+
+def test_probation_learns_only_presence_of_treatment_at_monitoring(
+        shipped: CompiledPolicy) -> None:
+    # The gateway cannot see whether the court made treatment a special condition.
+    outcome = decide(shipped, "probation", "case_director", "monitoring", "monitoring")
+    for field in ("ggz.treatment_status", "addiction.treatment_status"):
+        assert outcome[field] == (Effect.MASK, "presence"), field
 
 
 def test_the_victim_address_stays_with_those_who_protect_the_victim(
