@@ -105,8 +105,11 @@ class Disclosures:
         snap = await self._casefile.snapshot(inp.case_id)
         case = snap.case
         policy = self._ctx.policy.current
+        purpose = policy.purposes.get(inp.purpose)
+        # Only a break-glass purpose has a window; other requests skip the scan of the entries.
+        minutes = self._break_glass_minutes(snap) if purpose and purpose.break_glass else None
         decision = await self._decide(
-            who, trace, case, policy, inp, break_glass_minutes=self._break_glass_minutes(snap)
+            who, trace, case, policy, inp, break_glass_minutes=minutes
         )
         recipient_key = self._recipient_key(who)
         disclosure_id = new_id("d_")

@@ -21,6 +21,7 @@ from gateway.cli.policy_output import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    SPECIAL_SHORT,
     load_or_report,
     one_line,
     params_text,
@@ -34,7 +35,6 @@ from gateway.core.model import Params
 NOT_APPLICABLE = "—"
 _LOOSE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _SHORT = {Effect.DISCLOSE: "D", Effect.MASK: "M", Effect.WITHHOLD: "W"}
-SPECIAL_SHORT = {Special.ART9: "art. 9", Special.ART10: "art. 10", Special.NONE: "not special"}
 
 
 @dataclass(frozen=True, slots=True)

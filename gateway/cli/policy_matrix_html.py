@@ -13,12 +13,12 @@ from collections.abc import Iterator, Sequence
 from html import escape
 
 from gateway.cli.policy_matrix import (
-    SPECIAL_SHORT,
     Column,
     Matrix,
     Outcome,
     Row,
 )
+from gateway.cli.policy_output import SPECIAL_SHORT
 from gateway.core import Special
 
 SYMBOLS = {"disclose": "●", "mask": "◐", "withhold": "○", "not_applicable": "—"}

@@ -22,6 +22,7 @@ from gateway.core import (
     PolicyError,
     PolicyIssue,
     Severity,
+    Special,
 )
 from gateway.policyfiles import PolicyDirectoryError, load_policy_dir
 
@@ -30,7 +31,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-_ARTICLES = {"art9": "art. 9", "art10": "art. 10"}
+# How each special regime is named in reports: short (tables) and in full (explanations).
+SPECIAL_SHORT = {Special.ART9: "art. 9", Special.ART10: "art. 10", Special.NONE: "not special"}
 # Reports are read in a terminal; longer texts (reasons) are wrapped to this width.
 WIDTH = 100
 
@@ -134,5 +136,5 @@ def wrapped(text: str, indent: int, first: str = "") -> list[str]:
 
 def permits_text(permits: Iterable[str]) -> str:
     """What a legal basis allows besides ordinary personal data, for a legal reader."""
-    shown = [_ARTICLES[str(p)] for p in permits if str(p) in _ARTICLES]
+    shown = [SPECIAL_SHORT[Special(p)] for p in permits if Special(p) is not Special.NONE]
     return f" [permits {' and '.join(shown)} data]" if shown else ""

@@ -10,16 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.grpc_source import GrpcSource
-from adapters.source_server import InMemoryBackend, RunningSource, serve_source
-from gateway.broker.sources import Source
-from gateway.cli.demo_data import SOURCE_RECORDS
 from gateway.core import CompiledPolicy
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
-from gateway.server.app import start_gateway
 from gateway.server.config import shipped_policy_dir
-from tests.integration.harness import SOURCE_PARTNERS, Harness, gateway_config
+from tests.integration.harness import Harness, running_harness
 
 
 @pytest.fixture(scope="session")
@@ -38,19 +33,5 @@ def dev_keys(tmp_path_factory: pytest.TempPathFactory, shipped_policy: CompiledP
 async def harness(
     db_url: str, dev_keys: Path, shipped_policy: CompiledPolicy
 ) -> AsyncIterator[Harness]:
-    running: dict[str, RunningSource] = {}
-    adapters: dict[str, Source] = {}
-    for partner, partner_type in SOURCE_PARTNERS.items():
-        backend = InMemoryBackend()
-        backend.add(SOURCE_RECORDS[partner_type])
-        running[partner] = await serve_source(backend)
-        adapters[partner_type] = GrpcSource(running[partner].address)
-    gateway = await start_gateway(
-        gateway_config(db_url, dev_keys), policy=shipped_policy, sources=adapters
-    )
-    try:
-        yield Harness(gateway, dev_keys, running, shipped_policy, db_url)
-    finally:
-        await gateway.stop(grace=None)
-        for r in running.values():
-            await r.stop(None)
+    async with running_harness(db_url, dev_keys, shipped_policy) as running:
+        yield running

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adapters.client import PartnerClient, PartnerCredentials
-from adapters.source_server import RunningSource
+from adapters.grpc_source import GrpcSource
+from adapters.source_server import InMemoryBackend, RunningSource, serve_source
+from gateway.broker.sources import Source
+from gateway.cli.demo_data import SOURCE_RECORDS
 from gateway.core import CompiledPolicy
-from gateway.server.app import Gateway
+from gateway.server.app import Gateway, start_gateway
 from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
 
 SOURCE_PARTNERS = {
@@ -65,3 +71,28 @@ def gateway_config(db_url: str, keys: Path, **changes: object) -> GatewayConfig:
         source_deadline_s=1.0,
     )
     return base.with_overrides(**changes)
+
+
+@asynccontextmanager
+async def running_harness(
+    db_url: str, keys: Path, policy: CompiledPolicy, **gateway_options: Any
+) -> AsyncIterator[Harness]:
+    """A gateway with a real source system per source partner, stopped on exit.
+
+    ``gateway_options`` go to ``start_gateway`` (a ``clock``, say)."""
+    running: dict[str, RunningSource] = {}
+    adapters: dict[str, Source] = {}
+    for partner, partner_type in SOURCE_PARTNERS.items():
+        backend = InMemoryBackend()
+        backend.add(SOURCE_RECORDS[partner_type])
+        running[partner] = await serve_source(backend)
+        adapters[partner_type] = GrpcSource(running[partner].address)
+    gateway = await start_gateway(
+        gateway_config(db_url, keys), policy=policy, sources=adapters, **gateway_options
+    )
+    try:
+        yield Harness(gateway, keys, running, policy, db_url)
+    finally:
+        await gateway.stop(grace=None)
+        for r in running.values():
+            await r.stop(None)

@@ -15,13 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.grpc_source import GrpcSource
-from adapters.source_server import InMemoryBackend, RunningSource, serve_source
-from gateway.broker.sources import Source
-from gateway.cli.demo_data import SOURCE_RECORDS
 from gateway.core import CompiledPolicy
-from gateway.server.app import start_gateway
-from tests.integration.harness import SOURCE_PARTNERS, Harness, gateway_config
+from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import register
 
 PURPOSE = "acute_safety"
@@ -47,22 +42,9 @@ def clock() -> Clock:
 @pytest.fixture
 async def gateway_on_clock(tmp_path: Path, dev_keys: Path, shipped_policy: CompiledPolicy,
                            clock: Clock) -> AsyncIterator[Harness]:
-    running: dict[str, RunningSource] = {}
-    adapters: dict[str, Source] = {}
-    for partner, partner_type in SOURCE_PARTNERS.items():
-        backend = InMemoryBackend()
-        backend.add(SOURCE_RECORDS[partner_type])
-        running[partner] = await serve_source(backend)
-        adapters[partner_type] = GrpcSource(running[partner].address)
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    gateway = await start_gateway(gateway_config(url, dev_keys), policy=shipped_policy,
-                                  sources=adapters, clock=clock)
-    try:
-        yield Harness(gateway, dev_keys, running, shipped_policy, url)
-    finally:
-        await gateway.stop(grace=None)
-        for r in running.values():
-            await r.stop(None)
+    async with running_harness(url, dev_keys, shipped_policy, clock=clock) as harness:
+        yield harness
 
 
 async def test_break_glass_closes_after_its_maximum_duration(
