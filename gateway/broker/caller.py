@@ -29,11 +29,18 @@ class TraceContext:
     trace_id: str
     span_id: str
     parent_span_id: str = ""
+    # The operation the span stands for, e.g. "ExchangeService/RequestDisclosure".
+    operation: str = ""
 
     @classmethod
-    def from_traceparent(cls, header: str | None) -> TraceContext:
+    def from_traceparent(cls, header: str | None, operation: str = "") -> TraceContext:
         match = _TRACEPARENT.match(header.strip().lower()) if header else None
         span = random_hex(8)
         if match and set(match.group(1)) != {"0"} and set(match.group(2)) != {"0"}:
-            return cls(trace_id=match.group(1), span_id=span, parent_span_id=match.group(2))
-        return cls(trace_id=random_hex(16), span_id=span)
+            return cls(
+                trace_id=match.group(1),
+                span_id=span,
+                parent_span_id=match.group(2),
+                operation=operation,
+            )
+        return cls(trace_id=random_hex(16), span_id=span, operation=operation)

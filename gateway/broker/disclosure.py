@@ -102,6 +102,7 @@ class Disclosures:
             raise InvalidRequest(
                 f"justification is longer than {MAX_JUSTIFICATION_CHARS} characters"
             )
+        started = self._ctx.clock()
         snap = await self._casefile.snapshot(inp.case_id)
         case = snap.case
         policy = self._ctx.policy.current
@@ -130,6 +131,7 @@ class Disclosures:
                 availability=availability,
                 disclosure_id=disclosure_id,
                 justification_ref=justification_ref,
+                started_at=started,
             )
         )
         plaintext = encode_record(

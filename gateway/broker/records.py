@@ -8,6 +8,7 @@ from datetime import datetime
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.core import Decision, Effect, FieldDecision, Purpose
+from gateway.store.audit_event import SUBJECT_ID_TYPE
 from gateway.store.audit_log import AuditEvent, FieldEntry, RecordKind
 
 OUTCOME_OF_EFFECT = {
@@ -51,10 +52,18 @@ def event(
     disclosure_id: str = "",
     justification_ref: str = "",
     fields: tuple[FieldEntry, ...] = (),
+    started_at: datetime | None = None,
+    detail: tuple[tuple[str, str], ...] = (),
 ) -> AuditEvent:
+    """An event at ``at``; with ``started_at`` it spans from then until ``at``."""
     return AuditEvent(
         kind=kind,
-        occurred_at=at,
+        occurred_at=started_at or at,
+        ended_at=at,
+        name=trace.operation,
+        parent_span_id=trace.parent_span_id,
+        subject_id_type=SUBJECT_ID_TYPE if subject_pseudonym else "",
+        detail=detail,
         trace_id=trace.trace_id,
         span_id=trace.span_id,
         partner_id=principal.partner_id,
@@ -90,6 +99,7 @@ def decision_event(
     disclosure_id: str = "",
     justification_ref: str = "",
     refusal_code: str | None = None,
+    started_at: datetime | None = None,
 ) -> AuditEvent:
     """The record of a decision; `refusal_code` names a refusal the edge made on top of the
     policy's own (a phase mismatch), otherwise the policy's refusal, if any, is recorded."""
@@ -111,4 +121,5 @@ def decision_event(
         disclosure_id=disclosure_id,
         justification_ref=justification_ref,
         fields=field_entries(decision.fields, availability),
+        started_at=started_at,
     )

@@ -26,6 +26,17 @@ DEFAULT_POLICY_RELOAD_INTERVAL_S = 2.0
 DEFAULT_TOKEN_LEEWAY_S = 30
 DEFAULT_MAX_TOKEN_LIFETIME_S = 3600
 DEFAULT_ALGORITHMS = ("EdDSA", "ES256")
+# A signed checkpoint of the accountability log is made after this many records, or this many
+# seconds after the last one when records arrived since.
+DEFAULT_CHECKPOINT_EVERY_RECORDS = 1000
+DEFAULT_CHECKPOINT_INTERVAL_S = 10.0
+# The checkpoint origin line: a name for this log, unique among the logs a verifier knows.
+DEFAULT_LOG_ORIGIN = "ketenpoort.local/accountability-log"
+# Case data is shredded this many days after the case was closed (covenant: at most two years).
+DEFAULT_RETENTION_DAYS_AFTER_CLOSURE = 730
+# How often the server runs retention and an incremental log verification; 0 switches off.
+DEFAULT_RETENTION_INTERVAL_S = 3600.0
+DEFAULT_AUDIT_VERIFY_INTERVAL_S = 600.0
 
 
 class TlsMode(StrEnum):
@@ -62,6 +73,12 @@ class GatewayConfig:
     source_deadline_s: float = DEFAULT_SOURCE_DEADLINE_S
     metrics_port: int | None = DEFAULT_METRICS_PORT
     sources: tuple[SourceEndpoint, ...] = field(default_factory=tuple)
+    checkpoint_every_records: int = DEFAULT_CHECKPOINT_EVERY_RECORDS
+    checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S
+    log_origin: str = DEFAULT_LOG_ORIGIN
+    retention_days_after_closure: int = DEFAULT_RETENTION_DAYS_AFTER_CLOSURE
+    retention_interval_s: float = DEFAULT_RETENTION_INTERVAL_S
+    audit_verify_interval_s: float = DEFAULT_AUDIT_VERIFY_INTERVAL_S
 
     def with_overrides(self, **changes: Any) -> GatewayConfig:
         return replace(self, **changes)
@@ -112,6 +129,12 @@ _KNOWN_KEYS = {
     "source_deadline_s",
     "metrics_port",
     "sources",
+    "checkpoint_every_records",
+    "checkpoint_interval_s",
+    "log_origin",
+    "retention_days_after_closure",
+    "retention_interval_s",
+    "audit_verify_interval_s",
 }
 
 
@@ -157,6 +180,22 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         source_deadline_s=float(raw.get("source_deadline_s", DEFAULT_SOURCE_DEADLINE_S)),
         metrics_port=None if metrics in (None, 0, False) else int(metrics),
         sources=tuple(_source(item) for item in raw.get("sources", [])),
+        checkpoint_every_records=_positive_int(
+            raw, "checkpoint_every_records", DEFAULT_CHECKPOINT_EVERY_RECORDS
+        ),
+        checkpoint_interval_s=_positive_seconds(
+            raw, "checkpoint_interval_s", DEFAULT_CHECKPOINT_INTERVAL_S
+        ),
+        log_origin=_log_origin(raw.get("log_origin", DEFAULT_LOG_ORIGIN)),
+        retention_days_after_closure=_positive_int(
+            raw, "retention_days_after_closure", DEFAULT_RETENTION_DAYS_AFTER_CLOSURE
+        ),
+        retention_interval_s=_non_negative_seconds(
+            raw, "retention_interval_s", DEFAULT_RETENTION_INTERVAL_S
+        ),
+        audit_verify_interval_s=_non_negative_seconds(
+            raw, "audit_verify_interval_s", DEFAULT_AUDIT_VERIFY_INTERVAL_S
+        ),
     )
 
 
@@ -174,6 +213,27 @@ def _non_negative_seconds(raw: Mapping[str, Any], key: str, default: float) -> f
             or not math.isfinite(value)):
         raise ConfigError(f"{key} must be a number of seconds, 0 or more (got {value!r})")
     return float(value)
+
+
+def _positive_seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
+    value = _non_negative_seconds(raw, key, default)
+    if value == 0:
+        raise ConfigError(f"{key} must be more than 0 seconds")
+    return value
+
+
+def _positive_int(raw: Mapping[str, Any], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key} must be a whole number, 1 or more (got {value!r})")
+    return value
+
+
+def _log_origin(value: object) -> str:
+    # The origin is the first line of every signed checkpoint: one printable line.
+    if not isinstance(value, str) or not value or not value.isprintable() or len(value) > 200:
+        raise ConfigError("log_origin must be one printable line of at most 200 characters")
+    return value
 
 
 def _source(item: Mapping[str, Any]) -> SourceEndpoint:

@@ -47,11 +47,13 @@ class AuthInterceptor(_Interceptor):
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = self._authenticating(handler)
+        wrapped = self._authenticating(handler, method)
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
-    def _authenticating(self, handler: Handler) -> Handler:
+    def _authenticating(self, handler: Handler, method: str) -> Handler:
+        # "/ketenpoort.v1.ExchangeService/RequestDisclosure" -> "ExchangeService/RequestDisclosure"
+        operation = method.lstrip("/").rsplit(".", 1)[-1]
         inner = handler.unary_unary
         if inner is None:
             raise ValueError("only unary-unary handlers are wrapped")
@@ -77,7 +79,7 @@ class AuthInterceptor(_Interceptor):
                 metrics.auth_failure("role_not_allowed")
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
             trace = TraceContext.from_traceparent(
-                traceparent if isinstance(traceparent, str) else None
+                traceparent if isinstance(traceparent, str) else None, operation
             )
             token = request_context.bind(request_context.RequestContext(principal, trace))
             try:

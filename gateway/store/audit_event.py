@@ -21,6 +21,10 @@ from gateway.store.errors import MalformedRecord
 
 GENESIS_HASH = "0" * 64
 HASH_DOMAIN = b"ketenpoort-log-v1\x00"
+# Names the body layout; a reader refuses a body with another value.
+BODY_SCHEMA = "ketenpoort-log/2"
+# dpl.core.data_subject_id_type of Logboek Dataverwerkingen: what subject_pseudonym is.
+SUBJECT_ID_TYPE = "urn:ketenpoort:subject-id:hmac-sha256-bsn"
 
 
 class RecordKind(StrEnum):
@@ -31,6 +35,12 @@ class RecordKind(StrEnum):
     INVITATION = "invitation"
     PHASE_CHANGE = "phase_change"
     CASE_NOTE = "case_note"
+    HOLD_PLACED = "hold_placed"
+    HOLD_LIFTED = "hold_lifted"
+    BREAK_GLASS_REVIEW = "break_glass_review"
+    RETENTION = "retention"
+    SUBJECT_ACCESS = "subject_access"
+    LOG_EXPORT = "log_export"
 
 
 class EventStatus(StrEnum):
@@ -60,6 +70,9 @@ _AVAILABILITIES = frozenset(Availability)
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _SPAN_ID = re.compile(r"[0-9a-f]{16}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+_DETAIL_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+MAX_DETAIL_ITEMS = 16
+MAX_DETAIL_VALUE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +119,17 @@ class AuditEvent:
     break_glass: bool
     justification_ref: str
     fields: tuple[FieldEntry, ...]
+    # Logboek Dataverwerkingen ``name``: the operation, e.g. "ExchangeService/RequestDisclosure".
+    name: str = ""
+    # Logboek ``end_time``; ``occurred_at`` is its ``start_time``. None means the same instant.
+    ended_at: datetime | None = None
+    # The caller's span from its traceparent (Logboek ``foreign_operation``); "" when none.
+    parent_span_id: str = ""
+    # Logboek ``dpl.core.data_subject_id_type``; "" when the record is about no subject.
+    subject_id_type: str = ""
+    # Kind-specific identifiers (a reviewed record's seq, a hold's end date, a digest of a
+    # comment kept outside the log): sorted (key, value) pairs, never a case value.
+    detail: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -135,10 +159,49 @@ class AuditEvent:
             isinstance(f, FieldEntry) for f in self.fields
         ):
             raise ValueError("fields must be a tuple of FieldEntry")
+        if self.ended_at is None:
+            object.__setattr__(self, "ended_at", self.occurred_at)
+        else:
+            if self.ended_at.tzinfo is None or self.ended_at.utcoffset() is None:
+                raise ValueError("ended_at must be an aware datetime")
+            object.__setattr__(self, "ended_at", self.ended_at.astimezone(UTC))
+        if self.parent_span_id and (
+            _SPAN_ID.fullmatch(self.parent_span_id) is None or self.parent_span_id == "0" * 16
+        ):
+            raise ValueError("parent_span_id must be empty or 16 lowercase hex digits")
+        _check_detail(self.detail)
+
+
+def _check_detail(detail: object) -> None:
+    if not isinstance(detail, tuple) or len(detail) > MAX_DETAIL_ITEMS:
+        raise ValueError(f"detail must be a tuple of at most {MAX_DETAIL_ITEMS} pairs")
+    keys: list[str] = []
+    for pair in detail:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise ValueError("detail items must be (key, value) pairs")
+        key, value = pair
+        if not isinstance(key, str) or _DETAIL_KEY.fullmatch(key) is None:
+            raise ValueError("detail keys are short lowercase identifiers")
+        if not isinstance(value, str) or len(value) > MAX_DETAIL_VALUE or "\x00" in value:
+            raise ValueError(f"detail values are strings of at most {MAX_DETAIL_VALUE} chars")
+        keys.append(key)
+    if keys != sorted(set(keys)):
+        raise ValueError("detail keys must be unique and sorted")
+
+
+def detail_of(**items: str | int) -> tuple[tuple[str, str], ...]:
+    """``detail`` pairs from keyword arguments, sorted by key."""
+    return tuple(sorted((key, str(value)) for key, value in items.items()))
 
 
 BODY_KEYS = frozenset(
     {
+        "schema",
+        "name",
+        "ended_at",
+        "parent_span_id",
+        "subject_id_type",
+        "detail",
         "kind",
         "occurred_at",
         "trace_id",
@@ -162,7 +225,7 @@ BODY_KEYS = frozenset(
     }
 )
 FIELD_KEYS = frozenset({"field", "category", "outcome", "transform", "source", "availability"})
-_STRING_KEYS = BODY_KEYS - {"kind", "occurred_at", "break_glass", "fields"}
+_STRING_KEYS = BODY_KEYS - {"kind", "occurred_at", "ended_at", "break_glass", "fields", "detail"}
 _FIELD_STRING_KEYS = FIELD_KEYS - {"transform"}
 
 # JSON string escaping exactly as json.dumps(..., ensure_ascii=False) does it.
@@ -195,17 +258,24 @@ def encode_event_with_time(event: AuditEvent) -> tuple[str, str]:
     e = event
     # occurred_at is already normalised to UTC by AuditEvent.
     when = e.occurred_at.isoformat("T", "microseconds")[:26] + "Z"
+    assert e.ended_at is not None  # set by AuditEvent
+    ended = when if e.ended_at == e.occurred_at else format_time(e.ended_at)
     fields = ",".join([_encode_field(f) for f in e.fields])
+    detail = ",".join([f"{_q(k)}:{_q(v)}" for k, v in e.detail])
     body = (
         f'{{"break_glass":{"true" if e.break_glass else "false"},"case_id":{_q(e.case_id)},'
-        f'"disclosure_id":{_q(e.disclosure_id)},"fields":[{fields}],'
+        f'"detail":{{{detail}}},'
+        f'"disclosure_id":{_q(e.disclosure_id)},"ended_at":"{ended}","fields":[{fields}],'
         f'"justification_ref":{_q(e.justification_ref)},"kind":{_q(e.kind)},'
-        f'"legal_basis":{_q(e.legal_basis)},"occurred_at":"{when}",'
+        f'"legal_basis":{_q(e.legal_basis)},"name":{_q(e.name)},"occurred_at":"{when}",'
+        f'"parent_span_id":{_q(e.parent_span_id)},'
         f'"partner_id":{_q(e.partner_id)},"phase":{_q(e.phase)},'
         f'"policy_version":{_q(e.policy_version)},'
         f'"processing_activity":{_q(e.processing_activity)},"purpose":{_q(e.purpose)},'
-        f'"refusal_code":{_q(e.refusal_code)},"role":{_q(e.role)},"span_id":{_q(e.span_id)},'
-        f'"status":{_q(e.status)},"subject_pseudonym":{_q(e.subject_pseudonym)},'
+        f'"refusal_code":{_q(e.refusal_code)},"role":{_q(e.role)},'
+        f'"schema":"{BODY_SCHEMA}","span_id":{_q(e.span_id)},'
+        f'"status":{_q(e.status)},"subject_id_type":{_q(e.subject_id_type)},'
+        f'"subject_pseudonym":{_q(e.subject_pseudonym)},'
         f'"trace_id":{_q(e.trace_id)},"user_ref":{_q(e.user_ref)}}}'
     )
     return body, when
@@ -245,6 +315,11 @@ def parse_event(body: str) -> AuditEvent:
         raise MalformedRecord("record body has a non-string identifier")
     if not isinstance(data["fields"], list):
         raise MalformedRecord("record body fields are not a list")
+    if data["schema"] != BODY_SCHEMA:
+        raise MalformedRecord(f"record body schema is not {BODY_SCHEMA}")
+    detail = data["detail"]
+    if not isinstance(detail, dict):
+        raise MalformedRecord("record body detail is not an object")
     try:
         return AuditEvent(
             kind=RecordKind(data["kind"]),
@@ -267,6 +342,11 @@ def parse_event(body: str) -> AuditEvent:
             break_glass=data["break_glass"],
             justification_ref=data["justification_ref"],
             fields=tuple(_parse_field(f) for f in data["fields"]),
+            name=data["name"],
+            ended_at=parse_time(data["ended_at"]),
+            parent_span_id=data["parent_span_id"],
+            subject_id_type=data["subject_id_type"],
+            detail=tuple(sorted(detail.items())),
         )
     except (TypeError, ValueError) as exc:
         raise MalformedRecord("record body holds an invalid event") from exc

@@ -20,7 +20,15 @@ from gateway.store.tables import audit_log, log_head
 DEFAULT_VERIFY_CHUNK = 1000
 
 # Columns that copy a body value so queries can use indexes.
-_COPIED_COLUMNS = ("kind", "partner_id", "case_id", "subject_pseudonym", "purpose", "status")
+_COPIED_COLUMNS = (
+    "kind",
+    "partner_id",
+    "case_id",
+    "subject_pseudonym",
+    "purpose",
+    "status",
+    "break_glass",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,9 @@ from gateway.store.tables import AUDIT_INSERT_COLUMNS, audit_log, log_head
 
 _COLUMNS = ", ".join(AUDIT_INSERT_COLUMNS)
 # PostgreSQL types of AUDIT_INSERT_COLUMNS, for the array form of the insert.
-_PG_ARRAY_TYPES = ("bigint", "timestamptz", "timestamptz") + ("text",) * 9
+_PG_ARRAY_TYPES = ("bigint", "timestamptz", "timestamptz") + ("text",) * 6 + ("boolean",) + (
+    "text",
+) * 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,7 @@ class ChainWriter:
                     event.subject_pseudonym,
                     event.purpose,
                     str(event.status),
+                    event.break_glass,
                     item.body,
                     prev_hex,
                     record_hex,

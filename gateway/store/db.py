@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 
 from gateway.store.audit_event import GENESIS_HASH
 from gateway.store.errors import StoreError
-from gateway.store.tables import log_head, metadata
+from gateway.store.tables import SCHEMA_VERSION, log_head, metadata, schema_info
 
 DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -138,13 +138,35 @@ def init_schema(engine: Engine) -> None:
     with for_writing(engine).begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        _refuse_other_generation(conn)
         metadata.create_all(conn)
         head_row = {"id": 1, "last_seq": 0, "last_hash": GENESIS_HASH}
+        version_row = {"id": 1, "version": SCHEMA_VERSION}
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        conn.execute(dialect.insert(log_head).values(head_row).on_conflict_do_nothing())
+        conn.execute(dialect.insert(schema_info).values(version_row).on_conflict_do_nothing())
         if engine.dialect.name == "postgresql":
-            conn.execute(postgresql.insert(log_head).values(head_row).on_conflict_do_nothing())
             _prefer_lz4_bodies(conn)
-        else:
-            conn.execute(sqlite.insert(log_head).values(head_row).on_conflict_do_nothing())
+
+
+class SchemaMismatch(StoreError):
+    """The database was made by a gateway with another schema generation."""
+
+
+def _refuse_other_generation(conn: Connection) -> None:
+    """A database from another generation would be half-upgraded by create_all: refuse it."""
+    names = set(inspect(conn).get_table_names())
+    if "audit_log" not in names:
+        return
+    version = None
+    if "schema_info" in names:
+        version = conn.execute(select(schema_info.c.version)).scalar_one_or_none()
+    if version != SCHEMA_VERSION:
+        raise SchemaMismatch(
+            f"the database holds schema generation {version or 1}, this gateway needs "
+            f"{SCHEMA_VERSION}; export what you need (ketenpoort audit verify, report) with "
+            "the version that made it and start on a new database"
+        )
 
 
 def _prefer_lz4_bodies(conn: Connection) -> None:

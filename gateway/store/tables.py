@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 
@@ -65,7 +67,9 @@ cases = Table(
     Column("registered_by", String(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("closed_at", UTCDateTime(), nullable=True),
+    # Empty once the case was shredded at the end of its retention (see shredded_at).
     Column("wrapped_data_key", LargeBinary(), nullable=False),
+    Column("shredded_at", UTCDateTime(), nullable=True),
 )
 
 case_participants = Table(
@@ -116,6 +120,7 @@ audit_log = Table(
     Column("subject_pseudonym", String(), nullable=False),
     Column("purpose", String(), nullable=False),
     Column("status", String(), nullable=False),
+    Column("break_glass", Boolean(), nullable=False),
     Column("body", Text(), nullable=False),
     Column("prev_hash", String(), nullable=False),
     Column("record_hash", String(), nullable=False),
@@ -124,6 +129,13 @@ audit_log = Table(
     Index("ix_audit_log_partner_seq", "partner_id", "seq"),
     Index("ix_audit_log_case_seq", "case_id", "seq"),
     Index("ix_audit_log_subject_seq", "subject_pseudonym", "seq"),
+    # The break-glass review queue: few rows, so a partial index costs the append path little.
+    Index(
+        "ix_audit_log_break_glass_seq",
+        "seq",
+        sqlite_where=text("break_glass"),
+        postgresql_where=text("break_glass"),
+    ),
 )
 
 # The column order of the raw insert used by the append path.
@@ -137,6 +149,7 @@ AUDIT_INSERT_COLUMNS = (
     "subject_pseudonym",
     "purpose",
     "status",
+    "break_glass",
     "body",
     "prev_hash",
     "record_hash",
@@ -148,5 +161,77 @@ log_head = Table(
     Column("id", Integer(), primary_key=True, autoincrement=False),
     Column("last_seq", _SEQ, nullable=False),
     Column("last_hash", String(), nullable=False),
+    # The Merkle tree's compact range at last_seq: the roots of its complete subtrees, left
+    # to right, as concatenated hex. Each batch extends it under the head lock.
+    Column("frontier", Text(), nullable=False, server_default=""),
+    # The newest signed checkpoint: its tree size and when it was made.
+    Column("checkpoint_size", _SEQ, nullable=False, server_default="0"),
+    Column("checkpoint_at", UTCDateTime(), nullable=True),
     CheckConstraint("id = 1", name="ck_log_head_single_row"),
 )
+
+# Signed checkpoints (C2SP tlog-checkpoint notes) over the Merkle tree of the log.
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("tree_size", _SEQ, primary_key=True, autoincrement=False),
+    Column("root_hash", String(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # sha256 pin of the signing key's SubjectPublicKeyInfo.
+    Column("key_id", String(), nullable=False),
+    # The signed note, exactly as signed and as exported.
+    Column("note", Text(), nullable=False),
+)
+
+# Roots of complete subtrees of 2^level leaves at levels 8, 16, 24, ... (tiles), so that
+# proofs read a few hundred hashes instead of every record.
+merkle_tiles = Table(
+    "merkle_tiles",
+    metadata,
+    Column("level", Integer(), primary_key=True, autoincrement=False),
+    Column("idx", BigInteger(), primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(), nullable=False),
+)
+
+# Confidentiality holds (AVG art. 23, Wpg): disclosures they cover are left out of a
+# subject access report while the hold lasts.
+confidentiality_holds = Table(
+    "confidentiality_holds",
+    metadata,
+    Column("hold_id", String(), primary_key=True),
+    Column("subject_pseudonym", String(), nullable=False, index=True),
+    Column("placed_by", String(), nullable=False),
+    # Empty: every case of the subject.
+    Column("case_id", String(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("placed_at", UTCDateTime(), nullable=False),
+    Column("until", UTCDateTime(), nullable=False),
+    Column("lifted_at", UTCDateTime(), nullable=True),
+    Column("record_seq", _SEQ, nullable=False),
+)
+
+# Review of break-glass disclosures by a privacy officer; an open review is a break-glass
+# disclosure record without a row here.
+break_glass_reviews = Table(
+    "break_glass_reviews",
+    metadata,
+    Column("disclosure_seq", _SEQ, primary_key=True, autoincrement=False),
+    Column("verdict", String(), nullable=False),
+    Column("comment", Text(), nullable=False),
+    Column("reviewed_by", String(), nullable=False),
+    Column("reviewed_at", UTCDateTime(), nullable=False),
+    Column("review_seq", _SEQ, nullable=False),
+    CheckConstraint(
+        "verdict IN ('justified', 'not_justified')", name="ck_break_glass_reviews_verdict"
+    ),
+)
+
+# Schema generation of this database; a gateway refuses a database of another generation.
+schema_info = Table(
+    "schema_info",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=False),
+    Column("version", Integer(), nullable=False),
+    CheckConstraint("id = 1", name="ck_schema_info_single_row"),
+)
+SCHEMA_VERSION = 2

@@ -43,6 +43,12 @@ DOCUMENTED_BODY_KEYS = {
     "break_glass",
     "justification_ref",
     "fields",
+    "schema",
+    "name",
+    "ended_at",
+    "parent_span_id",
+    "subject_id_type",
+    "detail",
 }
 DOCUMENTED_FIELD_KEYS = {"field", "category", "outcome", "transform", "source", "availability"}
 
@@ -50,10 +56,15 @@ DOCUMENTED_FIELD_KEYS = {"field", "category", "outcome", "transform", "source", 
 def reference_body(e: AuditEvent) -> str:
     """The canonical form spelled out with the standard library."""
     data: dict[str, Any] = {
-        name: getattr(e, name) for name in DOCUMENTED_BODY_KEYS - {"occurred_at", "fields"}
+        name: getattr(e, name)
+        for name in DOCUMENTED_BODY_KEYS - {"occurred_at", "ended_at", "fields", "schema", "detail"}
     }
     data["kind"] = e.kind.value
+    data["schema"] = "ketenpoort-log/2"
+    data["detail"] = dict(e.detail)
     data["occurred_at"] = e.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert e.ended_at is not None
+    data["ended_at"] = e.ended_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     data["fields"] = [{k: getattr(f, k) for k in DOCUMENTED_FIELD_KEYS} for f in e.fields]
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -139,6 +139,7 @@ def test_forged_row_appended_behind_the_head(log: AuditLog, engine: Engine) -> N
                 subject_pseudonym=forged.subject_pseudonym,
                 purpose=forged.purpose,
                 status=forged.status,
+                break_glass=forged.break_glass,
                 body=body,
                 prev_hash=last.record_hash,
                 record_hash=record_hash,
