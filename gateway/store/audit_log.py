@@ -22,9 +22,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
+from typing import Any
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, func, select
 
 from gateway.store.audit_event import (
@@ -36,8 +38,30 @@ from gateway.store.audit_event import (
     RecordKind,
     parse_event,
 )
-from gateway.store.audit_verify import DEFAULT_VERIFY_CHUNK, VerifyResult, verify_chain
-from gateway.store.audit_writer import ChainWriter, EncodedEvent, LogRecord, WriterSession
+from gateway.store.audit_proofs import (
+    ConsistencyProofData,
+    InclusionProofData,
+    ProofUnavailable,
+    TreeReader,
+    newest_checkpoint,
+    prove_consistency,
+    prove_inclusion,
+    stored_checkpoint,
+)
+from gateway.store.audit_verify import (
+    DEFAULT_VERIFY_CHUNK,
+    VerifiedPrefix,
+    VerifyResult,
+    verify_chain,
+)
+from gateway.store.audit_writer import (
+    ChainWriter,
+    CheckpointPolicy,
+    EncodedEvent,
+    LogRecord,
+    WriterSession,
+)
+from gateway.store.checkpoints import Checkpoint, CheckpointSigner
 from gateway.store.db import translate_errors
 from gateway.store.errors import AuditLogClosed, AuditWriteError, StoreError
 from gateway.store.sqlite_checkpoint import WalCheckpointer, is_sqlite_file
@@ -49,6 +73,12 @@ __all__ = [
     "Availability",
     "BatchStats",
     "ChainHead",
+    "Checkpoint",
+    "CheckpointSigner",
+    "ConsistencyProofData",
+    "InclusionProofData",
+    "ProofUnavailable",
+    "VerifiedPrefix",
     "EventStatus",
     "FieldEntry",
     "FieldOutcome",
@@ -63,6 +93,8 @@ DEFAULT_MAX_BATCH = 256
 DEFAULT_COMMIT_DELAY_S = 0.001
 DEFAULT_BATCH_HISTORY = 1024
 MAX_LIST_LIMIT = 10_000
+DEFAULT_CHECKPOINT_EVERY = 1000
+DEFAULT_CHECKPOINT_INTERVAL_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +168,31 @@ class AuditLog:
         clock: Callable[[], datetime] = _utc_now,
         on_batch: Callable[[BatchStats], None] | None = None,
         batch_history: int = DEFAULT_BATCH_HISTORY,
+        signer: CheckpointSigner | None = None,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S,
+        trusted_keys: Sequence[Ed25519PublicKey] = (),
     ) -> None:
+        """``signer`` signs checkpoints every ``checkpoint_every`` records or
+        ``checkpoint_interval_s`` seconds; ``trusted_keys`` (the signer's own key is always
+        trusted) check them in ``verify``, e.g. keys that signed before a rotation."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if not 0 <= commit_delay_s <= 0.1:
             raise ValueError("commit_delay_s must be between 0 and 0.1 seconds")
         self._engine = engine
-        self._chain = ChainWriter(engine)
+        policy = (
+            None
+            if signer is None
+            else CheckpointPolicy(signer, checkpoint_every, checkpoint_interval_s)
+        )
+        self._chain = ChainWriter(engine, policy)
+        self._checkpoint_policy = policy
+        keys = list(trusted_keys)
+        if signer is not None:
+            keys.insert(0, signer.public_key)
+        self.trusted_keys: tuple[Ed25519PublicKey, ...] = tuple(keys)
+        self.checkpoint_failures = 0
         self._max_batch = max_batch
         self._commit_delay = commit_delay_s
         self._clock = clock
@@ -243,6 +293,8 @@ class AuditLog:
         session = WriterSession(self._chain, defer_checkpoints=self._checkpointer is not None)
         try:
             self._drain(loop, pending_queue, session)
+            # An orderly stop leaves every record under a signed checkpoint.
+            self._checkpoint(session, force=True)
         finally:
             # Reached early only if the writer itself broke: then nobody may wait forever.
             self._accepting = False
@@ -278,7 +330,7 @@ class AuditLog:
                 # busy and more are on their way, so give them a moment to join this batch.
                 time.sleep(self._commit_delay)
                 self.delayed_batches += 1
-            first = pending_queue.get()
+            first = self._next(pending_queue, session)
             if first is None:
                 break
             batch = [first]
@@ -298,6 +350,29 @@ class AuditLog:
                 busy = self._write_pending(loop, pending_queue, session, live)
                 if self._checkpointer is not None:
                     self._checkpointer.poke()
+
+    def _next(
+        self, pending_queue: queue.SimpleQueue[_Pending | None], session: WriterSession
+    ) -> _Pending | None:
+        """The next append; while none comes, sign the checkpoints the interval calls for."""
+        policy = self._checkpoint_policy
+        if policy is None:
+            return pending_queue.get()
+        while True:
+            try:
+                return pending_queue.get(timeout=policy.interval_s / 2)
+            except queue.Empty:
+                self._checkpoint(session, force=False)
+
+    def _checkpoint(self, session: WriterSession, *, force: bool) -> Checkpoint | None:
+        if self._checkpoint_policy is None:
+            return None
+        try:
+            return session.checkpoint(self._clock(), force=force)
+        except Exception:
+            # Records stay chained; the next batch or tick tries again.
+            self.checkpoint_failures += 1
+            return None
 
     def _write_pending(
         self,
@@ -400,6 +475,97 @@ class AuditLog:
         return ChainHead(int(row.last_seq), row.last_hash)
 
     @translate_errors("verifying the accountability log")
-    def verify(self, *, chunk_size: int = DEFAULT_VERIFY_CHUNK) -> VerifyResult:
-        """Recompute the whole chain; see ``verify_chain``."""
-        return verify_chain(self._engine, chunk_size=chunk_size)
+    def verify(
+        self,
+        *,
+        chunk_size: int = DEFAULT_VERIFY_CHUNK,
+        external: Sequence[str] = (),
+        resume: VerifiedPrefix | None = None,
+    ) -> VerifyResult:
+        """Recompute chain, tree and checkpoints against the trusted keys; see
+        ``verify_chain``."""
+        return verify_chain(
+            self._engine,
+            chunk_size=chunk_size,
+            trusted_keys=self.trusted_keys,
+            external=external,
+            resume=resume,
+        )
+
+    # -- checkpoints and proofs -----------------------------------------------------------
+
+    @property
+    def last_checkpoint(self) -> Checkpoint | None:
+        """The newest checkpoint this process signed (None before the first)."""
+        return self._chain.last_checkpoint
+
+    @translate_errors("reading the newest checkpoint")
+    def latest_checkpoint(self) -> Checkpoint | None:
+        with self._engine.begin() as conn:
+            return newest_checkpoint(conn)
+
+    @translate_errors("signing a checkpoint")
+    def checkpoint_now(self) -> Checkpoint:
+        """Sign a checkpoint covering every record committed so far (unless one does).
+
+        Safe beside the writer thread and other replicas: it takes the head lock."""
+        if self._checkpoint_policy is None:
+            raise ProofUnavailable("this log has no signing key; it makes no checkpoints")
+        session = WriterSession(self._chain)
+        try:
+            session.checkpoint(self._clock(), force=True)
+        finally:
+            session.close()
+        latest = self.latest_checkpoint()
+        if latest is None:
+            raise ProofUnavailable("the log is empty; there is nothing to checkpoint")
+        return latest
+
+    @translate_errors("proving a record's inclusion")
+    def prove_inclusion(self, seq: int, tree_size: int = 0) -> InclusionProofData:
+        """Proof that record ``seq`` is in the tree of checkpoint ``tree_size`` (0: newest;
+        a checkpoint is signed first when none covers the record yet)."""
+        with self._engine.begin() as conn:
+            checkpoint = self._checkpoint_for(conn, seq, tree_size)
+        if checkpoint is None:
+            checkpoint = self.checkpoint_now()
+        with self._engine.begin() as conn:
+            return prove_inclusion(TreeReader(conn), seq, checkpoint)
+
+    def inclusion_prover(self) -> Callable[[Sequence[int]], list[InclusionProofData]]:
+        """Proofs of several records against one checkpoint, sharing their reads."""
+
+        def prove(seqs: Sequence[int]) -> list[InclusionProofData]:
+            if not seqs:
+                return []
+            first = self.prove_inclusion(max(seqs))
+            with self._engine.begin() as conn:
+                reader = TreeReader(conn)
+                return [
+                    first if s == first.seq else prove_inclusion(reader, s, first.checkpoint)
+                    for s in seqs
+                ]
+
+        return translate_errors("proving records' inclusion")(prove)
+
+    def _checkpoint_for(self, conn: Any, seq: int, tree_size: int) -> Checkpoint | None:
+        if tree_size:
+            checkpoint = stored_checkpoint(conn, tree_size)
+            if checkpoint is None:
+                raise ProofUnavailable(f"there is no checkpoint at tree size {tree_size}")
+            if seq > tree_size:
+                raise ProofUnavailable(f"record {seq} is not in the tree of {tree_size}")
+            return checkpoint
+        newest = newest_checkpoint(conn)
+        return newest if newest is not None and newest.tree_size >= seq else None
+
+    @translate_errors("proving consistency")
+    def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProofData:
+        """Proof that the checkpoint at ``new_size`` extends the one at ``old_size``."""
+        with self._engine.begin() as conn:
+            old = stored_checkpoint(conn, old_size)
+            new = stored_checkpoint(conn, new_size)
+            if old is None or new is None:
+                missing = old_size if old is None else new_size
+                raise ProofUnavailable(f"there is no checkpoint at tree size {missing}")
+            return prove_consistency(TreeReader(conn), old, new)

@@ -146,6 +146,7 @@ async def test_a_failed_batch_fails_every_caller_and_commits_nothing(
 ) -> None:
     await audit.append(event(0))
     with engine.begin() as conn:
+        head = conn.execute(text("SELECT * FROM log_head")).one()._asdict()
         conn.execute(text("DELETE FROM log_head"))
     results = await asyncio.gather(
         *(audit.append(event(n)) for n in range(1, 21)), return_exceptions=True
@@ -157,10 +158,9 @@ async def test_a_failed_batch_fails_every_caller_and_commits_nothing(
     assert all("records not committed" in str(r) for r in results)
     # Once the head is back, the same writer carries on.
     with engine.begin() as conn:
-        conn.execute(
-            text("INSERT INTO log_head (id, last_seq, last_hash) VALUES (1, 1, :h)"),
-            {"h": audit.list_records()[0].record_hash},
-        )
+        columns = ", ".join(head)
+        values = ", ".join(f":{name}" for name in head)
+        conn.execute(text(f"INSERT INTO log_head ({columns}) VALUES ({values})"), head)
     assert (await audit.append(event(21))).seq == 2
     assert audit.verify().ok
 
