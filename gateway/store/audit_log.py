@@ -110,14 +110,17 @@ class BatchStats:
     size: int
     seconds: float
     last_seq: int
+    # Per record, seconds from its append to the commit that made it durable.
+    append_seconds: tuple[float, ...] = ()
 
 
 class _Pending:
-    __slots__ = ("item", "future")
+    __slots__ = ("item", "future", "enqueued")
 
     def __init__(self, item: EncodedEvent, future: asyncio.Future[LogRecord]) -> None:
         self.item = item
         self.future = future
+        self.enqueued = time.perf_counter()
 
 
 def _utc_now() -> datetime:
@@ -383,7 +386,9 @@ class AuditLog:
     ) -> bool:
         """Write a batch and release its callers; true if appends arrived meanwhile."""
         try:
-            records = self._write(session.write, [p.item for p in live])
+            records = self._write(
+                session.write, [p.item for p in live], [p.enqueued for p in live]
+            )
         except Exception as exc:
             outcome: tuple[Callable[..., None], object] = (_fail, exc)
         else:
@@ -401,10 +406,17 @@ class AuditLog:
         self,
         write: Callable[[Sequence[EncodedEvent], datetime], list[LogRecord]],
         items: Sequence[EncodedEvent],
+        enqueued: Sequence[float] = (),
     ) -> list[LogRecord]:
         started = time.perf_counter()
         records = write(items, self._clock())
-        stats = BatchStats(len(records), time.perf_counter() - started, records[-1].seq)
+        done = time.perf_counter()
+        stats = BatchStats(
+            len(records),
+            done - started,
+            records[-1].seq,
+            tuple(done - at for at in enqueued),
+        )
         with self._stats_lock:
             self.last_batch_sizes.append(stats.size)
             self.batches_committed += 1
