@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.cli import audit_log
 from gateway.server.config import (
     ConfigError,
     GatewayConfig,
@@ -99,9 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the accountability log").add_subparsers(
         title="audit commands"
     )
-    verify = audit.add_parser("verify", help="check the log's hash chain")
-    _database_args(verify)
-    verify.set_defaults(run=_audit_verify)
+    audit_log.add_parsers(audit)
 
     _policy_parsers(sub)
     return p
@@ -229,26 +228,6 @@ def _keys_pins(args: argparse.Namespace) -> int:
 
     partners = args.partners or sorted(load_policy_dir(args.policies).partners)
     return print_pins(args.dir, partners)
-
-
-def _audit_verify(args: argparse.Namespace) -> int:
-    from gateway.store.audit_log import AuditLog
-    from gateway.store.db import create_engine_for
-
-    url = args.db or _config(args.config).database_url
-    engine = create_engine_for(url)
-    try:
-        result = AuditLog(engine).verify()
-    finally:
-        engine.dispose()
-    if result.ok:
-        print(f"log verifies: {result.records_checked} records, chain intact")
-        return 0
-    print(
-        f"log does NOT verify: first bad record seq={result.first_bad_seq}: {result.reason}",
-        file=sys.stderr,
-    )
-    return 1
 
 
 def _policy_check(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ from gateway.server.auth import TokenVerifier
 from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
 from gateway.server.interceptors import AuthInterceptor
+from gateway.server.log_watch import LogWatch
 from gateway.server.metrics import Metrics
 from gateway.server.partners import PartnerRegistry, load_registry
 from gateway.server.policy_reload import (
@@ -51,7 +52,7 @@ from gateway.server.policy_reload import (
     describe_issue,
     policy_snapshot,
 )
-from gateway.store.audit_log import AuditLog
+from gateway.store.audit_log import AuditLog, CheckpointSigner
 from gateway.store.cases import CaseRepository
 from gateway.store.db import create_engine_for, init_schema
 from gateway.store.snapshots import CaseSnapshots
@@ -87,6 +88,7 @@ class Gateway:
     sources: dict[str, Source]
     engine: Engine
     snapshots: CaseSnapshots
+    log_watch: LogWatch | None = None
 
     @property
     def address(self) -> str:
@@ -103,6 +105,8 @@ class Gateway:
 
     async def stop(self, grace: float | None = 1.0) -> None:
         await self.reloader.stop()
+        if self.log_watch is not None:
+            await self.log_watch.stop()
         self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.log.close()
@@ -139,8 +143,16 @@ async def start_gateway(
 
     engine = create_engine_for(config.database_url)
     await asyncio.to_thread(init_schema, engine)
-    audit = AuditLog(engine)
+    audit = AuditLog(
+        engine,
+        signer=CheckpointSigner(keystore.signing_key, config.log_origin),
+        checkpoint_every=config.checkpoint_every_records,
+        checkpoint_interval_s=config.checkpoint_interval_s,
+        on_batch=lambda b: metrics.log_batch_committed(b.size, b.seconds, b.append_seconds),
+    )
     await audit.start()
+    log_watch = LogWatch(audit, metrics, interval_s=config.audit_verify_interval_s)
+    log_watch.start()
     source_map = sources if sources is not None else _connect_sources(config, compiled)
     snapshots = CaseSnapshots(engine)
 
@@ -222,6 +234,7 @@ async def start_gateway(
         dict(source_map),
         engine,
         snapshots,
+        log_watch=log_watch,
     )
 
 

@@ -70,6 +70,40 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.log_batch = Histogram(
+            "ketenpoort_log_batch_records",
+            "Records per log commit (group commit: many requests share one transaction)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.log_commit = Histogram(
+            "ketenpoort_log_commit_seconds",
+            "Duration of one log batch transaction, including hashing and the durable commit",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.log_checkpoint_age = Gauge(
+            "ketenpoort_log_checkpoint_age_seconds",
+            "Seconds since the newest signed checkpoint of the log (made by any replica, as "
+            "last seen by this one); records after it are chained but not yet signed",
+            registry=r,
+        )
+        self.log_checkpoint_size = Gauge(
+            "ketenpoort_log_checkpoint_tree_size",
+            "Tree size of the newest signed checkpoint seen",
+            registry=r,
+        )
+        self.log_verify_runs = Counter(
+            "ketenpoort_log_verify_runs_total",
+            "Periodic verifications of the log by result (ok, failed, error)",
+            ["result"],
+            registry=r,
+        )
+        self.log_verify_failures = Counter(
+            "ketenpoort_log_verify_failures_total",
+            "Verifications that found the log tampered with or broken; alert on any increase",
+            registry=r,
+        )
         self.policy_info = Info(
             "ketenpoort_policy",
             "Version of the policy in force",
@@ -93,6 +127,24 @@ class Metrics:
             registry=r,
         )
         self.up = Gauge("ketenpoort_up", "1 while the gateway serves", registry=r)
+        self.cases_shredded = Counter(
+            "ketenpoort_cases_shredded_total",
+            "Cases whose data was shredded at the end of their retention period",
+            registry=r,
+        )
+        self.retention_runs = Counter(
+            "ketenpoort_retention_runs_total",
+            "Retention runs by result: ok (every due case shredded), stopped (the gateway "
+            "stopped mid-run) or failed (see the gateway log; the next run tries again)",
+            ["result"],
+            registry=r,
+        )
+        self.break_glass_reviews_open = Gauge(
+            "ketenpoort_break_glass_reviews_open",
+            "Break-glass disclosures the privacy officer has not reviewed yet, as counted at "
+            "start and at each review list or close",
+            registry=r,
+        )
 
         self._children: dict[tuple[object, ...], Any] = {}
 
@@ -120,6 +172,23 @@ class Metrics:
         self.policy_info.info({"version": version})
         self.policy_loaded_at.set_to_current_time()
         self.policy_last_reload_ok.set(1)
+
+    def log_batch_committed(self, size: int, seconds: float, waits: tuple[float, ...]) -> None:
+        """One committed log batch (called in the log writer thread)."""
+        self.log_batch.observe(size)
+        self.log_commit.observe(seconds)
+        for wait in waits:
+            self.log_append.observe(wait)
+
+    def open_break_glass_reviews(self, count: int) -> None:
+        """The number of break-glass disclosures still waiting for review."""
+        self.break_glass_reviews_open.set(count)
+
+    def retention_run(self, result: str, shredded: int) -> None:
+        """One retention run: its result and the cases it shredded."""
+        self._child(self.retention_runs, result).inc()
+        if shredded:
+            self.cases_shredded.inc(shredded)
 
     def policy_reload(self, result: str) -> None:
         """One reload attempt; `result` is applied, unchanged or rejected."""
