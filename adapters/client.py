@@ -12,8 +12,9 @@ and opens sealed answers with the partner's HPKE key::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -34,6 +35,8 @@ from gateway.crypto.devkeys import load_partner_private_keys
 
 DEFAULT_AUDIENCE = "ketenpoort"
 DEFAULT_TIMEOUT_S = 10.0
+# A whole export stream; a long one that is cut off resumes with after_seq.
+DEFAULT_EXPORT_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,86 @@ class PartnerClient:
         )
         return response
 
+    async def export_pages(
+        self,
+        *,
+        role: str = "recipient",
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        after_seq: int = 0,
+        page_size: int = 0,
+        timeout: float | None = DEFAULT_EXPORT_TIMEOUT_S,
+    ) -> AsyncIterator[exchange_pb2.ExportPage]:
+        """This partner's own disclosures in [since, until), page by page.
+
+        ``role`` is "recipient" (disclosures made to this partner) or "source" (disclosures
+        of fields this partner's system supplied). Times are aware datetimes or RFC 3339
+        text. The last page has ``done`` set; its ``last_seq`` is where a later export of
+        newer records starts (``after_seq``).
+        """
+        request = exchange_pb2.ExportDisclosuresRequest(
+            role=role,
+            since=_rfc3339(since),
+            until=_rfc3339(until),
+            after_seq=after_seq,
+            page_size=page_size,
+        )
+        call = self._exchange.ExportDisclosures(request, metadata=self.metadata(), timeout=timeout)
+        async for page in call:
+            yield page
+
+    async def export_disclosures(
+        self,
+        *,
+        role: str = "recipient",
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        after_seq: int = 0,
+        page_size: int = 0,
+        timeout: float | None = DEFAULT_EXPORT_TIMEOUT_S,
+    ) -> AsyncIterator[exchange_pb2.ExportedDisclosure]:
+        """The entries of ``export_pages``, oldest first. After a cut-off stream, call again
+        with ``after_seq`` set to the seq of the last entry received."""
+        pages = self.export_pages(
+            role=role,
+            since=since,
+            until=until,
+            after_seq=after_seq,
+            page_size=page_size,
+            timeout=timeout,
+        )
+        async for page in pages:
+            for entry in page.disclosures:
+                yield entry
+
+    async def list_break_glass_reviews(
+        self, *, status: str = "open", after_seq: int = 0, page_size: int = 0
+    ) -> accountability_pb2.ListBreakGlassReviewsResponse:
+        """Break-glass disclosures and their reviews (the privacy officer role)."""
+        request = accountability_pb2.ListBreakGlassReviewsRequest(
+            status=status, after_seq=after_seq, page_size=page_size
+        )
+        response: accountability_pb2.ListBreakGlassReviewsResponse = (
+            await self._accountability.ListBreakGlassReviews(
+                request, metadata=self.metadata(), timeout=30.0
+            )
+        )
+        return response
+
+    async def close_break_glass_review(
+        self, disclosure_seq: int, verdict: str, comment: str
+    ) -> accountability_pb2.BreakGlassReview:
+        """Close the review of one break-glass disclosure (the privacy officer role)."""
+        request = accountability_pb2.CloseBreakGlassReviewRequest(
+            disclosure_seq=disclosure_seq, verdict=verdict, comment=comment
+        )
+        response: accountability_pb2.BreakGlassReview = (
+            await self._accountability.CloseBreakGlassReview(
+                request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
+        )
+        return response
+
     async def list_disclosures(
         self,
         *,
@@ -241,3 +324,41 @@ class PartnerClient:
             accountability_pb2.VerifyLogRequest(), metadata=self.metadata(), timeout=300.0
         )
         return response
+
+    async def get_checkpoint(self) -> accountability_pb2.Checkpoint:
+        response: accountability_pb2.Checkpoint = await self._accountability.GetCheckpoint(
+            accountability_pb2.GetCheckpointRequest(), metadata=self.metadata(), timeout=30.0
+        )
+        return response
+
+    async def prove_inclusion(
+        self, seq: int, tree_size: int = 0
+    ) -> accountability_pb2.InclusionProof:
+        response: accountability_pb2.InclusionProof = await self._accountability.ProveInclusion(
+            accountability_pb2.ProveInclusionRequest(seq=seq, tree_size=tree_size),
+            metadata=self.metadata(),
+            timeout=30.0,
+        )
+        return response
+
+    async def prove_consistency(
+        self, old_size: int, new_size: int
+    ) -> accountability_pb2.ConsistencyProof:
+        response: accountability_pb2.ConsistencyProof = (
+            await self._accountability.ProveConsistency(
+                accountability_pb2.ProveConsistencyRequest(old_size=old_size, new_size=new_size),
+                metadata=self.metadata(),
+                timeout=30.0,
+            )
+        )
+        return response
+
+
+def _rfc3339(moment: datetime | str | None) -> str:
+    if moment is None:
+        return ""
+    if isinstance(moment, str):
+        return moment
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("give an aware datetime (with a time zone)")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -4,7 +4,11 @@ Usage: python check_proof.py PROOF.json LOG_PUBLIC_KEY.pem   (prints "ok" or exi
 Format: docs/accountability-log.md. Hashes: RFC 9162; checkpoint: C2SP signed note, Ed25519.
 """
 
-import base64, hashlib, json, sys  # noqa: E401
+import base64
+import hashlib
+import json
+import sys
+
 from cryptography.hazmat.primitives import serialization as ser
 
 proof, pem = json.load(open(sys.argv[1])), open(sys.argv[2], "rb").read()  # noqa: SIM115

@@ -150,6 +150,10 @@ BROKEN: dict[str, tuple[dict[str, Any], str]] = {
     "bad key pin": (
         {"partners": [{**GOOD_DOCUMENT["partners"][0], "keys": {"tls": "sha1:00"}}]},
         "does not match"),
+    "hold right not a boolean": (
+        {"partner_types": [{"id": "police", "description": "Politie.",
+                            "may_place_holds": "yes"}]},
+        "'yes' is not of type 'boolean'"),
 }
 
 

@@ -15,7 +15,13 @@ from datetime import date, datetime
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.context import BrokerContext
-from gateway.broker.errors import CaseNotFound, InvalidRequest, PhaseMismatch, Refused
+from gateway.broker.errors import (
+    CaseNotFound,
+    CaseShredded,
+    InvalidRequest,
+    PhaseMismatch,
+    Refused,
+)
 from gateway.broker.ids import new_id
 from gateway.broker.records import event
 from gateway.broker.sources import Subject
@@ -30,9 +36,14 @@ from gateway.crypto.envelope import (
 from gateway.crypto.pseudonym import is_valid_bsn, subject_pseudonym
 from gateway.store.audit_log import LogRecord, RecordKind
 from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow
+from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.errors import PhaseConflict
 
 INITIAL_PHASE = "registration"
+# Moving a case into this phase closes it: the moment is kept and starts the retention clock.
+CLOSING_PHASE = "closure"
+SHREDDED_CODE = "case_shredded"
+SHREDDED_MESSAGE = "the case's data was deleted at the end of its retention period"
 SUBJECT_FIELDS = (
     "subject.bsn",
     "subject.name",
@@ -129,9 +140,12 @@ class CaseFile:
         case = await self.participating_case(who, trace, policy, case_id, "invite")
         _known_partner(policy, partner_id)
         now = self._ctx.clock()
-        row = await asyncio.to_thread(
-            self._ctx.cases.add_participant, case_id, partner_id, who.partner_id, now
-        )
+        try:
+            row = await asyncio.to_thread(
+                self._ctx.cases.add_participant, case_id, partner_id, who.partner_id, now
+            )
+        except StoreCaseShredded:
+            raise await self._shredded(who, trace, policy, case) from None
         record = await self._record(
             RecordKind.INVITATION,
             who,
@@ -155,7 +169,10 @@ class CaseFile:
         now = self._ctx.clock()
         key = self.data_key(case)
         entry = _entry(key, case_id, field, text, who.partner_id, now)
-        await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
+        try:
+            await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
+        except StoreCaseShredded:
+            raise await self._shredded(who, trace, policy, case) from None
         record = await self._record(
             RecordKind.CASE_NOTE,
             who,
@@ -179,12 +196,22 @@ class CaseFile:
             raise Refused(
                 "role_not_allowed", "only the ZVH process director changes a case's phase", seq
             )
+        # Moving into the closing phase records the moment (a case reopened and closed again
+        # starts its retention clock anew). A reopened case keeps the old moment, but
+        # retention passes over cases that are not in the closing phase.
+        closes = to_phase == CLOSING_PHASE and from_phase != CLOSING_PHASE
         try:
             row = await asyncio.to_thread(
-                self._ctx.cases.set_phase, case_id, to_phase, expected_phase=from_phase
+                self._ctx.cases.set_phase,
+                case_id,
+                to_phase,
+                expected_phase=from_phase,
+                closed_at=self._ctx.clock() if closes else None,
             )
         except PhaseConflict as exc:
             raise PhaseMismatch(f"the case is in phase {case.phase!r}, not {from_phase!r}") from exc
+        except StoreCaseShredded:
+            raise await self._shredded(who, trace, policy, case) from None
         record = await self._record(
             RecordKind.PHASE_CHANGE,
             who,
@@ -212,9 +239,10 @@ class CaseFile:
         case_id: str,
         action: str,
     ) -> CaseRow:
-        """The case, if the caller takes part in it; otherwise a refusal logged under the
-        request's policy."""
+        """The case, if the caller takes part in it and it was not shredded; otherwise a
+        refusal logged under the request's policy."""
         case = await self.get_case(case_id)
+        await self.refuse_if_shredded(who, trace, policy, case)
         if who.partner_id in case.participants:
             return case
         seq = await self._log_refusal(who, trace, policy, case, "not_participant")
@@ -223,6 +251,21 @@ class CaseFile:
             f"partner does not take part in this case and may not {action} it",
             seq,
         )
+
+    async def refuse_if_shredded(
+        self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow
+    ) -> None:
+        """Refuse, and log the refusal of, any request on a case whose data was shredded at
+        the end of its retention period: before participation is checked (its participants
+        were deleted with it) and before any source is asked."""
+        if case.shredded_at is not None:
+            raise await self._shredded(who, trace, policy, case)
+
+    async def _shredded(
+        self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow
+    ) -> CaseShredded:
+        seq = await self._log_refusal(who, trace, policy, case, SHREDDED_CODE)
+        return CaseShredded(SHREDDED_MESSAGE, seq)
 
     async def _record(
         self,
@@ -278,10 +321,16 @@ class CaseFile:
             who.partner_id,
             self._ctx.clock(),
         )
-        await asyncio.to_thread(self._ctx.cases.add_entries, case.case_id, [entry])
+        try:
+            await asyncio.to_thread(self._ctx.cases.add_entries, case.case_id, [entry])
+        except StoreCaseShredded:
+            raise CaseShredded(SHREDDED_MESSAGE) from None
         return entry.entry_id
 
     def data_key(self, case: CaseRow) -> DataKey:
+        if case.shredded_at is not None:
+            # Its wrapped key is gone: say so rather than fail to unwrap an empty key.
+            raise CaseShredded(SHREDDED_MESSAGE)
         wrapped = WrappedKey.from_bytes(case.wrapped_data_key)
         return unwrap_data_key(wrapped, self._ctx.keystore, case.case_id)
 

@@ -106,6 +106,7 @@ class Disclosures:
         snap = await self._casefile.snapshot(inp.case_id)
         case = snap.case
         policy = self._ctx.policy.current
+        await self._casefile.refuse_if_shredded(who, trace, policy, case)
         purpose = policy.purposes.get(inp.purpose)
         # Only a break-glass purpose has a window; other requests skip the scan of the entries.
         minutes = self._break_glass_minutes(snap) if purpose and purpose.break_glass else None
@@ -163,6 +164,7 @@ class Disclosures:
         snap = await self._casefile.snapshot(case_id)
         case = snap.case
         policy = self._ctx.policy.current
+        await self._casefile.refuse_if_shredded(who, trace, policy, case)
         inp = DisclosureInput(case_id, purpose, case.phase, (TRIAGE_FIELD,))
         decision = await self._decide(who, trace, case, policy, inp, kind=RecordKind.TRIAGE)
         effect = decision.fields[0].effect

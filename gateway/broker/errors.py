@@ -4,8 +4,11 @@
     BrokerError
     ├── InvalidRequest      malformed input, unknown purpose / phase / field  -> INVALID_ARGUMENT
     ├── CaseNotFound        no such case                                      -> NOT_FOUND
+    ├── HoldNotFound        no such confidentiality hold                      -> NOT_FOUND
     ├── PhaseMismatch       the case is not in the declared phase             -> FAILED_PRECONDITION
+    ├── CaseShredded        its data was deleted when its retention ended     -> FAILED_PRECONDITION
     ├── Refused             the policy refuses; a refusal record was written  -> PERMISSION_DENIED
+    ├── AlreadyEnded        the thing acted on has ended (a lifted hold)      -> FAILED_PRECONDITION
     └── RecipientKeyMissing no sealing key registered for the caller  -> FAILED_PRECONDITION
 """
 
@@ -24,8 +27,25 @@ class CaseNotFound(BrokerError):
     pass
 
 
+class HoldNotFound(BrokerError):
+    pass
+
+
 class PhaseMismatch(BrokerError):
     pass
+
+
+class CaseShredded(BrokerError):
+    """The case's data was deleted at the end of its retention period.
+
+    FAILED_PRECONDITION rather than NOT_FOUND: the id is right and the case is known (its
+    records stay in the log), but it is in a state no request can change, so the caller
+    learns why instead of doubting the id, and does not retry.
+    """
+
+    def __init__(self, message: str, log_seq: int | None = None) -> None:
+        super().__init__(message)
+        self.log_seq = log_seq
 
 
 class Refused(BrokerError):
@@ -33,6 +53,10 @@ class Refused(BrokerError):
         super().__init__(message)
         self.code = code
         self.log_seq = log_seq
+
+
+class AlreadyEnded(BrokerError):
+    """The action needs something still in force that has ended (a hold lifted or expired)."""
 
 
 class RecipientKeyMissing(BrokerError):

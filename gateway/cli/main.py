@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.cli import audit_log
+from gateway.cli import audit_log, audit_report, audit_review
+from gateway.cli import retention as retention_cli
 from gateway.server.config import (
     ConfigError,
     GatewayConfig,
@@ -101,8 +102,11 @@ def _parser() -> argparse.ArgumentParser:
         title="audit commands"
     )
     audit_log.add_parsers(audit)
+    audit_review.add_parsers(audit)
+    audit_report.add_parser(audit)
 
     _policy_parsers(sub)
+    retention_cli.add_parser(sub)
     return p
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gateway.core import CompiledPolicy
-from gateway.core.model import KeyUse, LegalBasisSpec, PartnerSpec, Purpose
+from gateway.core.model import KeyUse, LegalBasisSpec, PartnerSpec, PartnerTypeSpec, Purpose
 
 # A value as the JSON report writes it, and the text report shows it.
 Value = str | int | bool | list[str] | None
@@ -77,6 +77,11 @@ def _partner(partner: PartnerSpec) -> Attributes:
             **{f"key pin {use.value}": partner.keys.pin(use) for use in KeyUse}}
 
 
+def _partner_type(partner_type: PartnerTypeSpec) -> Attributes:
+    # Who may keep disclosures out of a subject's access report.
+    return {"may_place_holds": partner_type.may_place_holds}
+
+
 def _legal_basis(basis: LegalBasisSpec) -> Attributes:
     return {"permits": [str(p) for p in basis.permits]}
 
@@ -112,7 +117,8 @@ def _by_id(items: Sequence[T], id_of: Callable[[T], str],
 
 
 def element_changes(old: CompiledPolicy, new: CompiledPolicy) -> tuple[ElementChange, ...]:
-    """Every change to purposes, partners, fields and legal bases, in the new policy's order.
+    """Every change to purposes, partners, partner types' hold rights, fields and legal
+    bases, in the new policy's order.
 
     Fields added or removed are reported with their outcomes elsewhere; here only the
     fields kept are compared.
@@ -123,6 +129,10 @@ def element_changes(old: CompiledPolicy, new: CompiledPolicy) -> tuple[ElementCh
                   _by_id(after.purposes, lambda p: p.id, _purpose)),
         *_compare("partner", _by_id(before.partners, lambda p: p.id, _partner),
                   _by_id(after.partners, lambda p: p.id, _partner)),
+        *_compare("partner type",
+                  _by_id(before.partner_types, lambda t: t.id, _partner_type),
+                  _by_id(after.partner_types, lambda t: t.id, _partner_type),
+                  added_removed=False),
         *_compare("field", _fields(old), _fields(new), added_removed=False),
         *_compare("legal basis", _by_id(before.legal_bases, lambda b: b.id, _legal_basis),
                   _by_id(after.legal_bases, lambda b: b.id, _legal_basis)),

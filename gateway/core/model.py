@@ -109,8 +109,12 @@ class FieldSpec(_Marked):
 
 @dataclass(frozen=True, slots=True)
 class PartnerTypeSpec(_Marked):
+    """A kind of partner. ``may_place_holds``: its partners may place confidentiality holds
+    (AVG art. 23, Wpg) that keep disclosures out of a subject's access report for a while."""
+
     id: str
     description: str
+    may_place_holds: bool = False
     loc: Location = _loc()
     marks: Marks = _marks()
 

@@ -39,7 +39,7 @@ from gateway.core.yamlread import Reader, pick_hint, suggest
 SECTIONS = ("categories", "fields", "partner_types", "roles", "partners", "phases",
             "legal_bases", "purposes", "rules")
 
-_D = TypeVar("_D", PartnerTypeSpec, RoleSpec, PhaseSpec)
+_D = TypeVar("_D", RoleSpec, PhaseSpec)
 # Legal-basis ids are written into every log record; one plain spelling keeps them greppable.
 _LEGAL_BASIS_ID = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 _REGIMES = (Special.ART9, Special.ART10)
@@ -129,6 +129,16 @@ def _described(section: str, what: str, build: Callable[..., _D],
         if el.ok and ident and description:
             target(sink).append(build(ident, description, el.loc, tuple(el.marks)))
     return parse
+
+
+def _partner_type(r: Reader, node: Node, sink: _Sink) -> None:
+    el, ident = _start(r, node, sink, "partner_types", "partner type",
+                       ("id", "description", "may_place_holds"), ("id", "description"))
+    description = el.text("description")
+    may_place_holds = el.flag("may_place_holds", False)
+    if el.ok and ident and description:
+        sink.partner_types.append(PartnerTypeSpec(ident, description, may_place_holds,
+                                                  el.loc, tuple(el.marks)))
 
 
 def _partner(r: Reader, node: Node, sink: _Sink) -> None:
@@ -227,8 +237,7 @@ def _rule(r: Reader, node: Node, sink: _Sink) -> None:
 _PARSERS: Mapping[str, Callable[[Reader, Node, _Sink], None]] = {
     "categories": _category,
     "fields": _field,
-    "partner_types": _described("partner_types", "partner type", PartnerTypeSpec,
-                                lambda s: s.partner_types),
+    "partner_types": _partner_type,
     "roles": _described("roles", "role", RoleSpec,
                         lambda s: s.roles),
     "partners": _partner,

@@ -5,18 +5,27 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import grpc
 from grpc import aio
 
 from gateway.api.v1 import accountability_pb2, accountability_pb2_grpc
+from gateway.broker.break_glass_review import BreakGlassReviewQueue
 from gateway.broker.errors import InvalidRequest, Refused
 from gateway.broker.records import OUTCOME_OF_EFFECT
 from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
 from gateway.core import Effect
+from gateway.reports.access_request import ReportRequest, SubjectAccessReports
 from gateway.server import request_context
 from gateway.server.metrics import Metrics
+from gateway.server.proof_messages import (
+    checkpoint_message,
+    consistency_message,
+    inclusion_message,
+)
 from gateway.server.status import serve_call
-from gateway.store.audit_event import RecordKind, format_time
-from gateway.store.audit_log import AuditLog, LogRecord
+from gateway.store.audit_event import RecordKind, encode_event, format_time
+from gateway.store.audit_log import AuditLog, LogRecord, ProofUnavailable
+from gateway.store.reviews import Review
 
 Ctx = aio.ServicerContext[Any, Any]
 PRIVACY_OFFICER_ROLE = "privacy_officer"
@@ -28,9 +37,18 @@ _OUTCOME = {OUTCOME_OF_EFFECT[effect]: OUTCOME[effect] for effect in Effect}
 
 
 class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceServicer):
-    def __init__(self, log: AuditLog, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        log: AuditLog,
+        metrics: Metrics,
+        *,
+        reviews: BreakGlassReviewQueue | None = None,
+        subject_access: SubjectAccessReports | None = None,
+    ) -> None:
         self._log = log
         self._metrics = metrics
+        self._reviews = reviews
+        self._subject_access = subject_access
 
     async def ListDisclosures(  # noqa: N802 (gRPC method name)
         self, request: accountability_pb2.ListDisclosuresRequest, context: Ctx
@@ -74,9 +92,138 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
                 records_checked=result.records_checked,
                 first_bad_seq=result.first_bad_seq or 0,
                 reason=result.reason,
+                checkpoints_checked=result.checkpoints_checked,
+                last_checkpoint_size=result.last_checkpoint_size,
+                bad_checkpoint_size=result.bad_checkpoint_size or 0,
             )
 
         return await serve_call("VerifyLog", context, self._metrics, work)
+
+    async def GetCheckpoint(  # noqa: N802
+        self, request: accountability_pb2.GetCheckpointRequest, context: Ctx
+    ) -> accountability_pb2.Checkpoint:
+        async def work() -> accountability_pb2.Checkpoint:
+            _require_privacy_officer()
+            latest = await asyncio.to_thread(self._log.latest_checkpoint)
+            if latest is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, "the log has no checkpoint yet")
+            assert latest is not None
+            return checkpoint_message(latest)
+
+        return await serve_call("GetCheckpoint", context, self._metrics, work)
+
+    async def ProveInclusion(  # noqa: N802
+        self, request: accountability_pb2.ProveInclusionRequest, context: Ctx
+    ) -> accountability_pb2.InclusionProof:
+        async def work() -> accountability_pb2.InclusionProof:
+            _require_privacy_officer()
+            if request.seq < 1:
+                raise InvalidRequest("seq must be 1 or more")
+            try:
+                proof = await asyncio.to_thread(
+                    self._log.prove_inclusion, request.seq, request.tree_size
+                )
+            except ProofUnavailable as exc:
+                await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+                raise
+            return inclusion_message(proof)
+
+        return await serve_call("ProveInclusion", context, self._metrics, work)
+
+    async def ProveConsistency(  # noqa: N802
+        self, request: accountability_pb2.ProveConsistencyRequest, context: Ctx
+    ) -> accountability_pb2.ConsistencyProof:
+        async def work() -> accountability_pb2.ConsistencyProof:
+            _require_privacy_officer()
+            if not 0 < request.old_size <= request.new_size:
+                raise InvalidRequest("old_size and new_size must satisfy 0 < old <= new")
+            try:
+                proof = await asyncio.to_thread(
+                    self._log.prove_consistency, request.old_size, request.new_size
+                )
+            except ProofUnavailable as exc:
+                await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+                raise
+            return consistency_message(proof)
+
+        return await serve_call("ProveConsistency", context, self._metrics, work)
+
+    async def ListBreakGlassReviews(  # noqa: N802
+        self, request: accountability_pb2.ListBreakGlassReviewsRequest, context: Ctx
+    ) -> accountability_pb2.ListBreakGlassReviewsResponse:
+        reviews = await self._reviews_or_abort(context)
+
+        async def work() -> accountability_pb2.ListBreakGlassReviewsResponse:
+            _require_privacy_officer()
+            page = await reviews.list(request.status, request.after_seq, request.page_size)
+            return accountability_pb2.ListBreakGlassReviewsResponse(
+                reviews=[break_glass_review(r) for r in page.reviews],
+                next_after_seq=page.next_after_seq,
+            )
+
+        return await serve_call("ListBreakGlassReviews", context, self._metrics, work)
+
+    async def CloseBreakGlassReview(  # noqa: N802
+        self, request: accountability_pb2.CloseBreakGlassReviewRequest, context: Ctx
+    ) -> accountability_pb2.BreakGlassReview:
+        reviews = await self._reviews_or_abort(context)
+
+        async def work() -> accountability_pb2.BreakGlassReview:
+            _require_privacy_officer()
+            rc = request_context.current()
+            review = await reviews.close(
+                rc.principal, rc.trace, request.disclosure_seq, request.verdict, request.comment
+            )
+            return break_glass_review(review)
+
+        return await serve_call("CloseBreakGlassReview", context, self._metrics, work)
+
+    async def SubjectAccessReport(  # noqa: N802
+        self, request: accountability_pb2.SubjectAccessReportRequest, context: Ctx
+    ) -> accountability_pb2.SubjectAccessReportResponse:
+        reports = self._subject_access
+        if reports is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "reports are not served here")
+            raise AssertionError("unreachable: abort raises")
+
+        async def work() -> accountability_pb2.SubjectAccessReportResponse:
+            _require_privacy_officer()
+            rc = request_context.current()
+            wanted = ReportRequest(
+                bsn=request.bsn,
+                format=request.format or "json",
+                language=request.language or "nl",
+            )
+            produced = await reports.produce(rc.principal, rc.trace, wanted)
+            return accountability_pb2.SubjectAccessReportResponse(
+                document=produced.document,
+                media_type=produced.media_type,
+                disclosures_listed=produced.disclosures_listed,
+                withheld_under_exception=produced.withheld_under_exception,
+                record_seq=produced.record_seq,
+            )
+
+        return await serve_call("SubjectAccessReport", context, self._metrics, work)
+
+    async def _reviews_or_abort(self, context: Ctx) -> BreakGlassReviewQueue:
+        if self._reviews is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "reviews are not served here")
+            raise AssertionError("unreachable: abort raises")
+        return self._reviews
+
+
+def break_glass_review(review: Review) -> accountability_pb2.BreakGlassReview:
+    closure = review.closure
+    message = accountability_pb2.BreakGlassReview(
+        disclosure=log_entry(review.disclosure), status=review.status.value
+    )
+    if closure is not None:
+        message.verdict = closure.verdict.value
+        message.comment = closure.comment
+        message.reviewed_by = closure.reviewed_by
+        message.reviewed_at = format_time(closure.reviewed_at)
+        message.review_seq = closure.review_seq
+    return message
 
 
 def _require_privacy_officer() -> None:
@@ -120,4 +267,11 @@ def log_entry(record: LogRecord) -> accountability_pb2.LogEntry:
         ],
         prev_hash=record.prev_hash,
         record_hash=record.record_hash,
+        name=e.name,
+        ended_at=format_time(e.ended_at or e.occurred_at),
+        parent_span_id=e.parent_span_id,
+        subject_id_type=e.subject_id_type,
+        detail=dict(e.detail),
+        justification_ref=e.justification_ref,
+        body=encode_event(e),
     )

@@ -30,14 +30,18 @@ from gateway.api.v1 import (
     exchange_pb2,
     exchange_pb2_grpc,
 )
+from gateway.broker.break_glass_review import BreakGlassReviewQueue
 from gateway.broker.casefile import CaseFile
 from gateway.broker.context import BrokerContext, PolicyHolder
 from gateway.broker.disclosure import Disclosures
+from gateway.broker.disclosure_export import DisclosureExports
+from gateway.broker.holds import ConfidentialityHolds
 from gateway.broker.sources import Source
 from gateway.core import CompiledPolicy
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.layout import CaPaths, GatewayKeyPaths
 from gateway.policyfiles import load_policy_dir
+from gateway.reports.access_request import SubjectAccessReports
 from gateway.server.accountability_service import AccountabilityService
 from gateway.server.auth import TokenVerifier
 from gateway.server.config import GatewayConfig, TlsMode
@@ -52,9 +56,13 @@ from gateway.server.policy_reload import (
     describe_issue,
     policy_snapshot,
 )
+from gateway.server.retention_task import RetentionTask, start_retention
 from gateway.store.audit_log import AuditLog, CheckpointSigner
 from gateway.store.cases import CaseRepository
 from gateway.store.db import create_engine_for, init_schema
+from gateway.store.holds import HoldStore
+from gateway.store.partner_export import PartnerExportStore
+from gateway.store.reviews import BreakGlassReviews
 from gateway.store.snapshots import CaseSnapshots
 
 log = logging.getLogger("ketenpoort.server")
@@ -89,6 +97,7 @@ class Gateway:
     engine: Engine
     snapshots: CaseSnapshots
     log_watch: LogWatch | None = None
+    retention: RetentionTask | None = None
 
     @property
     def address(self) -> str:
@@ -107,6 +116,8 @@ class Gateway:
         await self.reloader.stop()
         if self.log_watch is not None:
             await self.log_watch.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.log.close()
@@ -155,6 +166,15 @@ async def start_gateway(
     log_watch.start()
     source_map = sources if sources is not None else _connect_sources(config, compiled)
     snapshots = CaseSnapshots(engine)
+    review_queue = BreakGlassReviewQueue(
+        BreakGlassReviews(engine), audit.append, clock, metrics.open_break_glass_reviews
+    )
+    await review_queue.refresh_open_count()
+    exports = DisclosureExports(PartnerExportStore(engine), audit.append, clock)
+    hold_store = HoldStore(engine)
+    subject_access = SubjectAccessReports(
+        audit, hold_store, lambda: holder.current, keystore.pseudonym_key, clock
+    )
 
     ctx = BrokerContext(
         policy=holder,
@@ -170,6 +190,7 @@ async def start_gateway(
 
     casefile = CaseFile(ctx)
     disclosures = Disclosures(ctx, casefile, metrics.source_call)
+    holds = ConfidentialityHolds(ctx, hold_store)
     verifier = TokenVerifier(
         lambda: partners.current.partners,
         audience=config.audience,
@@ -185,10 +206,11 @@ async def start_gateway(
         ],
     )
     exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        ExchangeService(casefile, disclosures, metrics), server
+        ExchangeService(casefile, disclosures, metrics, exports=exports, holds=holds), server
     )
     accountability_pb2_grpc.add_AccountabilityServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        AccountabilityService(audit, metrics), server
+        AccountabilityService(audit, metrics, reviews=review_queue, subject_access=subject_access),
+        server,
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -220,6 +242,7 @@ async def start_gateway(
         # The directory is watched only when the gateway read its policy from it; a policy
         # handed in (tests, benchmarks) stays until reload_policy() is called.
         reloader.start()
+    retention = start_retention(engine, config, metrics, clock)
     metrics.up.set(1)
     return Gateway(
         config,
@@ -235,6 +258,7 @@ async def start_gateway(
         engine,
         snapshots,
         log_watch=log_watch,
+        retention=retention,
     )
 
 

@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 from grpc import aio
 
 from gateway.api.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
 from gateway.broker.casefile import CaseFile, Registration
 from gateway.broker.disclosure import DisclosureInput, DisclosureResult, Disclosures, TriageResult
+from gateway.broker.disclosure_export import DisclosureExports, ExportRequest
 from gateway.broker.errors import InvalidRequest
+from gateway.broker.holds import ConfidentialityHolds, HoldRequest
 from gateway.broker.records import OUTCOME_OF_EFFECT
 from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
 from gateway.broker.sources import Subject
 from gateway.server import request_context
+from gateway.server.export_messages import export_page
 from gateway.server.metrics import Metrics
 from gateway.server.status import serve_call
+from gateway.server.streaming import serve_stream
 
 Ctx = aio.ServicerContext[Any, Any]
 MAX_INVITEES = 50
 
 
 class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
-    def __init__(self, casefile: CaseFile, disclosures: Disclosures, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        casefile: CaseFile,
+        disclosures: Disclosures,
+        metrics: Metrics,
+        *,
+        holds: ConfidentialityHolds | None = None,
+        exports: DisclosureExports | None = None,
+    ) -> None:
         self._casefile = casefile
         self._disclosures = disclosures
         self._metrics = metrics
+        self._holds = holds
+        self._exports = exports
 
     async def RegisterCase(  # noqa: N802 (gRPC method name)
         self, request: exchange_pb2.RegisterCaseRequest, context: Ctx
@@ -120,6 +136,68 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
             return triage_response(result)
 
         return await serve_call("Triage", context, self._metrics, work)
+
+    async def PlaceConfidentialityHold(  # noqa: N802
+        self, request: exchange_pb2.PlaceHoldRequest, context: Ctx
+    ) -> exchange_pb2.PlaceHoldResponse:
+        holds = await self._holds_or_abort(context)
+
+        async def work() -> exchange_pb2.PlaceHoldResponse:
+            rc = request_context.current()
+            req = HoldRequest(
+                bsn=request.bsn,
+                case_id=request.case_id,
+                reason=request.reason,
+                until=request.until,
+            )
+            placed = await holds.place(rc.principal, rc.trace, req)
+            return exchange_pb2.PlaceHoldResponse(
+                hold_id=placed.hold_id, record_seq=placed.record_seq
+            )
+
+        return await serve_call("PlaceConfidentialityHold", context, self._metrics, work)
+
+    async def LiftConfidentialityHold(  # noqa: N802
+        self, request: exchange_pb2.LiftHoldRequest, context: Ctx
+    ) -> exchange_pb2.LiftHoldResponse:
+        holds = await self._holds_or_abort(context)
+
+        async def work() -> exchange_pb2.LiftHoldResponse:
+            rc = request_context.current()
+            seq = await holds.lift(rc.principal, rc.trace, request.hold_id)
+            return exchange_pb2.LiftHoldResponse(record_seq=seq)
+
+        return await serve_call("LiftConfidentialityHold", context, self._metrics, work)
+
+    async def _holds_or_abort(self, context: Ctx) -> ConfidentialityHolds:
+        if self._holds is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "holds are not served here")
+            raise AssertionError("unreachable: abort raises")
+        return self._holds
+
+    async def ExportDisclosures(  # noqa: N802
+        self, request: exchange_pb2.ExportDisclosuresRequest, context: Ctx
+    ) -> AsyncIterator[exchange_pb2.ExportPage]:
+        exports = self._exports
+        if exports is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "exports are not served here")
+            return
+
+        async def work() -> AsyncIterator[exchange_pb2.ExportPage]:
+            rc = request_context.current()
+            req = ExportRequest(
+                role=request.role,
+                since=request.since,
+                until=request.until,
+                after_seq=request.after_seq,
+                page_size=request.page_size,
+            )
+            export = await exports.start(rc.principal, rc.trace, req)
+            async for page in export.pages():
+                yield export_page(page)
+
+        async for page in serve_stream("ExportDisclosures", context, self._metrics, work):
+            yield page
 
     def _count(self, result: DisclosureResult) -> None:
         for d in result.decisions:

@@ -1,13 +1,18 @@
 """Authentication interceptor: no servicer sees an unauthenticated call.
 
-The interceptor wraps each unary handler so that the token is verified inside the handler's
-own task; the principal and trace context then travel in a contextvar. Health checks and
-reflection stay open, as orchestrators and tooling call them without a partner token.
+The interceptor wraps each unary and server-streaming handler so that the token is verified
+inside the handler's own task; the principal and trace context then travel in a contextvar.
+A handler of any other kind (client or bidirectional streaming) is replaced by one that
+refuses the call: an unwrapped handler would be served without authentication. Health checks
+and reflection stay open, as orchestrators and tooling call them without a partner token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextvars
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -19,6 +24,8 @@ from gateway.server.auth import AuthError, RoleNotAllowed, TokenVerifier
 from gateway.server.metrics import Metrics
 
 OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+log = logging.getLogger("ketenpoort.server")
 
 if TYPE_CHECKING:  # grpc's classes are generic only in the type stubs
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -42,7 +49,7 @@ class AuthInterceptor(_Interceptor):
     ) -> Handler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or method.startswith(OPEN_PREFIXES) or handler.unary_unary is None:
+        if handler is None or method.startswith(OPEN_PREFIXES):
             return handler
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
@@ -54,34 +61,24 @@ class AuthInterceptor(_Interceptor):
     def _authenticating(self, handler: Handler, method: str) -> Handler:
         # "/ketenpoort.v1.ExchangeService/RequestDisclosure" -> "ExchangeService/RequestDisclosure"
         operation = method.lstrip("/").rsplit(".", 1)[-1]
+        if handler.unary_unary is not None:
+            return self._unary(handler, operation)
+        if handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
+            return self._server_stream(handler, operation)
+        log.error(
+            "%s is neither unary nor an async-generator server stream; its calls are refused",
+            method,
+        )
+        return self._refusing(handler)
+
+    def _unary(self, handler: Handler, operation: str) -> Handler:
         inner = handler.unary_unary
         if inner is None:
-            raise ValueError("only unary-unary handlers are wrapped")
-        verifier, metrics = self._verifier, self._metrics
+            raise ValueError("not a unary-unary handler")
+        authenticate = self._authenticate
 
         async def authenticated(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            auth: object = ""
-            traceparent: object = None
-            for key, value in context.invocation_metadata() or ():
-                if key == "authorization":
-                    auth = value
-                elif key == "traceparent":
-                    traceparent = value
-            if not isinstance(auth, str) or not auth.startswith("Bearer "):
-                metrics.auth_failure("missing_token")
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
-            try:
-                principal = verifier.verify(str(auth)[len("Bearer ") :].strip())
-            except AuthError as exc:
-                metrics.auth_failure("invalid_token")
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-            except RoleNotAllowed as exc:
-                metrics.auth_failure("role_not_allowed")
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-            trace = TraceContext.from_traceparent(
-                traceparent if isinstance(traceparent, str) else None, operation
-            )
-            token = request_context.bind(request_context.RequestContext(principal, trace))
+            token = request_context.bind(await authenticate(context, operation))
             try:
                 # grpc-stubs types handler behaviours with the sync context; aio passes its own.
                 return await inner(request, context)  # type: ignore[arg-type]
@@ -93,3 +90,84 @@ class AuthInterceptor(_Interceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    def _server_stream(self, handler: Handler, operation: str) -> Handler:
+        inner = handler.unary_stream
+        if inner is None:
+            raise ValueError("not a unary-stream handler")
+        authenticate = self._authenticate
+
+        async def authenticated(
+            request: Any, context: aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            token = request_context.bind(await authenticate(context, operation))
+            try:
+                responses: AsyncIterator[Any] = inner(request, context)  # type: ignore[arg-type,assignment]
+                async for response in responses:
+                    yield response
+            finally:
+                _unbind_stream(token)
+
+        return grpc.unary_stream_rpc_method_handler(
+            authenticated,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _refusing(self, handler: Handler) -> Handler:
+        metrics = self._metrics
+
+        async def refuse(_request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+            metrics.auth_failure("call_kind_not_served")
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "the gateway serves unary calls and async server streams only",
+            )
+
+        if handler.unary_stream is not None:
+            make = grpc.unary_stream_rpc_method_handler
+        elif handler.stream_unary is not None:
+            make = grpc.stream_unary_rpc_method_handler
+        else:
+            make = grpc.stream_stream_rpc_method_handler
+        return make(
+            refuse,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    async def _authenticate(
+        self, context: aio.ServicerContext[Any, Any], operation: str
+    ) -> request_context.RequestContext:
+        """The caller and trace of this call; aborts the call when the token does not hold."""
+        auth: object = ""
+        traceparent: object = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                auth = value
+            elif key == "traceparent":
+                traceparent = value
+        if not isinstance(auth, str) or not auth.startswith("Bearer "):
+            self._metrics.auth_failure("missing_token")
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
+        try:
+            principal = self._verifier.verify(str(auth)[len("Bearer ") :].strip())
+        except AuthError as exc:
+            self._metrics.auth_failure("invalid_token")
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        except RoleNotAllowed as exc:
+            self._metrics.auth_failure("role_not_allowed")
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        trace = TraceContext.from_traceparent(
+            traceparent if isinstance(traceparent, str) else None, operation
+        )
+        return request_context.RequestContext(principal, trace)
+
+
+def _unbind_stream(token: contextvars.Token[request_context.RequestContext]) -> None:
+    try:
+        request_context.unbind(token)
+    except ValueError:
+        # A stream abandoned mid-way is closed later by the event loop's generator finalizer,
+        # in another context, where the caller was never bound.
+        pass

@@ -27,6 +27,9 @@ class LogWatch:
         self._interval = interval_s
         self._prefix = VerifiedPrefix()
         self._task: asyncio.Task[None] | None = None
+        # The verification running in a worker thread, if any: a thread cannot be cancelled,
+        # so stop() waits for it before the engine it reads from is disposed of.
+        self._inflight: asyncio.Future[VerifyResult] | None = None
         self._checkpoint_at: float | None = None
         metrics.log_checkpoint_age.set_function(self._checkpoint_age)
         self.last_result: VerifyResult | None = None
@@ -41,12 +44,16 @@ class LogWatch:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+        inflight = self._inflight
+        if inflight is not None:
+            with suppress(Exception):
+                await inflight
 
     async def check_now(self) -> VerifyResult | None:
         """Verify what was appended since the last check and refresh the checkpoint metrics."""
         try:
-            result = await asyncio.to_thread(self._audit.verify, resume=self._prefix)
-            await asyncio.to_thread(self._refresh_checkpoint)
+            self._inflight = asyncio.ensure_future(asyncio.to_thread(self._verify_and_refresh))
+            result = await asyncio.shield(self._inflight)
         except Exception:
             log.exception("the accountability log could not be read for verification")
             self._metrics.log_verify_runs.labels("error").inc()
@@ -69,6 +76,11 @@ class LogWatch:
         while True:
             await self.check_now()
             await asyncio.sleep(self._interval)
+
+    def _verify_and_refresh(self) -> VerifyResult:
+        result = self._audit.verify(resume=self._prefix)
+        self._refresh_checkpoint()
+        return result
 
     def _refresh_checkpoint(self) -> None:
         latest = self._audit.latest_checkpoint()

@@ -184,11 +184,13 @@ class Metrics:
         """The number of break-glass disclosures still waiting for review."""
         self.break_glass_reviews_open.set(count)
 
-    def retention_run(self, result: str, shredded: int) -> None:
-        """One retention run: its result and the cases it shredded."""
+    def retention_run(self, result: str) -> None:
+        """One retention run ended: ok, stopped or failed."""
         self._child(self.retention_runs, result).inc()
-        if shredded:
-            self.cases_shredded.inc(shredded)
+
+    def case_shredded(self) -> None:
+        """One case was shredded (counted as it happens, also in a run that fails later)."""
+        self.cases_shredded.inc()
 
     def policy_reload(self, result: str) -> None:
         """One reload attempt; `result` is applied, unchanged or rejected."""

@@ -11,8 +11,11 @@ import grpc
 from grpc import aio
 
 from gateway.broker.errors import (
+    AlreadyEnded,
     BrokerError,
     CaseNotFound,
+    CaseShredded,
+    HoldNotFound,
     InvalidRequest,
     PhaseMismatch,
     RecipientKeyMissing,
@@ -26,8 +29,11 @@ STATUS_OF: dict[type[BrokerError], grpc.StatusCode] = {
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     CaseNotFound: grpc.StatusCode.NOT_FOUND,
     PhaseMismatch: grpc.StatusCode.FAILED_PRECONDITION,
+    CaseShredded: grpc.StatusCode.FAILED_PRECONDITION,
     Refused: grpc.StatusCode.PERMISSION_DENIED,
     RecipientKeyMissing: grpc.StatusCode.FAILED_PRECONDITION,
+    AlreadyEnded: grpc.StatusCode.FAILED_PRECONDITION,
+    HoldNotFound: grpc.StatusCode.NOT_FOUND,
 }
 
 R = TypeVar("R")

@@ -29,7 +29,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.db import for_writing, translate_errors
-from gateway.store.errors import CaseNotFound, DuplicateCase, PhaseConflict, StoreError
+from gateway.store.errors import (
+    CaseNotFound,
+    CaseShredded,
+    DuplicateCase,
+    PhaseConflict,
+    StoreError,
+)
 from gateway.store.tables import case_entries, case_participants, cases
 
 
@@ -50,6 +56,9 @@ class CaseRow:
     wrapped_data_key: bytes
     # Registrant first, then invitees in the order they joined.
     participants: tuple[str, ...]
+    # Set when the case's data was shredded at the end of its retention period: the wrapped
+    # data key is then empty and the case has no entries and no participants.
+    shredded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -166,7 +175,7 @@ class CaseRepository:
         _require_aware(now)
         try:
             with self._writer.begin() as conn:
-                _require_case(conn, case_id)
+                _require_live_case(conn, case_id)
                 already = conn.execute(
                     select(case_participants.c.partner_id).where(
                         case_participants.c.case_id == case_id,
@@ -224,7 +233,7 @@ class CaseRepository:
             return
         try:
             with self._writer.begin() as conn:
-                _require_case(conn, case_id)
+                _require_live_case(conn, case_id)
                 conn.execute(insert(case_entries), [_entry_params(e) for e in entries])
         except IntegrityError as exc:
             raise StoreError(f"entries for case {case_id!r} violate a storage constraint") from exc
@@ -280,24 +289,26 @@ class CaseRepository:
 
         With ``expected_phase`` the move happens only if the case is still in that phase,
         otherwise ``PhaseConflict``. ``closed_at`` records the closure moment that starts the
-        retention clock.
+        retention clock. A shredded case keeps its phase (``CaseShredded``).
         """
         values: dict[str, Any] = {"phase": phase}
         if closed_at is not None:
             _require_aware(closed_at)
             values["closed_at"] = closed_at
-        condition = cases.c.case_id == case_id
+        condition = and_(cases.c.case_id == case_id, cases.c.shredded_at.is_(None))
         if expected_phase is not None:
             condition = and_(condition, cases.c.phase == expected_phase)
         with self._writer.begin() as conn:
             changed = conn.execute(update(cases).where(condition).values(values)).rowcount
             if changed == 0:
                 actual = conn.execute(
-                    select(cases.c.phase).where(cases.c.case_id == case_id)
-                ).scalar_one_or_none()
+                    select(cases.c.phase, cases.c.shredded_at).where(cases.c.case_id == case_id)
+                ).first()
                 if actual is None:
                     raise CaseNotFound(case_id)
-                raise PhaseConflict(case_id, expected_phase or "", actual)
+                if actual.shredded_at is not None:
+                    raise CaseShredded(case_id)
+                raise PhaseConflict(case_id, expected_phase or "", actual.phase)
             return _load_case(conn, case_id)
 
     @translate_errors("case file: find cases by subject")
@@ -317,7 +328,11 @@ class CaseRepository:
 
     @translate_errors("case file: delete case")
     def delete_case(self, case_id: str) -> None:
-        """Remove a case, its participants, entries and wrapped data key (end of retention)."""
+        """Remove a case, its participants, entries and wrapped data key.
+
+        The end of retention does not remove the case: it shreds it and keeps the case row
+        (see ``gateway.store.retention``).
+        """
         with self._writer.begin() as conn:
             _require_case(conn, case_id)
             conn.execute(delete(case_entries).where(case_entries.c.case_id == case_id))
@@ -381,6 +396,22 @@ def _require_case(conn: Connection, case_id: str) -> None:
         raise CaseNotFound(case_id)
 
 
+def _require_live_case(conn: Connection, case_id: str) -> None:
+    """The case exists and was not shredded; for a write that adds to it.
+
+    On PostgreSQL the case row stays share-locked until the writing transaction ends: a
+    shredding that claims the case meanwhile waits for it and then deletes what it added,
+    and a shredding that committed first is seen here. SQLite runs one writer at a time.
+    """
+    row = conn.execute(
+        select(cases.c.shredded_at).where(cases.c.case_id == case_id).with_for_update(read=True)
+    ).first()
+    if row is None:
+        raise CaseNotFound(case_id)
+    if row.shredded_at is not None:
+        raise CaseShredded(case_id)
+
+
 def _participants_query(case_id: str) -> Select[Any]:
     registrant_first = case_participants.c.role_in_case != ParticipantRole.REGISTRANT.value
     return (
@@ -431,4 +462,5 @@ def _load_case_or_none(conn: Connection, case_id: str) -> CaseRow | None:
         closed_at=row.closed_at,
         wrapped_data_key=bytes(row.wrapped_data_key),
         participants=tuple(partners),
+        shredded_at=row.shredded_at,
     )

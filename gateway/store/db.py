@@ -92,6 +92,11 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
                 _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            # Zero deleted content and freed pages, on every connection: shredding a case
+            # then leaves no ciphertext in the file, not even copies that page splits left
+            # behind when the entries were written. Inserts cost the same (measured; Debian's
+            # SQLite even has it on by default); see gateway.store.retention.
+            cursor.execute("PRAGMA secure_delete = ON")
         finally:
             cursor.close()
 

@@ -7,6 +7,7 @@ gateway never sees SQLAlchemy types::
     ├── CaseNotFound        no case with that id
     ├── DuplicateCase       a case with that id already exists
     ├── PhaseConflict       the case is not in the phase the caller expected
+    ├── CaseShredded        the case's data was deleted at the end of its retention period
     ├── MalformedRecord     a stored accountability record cannot be read back
     ├── AuditLogClosed      the accountability log writer is not running
     └── AuditWriteError     a batch of accountability records was not committed
@@ -45,6 +46,14 @@ class PhaseConflict(StoreError):
         self.case_id = case_id
         self.expected = expected
         self.actual = actual
+
+
+class CaseShredded(StoreError):
+    """The case's data was deleted at the end of its retention period; it takes no changes."""
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"case {case_id!r} was shredded at the end of its retention period")
+        self.case_id = case_id
 
 
 class MalformedRecord(StoreError):

@@ -52,6 +52,7 @@ _CASE_COLUMNS = (
     "created_at",
     "closed_at",
     "wrapped_data_key",
+    "shredded_at",
 )
 _ENTRY_COLUMNS = ("entry_id", "field", "ciphertext", "created_by", "created_at")
 _REGISTRANT = ParticipantRole.REGISTRANT.value
@@ -64,7 +65,8 @@ _SQLITE_SNAPSHOT = (
     f"SELECT 0, {', '.join(_CASE_COLUMNS)} FROM {cases.name} WHERE case_id = ?1 "
     f"UNION ALL SELECT 1, partner_id, role_in_case, joined_at{_PAD} "
     f"FROM {case_participants.name} WHERE case_id = ?1 "
-    f"UNION ALL SELECT 2, {', '.join(_ENTRY_COLUMNS)}{', NULL' * 3} "
+    f"UNION ALL SELECT 2, {', '.join(_ENTRY_COLUMNS)}"
+    f"{', NULL' * (len(_CASE_COLUMNS) - len(_ENTRY_COLUMNS))} "
     f"FROM {case_entries.name} WHERE case_id = ?1"
 )
 # One statement, so one round trip and one view: the case with its participants, joined to
@@ -320,7 +322,7 @@ def _pg_snapshot(rows: list[tuple[Any, ...]]) -> CaseSnapshot | None:
 
 
 def _case_row(row: Sequence[Any], participants: tuple[str, ...], time: _Time) -> CaseRow:
-    closed_at = row[6]
+    closed_at, shredded_at = row[6], row[8]
     return CaseRow(
         case_id=row[0],
         subject_pseudonym=row[1],
@@ -331,6 +333,7 @@ def _case_row(row: Sequence[Any], participants: tuple[str, ...], time: _Time) ->
         closed_at=None if closed_at is None else time(closed_at),
         wrapped_data_key=bytes(row[7]),
         participants=participants,
+        shredded_at=None if shredded_at is None else time(shredded_at),
     )
 
 

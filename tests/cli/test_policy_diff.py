@@ -209,6 +209,9 @@ def test_fields_added_list_what_they_release_and_element_changes_are_listed(
      "-> https://zvh.example/register/pa-analysis-2"),
     ("catalogue.yaml", "    source: ggz\n", "    source: police\n",
      "field ggz.diagnosis: source ggz -> police"),
+    ("partners.yaml", "    description: Politie.\n",
+     "    description: Politie.\n    may_place_holds: true\n",
+     "partner type police: may_place_holds no -> yes"),
     ("catalogue.yaml", "  - id: wpg-19\n    title: Wpg art. 19 - police data\n", "",
      "legal basis wpg-19 removed"),
 ])

@@ -208,3 +208,28 @@ def test_partner_key_mistakes_are_located(mini_docs: Docs) -> None:
     assert at(issues, "unknown key 'tsl' in partner keys (did you mean 'tls'?)") == (8, 7)
     assert at(issues, "partner keys sealing must be text") == (9, 16)
     assert len(issues) == 3
+
+
+def test_a_partner_type_may_be_allowed_to_place_holds(mini_docs: Docs) -> None:
+    documents = with_extra(mini_docs, """\
+        partner_types:
+          - id: prosecutor
+            description: Public prosecutor.
+            may_place_holds: true
+        """)
+    policy = parse_policy(documents)
+    types = {t.id: t for t in policy.partner_types}
+    assert types["prosecutor"].may_place_holds is True
+    assert types["prosecutor"].at("may_place_holds").line == 4
+    assert not any(t.may_place_holds for t in policy.partner_types if t.id != "prosecutor")
+
+
+def test_may_place_holds_takes_true_or_false_only(mini_docs: Docs) -> None:
+    documents = with_extra(mini_docs, """\
+        partner_types:
+          - id: prosecutor
+            description: Public prosecutor.
+            may_place_holds: "yes"
+        """)
+    issues = issues_of(documents)
+    assert at(issues, "partner type may_place_holds must be true or false") == (4, 22)

@@ -62,6 +62,11 @@ def test_the_shipped_policy_names_what_the_covenant_names(shipped: CompiledPolic
     assert len(shipped.fields) >= 40
 
 
+def test_only_police_and_prosecutor_may_place_holds(shipped: CompiledPolicy) -> None:
+    holders = {t.id for t in shipped.policy.partner_types if t.may_place_holds}
+    assert holders == {"police", "om"}
+
+
 def test_fields_that_differ_from_their_category_say_so(shipped: CompiledPolicy) -> None:
     specials = shipped.policy.specials()
     assert specials["mun.social_support"] is Special.ART9

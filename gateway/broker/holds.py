@@ -1,0 +1,264 @@
+"""Use cases for confidentiality holds: place one on a subject, lift it again.
+
+A hold (AVG art. 23, art. 41 UAVG, Wpg) keeps disclosures about a subject out of the
+subject's access report while an investigation could be harmed by them. Only partners whose
+type the policy allows (``may_place_holds``) may place one; only the partner that placed a
+hold may lift it. Each place and lift is a log record, written before the answer; the record
+holds the hold's id, end, scope and the digest of its reason, never the BSN or the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.context import BrokerContext
+from gateway.broker.errors import (
+    AlreadyEnded,
+    CaseNotFound,
+    HoldNotFound,
+    InvalidRequest,
+    Refused,
+)
+from gateway.broker.ids import new_id
+from gateway.broker.records import event
+from gateway.core import CompiledPolicy, UnknownPartner
+from gateway.crypto.pseudonym import subject_pseudonym
+from gateway.store.audit_event import detail_of, format_time
+from gateway.store.audit_log import LogRecord, RecordKind
+from gateway.store.holds import ALL_CASES, Hold, HoldStore
+
+MAX_REASON_CHARS = 2000
+MAX_HOLD_YEARS = 5
+MAX_ID_CHARS = 64
+HOLDS_NOT_ALLOWED = "holds_not_allowed"
+NOT_HOLD_OWNER = "not_hold_owner"
+# RFC 3339 full-date, or date-time with a seconds field and an offset.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    bsn: str
+    case_id: str
+    reason: str
+    until: str
+
+
+@dataclass(frozen=True)
+class PlacedHold:
+    hold_id: str
+    record_seq: int
+
+
+def reason_digest(reason: str) -> str:
+    """``sha256:<hex>`` of the reason's UTF-8 text: what the log keeps of it."""
+    return "sha256:" + hashlib.sha256(reason.encode("utf-8")).hexdigest()
+
+
+def parse_until(text: str) -> datetime:
+    """An RFC 3339 date (the hold ends as that day begins, UTC) or date-time with offset."""
+    text = text.strip()
+    try:
+        if _DATE.fullmatch(text):
+            return datetime.combine(date.fromisoformat(text), time(0), UTC)
+        match = _DATE_TIME.fullmatch(text)
+        if match:
+            day, clock, fraction, offset = match.groups()
+            # Python reads at most microseconds; finer digits cannot change a hold's end.
+            micros = (fraction or "")[:7]
+            offset = "+00:00" if offset in ("Z", "z") else offset
+            return datetime.fromisoformat(f"{day}T{clock}{micros}{offset}").astimezone(UTC)
+    except ValueError:
+        pass
+    raise InvalidRequest(
+        "until must be an RFC 3339 date (2027-01-31) or date-time with offset "
+        "(2027-01-31T12:00:00Z)"
+    )
+
+
+def latest_end(now: datetime) -> datetime:
+    """``MAX_HOLD_YEARS`` calendar years after ``now`` (29 February counts as 28th)."""
+    try:
+        return now.replace(year=now.year + MAX_HOLD_YEARS)
+    except ValueError:
+        return now.replace(year=now.year + MAX_HOLD_YEARS, day=28)
+
+
+def _scope(case_id: str) -> str:
+    return "case" if case_id else "all_cases"
+
+
+class ConfidentialityHolds:
+    def __init__(self, ctx: BrokerContext, store: HoldStore) -> None:
+        self._ctx = ctx
+        self._store = store
+
+    async def place(self, who: Principal, trace: TraceContext, req: HoldRequest) -> PlacedHold:
+        policy = self._ctx.policy.current
+        pseudonym = self._pseudonym_or_none(req.bsn)
+        if not _may_place_holds(policy, who.partner_id):
+            seq = await self._refuse(who, trace, policy, pseudonym or "", HOLDS_NOT_ALLOWED)
+            raise Refused(
+                HOLDS_NOT_ALLOWED,
+                "partners of this type may not place confidentiality holds",
+                seq,
+            )
+        if pseudonym is None:
+            raise InvalidRequest("bsn is not a valid BSN (nine digits passing the 11-test)")
+        reason = req.reason.strip()
+        if not reason or len(req.reason) > MAX_REASON_CHARS:
+            raise InvalidRequest(f"reason must be 1..{MAX_REASON_CHARS} characters")
+        now = self._ctx.clock()
+        until = parse_until(req.until)
+        if until <= now:
+            raise InvalidRequest("until must lie in the future")
+        if until > latest_end(now):
+            raise InvalidRequest(f"a hold lasts at most {MAX_HOLD_YEARS} years")
+        phase = await self._case_phase(req.case_id, pseudonym)
+        hold_id = new_id("h_")
+        record = await self._record(
+            RecordKind.HOLD_PLACED,
+            who,
+            trace,
+            policy,
+            subject=pseudonym,
+            case_id=req.case_id,
+            phase=phase,
+            detail=detail_of(
+                hold_id=hold_id,
+                until=format_time(until),
+                case_scope=_scope(req.case_id),
+                reason_sha256=reason_digest(req.reason),
+            ),
+        )
+        hold = Hold(
+            hold_id=hold_id,
+            subject_pseudonym=pseudonym,
+            placed_by=who.partner_id,
+            case_id=req.case_id or ALL_CASES,
+            reason=req.reason,
+            placed_at=now,
+            until=until,
+            lifted_at=None,
+            record_seq=record.seq,
+        )
+        await asyncio.to_thread(self._store.place, hold)
+        return PlacedHold(hold_id, record.seq)
+
+    async def lift(self, who: Principal, trace: TraceContext, hold_id: str) -> int:
+        """Lift the caller's own hold; the seq of the lift's log record."""
+        if not hold_id or len(hold_id) > MAX_ID_CHARS:
+            raise InvalidRequest("hold_id is required")
+        policy = self._ctx.policy.current
+        hold = await asyncio.to_thread(self._store.get, hold_id)
+        if hold is None:
+            raise HoldNotFound(f"no hold {hold_id!r}")
+        if hold.placed_by != who.partner_id:
+            seq = await self._refuse(who, trace, policy, hold.subject_pseudonym, NOT_HOLD_OWNER)
+            raise Refused(NOT_HOLD_OWNER, "only the partner that placed a hold may lift it", seq)
+        now = self._ctx.clock()
+        if not hold.active_at(now):
+            raise AlreadyEnded(f"hold {hold_id!r} has already ended or was lifted")
+        record = await self._record(
+            RecordKind.HOLD_LIFTED,
+            who,
+            trace,
+            policy,
+            subject=hold.subject_pseudonym,
+            case_id=hold.case_id,
+            phase="",
+            detail=detail_of(
+                hold_id=hold.hold_id,
+                until=format_time(hold.until),
+                case_scope=_scope(hold.case_id),
+                reason_sha256=reason_digest(hold.reason),
+                placed_seq=hold.record_seq,
+            ),
+        )
+        if not await asyncio.to_thread(self._store.lift, hold_id, now):
+            # Another lift of the same hold committed between our read and our update.
+            raise AlreadyEnded(f"hold {hold_id!r} was lifted meanwhile")
+        return record.seq
+
+    def _pseudonym_or_none(self, bsn: str) -> str | None:
+        try:
+            return subject_pseudonym(self._ctx.keystore.pseudonym_key, bsn)
+        except ValueError:
+            return None
+
+    async def _case_phase(self, case_id: str, pseudonym: str) -> str:
+        """The phase of the case a hold is limited to; NOT_FOUND alike for a case that does
+        not exist and one about another subject, so the answer tells nothing about either."""
+        if not case_id:
+            return ""
+        if len(case_id) > MAX_ID_CHARS:
+            raise InvalidRequest(f"case_id is at most {MAX_ID_CHARS} characters")
+        case = await asyncio.to_thread(self._ctx.cases.get_case, case_id)
+        if case is None or case.subject_pseudonym != pseudonym:
+            raise CaseNotFound("no such case for this subject")
+        return case.phase
+
+    async def _record(
+        self,
+        kind: RecordKind,
+        who: Principal,
+        trace: TraceContext,
+        policy: CompiledPolicy,
+        *,
+        subject: str,
+        case_id: str,
+        phase: str,
+        detail: tuple[tuple[str, str], ...] = (),
+        refusal_code: str = "",
+    ) -> LogRecord:
+        return await self._ctx.log.append(
+            event(
+                kind,
+                principal=who,
+                trace=trace,
+                at=self._ctx.clock(),
+                case_id=case_id,
+                subject_pseudonym=subject,
+                phase=phase,
+                policy_version=policy.version,
+                status="refused" if refusal_code else "ok",
+                refusal_code=refusal_code,
+                detail=detail,
+            )
+        )
+
+    async def _refuse(
+        self,
+        who: Principal,
+        trace: TraceContext,
+        policy: CompiledPolicy,
+        subject: str,
+        code: str,
+    ) -> int:
+        record = await self._record(
+            RecordKind.REFUSAL,
+            who,
+            trace,
+            policy,
+            subject=subject,
+            case_id="",
+            phase="",
+            refusal_code=code,
+        )
+        return record.seq
+
+
+def _may_place_holds(policy: CompiledPolicy, partner_id: str) -> bool:
+    try:
+        partner_type = policy.partner(partner_id).type
+    except UnknownPartner:
+        return False
+    return any(t.id == partner_type and t.may_place_holds for t in policy.policy.partner_types)

@@ -1,0 +1,168 @@
+"""`ketenpoort audit report`: the access report for one data subject (AVG art. 15).
+
+Reads the log, the confidentiality holds and the policy of a gateway's database and key
+directory, writes the report as JSON or as a printable HTML page, and records in the log that
+a report was made (as the privacy officer, from the command line).
+
+The BSN on a command line stays in the shell's history and shows in the process list, so
+``--subject -`` reads it from standard input instead (without echo when that is a terminal):
+
+    ketenpoort audit report --subject - --format html -o report.html < bsn.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from gateway.server.config import GatewayConfig
+
+# A report holds personal data: the file is readable by its owner only.
+OUTPUT_MODE = 0o600
+CLI_USER_REF = "ketenpoort-cli"
+OPERATION = "ketenpoort audit report"
+PRIVACY_OFFICER_ROLE = "privacy_officer"
+
+
+def add_parser(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = audit.add_parser(
+        "report",
+        help="the access report for one data subject (AVG art. 15)",
+        description="Every disclosure about the subject, without values, with inclusion "
+        "proofs; disclosures under a confidentiality hold in force are left out. The report "
+        "is recorded in the log. Pass --subject - to read the BSN from standard input, so "
+        "that it stays out of the shell history.",
+    )
+    report.add_argument(
+        "--subject",
+        required=True,
+        metavar="BSN",
+        help="the subject's BSN, or - to read it from standard input (recommended)",
+    )
+    report.add_argument(
+        "--format",
+        choices=("json", "html"),
+        help="json or html (a printable page); default: from the -o suffix, else json",
+    )
+    report.add_argument(
+        "--language",
+        choices=("nl", "en"),
+        default="nl",
+        help="language of the report's text (default: nl)",
+    )
+    report.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    report.add_argument(
+        "--config", type=Path, help="gateway configuration naming database, keys and policy"
+    )
+    report.add_argument(
+        "--database", "--db", dest="database", help="database URL (overrides the configuration)"
+    )
+    report.add_argument("--keys", type=Path, help="key directory (overrides the configuration)")
+    report.add_argument(
+        "--policy", type=Path, help="policy directory (overrides the configuration)"
+    )
+    report.set_defaults(run=run_report)
+
+
+def read_subject(value: str, stdin: TextIO) -> str:
+    """The BSN from the argument, or from standard input for ``-``."""
+    if value != "-":
+        return value
+    if stdin.isatty():
+        return getpass.getpass("BSN: ").strip()
+    return stdin.readline().strip()
+
+
+def output_format(args: argparse.Namespace) -> str:
+    if args.format:
+        return str(args.format)
+    suffix = args.output.suffix.lower() if args.output else ""
+    return "html" if suffix in (".html", ".htm") else "json"
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from gateway.broker.caller import Principal, TraceContext
+    from gateway.broker.errors import InvalidRequest
+    from gateway.core import PolicyError
+    from gateway.crypto.errors import KeystoreError
+    from gateway.crypto.keystore import Keystore
+    from gateway.policyfiles import load_policy_dir
+    from gateway.reports.access_request import ReportRequest, SubjectAccessReports
+    from gateway.store.audit_log import AuditLog, CheckpointSigner
+    from gateway.store.db import create_engine_for, init_schema
+    from gateway.store.holds import HoldStore
+
+    config = _config(args)
+    bsn = read_subject(args.subject, sys.stdin)
+    try:
+        policy = load_policy_dir(config.policy_dir)
+        keystore = Keystore.open(config.keys_dir)
+    except (PolicyError, OSError, KeystoreError) as exc:
+        print(f"ketenpoort audit report: {exc}", file=sys.stderr)
+        return 2
+    officer = next((p for p in policy.partners.values() if PRIVACY_OFFICER_ROLE in p.roles), None)
+    principal = Principal(
+        partner_id=officer.id if officer else "zvh",
+        partner_type=officer.type if officer else "zvh",
+        role=PRIVACY_OFFICER_ROLE,
+        user_ref=CLI_USER_REF,
+        token_id="",
+        expires_at=0,
+    )
+    trace = TraceContext.from_traceparent(None, operation=OPERATION)
+    request = ReportRequest(bsn=bsn, format=output_format(args), language=args.language)
+    engine = create_engine_for(config.database_url)
+    try:
+        init_schema(engine)
+        log = AuditLog(engine, signer=CheckpointSigner(keystore.signing_key, config.log_origin))
+        reports = SubjectAccessReports(
+            log, HoldStore(engine), lambda: policy, keystore.pseudonym_key, _utc_now
+        )
+        produced = reports.produce_sync(principal, trace, request)
+    except InvalidRequest as exc:
+        print(f"ketenpoort audit report: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    _write(args.output, produced.document)
+    summary = (
+        f"report: {produced.disclosures_listed} disclosures listed; recorded as log record "
+        f"{produced.record_seq}"
+    )
+    if produced.withheld_under_exception:
+        summary += "; some were left out under a confidentiality hold"
+    print(summary, file=sys.stderr)
+    return 0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _config(args: argparse.Namespace) -> GatewayConfig:
+    from gateway.server.config import embedded_default, load_config
+
+    config = load_config(args.config) if args.config else embedded_default()
+    if args.database:
+        config = config.with_overrides(database_url=args.database)
+    if args.keys:
+        config = config.with_overrides(keys_dir=args.keys)
+    if args.policy:
+        config = config.with_overrides(policy_dir=args.policy)
+    return config
+
+
+def _write(output: Path | None, document: bytes) -> None:
+    if output is None:
+        sys.stdout.buffer.write(document)
+        sys.stdout.buffer.flush()
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OUTPUT_MODE)
+    with os.fdopen(fd, "wb") as out:
+        out.write(document)

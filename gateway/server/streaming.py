@@ -1,0 +1,58 @@
+"""``serve_call`` for server-streaming RPCs: the same error table, counting and timing, around
+an async iterator of responses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc import aio
+
+from gateway.broker.errors import BrokerError, Refused
+from gateway.server.metrics import Metrics
+from gateway.server.status import status_of
+
+log = logging.getLogger("ketenpoort.server")
+
+R = TypeVar("R")
+
+
+async def serve_stream(
+    method: str,
+    context: aio.ServicerContext[Any, Any],
+    metrics: Metrics,
+    work: Callable[[], AsyncIterator[R]],
+) -> AsyncIterator[R]:
+    """Stream ``work``'s responses: translate use-case errors, count the outcome, time it.
+
+    An error after some responses left still ends the call with its status, so the client
+    knows the stream is incomplete and can resume.
+    """
+    start = time.perf_counter()
+    code = grpc.StatusCode.OK
+    try:
+        async for response in work():
+            yield response
+    except BrokerError as exc:
+        code = status_of(exc)
+        if isinstance(exc, Refused):
+            metrics.refusal(exc.code)
+        await context.abort(code, str(exc))
+    except aio.AbortError:
+        code = context.code() or grpc.StatusCode.UNKNOWN
+        raise
+    except (GeneratorExit, asyncio.CancelledError):
+        # The client went away, or the server is stopping, mid-stream.
+        code = grpc.StatusCode.CANCELLED
+        raise
+    except Exception as exc:
+        code = grpc.StatusCode.INTERNAL
+        # Exception text can carry request content: log the error's type, never its message.
+        log.error("internal error in %s: %s", method, type(exc).__name__)
+        await context.abort(code, "internal error; see the gateway log")
+    finally:
+        metrics.request_done(method, code.name, time.perf_counter() - start)
