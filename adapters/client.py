@@ -285,6 +285,20 @@ class PartnerClient:
         )
         return response
 
+    async def subject_access_report(
+        self, bsn: str, *, format: str = "json", language: str = "nl"
+    ) -> accountability_pb2.SubjectAccessReportResponse:
+        """The AVG art. 15 report for one subject (the privacy officer role)."""
+        request = accountability_pb2.SubjectAccessReportRequest(
+            bsn=bsn, format=format, language=language
+        )
+        response: accountability_pb2.SubjectAccessReportResponse = (
+            await self._accountability.SubjectAccessReport(
+                request, metadata=self.metadata(), timeout=60.0
+            )
+        )
+        return response
+
     async def close_break_glass_review(
         self, disclosure_seq: int, verdict: str, comment: str
     ) -> accountability_pb2.BreakGlassReview:

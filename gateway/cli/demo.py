@@ -11,12 +11,14 @@ against what the policy says, value by value; the demo exits 0 only if every ste
 
 from __future__ import annotations
 
+import json
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -25,11 +27,15 @@ from adapters.source_server import InMemoryBackend, RunningSource, serve_source
 from gateway.api.v1 import common_pb2
 from gateway.cli.demo_data import GOAL, REASON, SOURCE_RECORDS, SUBJECT
 from gateway.core import AccessRequest, CompiledPolicy, Effect, apply_transform
+from gateway.crypto._pem import load_ed25519_public_key
 from gateway.crypto.devkeys import init_dev_keys, load_partner_private_keys
 from gateway.crypto.keystore import Keystore
+from gateway.crypto.layout import GatewayKeyPaths
 from gateway.policyfiles import load_policy_dir
 from gateway.server.app import Gateway, start_gateway
 from gateway.server.config import GatewayConfig, SourceEndpoint, TlsMode, shipped_policy_dir
+from gateway.store.checkpoints import open_checkpoint
+from gateway.store.merkle import leaf_hash, verify_inclusion
 
 # Which partner acts in which role in the demo.
 ACTORS = {
@@ -309,7 +315,50 @@ async def _play(demo: Demo) -> None:
     checks.check(not leaked, "no field value appears in any log record")
     verified = await officer.verify_log()
     checks.check(
-        verified.ok, f"log verifies: {verified.records_checked} records, hash chain intact"
+        verified.ok,
+        f"log verifies: {verified.records_checked} records, hash chain intact, "
+        f"{verified.checkpoints_checked} signed checkpoint(s) match",
+    )
+    await _prove_and_review(demo, officer, listing.entries)
+
+
+async def _prove_and_review(demo: Demo, officer: PartnerClient, entries: Sequence[Any]) -> None:
+    """A proof anyone can check with the log key, the break-glass review, the access report."""
+    checks = demo.checks
+    disclosure = next(e for e in entries if e.kind == "disclosure")
+    proof = await officer.prove_inclusion(disclosure.seq)
+    keys = GatewayKeyPaths.under(demo.gateway.config.keys_dir)
+    log_key = load_ed25519_public_key(keys.signing_pub)
+    checkpoint = open_checkpoint(proof.checkpoint.note, [log_key])
+    checks.check(
+        verify_inclusion(
+            leaf_hash(proof.body.encode()), proof.leaf_index, proof.tree_size,
+            list(proof.path), checkpoint.root_hash,
+        ),
+        f"record {disclosure.seq} is proven in the signed tree of {proof.tree_size} records",
+    )
+    waiting = await officer.list_break_glass_reviews()
+    checks.check(
+        len(waiting.reviews) == 1 and waiting.reviews[0].disclosure.break_glass,
+        f"{len(waiting.reviews)} break-glass disclosure waits for the privacy officer's review",
+    )
+    for review in waiting.reviews:
+        await officer.close_break_glass_review(
+            review.disclosure.seq, "justified", "Acute danger; justification on file."
+        )
+    after = await officer.list_break_glass_reviews()
+    checks.check(not after.reviews, "the review is closed and recorded in the log")
+    report = await officer.subject_access_report(SUBJECT.bsn, language="en")
+    document = json.loads(report.document)
+    listed = {d["seq"] for d in document["disclosures"]}
+    expected = {
+        e.seq for e in entries
+        if e.kind in ("disclosure", "triage") and e.status in ("ok", "incomplete")
+    }
+    checks.check(
+        listed == expected and SUBJECT.bsn not in report.document.decode(),
+        f"the subject's access report lists all {len(listed)} disclosures, with proofs, "
+        "and no BSN",
     )
 
 
