@@ -21,8 +21,11 @@ blobs = [base64.b64decode(line.rsplit(" ", 1)[1]) for line in sigs.splitlines()]
 signed = [b for b in blobs if b[:4] == key_hash]
 key.verify(signed[0][4:], (text + "\n").encode())  # raises InvalidSignature if forged
 h = lambda *parts: hashlib.sha256(b"".join(parts)).digest()  # noqa: E731
-node, fn, sn = h(b"\x00", proof["record"].encode()), proof["leaf_index"], int(size) - 1
+index = proof["leaf_index"]  # step 1: the leaf lies inside the signed tree, at its seq
+ok = 0 <= index < int(size) == proof["tree_size"] and proof["seq"] == index + 1
+node, fn, sn = h(b"\x00", proof["record"].encode()), index, int(size) - 1
 for p in map(bytes.fromhex, proof["path"]):  # RFC 9162 section 2.1.3.2
+    ok = ok and sn != 0  # step 4a: a path longer than the tree is high fails
     if fn & 1 or fn == sn:
         node = h(b"\x01", p, node)
         while fn and not fn & 1:
@@ -30,6 +33,6 @@ for p in map(bytes.fromhex, proof["path"]):  # RFC 9162 section 2.1.3.2
     else:
         node = h(b"\x01", node, p)
     fn, sn = fn >> 1, sn >> 1
-ok = sn == 0 and node == base64.b64decode(root) and int(size) == proof["tree_size"]
+ok = ok and sn == 0 and node == base64.b64decode(root)
 print("ok" if ok else "proof does NOT check")
 sys.exit(0 if ok else 1)

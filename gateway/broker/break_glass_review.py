@@ -17,6 +17,7 @@ from datetime import datetime
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import AlreadyEnded, CaseNotFound, InvalidRequest
+from gateway.broker.log_positions import log_position
 from gateway.broker.records import event
 from gateway.store.audit_event import AuditEvent, RecordKind, detail_of
 from gateway.store.audit_writer import LogRecord
@@ -82,6 +83,7 @@ class BreakGlassReviewQueue:
 
     async def list(self, status: str = "", after_seq: int = 0, page_size: int = 0) -> ReviewPage:
         wanted = _status(status)
+        log_position("after_seq", after_seq)
         if page_size > MAX_PAGE:
             raise InvalidRequest(f"page_size must be at most {MAX_PAGE}")
         limit = page_size or DEFAULT_PAGE
@@ -104,6 +106,7 @@ class BreakGlassReviewQueue:
         """Record the verdict on one break-glass disclosure: the log record first, then the
         row. Raises ``BreakGlassDisclosureNotFound`` or ``ReviewClosed``."""
         chosen = _verdict(verdict)
+        log_position("disclosure_seq", disclosure_seq)
         _check_comment(comment)
         try:
             disclosure = await asyncio.to_thread(self._reviews.open_disclosure, disclosure_seq)

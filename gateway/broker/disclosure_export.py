@@ -6,6 +6,13 @@ user references. As *source* it gets the records in which fields its system supp
 disclosed or masked, with only those fields and without the recipient's user reference,
 which belongs to another organisation.
 
+A record names a field's source by partner type, since the gateway fetches a type's fields
+from one system. Where several partners share a type (the RvdK and a GI are both child
+protection), the source view is for the partner that runs that system: the one named by a
+``[[sources]]`` entry of the configuration, or else the only partner of the type. Any other
+partner of the type is refused (and the refusal recorded): the records would show it what
+another organisation's data was disclosed for, to whom and about which subject.
+
 An export covers the records up to the log head at its start, so it is a fixed set: pages
 are read one at a time (memory stays at a page) and a cut-off export resumes with
 ``after_seq`` from the last page it received.
@@ -21,13 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.errors import InvalidRequest
+from gateway.broker.errors import InvalidRequest, Refused
+from gateway.broker.log_positions import log_position
 from gateway.broker.records import event
+from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.store.audit_event import AuditEvent, FieldEntry, RecordKind, detail_of, format_time
 from gateway.store.audit_writer import LogRecord
 from gateway.store.partner_export import (
@@ -39,6 +48,7 @@ from gateway.store.partner_export import (
 
 DEFAULT_PAGE = 500
 MAX_PAGE = 1000
+NOT_SOURCE_OPERATOR = "not_source_operator"
 
 Append = Callable[[AuditEvent], Awaitable[LogRecord]]
 
@@ -108,12 +118,23 @@ class Export:
 
 
 class DisclosureExports:
+    """``policy`` gives the policy in force; ``source_partners`` are the partners the
+    configuration names as running a source system (``[[sources]]``)."""
+
     def __init__(
-        self, store: PartnerExportStore, append: Append, clock: Callable[[], datetime]
+        self,
+        store: PartnerExportStore,
+        append: Append,
+        clock: Callable[[], datetime],
+        *,
+        policy: Callable[[], CompiledPolicy],
+        source_partners: Collection[str] = (),
     ) -> None:
         self._store = store
         self._append = append
         self._clock = clock
+        self._policy = policy
+        self._source_partners = frozenset(source_partners)
 
     async def start(self, who: Principal, trace: TraceContext, req: ExportRequest) -> Export:
         """Check the request, fix the export's extent and record it in the log."""
@@ -123,6 +144,9 @@ class DisclosureExports:
             raise InvalidRequest("since must be before until")
         if req.page_size > MAX_PAGE:
             raise InvalidRequest(f"page_size must be at most {MAX_PAGE}")
+        log_position("after_seq", req.after_seq)
+        if view is ExportView.SOURCE:
+            await self._require_source_operator(who, trace)
         party = who.partner_id if view is ExportView.RECIPIENT else who.partner_type
         through = await asyncio.to_thread(self._store.head_seq)
         scope = ExportScope(view, party, since, until, through)
@@ -131,6 +155,49 @@ class DisclosureExports:
         return Export(
             scope, count, req.after_seq, req.page_size or DEFAULT_PAGE, record.seq, self._store
         )
+
+    async def _require_source_operator(self, who: Principal, trace: TraceContext) -> None:
+        policy = self._policy()
+        if runs_source(policy, self._source_partners, who):
+            return
+        record = await self._append(
+            event(
+                RecordKind.REFUSAL,
+                principal=who,
+                trace=trace,
+                at=self._clock(),
+                case_id="",
+                subject_pseudonym="",
+                phase="",
+                policy_version=policy.version,
+                status="refused",
+                refusal_code=NOT_SOURCE_OPERATOR,
+                detail=detail_of(role=ExportView.SOURCE.value),
+            )
+        )
+        raise Refused(
+            NOT_SOURCE_OPERATOR,
+            "another partner of this type runs the source system its records name",
+            record.seq,
+        )
+
+
+def runs_source(policy: CompiledPolicy, source_partners: Collection[str], who: Principal) -> bool:
+    """Whether ``who`` runs the source system of its partner type: named so by the
+    configuration, or, where the configuration names no partner of the type, its only
+    partner."""
+    configured = {p for p in source_partners if _type_of(policy, p) == who.partner_type}
+    if configured:
+        return who.partner_id in configured
+    same_type = [p.id for p in policy.partners.values() if p.type == who.partner_type]
+    return same_type == [who.partner_id]
+
+
+def _type_of(policy: CompiledPolicy, partner_id: str) -> str | None:
+    try:
+        return policy.partner(partner_id).type
+    except UnknownPartner:
+        return None
 
 
 def _shown(scope: ExportScope, record: LogRecord) -> ExportedRecord | None:
@@ -189,8 +256,9 @@ def _instant(name: str, text: str) -> datetime | None:
         )
     try:
         moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    except ValueError as exc:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # An offset can carry a time at the edge of the calendar past year 1 or 9999.
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise InvalidRequest(f"{name} is not a valid date or time") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

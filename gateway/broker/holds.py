@@ -5,6 +5,11 @@ subject's access report while an investigation could be harmed by them. Only par
 type the policy allows (``may_place_holds``) may place one; only the partner that placed a
 hold may lift it. Each place and lift is a log record, written before the answer; the record
 holds the hold's id, end, scope and the digest of its reason, never the BSN or the reason.
+
+The record is committed before the hold's row: a hold is only in force once its placing is on
+record. If the row write then fails (or two lifts race), the log names a hold attempt that did
+not take effect; the hold table, not the log, says which holds are in force, and a retried
+place or lift writes a second record.
 """
 
 from __future__ import annotations
@@ -76,7 +81,8 @@ def parse_until(text: str) -> datetime:
             micros = (fraction or "")[:7]
             offset = "+00:00" if offset in ("Z", "z") else offset
             return datetime.fromisoformat(f"{day}T{clock}{micros}{offset}").astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
+        # OverflowError: an offset that moves a time at the calendar's edge past it.
         pass
     raise InvalidRequest(
         "until must be an RFC 3339 date (2027-01-31) or date-time with offset "
@@ -116,6 +122,9 @@ class ConfidentialityHolds:
         reason = req.reason.strip()
         if not reason or len(req.reason) > MAX_REASON_CHARS:
             raise InvalidRequest(f"reason must be 1..{MAX_REASON_CHARS} characters")
+        if "\x00" in req.reason:
+            # PostgreSQL stores no NUL in text; refused before the hold's record is written.
+            raise InvalidRequest("reason must not contain NUL characters")
         now = self._ctx.clock()
         until = parse_until(req.until)
         if until <= now:
@@ -155,8 +164,8 @@ class ConfidentialityHolds:
 
     async def lift(self, who: Principal, trace: TraceContext, hold_id: str) -> int:
         """Lift the caller's own hold; the seq of the lift's log record."""
-        if not hold_id or len(hold_id) > MAX_ID_CHARS:
-            raise InvalidRequest("hold_id is required")
+        if not hold_id or len(hold_id) > MAX_ID_CHARS or "\x00" in hold_id:
+            raise InvalidRequest(f"hold_id is required: 1..{MAX_ID_CHARS} characters, no NUL")
         policy = self._ctx.policy.current
         hold = await asyncio.to_thread(self._store.get, hold_id)
         if hold is None:
@@ -199,8 +208,8 @@ class ConfidentialityHolds:
         not exist and one about another subject, so the answer tells nothing about either."""
         if not case_id:
             return ""
-        if len(case_id) > MAX_ID_CHARS:
-            raise InvalidRequest(f"case_id is at most {MAX_ID_CHARS} characters")
+        if len(case_id) > MAX_ID_CHARS or "\x00" in case_id:
+            raise InvalidRequest(f"case_id is at most {MAX_ID_CHARS} characters, no NUL")
         case = await asyncio.to_thread(self._ctx.cases.get_case, case_id)
         if case is None or case.subject_pseudonym != pseudonym:
             raise CaseNotFound("no such case for this subject")

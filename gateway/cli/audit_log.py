@@ -149,6 +149,16 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def _report(result: VerifyResult) -> int:
+    if result.ok and not result.signatures_checked:
+        # Chain, tree and unsigned roots agree with themselves whenever someone rewrote them
+        # all: without a trusted key nothing here shows the log unchanged.
+        print(
+            f"log does NOT verify: {result.records_checked} records are consistent, but no "
+            "trusted log-signing key (--keys, --public-key) checked the signatures of its "
+            f"{result.checkpoints_checked} checkpoints",
+            file=sys.stderr,
+        )
+        return 1
     if result.ok:
         uncovered = result.records_checked - result.last_checkpoint_size
         print(

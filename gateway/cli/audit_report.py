@@ -165,4 +165,7 @@ def _write(output: Path | None, document: bytes) -> None:
         return
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OUTPUT_MODE)
     with os.fdopen(fd, "wb") as out:
+        # The mode above applies to a new file only; an existing one is narrowed here,
+        # before the report is written into it.
+        os.fchmod(fd, OUTPUT_MODE)
         out.write(document)

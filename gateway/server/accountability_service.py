@@ -11,6 +11,7 @@ from grpc import aio
 from gateway.api.v1 import accountability_pb2, accountability_pb2_grpc
 from gateway.broker.break_glass_review import BreakGlassReviewQueue
 from gateway.broker.errors import InvalidRequest, Refused
+from gateway.broker.log_positions import log_position
 from gateway.broker.records import OUTCOME_OF_EFFECT
 from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
 from gateway.core import Effect
@@ -57,6 +58,9 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
             _require_privacy_officer()
             if request.page_size > MAX_PAGE:
                 raise InvalidRequest(f"page_size must be at most {MAX_PAGE}")
+            if "\x00" in request.partner_id or "\x00" in request.case_id:
+                # No stored identifier holds one, and PostgreSQL refuses it in a query.
+                raise InvalidRequest("partner_id and case_id must not contain NUL characters")
             try:
                 kinds = [RecordKind(k) for k in request.kinds] or None
             except ValueError as exc:
@@ -69,7 +73,7 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
                 partner_id=request.partner_id or None,
                 case_id=request.case_id or None,
                 kinds=kinds,
-                after_seq=request.after_seq,
+                after_seq=log_position("after_seq", request.after_seq),
                 limit=limit + 1,
             )
             page = records[:limit]
@@ -119,10 +123,10 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
             _require_privacy_officer()
             if request.seq < 1:
                 raise InvalidRequest("seq must be 1 or more")
+            seq = log_position("seq", request.seq)
+            tree_size = log_position("tree_size", request.tree_size)
             try:
-                proof = await asyncio.to_thread(
-                    self._log.prove_inclusion, request.seq, request.tree_size
-                )
+                proof = await asyncio.to_thread(self._log.prove_inclusion, seq, tree_size)
             except ProofUnavailable as exc:
                 await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
                 raise
@@ -137,9 +141,10 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
             _require_privacy_officer()
             if not 0 < request.old_size <= request.new_size:
                 raise InvalidRequest("old_size and new_size must satisfy 0 < old <= new")
+            new_size = log_position("new_size", request.new_size)
             try:
                 proof = await asyncio.to_thread(
-                    self._log.prove_consistency, request.old_size, request.new_size
+                    self._log.prove_consistency, request.old_size, new_size
                 )
             except ProofUnavailable as exc:
                 await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))

@@ -170,7 +170,13 @@ async def start_gateway(
         BreakGlassReviews(engine), audit.append, clock, metrics.open_break_glass_reviews
     )
     await review_queue.refresh_open_count()
-    exports = DisclosureExports(PartnerExportStore(engine), audit.append, clock)
+    exports = DisclosureExports(
+        PartnerExportStore(engine),
+        audit.append,
+        clock,
+        policy=lambda: holder.current,
+        source_partners=[endpoint.partner_id for endpoint in config.sources],
+    )
     hold_store = HoldStore(engine)
     subject_access = SubjectAccessReports(
         audit, hold_store, lambda: holder.current, keystore.pseudonym_key, clock

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,7 +61,12 @@ from gateway.store.audit_writer import (
     LogRecord,
     WriterSession,
 )
-from gateway.store.checkpoints import Checkpoint, CheckpointSigner
+from gateway.store.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointSigner,
+    open_checkpoint,
+)
 from gateway.store.db import translate_errors
 from gateway.store.errors import AuditLogClosed, AuditWriteError, StoreError
 from gateway.store.sqlite_checkpoint import WalCheckpointer, is_sqlite_file
@@ -514,7 +519,16 @@ class AuditLog:
     @translate_errors("reading the newest checkpoint")
     def latest_checkpoint(self) -> Checkpoint | None:
         with self._engine.begin() as conn:
-            return newest_checkpoint(conn)
+            newest = newest_checkpoint(conn)
+        return None if newest is None else self.attested(newest)
+
+    def attested(self, checkpoint: Checkpoint) -> Checkpoint:
+        """``checkpoint`` naming the trusted key whose signature verifies it, or no key ("")
+        when none does: the key id stored beside a checkpoint is only the database's claim."""
+        try:
+            return open_checkpoint(checkpoint.note, self.trusted_keys)
+        except CheckpointError:
+            return replace(checkpoint, key_id="")
 
     @translate_errors("signing a checkpoint")
     def checkpoint_now(self) -> Checkpoint:
@@ -539,8 +553,8 @@ class AuditLog:
         a checkpoint is signed first when none covers the record yet)."""
         with self._engine.begin() as conn:
             checkpoint = self._checkpoint_for(conn, seq, tree_size)
-        if checkpoint is None:
-            checkpoint = self.checkpoint_now()
+        # checkpoint_now hands out an attested checkpoint already.
+        checkpoint = self.checkpoint_now() if checkpoint is None else self.attested(checkpoint)
         with self._engine.begin() as conn:
             return prove_inclusion(TreeReader(conn), seq, checkpoint)
 
@@ -580,4 +594,4 @@ class AuditLog:
             if old is None or new is None:
                 missing = old_size if old is None else new_size
                 raise ProofUnavailable(f"there is no checkpoint at tree size {missing}")
-            return prove_consistency(TreeReader(conn), old, new)
+            return prove_consistency(TreeReader(conn), self.attested(old), self.attested(new))

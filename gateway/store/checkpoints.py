@@ -106,7 +106,11 @@ def open_checkpoint(
     if len(lines) < 3:
         raise CheckpointError("a checkpoint has an origin, a tree size and a root hash")
     origin, size_text, root_text = lines[0], lines[1], lines[2]
-    if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+    # isdigit() alone admits other scripts' digits and superscripts, which int() reads or
+    # refuses with a ValueError; the format is ASCII decimal.
+    if not (size_text.isascii() and size_text.isdigit()) or (
+        size_text != "0" and size_text.startswith("0")
+    ):
         raise CheckpointError("tree size is not a decimal number")
     try:
         root = base64.b64decode(root_text, validate=True)

@@ -1,0 +1,111 @@
+"""Crafted input to the log's RPCs (proofs, listings, reviews, holds, exports) is refused as
+INVALID_ARGUMENT, never failed as INTERNAL: log positions beyond what a database stores, times
+an offset pushes past the calendar, and NUL characters PostgreSQL cannot store."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+
+from gateway.api.v1 import accountability_pb2, exchange_pb2
+from gateway.cli.demo_data import SUBJECT
+from gateway.store.audit_event import RecordKind
+from tests.integration.harness import Harness
+from tests.integration.helpers import register
+
+BEYOND = 2**63  # the first position no signed 64-bit column holds
+LAST = 2**64 - 1
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def status_of(call: Awaitable[object]) -> grpc.StatusCode:
+    try:
+        await call
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+async def test_log_positions_beyond_a_database_column_are_invalid(harness: Harness) -> None:
+    officer = harness.client("zvh", role="privacy_officer")
+    await register(harness.client("police"))
+    rpc, md = officer._accountability, officer.metadata()
+    a = accountability_pb2
+    calls = {
+        "inclusion seq": rpc.ProveInclusion(a.ProveInclusionRequest(seq=BEYOND), metadata=md),
+        "inclusion size": rpc.ProveInclusion(
+            a.ProveInclusionRequest(seq=1, tree_size=LAST), metadata=md
+        ),
+        "consistency": rpc.ProveConsistency(
+            a.ProveConsistencyRequest(old_size=1, new_size=BEYOND), metadata=md
+        ),
+        "list": rpc.ListDisclosures(a.ListDisclosuresRequest(after_seq=LAST), metadata=md),
+        "reviews": rpc.ListBreakGlassReviews(
+            a.ListBreakGlassReviewsRequest(after_seq=BEYOND), metadata=md
+        ),
+        "close": rpc.CloseBreakGlassReview(
+            a.CloseBreakGlassReviewRequest(
+                disclosure_seq=LAST, verdict="justified", comment="checked"
+            ),
+            metadata=md,
+        ),
+        "list with NUL": rpc.ListDisclosures(
+            a.ListDisclosuresRequest(partner_id="police\x00"), metadata=md
+        ),
+    }
+    codes = {name: await status_of(call) for name, call in calls.items()}
+    assert codes == dict.fromkeys(calls, INVALID)
+
+
+async def _export(harness: Harness, **request: object) -> grpc.StatusCode:
+    police = harness.client("police")
+    call = police._exchange.ExportDisclosures(
+        exchange_pb2.ExportDisclosuresRequest(**request),  # type: ignore[arg-type]
+        metadata=police.metadata(),
+    )
+
+    async def drain() -> None:
+        async for _ in call:
+            pass
+
+    return await status_of(drain())
+
+
+@pytest.mark.parametrize(
+    "request_fields",
+    [
+        {"after_seq": BEYOND},
+        {"since": "0001-01-01T00:00:00+01:00"},
+        {"until": "9999-12-31T23:59:59-01:00"},
+    ],
+)
+async def test_exports_refuse_crafted_positions_and_times(
+    harness: Harness, request_fields: dict[str, object]
+) -> None:
+    assert await _export(harness, **request_fields) == INVALID
+    assert not harness.gateway.log.list_records(kinds=[RecordKind.LOG_EXPORT])
+
+
+async def test_holds_refuse_crafted_times_and_nul_before_anything_is_recorded(
+    harness: Harness,
+) -> None:
+    police = harness.client("police")
+    rpc, md = police._exchange, police.metadata()
+    head = harness.gateway.log.head().last_seq
+    in_a_year = (datetime.now(UTC) + timedelta(days=365)).date().isoformat()
+    valid = {"bsn": SUBJECT.bsn, "reason": "lopend onderzoek", "until": in_a_year}
+    for change in (
+        {"until": "0001-01-01T00:00:00+01:00"},
+        {"until": "9999-12-31T23:59:59-23:59"},
+        {"reason": "lopend\x00onderzoek"},
+        {"case_id": "case\x00"},
+    ):
+        request = exchange_pb2.PlaceHoldRequest(**{**valid, **change})
+        assert await status_of(rpc.PlaceConfidentialityHold(request, metadata=md)) == INVALID
+    lift = exchange_pb2.LiftHoldRequest(hold_id="h_\x00")
+    assert await status_of(rpc.LiftConfidentialityHold(lift, metadata=md)) == INVALID
+    # No hold record was written for a hold that could not be stored.
+    assert harness.gateway.log.head().last_seq == head
