@@ -24,8 +24,10 @@ _IDLE = (
     ("connection.py", "_recv"),
     ("connection.py", "poll"),
     ("connection.py", "_poll"),
-    # The log writer's loop is on top only while it waits for appends (or its commit delay).
+    # The log writer's loop is on top only while it waits for appends (or its commit delay);
+    # with checkpoints on it waits in _next, which signs a due checkpoint between waits.
     ("audit_log.py", "_drain"),
+    ("audit_log.py", "_next"),
 )
 
 Key = tuple[str, int, str]
