@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.errors import AlreadyEnded, CaseNotFound, InvalidRequest
+from gateway.broker.errors import AlreadyEnded, CaseNotFound, InvalidRequest, choice_of
 from gateway.broker.log_positions import log_position
 from gateway.broker.records import event
 from gateway.store.audit_event import AuditEvent, RecordKind, detail_of
@@ -82,7 +82,7 @@ class BreakGlassReviewQueue:
         self._on_open_count = on_open_count
 
     async def list(self, status: str = "", after_seq: int = 0, page_size: int = 0) -> ReviewPage:
-        wanted = _status(status)
+        wanted = choice_of(ReviewStatus, "status", status, ReviewStatus.OPEN)
         log_position("after_seq", after_seq)
         if page_size > MAX_PAGE:
             raise InvalidRequest(f"page_size must be at most {MAX_PAGE}")
@@ -105,7 +105,7 @@ class BreakGlassReviewQueue:
     ) -> Review:
         """Record the verdict on one break-glass disclosure: the log record first, then the
         row. Raises ``BreakGlassDisclosureNotFound`` or ``ReviewClosed``."""
-        chosen = _verdict(verdict)
+        chosen = choice_of(Verdict, "verdict", verdict)
         log_position("disclosure_seq", disclosure_seq)
         _check_comment(comment)
         try:
@@ -156,24 +156,6 @@ def _review_event(
         policy_version="",
         detail=detail_of(reviewed_seq=disclosure.seq, verdict=verdict.value, comment_sha256=digest),
     )
-
-
-def _status(text: str) -> ReviewStatus:
-    try:
-        return ReviewStatus(text or ReviewStatus.OPEN)
-    except ValueError as exc:
-        raise InvalidRequest(
-            f"status must be one of {', '.join(s.value for s in ReviewStatus)}"
-        ) from exc
-
-
-def _verdict(text: str) -> Verdict:
-    try:
-        return Verdict(text)
-    except ValueError as exc:
-        raise InvalidRequest(
-            f"verdict must be one of {', '.join(v.value for v in Verdict)}"
-        ) from exc
 
 
 def _check_comment(comment: str) -> None:

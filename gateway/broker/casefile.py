@@ -23,7 +23,6 @@ from gateway.broker.errors import (
     Refused,
 )
 from gateway.broker.ids import new_id
-from gateway.broker.records import event
 from gateway.broker.sources import Subject
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.envelope import (
@@ -34,7 +33,7 @@ from gateway.crypto.envelope import (
     wrap_data_key,
 )
 from gateway.crypto.pseudonym import is_valid_bsn, subject_pseudonym
-from gateway.store.audit_log import LogRecord, RecordKind
+from gateway.store.audit_log import RecordKind
 from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.errors import PhaseConflict
@@ -122,7 +121,7 @@ class CaseFile:
             invitees=[(p, who.partner_id) for p in reg.invitees if p != who.partner_id],
             now=now,
         )
-        record = await self._record(
+        record = await self._ctx.record(
             RecordKind.REGISTRATION,
             who,
             trace,
@@ -146,7 +145,7 @@ class CaseFile:
             )
         except StoreCaseShredded:
             raise await self._shredded(who, trace, policy, case) from None
-        record = await self._record(
+        record = await self._ctx.record(
             RecordKind.INVITATION,
             who,
             trace,
@@ -173,7 +172,7 @@ class CaseFile:
             await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
         except StoreCaseShredded:
             raise await self._shredded(who, trace, policy, case) from None
-        record = await self._record(
+        record = await self._ctx.record(
             RecordKind.CASE_NOTE,
             who,
             trace,
@@ -212,7 +211,7 @@ class CaseFile:
             raise PhaseMismatch(f"the case is in phase {case.phase!r}, not {from_phase!r}") from exc
         except StoreCaseShredded:
             raise await self._shredded(who, trace, policy, case) from None
-        record = await self._record(
+        record = await self._ctx.record(
             RecordKind.PHASE_CHANGE,
             who,
             trace,
@@ -267,39 +266,10 @@ class CaseFile:
         seq = await self._log_refusal(who, trace, policy, case, SHREDDED_CODE)
         return CaseShredded(SHREDDED_MESSAGE, seq)
 
-    async def _record(
-        self,
-        kind: RecordKind,
-        who: Principal,
-        trace: TraceContext,
-        policy: CompiledPolicy,
-        *,
-        case_id: str,
-        subject_pseudonym: str,
-        phase: str,
-        refusal_code: str = "",
-    ) -> LogRecord:
-        """Write the accountability record of a case-file event (never a value), under the
-        policy the request read when it started."""
-        return await self._ctx.log.append(
-            event(
-                kind,
-                principal=who,
-                trace=trace,
-                at=self._ctx.clock(),
-                case_id=case_id,
-                subject_pseudonym=subject_pseudonym,
-                phase=phase,
-                policy_version=policy.version,
-                status="refused" if refusal_code else "ok",
-                refusal_code=refusal_code,
-            )
-        )
-
     async def _log_refusal(
         self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow, code: str
     ) -> int:
-        record = await self._record(
+        record = await self._ctx.record(
             RecordKind.REFUSAL,
             who,
             trace,

@@ -9,10 +9,12 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.records import event
 from gateway.broker.sources import Source
 from gateway.core import CompiledPolicy
 from gateway.crypto.keystore import Keystore
-from gateway.store.audit_log import AuditLog
+from gateway.store.audit_log import AuditLog, LogRecord, RecordKind
 from gateway.store.cases import CaseRepository
 from gateway.store.snapshots import CaseSnapshots
 
@@ -53,3 +55,34 @@ class BrokerContext:
     sources: Mapping[str, Source]  # partner type -> its source adapter
     source_deadline_s: float
     clock: Callable[[], datetime]
+
+    async def record(
+        self,
+        kind: RecordKind,
+        who: Principal,
+        trace: TraceContext,
+        policy: CompiledPolicy,
+        *,
+        case_id: str,
+        subject_pseudonym: str,
+        phase: str,
+        refusal_code: str = "",
+        detail: tuple[tuple[str, str], ...] = (),
+    ) -> LogRecord:
+        """Write the accountability record of an event that is no field decision (a case-file
+        change, a hold), under the policy the request read when it started; never a value."""
+        return await self.log.append(
+            event(
+                kind,
+                principal=who,
+                trace=trace,
+                at=self.clock(),
+                case_id=case_id,
+                subject_pseudonym=subject_pseudonym,
+                phase=phase,
+                policy_version=policy.version,
+                status="refused" if refusal_code else "ok",
+                refusal_code=refusal_code,
+                detail=detail,
+            )
+        )

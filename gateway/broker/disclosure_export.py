@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.errors import InvalidRequest, Refused
+from gateway.broker.errors import InvalidRequest, Refused, choice_of
 from gateway.broker.log_positions import log_position
 from gateway.broker.records import event
 from gateway.core import CompiledPolicy, UnknownPartner
@@ -138,7 +138,7 @@ class DisclosureExports:
 
     async def start(self, who: Principal, trace: TraceContext, req: ExportRequest) -> Export:
         """Check the request, fix the export's extent and record it in the log."""
-        view = _view(req.role)
+        view = choice_of(ExportView, "role", req.role, ExportView.RECIPIENT)
         since, until = _instant("since", req.since), _instant("until", req.until)
         if since is not None and until is not None and since >= until:
             raise InvalidRequest("since must be before until")
@@ -235,15 +235,6 @@ def _export_event(
             count=count,
         ),
     )
-
-
-def _view(role: str) -> ExportView:
-    try:
-        return ExportView(role or ExportView.RECIPIENT)
-    except ValueError as exc:
-        raise InvalidRequest(
-            f"role must be one of {', '.join(v.value for v in ExportView)}"
-        ) from exc
 
 
 def _instant(name: str, text: str) -> datetime | None:

@@ -14,6 +14,11 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import TypeVar
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
 
 class BrokerError(Exception):
     """Base of every error a use case raises on purpose."""
@@ -21,6 +26,17 @@ class BrokerError(Exception):
 
 class InvalidRequest(BrokerError):
     pass
+
+
+def choice_of(kind: type[_Choice], name: str, text: str, default: _Choice | None = None) -> _Choice:
+    """The member of the string enum ``kind`` spelled ``text`` (``default`` when empty), or
+    ``InvalidRequest`` listing the choices."""
+    if not text and default is not None:
+        return default
+    try:
+        return kind(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name} must be one of {', '.join(kind)}") from exc
 
 
 class CaseNotFound(BrokerError):

@@ -30,11 +30,10 @@ from gateway.broker.errors import (
     Refused,
 )
 from gateway.broker.ids import new_id
-from gateway.broker.records import event
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.pseudonym import subject_pseudonym
 from gateway.store.audit_event import detail_of, format_time
-from gateway.store.audit_log import LogRecord, RecordKind
+from gateway.store.audit_log import RecordKind
 from gateway.store.holds import ALL_CASES, Hold, HoldStore
 
 MAX_REASON_CHARS = 2000
@@ -133,12 +132,12 @@ class ConfidentialityHolds:
             raise InvalidRequest(f"a hold lasts at most {MAX_HOLD_YEARS} years")
         phase = await self._case_phase(req.case_id, pseudonym)
         hold_id = new_id("h_")
-        record = await self._record(
+        record = await self._ctx.record(
             RecordKind.HOLD_PLACED,
             who,
             trace,
             policy,
-            subject=pseudonym,
+            subject_pseudonym=pseudonym,
             case_id=req.case_id,
             phase=phase,
             detail=detail_of(
@@ -176,12 +175,12 @@ class ConfidentialityHolds:
         now = self._ctx.clock()
         if not hold.active_at(now):
             raise AlreadyEnded(f"hold {hold_id!r} has already ended or was lifted")
-        record = await self._record(
+        record = await self._ctx.record(
             RecordKind.HOLD_LIFTED,
             who,
             trace,
             policy,
-            subject=hold.subject_pseudonym,
+            subject_pseudonym=hold.subject_pseudonym,
             case_id=hold.case_id,
             phase="",
             detail=detail_of(
@@ -215,35 +214,6 @@ class ConfidentialityHolds:
             raise CaseNotFound("no such case for this subject")
         return case.phase
 
-    async def _record(
-        self,
-        kind: RecordKind,
-        who: Principal,
-        trace: TraceContext,
-        policy: CompiledPolicy,
-        *,
-        subject: str,
-        case_id: str,
-        phase: str,
-        detail: tuple[tuple[str, str], ...] = (),
-        refusal_code: str = "",
-    ) -> LogRecord:
-        return await self._ctx.log.append(
-            event(
-                kind,
-                principal=who,
-                trace=trace,
-                at=self._ctx.clock(),
-                case_id=case_id,
-                subject_pseudonym=subject,
-                phase=phase,
-                policy_version=policy.version,
-                status="refused" if refusal_code else "ok",
-                refusal_code=refusal_code,
-                detail=detail,
-            )
-        )
-
     async def _refuse(
         self,
         who: Principal,
@@ -252,12 +222,12 @@ class ConfidentialityHolds:
         subject: str,
         code: str,
     ) -> int:
-        record = await self._record(
+        record = await self._ctx.record(
             RecordKind.REFUSAL,
             who,
             trace,
             policy,
-            subject=subject,
+            subject_pseudonym=subject,
             case_id="",
             phase="",
             refusal_code=code,

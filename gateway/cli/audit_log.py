@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from gateway.server.config import GatewayConfig, embedded_default, load_config
-from gateway.store.audit_log import AuditLog, CheckpointSigner, VerifyResult
+from gateway.cli.gateway_state import add_state_args, config_of, log_signer, opened_database
+from gateway.store.audit_log import AuditLog, VerifyResult
 from gateway.store.checkpoints import Checkpoint, CheckpointError, open_checkpoint
 from gateway.store.merkle import leaf_hash, verify_consistency, verify_inclusion
 
@@ -82,9 +81,7 @@ def add_parsers(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="gateway configuration naming database and keys")
-    p.add_argument("--db", help="database URL (overrides the configuration)")
-    p.add_argument("--keys", type=Path, help="key directory (overrides the configuration)")
+    add_state_args(p)
     p.add_argument(
         "--public-key",
         type=Path,
@@ -94,46 +91,36 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _config(args: argparse.Namespace) -> GatewayConfig:
-    config = load_config(args.config) if args.config else embedded_default()
-    if args.db:
-        config = config.with_overrides(database_url=args.db)
-    if args.keys:
-        config = config.with_overrides(keys_dir=args.keys)
-    return config
-
-
 @contextmanager
 def _open_log(args: argparse.Namespace, *, signing: bool = False) -> Iterator[AuditLog]:
     """The log, trusting the gateway's log-signing public key and any ``--public-key``.
 
     Only commands that may sign a checkpoint read the private key."""
-    from gateway.crypto._pem import load_ed25519_private_key, load_ed25519_public_key
+    from gateway.crypto._pem import load_ed25519_public_key
     from gateway.crypto.layout import GatewayKeyPaths
-    from gateway.store.db import create_engine_for, init_schema
 
-    config = _config(args)
+    config = config_of(args)
     paths = GatewayKeyPaths.under(config.keys_dir)
     trusted = [_public_key(p) for p in args.public_key]
     signer = None
     if signing:
-        signer = CheckpointSigner(load_ed25519_private_key(paths.signing_key), config.log_origin)
+        signer = log_signer(config)
+        if signer is None:
+            raise SystemExit(f"no log-signing key at {paths.signing_key}")
     elif paths.signing_pub.exists():
         trusted.insert(0, load_ed25519_public_key(paths.signing_pub))
-    engine = create_engine_for(config.database_url)
-    try:
-        init_schema(engine)
+    with opened_database(config) as engine:
         yield AuditLog(engine, signer=signer, trusted_keys=trusted)
-    finally:
-        engine.dispose()
 
 
 def _public_key(path: Path) -> Ed25519PublicKey:
-    key = load_pem_public_key(path.read_bytes())
-    if not isinstance(key, Ed25519PublicKey):
-        raise SystemExit(f"{path}: not an Ed25519 public key")
-    return key
+    from gateway.crypto._pem import load_ed25519_public_key
+    from gateway.crypto.errors import KeystoreError
 
+    try:
+        return load_ed25519_public_key(path)
+    except KeystoreError as exc:
+        raise SystemExit(f"ketenpoort audit: {exc}") from exc
 
 def run_verify(args: argparse.Namespace) -> int:
     notes = [p.read_text(encoding="utf-8") for p in args.checkpoint]

@@ -18,10 +18,9 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-if TYPE_CHECKING:
-    from gateway.server.config import GatewayConfig
+from gateway.cli.gateway_state import add_state_args, config_of, opened_database
 
 # A report holds personal data: the file is readable by its owner only.
 OUTPUT_MODE = 0o600
@@ -57,15 +56,8 @@ def add_parser(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="language of the report's text (default: nl)",
     )
     report.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
-    report.add_argument(
-        "--config", type=Path, help="gateway configuration naming database, keys and policy"
-    )
-    report.add_argument(
-        "--database", "--db", dest="database", help="database URL (overrides the configuration)"
-    )
-    report.add_argument("--keys", type=Path, help="key directory (overrides the configuration)")
-    report.add_argument(
-        "--policy", type=Path, help="policy directory (overrides the configuration)"
+    add_state_args(
+        report, config_help="gateway configuration naming database, keys and policy", policy=True
     )
     report.set_defaults(run=run_report)
 
@@ -95,10 +87,9 @@ def run_report(args: argparse.Namespace) -> int:
     from gateway.policyfiles import load_policy_dir
     from gateway.reports.access_request import ReportRequest, SubjectAccessReports
     from gateway.store.audit_log import AuditLog, CheckpointSigner
-    from gateway.store.db import create_engine_for, init_schema
     from gateway.store.holds import HoldStore
 
-    config = _config(args)
+    config = config_of(args)
     bsn = read_subject(args.subject, sys.stdin)
     try:
         policy = load_policy_dir(config.policy_dir)
@@ -117,19 +108,18 @@ def run_report(args: argparse.Namespace) -> int:
     )
     trace = TraceContext.from_traceparent(None, operation=OPERATION)
     request = ReportRequest(bsn=bsn, format=output_format(args), language=args.language)
-    engine = create_engine_for(config.database_url)
     try:
-        init_schema(engine)
-        log = AuditLog(engine, signer=CheckpointSigner(keystore.signing_key, config.log_origin))
-        reports = SubjectAccessReports(
-            log, HoldStore(engine), lambda: policy, keystore.pseudonym_key, _utc_now
-        )
-        produced = reports.produce_sync(principal, trace, request)
+        with opened_database(config) as engine:
+            log = AuditLog(
+                engine, signer=CheckpointSigner(keystore.signing_key, config.log_origin)
+            )
+            reports = SubjectAccessReports(
+                log, HoldStore(engine), lambda: policy, keystore.pseudonym_key, _utc_now
+            )
+            produced = reports.produce_sync(principal, trace, request)
     except InvalidRequest as exc:
         print(f"ketenpoort audit report: {exc}", file=sys.stderr)
         return 2
-    finally:
-        engine.dispose()
     _write(args.output, produced.document)
     summary = (
         f"report: {produced.disclosures_listed} disclosures listed; recorded as log record "
@@ -143,19 +133,6 @@ def run_report(args: argparse.Namespace) -> int:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _config(args: argparse.Namespace) -> GatewayConfig:
-    from gateway.server.config import embedded_default, load_config
-
-    config = load_config(args.config) if args.config else embedded_default()
-    if args.database:
-        config = config.with_overrides(database_url=args.database)
-    if args.keys:
-        config = config.with_overrides(keys_dir=args.keys)
-    if args.policy:
-        config = config.with_overrides(policy_dir=args.policy)
-    return config
 
 
 def _write(output: Path | None, document: bytes) -> None:

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -27,9 +26,9 @@ from gateway.broker.break_glass_review import (
 )
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import InvalidRequest
-from gateway.server.config import GatewayConfig, embedded_default, load_config
+from gateway.cli.gateway_state import add_state_args, config_of, log_signer, opened_database
 from gateway.store.audit_event import AuditEvent, format_time
-from gateway.store.audit_log import AuditLog, CheckpointSigner, LogRecord
+from gateway.store.audit_log import AuditLog, LogRecord
 from gateway.store.reviews import BreakGlassReviews, Review, ReviewStatus, Verdict
 
 # The ZVH's privacy officer acts for the ZVH, the only partner the shipped policy gives the
@@ -46,7 +45,7 @@ def add_parsers(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ).add_subparsers(title="review commands")
 
     listing = review.add_parser("list", help="break-glass disclosures and their reviews")
-    _database_args(listing)
+    add_state_args(listing)
     listing.add_argument(
         "--status",
         choices=[s.value for s in ReviewStatus],
@@ -58,7 +57,7 @@ def add_parsers(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     close = review.add_parser(
         "close", help="close the review of one break-glass disclosure with a verdict"
     )
-    _database_args(close)
+    add_state_args(close)
     close.add_argument("seq", type=int, help="log seq of the break-glass disclosure")
     close.add_argument("--verdict", required=True, choices=[v.value for v in Verdict])
     close.add_argument(
@@ -72,39 +71,12 @@ def add_parsers(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     close.set_defaults(run=run_close)
 
 
-def _database_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="gateway configuration naming database and keys")
-    p.add_argument("--db", help="database URL (overrides the configuration)")
-    p.add_argument("--keys", type=Path, help="key directory (overrides the configuration)")
-
-
-def _config(args: argparse.Namespace) -> GatewayConfig:
-    config = load_config(args.config) if args.config else embedded_default()
-    if args.db:
-        config = config.with_overrides(database_url=args.db)
-    if args.keys:
-        config = config.with_overrides(keys_dir=args.keys)
-    return config
-
-
 @contextmanager
 def _open(args: argparse.Namespace) -> Iterator[tuple[Engine, AuditLog]]:
     """The database and its log; the log signs checkpoints when the log key is at hand."""
-    from gateway.crypto._pem import load_ed25519_private_key
-    from gateway.crypto.layout import GatewayKeyPaths
-    from gateway.store.db import create_engine_for, init_schema
-
-    config = _config(args)
-    key_path = GatewayKeyPaths.under(config.keys_dir).signing_key
-    signer = None
-    if key_path.exists():
-        signer = CheckpointSigner(load_ed25519_private_key(key_path), config.log_origin)
-    engine = create_engine_for(config.database_url)
-    try:
-        init_schema(engine)
-        yield engine, AuditLog(engine, signer=signer)
-    finally:
-        engine.dispose()
+    config = config_of(args)
+    with opened_database(config) as engine:
+        yield engine, AuditLog(engine, signer=log_signer(config))
 
 
 def run_list(args: argparse.Namespace) -> int:

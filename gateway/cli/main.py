@@ -184,11 +184,6 @@ def _policy_dir_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _database_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="gateway configuration naming the database")
-    p.add_argument("--db", help="database URL (overrides the configuration)")
-
-
 def _config(path: Path | None) -> GatewayConfig:
     return load_config(path) if path else embedded_default()
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from gateway.server.config import GatewayConfig, embedded_default, load_config
+from gateway.cli.gateway_state import add_state_args, config_of, log_signer, opened_database
+from gateway.server.config import GatewayConfig
 
 OPERATION = "ketenpoort retention run"
 # How far --now may lie ahead of this machine's clock (clocks of hosts differ a little).
@@ -34,11 +34,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "RETENTION record per case is written to the log. Exit 0 when done, 1 when the run "
         "failed (run it again: it takes up where it stopped), 2 on wrong arguments.",
     )
-    run.add_argument("--config", type=Path, help="gateway configuration (database, keys, days)")
-    run.add_argument(
-        "--database", "--db", dest="database", help="database URL (overrides the configuration)"
-    )
-    run.add_argument("--keys", type=Path, help="key directory (overrides the configuration)")
+    add_state_args(run, config_help="gateway configuration (database, keys, days)")
     run.add_argument("--dry-run", action="store_true", help="list the cases, change nothing")
     run.add_argument(
         "--now",
@@ -50,11 +46,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run_retention(args: argparse.Namespace) -> int:
     from gateway.broker.retention import Retention, RetentionOutcome
-    from gateway.store.db import create_engine_for, init_schema
     from gateway.store.errors import StoreError
     from gateway.store.retention import CaseShredder
 
-    config = _config(args)
+    config = config_of(args)
     try:
         now = _moment(args.now, dry_run=args.dry_run)
     except ValueError as exc:
@@ -71,18 +66,15 @@ def run_retention(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    engine = create_engine_for(config.database_url)
     try:
-        init_schema(engine)
-        retention = Retention(
-            CaseShredder(engine), retention_days=retention_days, operation=OPERATION
-        )
-        report = retention.run(now, dry_run=args.dry_run, on_case=show)
+        with opened_database(config) as engine:
+            retention = Retention(
+                CaseShredder(engine), retention_days=retention_days, operation=OPERATION
+            )
+            report = retention.run(now, dry_run=args.dry_run, on_case=show)
     except StoreError as exc:
         print(f"ketenpoort retention run failed: {exc}; run it again", file=sys.stderr)
         return 1
-    finally:
-        engine.dispose()
     period = f"closed on or before {_text(report.cutoff)}: {retention_days} days after closure"
     if args.dry_run:
         print(f"dry run: {_cases(len(report.cases))} would be shredded ({period}); nothing changed")
@@ -99,15 +91,6 @@ def run_retention(args: argparse.Namespace) -> int:
     if report.cases:
         _sign_checkpoint(config)
     return 0
-
-
-def _config(args: argparse.Namespace) -> GatewayConfig:
-    config = load_config(args.config) if args.config else embedded_default()
-    if args.database:
-        config = config.with_overrides(database_url=args.database)
-    if args.keys:
-        config = config.with_overrides(keys_dir=args.keys)
-    return config
 
 
 def _moment(text: str | None, *, dry_run: bool) -> datetime:
@@ -130,27 +113,21 @@ def _moment(text: str | None, *, dry_run: bool) -> datetime:
 
 def _sign_checkpoint(config: GatewayConfig) -> None:
     """Cover the new records with a signed checkpoint, when the signing key is at hand."""
-    from gateway.crypto._pem import load_ed25519_private_key
     from gateway.crypto.errors import CryptoError
-    from gateway.crypto.layout import GatewayKeyPaths
-    from gateway.store.audit_log import AuditLog, CheckpointSigner
-    from gateway.store.db import create_engine_for
+    from gateway.store.audit_log import AuditLog
     from gateway.store.errors import StoreError
 
-    key_file = GatewayKeyPaths.under(config.keys_dir).signing_key
     later = "the records are chained; the gateway signs the checkpoint that covers them"
-    if not key_file.exists():
-        print(f"no log-signing key at {key_file}: {later}", file=sys.stderr)
-        return
-    engine = create_engine_for(config.database_url)
     try:
-        signer = CheckpointSigner(load_ed25519_private_key(key_file), config.log_origin)
-        checkpoint = AuditLog(engine, signer=signer).checkpoint_now()
+        signer = log_signer(config)
+        if signer is None:
+            print(f"no log-signing key in {config.keys_dir}: {later}", file=sys.stderr)
+            return
+        with opened_database(config) as engine:
+            checkpoint = AuditLog(engine, signer=signer).checkpoint_now()
     except (CryptoError, StoreError) as exc:
         print(f"no checkpoint signed ({exc}): {later}", file=sys.stderr)
         return
-    finally:
-        engine.dispose()
     print(f"log checkpoint signed at tree size {checkpoint.tree_size}")
 
 

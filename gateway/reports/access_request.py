@@ -23,6 +23,7 @@ from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.records import event
 from gateway.core import CompiledPolicy
+from gateway.crypto.keyids import key_pin
 from gateway.crypto.pseudonym import subject_pseudonym
 from gateway.reports import subject_access_html, subject_access_json
 from gateway.reports.subject_access import (
@@ -36,7 +37,7 @@ from gateway.reports.subject_access_text import LANGUAGES
 from gateway.store.audit_event import SUBJECT_ID_TYPE, AuditEvent, detail_of
 from gateway.store.audit_log import MAX_LIST_LIMIT, AuditLog, LogRecord, RecordKind
 from gateway.store.audit_proofs import InclusionProofData, ProofUnavailable
-from gateway.store.checkpoints import CheckpointError, key_pin, open_checkpoint
+from gateway.store.checkpoints import CheckpointError, open_checkpoint
 from gateway.store.holds import HoldStore
 
 FORMATS = ("json", "html")

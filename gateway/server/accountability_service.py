@@ -12,11 +12,9 @@ from gateway.api.v1 import accountability_pb2, accountability_pb2_grpc
 from gateway.broker.break_glass_review import BreakGlassReviewQueue
 from gateway.broker.errors import InvalidRequest, Refused
 from gateway.broker.log_positions import log_position
-from gateway.broker.records import OUTCOME_OF_EFFECT
-from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
-from gateway.core import Effect
 from gateway.reports.access_request import ReportRequest, SubjectAccessReports
 from gateway.server import request_context
+from gateway.server.logged_fields import field_values
 from gateway.server.metrics import Metrics
 from gateway.server.proof_messages import (
     checkpoint_message,
@@ -32,9 +30,6 @@ Ctx = aio.ServicerContext[Any, Any]
 PRIVACY_OFFICER_ROLE = "privacy_officer"
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-
-# Log records name outcomes as words ("masked"); the contract uses the shared enums.
-_OUTCOME = {OUTCOME_OF_EFFECT[effect]: OUTCOME[effect] for effect in Effect}
 
 
 class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceServicer):
@@ -259,17 +254,7 @@ def log_entry(record: LogRecord) -> accountability_pb2.LogEntry:
         disclosure_id=e.disclosure_id,
         policy_version=e.policy_version,
         break_glass=e.break_glass,
-        fields=[
-            accountability_pb2.LoggedField(
-                field=f.field,
-                category=f.category,
-                outcome=_OUTCOME[f.outcome],
-                transform=f.transform or "",
-                availability=AVAILABILITY[f.availability],
-                source=f.source,
-            )
-            for f in e.fields
-        ],
+        fields=[accountability_pb2.LoggedField(**field_values(f)) for f in e.fields],
         prev_hash=record.prev_hash,
         record_hash=record.record_hash,
         name=e.name,

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from gateway.api.v1 import exchange_pb2
 from gateway.broker.disclosure_export import ExportedRecord, ExportPage
-from gateway.broker.records import OUTCOME_OF_EFFECT
-from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
-from gateway.core import Effect
-from gateway.store.audit_event import FieldEntry, format_time
-
-# Log records name outcomes as words ("masked"); the contract uses the shared enums.
-_OUTCOME = {OUTCOME_OF_EFFECT[effect]: OUTCOME[effect] for effect in Effect}
+from gateway.server.logged_fields import field_values
+from gateway.store.audit_event import format_time
 
 
 def export_page(page: ExportPage) -> exchange_pb2.ExportPage:
@@ -43,17 +38,6 @@ def exported_disclosure(shown: ExportedRecord) -> exchange_pb2.ExportedDisclosur
         status=e.status,
         break_glass=e.break_glass,
         policy_version=e.policy_version,
-        fields=[_field(f) for f in shown.fields],
+        fields=[exchange_pb2.ExportedField(**field_values(f)) for f in shown.fields],
         record_hash=record.record_hash,
-    )
-
-
-def _field(f: FieldEntry) -> exchange_pb2.ExportedField:
-    return exchange_pb2.ExportedField(
-        field=f.field,
-        category=f.category,
-        outcome=_OUTCOME[f.outcome],
-        transform=f.transform or "",
-        availability=AVAILABILITY[f.availability],
-        source=f.source,
     )

@@ -40,10 +40,14 @@ from gateway.store.tables import (
 )
 
 _COLUMNS = ", ".join(AUDIT_INSERT_COLUMNS)
-# PostgreSQL types of AUDIT_INSERT_COLUMNS, for the array form of the insert.
-_PG_ARRAY_TYPES = ("bigint", "timestamptz", "timestamptz") + ("text",) * 6 + ("boolean",) + (
-    "text",
-) * 3
+# PostgreSQL types of AUDIT_INSERT_COLUMNS, for the array form of the insert; the rest is text.
+_PG_NON_TEXT = {
+    "seq": "bigint",
+    "recorded_at": "timestamptz",
+    "occurred_at": "timestamptz",
+    "break_glass": "boolean",
+}
+_PG_ARRAY_TYPES = tuple(_PG_NON_TEXT.get(name, "text") for name in AUDIT_INSERT_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)

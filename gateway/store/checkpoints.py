@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from gateway.crypto.keyids import key_pin
 from gateway.store.audit_event import format_time, parse_time
 from gateway.store.merkle import HASH_SIZE
 
@@ -47,14 +48,6 @@ class Checkpoint:
     created_at: datetime
     key_id: str
     note: str
-
-
-def key_pin(public_key: Ed25519PublicKey) -> str:
-    """sha256 over the DER SubjectPublicKeyInfo, the form key pins take everywhere."""
-    der = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
 def note_key_hash(origin: str, public_key: Ed25519PublicKey) -> bytes:

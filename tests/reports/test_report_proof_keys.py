@@ -9,9 +9,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
+from gateway.crypto.keyids import key_pin
 from gateway.reports.access_request import proofs_of
 from gateway.store import AuditLog, create_engine_for, init_schema
-from gateway.store.checkpoints import CheckpointSigner, key_pin
+from gateway.store.checkpoints import CheckpointSigner
 from tests.store.factories import event
 
 ORIGIN = "test.ketenpoort/log"
