@@ -27,6 +27,8 @@ from gateway.crypto._pem import load_ed25519_private_key, load_x25519_private_ke
 from gateway.crypto.errors import EnvelopeError, KeystoreError
 from gateway.crypto.keyids import key_id
 from gateway.crypto.layout import GatewayKeyPaths
+from gateway.crypto.local_keys import LocalHpkeRecipient, LocalSigningKey
+from gateway.crypto.provider import HpkeRecipient, KeyRing, LogSigningKey
 
 __all__ = [
     "KEK_BYTES",
@@ -153,6 +155,16 @@ class Keystore:
     @property
     def signing_key_id(self) -> str:
         return self._signing_key_id
+
+    def signing_keys(self) -> KeyRing[LogSigningKey]:
+        """The log-signing keys: the current one signs checkpoints, all verify."""
+        signer = LocalSigningKey(self._signing_key)
+        return KeyRing(signer.key_id, {signer.key_id: signer})
+
+    def hpke_keys(self) -> KeyRing[HpkeRecipient]:
+        """The keys partners seal to: the current one is advertised, all open."""
+        recipient = LocalHpkeRecipient(self._hpke_private_key)
+        return KeyRing(recipient.key_id, {recipient.key_id: recipient})
 
     @property
     def hpke_private_key(self) -> X25519PrivateKey:
