@@ -4,15 +4,25 @@ partner's own fields."""
 
 from adapters.channels import TlsMaterial
 from adapters.client import OpenedDisclosure, PartnerClient, PartnerCredentials
+from adapters.gateway_keys import GatewayKeys
 from adapters.grpc_source import GrpcSource
-from adapters.sealed import open_disclosure
-from adapters.source_server import InMemoryBackend, SourceBackend, SubjectRecord, serve_source
+from adapters.sealed import OpenedTriage, open_disclosure, open_triage
+from adapters.source_server import (
+    AnswerSealing,
+    InMemoryBackend,
+    SourceBackend,
+    SubjectRecord,
+    serve_source,
+)
 from adapters.tokens import TokenSource, mint_token
 
 __all__ = [
+    "AnswerSealing",
+    "GatewayKeys",
     "GrpcSource",
     "InMemoryBackend",
     "OpenedDisclosure",
+    "OpenedTriage",
     "PartnerClient",
     "PartnerCredentials",
     "SourceBackend",
@@ -21,5 +31,6 @@ __all__ = [
     "TokenSource",
     "mint_token",
     "open_disclosure",
+    "open_triage",
     "serve_source",
 ]

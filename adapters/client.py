@@ -22,8 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from adapters.channels import TlsMaterial, open_channel
-from adapters.sealed import open_disclosure
-from adapters.tokens import TokenSource
+from adapters.gateway_keys import GatewayKeys
+from adapters.sealed import OpenedTriage, open_disclosure, open_triage
+from adapters.submitting import SubmissionSealer
+from adapters.tokens import TokenSource, certificate_thumbprint
 from gateway.api.v1 import (
     accountability_pb2,
     accountability_pb2_grpc,
@@ -101,7 +103,12 @@ class PartnerClient:
         role: str,
         user_ref: str = "",
         audience: str = DEFAULT_AUDIENCE,
+        seal_submissions: bool = True,
+        gateway_keys: GatewayKeys | None = None,
     ) -> None:
+        """Registrations and case-file entries are sealed to the gateway's key unless
+        ``seal_submissions`` is False; ``gateway_keys`` defaults to fetching them from the
+        gateway (GetGatewayKeys) once and caching them."""
         self.credentials = credentials
         self._tokens = TokenSource(
             partner_id=credentials.partner_id,
@@ -110,10 +117,20 @@ class PartnerClient:
             audience=audience,
             role=role,
             user_ref=user_ref,
+            certificate=(
+                certificate_thumbprint(credentials.tls.cert_pem)
+                if credentials.tls is not None and credentials.tls.cert_pem
+                else ""
+            ),
         )
         self._channel = open_channel(address, credentials.tls)
         self._exchange = exchange_pb2_grpc.ExchangeServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._accountability = accountability_pb2_grpc.AccountabilityServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._sealer = (
+            SubmissionSealer(credentials.partner_id, gateway_keys or GatewayKeys(self.gateway_keys))
+            if seal_submissions
+            else None
+        )
 
     async def __aenter__(self) -> PartnerClient:
         return self
@@ -143,11 +160,41 @@ class PartnerClient:
         invitees: Sequence[str] = (),
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> exchange_pb2.RegisterCaseResponse:
-        request = exchange_pb2.RegisterCaseRequest(
+        if self._sealer is None:
+            request = exchange_pb2.RegisterCaseRequest(
+                subject=subject,
+                case_type=case_type,
+                reason=reason,
+                goal=goal,
+                invitees=list(invitees),
+            )
+            return await self.register_case_raw(request, timeout=timeout)
+        content = exchange_pb2.RegisterCaseContent(
             subject=subject, case_type=case_type, reason=reason, goal=goal, invitees=list(invitees)
         )
+
+        async def send(
+            sealed: common_pb2.SealedSubmission, request_id: str
+        ) -> exchange_pb2.RegisterCaseResponse:
+            request = exchange_pb2.RegisterCaseRequest(sealed=sealed, request_id=request_id)
+            return await self.register_case_raw(request, timeout=timeout)
+
+        return await self._sealer.send("ExchangeService/RegisterCase", content, send)
+
+    async def register_case_raw(
+        self, request: exchange_pb2.RegisterCaseRequest, *, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> exchange_pb2.RegisterCaseResponse:
+        """Send a registration as given (clear or already sealed)."""
         response: exchange_pb2.RegisterCaseResponse = await self._exchange.RegisterCase(
             request, metadata=self.metadata(), timeout=timeout
+        )
+        return response
+
+    async def gateway_keys(self) -> exchange_pb2.GetGatewayKeysResponse:
+        """The gateway's HPKE public keys, the current one first."""
+        request = exchange_pb2.GetGatewayKeysRequest()
+        response: exchange_pb2.GetGatewayKeysResponse = await self._exchange.GetGatewayKeys(
+            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
         )
         return response
 
@@ -159,11 +206,27 @@ class PartnerClient:
         return response
 
     async def add_to_case_file(self, case_id: str, field: str, text: str) -> str:
-        request = exchange_pb2.AddToCaseFileRequest(case_id=case_id, field=field, text=text)
+        if self._sealer is None:
+            request = exchange_pb2.AddToCaseFileRequest(case_id=case_id, field=field, text=text)
+            return (await self.add_to_case_file_raw(request)).entry_id
+        content = exchange_pb2.AddToCaseFileContent(case_id=case_id, field=field, text=text)
+
+        async def send(
+            sealed: common_pb2.SealedSubmission, request_id: str
+        ) -> exchange_pb2.AddToCaseFileResponse:
+            request = exchange_pb2.AddToCaseFileRequest(sealed=sealed, request_id=request_id)
+            return await self.add_to_case_file_raw(request)
+
+        return (await self._sealer.send("ExchangeService/AddToCaseFile", content, send)).entry_id
+
+    async def add_to_case_file_raw(
+        self, request: exchange_pb2.AddToCaseFileRequest
+    ) -> exchange_pb2.AddToCaseFileResponse:
+        """Send a case-file entry as given (clear or already sealed)."""
         response: exchange_pb2.AddToCaseFileResponse = await self._exchange.AddToCaseFile(
             request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
         )
-        return response.entry_id
+        return response
 
     async def change_phase(self, case_id: str, from_phase: str, to_phase: str) -> str:
         request = exchange_pb2.ChangePhaseRequest(
@@ -212,7 +275,19 @@ class PartnerClient:
         )
         return response
 
-    async def triage(self, case_id: str, purpose: str = "triage") -> exchange_pb2.TriageResponse:
+    async def triage(self, case_id: str, purpose: str = "triage") -> OpenedTriage:
+        """Ask hit/no-hit and open the sealed answer with this partner's key."""
+        response = await self.triage_raw(case_id, purpose)
+        answer = open_triage(
+            response, self.credentials.hpke_key,
+            recipient_id=self.credentials.partner_id, purpose=purpose,
+        )
+        return OpenedTriage(response, answer)
+
+    async def triage_raw(
+        self, case_id: str, purpose: str = "triage"
+    ) -> exchange_pb2.TriageResponse:
+        """The triage answer without opening it."""
         request = exchange_pb2.TriageRequest(case_id=case_id, purpose=purpose)
         response: exchange_pb2.TriageResponse = await self._exchange.Triage(
             request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S

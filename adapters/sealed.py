@@ -1,11 +1,22 @@
-"""Opening a sealed answer on the partner side."""
+"""Opening a sealed answer on the partner side: a disclosure's record, a triage answer."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from gateway.api.v1 import common_pb2, exchange_pb2
-from gateway.crypto.sealing import SealBinding, SealedBox, open_sealed
+from gateway.broker.sealed_content import sealed_box
+from gateway.crypto.errors import SealOpenError
+from gateway.crypto.sealing import (
+    SealBinding,
+    SealedBox,
+    TriageBinding,
+    open_sealed,
+    open_sealed_triage,
+)
 
 
 def open_disclosure(
@@ -33,3 +44,63 @@ def open_disclosure(
         # The binding already guarantees this; checking the inner copy costs nothing.
         raise ValueError("sealed record does not belong to this disclosure")
     return record
+
+
+def open_triage(
+    response: exchange_pb2.TriageResponse,
+    private_key: X25519PrivateKey,
+    *,
+    recipient_id: str,
+    purpose: str,
+) -> exchange_pb2.TriageAnswer:
+    """Open the sealed answer of a triage question; raises SealOpenError if the response has
+    none, or it was not sealed to this key, or for another triage id, recipient or purpose,
+    or was altered."""
+    if not response.HasField("sealed") or not response.triage_id:
+        # An answer without a seal is refused, not read from the clear fields: a relay that
+        # dropped the seal must not be able to pass off an answer of its own.
+        raise SealOpenError("sealed box could not be opened")
+    binding = TriageBinding(
+        triage_id=response.triage_id, recipient_id=recipient_id, purpose=purpose
+    )
+    answer = exchange_pb2.TriageAnswer()
+    answer.ParseFromString(open_sealed_triage(sealed_box(response.sealed), private_key, binding))
+    if answer.triage_id != response.triage_id or answer.recipient_id != recipient_id:
+        raise ValueError("sealed triage answer does not belong to this question")
+    return answer
+
+
+@dataclass(frozen=True)
+class OpenedTriage:
+    """A triage answer with its sealed part opened; reads like the response it came in."""
+
+    response: exchange_pb2.TriageResponse
+    answer: exchange_pb2.TriageAnswer
+
+    @property
+    def triage_id(self) -> str:
+        return self.response.triage_id
+
+    @property
+    def hits(self) -> Sequence[exchange_pb2.TriageHit]:
+        return self.answer.hits
+
+    @property
+    def known_anywhere(self) -> bool:
+        return self.answer.known_anywhere
+
+    @property
+    def incomplete(self) -> bool:
+        return self.response.incomplete
+
+    @property
+    def outcome(self) -> common_pb2.Outcome:
+        return self.response.outcome
+
+    @property
+    def policy_version(self) -> str:
+        return self.response.policy_version
+
+    @property
+    def log_seq(self) -> int:
+        return self.response.log_seq

@@ -4,6 +4,12 @@ A partner wraps its system in a `SourceBackend` (two small methods) and serves i
 `serve_source`. `InMemoryBackend` holds records in a dict; the demo's simulated partner
 systems and the tests use it. Every request is remembered (field ids only) so a partner
 can account for what it supplied.
+
+Answers are sealed to the gateway's HPKE key (docs/sealed-answers.md, "Sealed submissions")
+so that a proxy terminating TLS between gateway and source reads no values: `serve_source`
+takes the partner id and the gateway's keys (`AnswerSealing`), and serves clear answers only
+when told so explicitly (`clear_answers=True`). A sealing source refuses a request without a
+request id (FAILED_PRECONDITION) rather than answer it in clear.
 """
 
 from __future__ import annotations
@@ -13,10 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import grpc
+from google.protobuf.message import Message
 from grpc import aio
 
 from adapters.channels import DEFAULT_MAX_MESSAGE_BYTES
-from gateway.api.v1 import source_pb2, source_pb2_grpc
+from adapters.gateway_keys import GatewayKeys
+from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
+from gateway.broker.sealed_content import sealed_submission_message
+from gateway.crypto.submissions import MAX_REQUEST_ID_CHARS, SubmissionBinding, seal_submission
+
+FETCH_FIELDS = "SourceService/FetchFields"
+LOOKUP_SUBJECT = "SourceService/LookupSubject"
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,23 @@ class FetchSeen:
     purpose: str
     recipient_id: str
     fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AnswerSealing:
+    """How a source seals its answers: as ``partner_id`` (the partner whose system this is,
+    as the gateway's configuration names it), to the gateway's keys."""
+
+    partner_id: str
+    gateway_keys: GatewayKeys
+
+    async def seal(
+        self, operation: str, request_id: str, content: Message
+    ) -> common_pb2.SealedSubmission:
+        key = await self.gateway_keys.current()
+        binding = SubmissionBinding(operation, self.partner_id, request_id)
+        box = seal_submission(content.SerializeToString(deterministic=True), key, binding)
+        return sealed_submission_message(box)
 
 
 class SourceBackend(Protocol):
@@ -63,8 +93,11 @@ class InMemoryBackend:
 
 
 class SourceServicer(source_pb2_grpc.SourceServiceServicer):
-    def __init__(self, backend: SourceBackend) -> None:
+    """Serves ``backend``; answers sealed with ``sealing``, or in clear without it."""
+
+    def __init__(self, backend: SourceBackend, sealing: AnswerSealing | None = None) -> None:
         self.backend = backend
+        self.sealing = sealing
         self.seen: list[FetchSeen] = []
         self.lookups = 0
 
@@ -73,6 +106,8 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
     ) -> source_pb2.FetchFieldsResponse:
         if not request.subject.bsn:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject.bsn is required")
+        if self.sealing is not None:
+            await _require_request_id(request.request_id, context)
         self.seen.append(
             FetchSeen(
                 request.disclosure_id,
@@ -82,14 +117,34 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
             )
         )
         values = self.backend.fetch(request.subject.bsn, list(request.fields))
-        return source_pb2.FetchFieldsResponse(values=dict(values))
+        content = source_pb2.FetchFieldsContent(values=dict(values))
+        if self.sealing is None:
+            return source_pb2.FetchFieldsResponse(values=content.values)
+        sealed = await self.sealing.seal(FETCH_FIELDS, request.request_id, content)
+        return source_pb2.FetchFieldsResponse(sealed=sealed)
 
     async def LookupSubject(  # noqa: N802
         self, request: source_pb2.LookupSubjectRequest, context: aio.ServicerContext[Any, Any]
     ) -> source_pb2.LookupSubjectResponse:
+        if self.sealing is not None:
+            await _require_request_id(request.request_id, context)
         self.lookups += 1
         known, role = self.backend.lookup(request.subject.bsn)
-        return source_pb2.LookupSubjectResponse(known=known, role=role)
+        if self.sealing is None:
+            return source_pb2.LookupSubjectResponse(known=known, role=role)
+        content = source_pb2.LookupSubjectContent(known=known, role=role)
+        sealed = await self.sealing.seal(LOOKUP_SUBJECT, request.request_id, content)
+        return source_pb2.LookupSubjectResponse(sealed=sealed)
+
+
+async def _require_request_id(request_id: str, context: aio.ServicerContext[Any, Any]) -> None:
+    # Without an id there is nothing to bind the seal to; answering in clear instead would
+    # let anything on the path that strips the id turn sealing off.
+    if not request_id or len(request_id) > MAX_REQUEST_ID_CHARS:
+        await context.abort(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "this source seals its answers and needs the request's request_id",
+        )
 
 
 @dataclass
@@ -111,14 +166,25 @@ async def serve_source(
     address: str = "127.0.0.1:0",
     *,
     credentials: grpc.ServerCredentials | None = None,
+    sealing: AnswerSealing | None = None,
+    clear_answers: bool = False,
 ) -> RunningSource:
+    """Serve ``backend`` as a source system. Answers are sealed with ``sealing``; a source
+    without it must say ``clear_answers=True``, so that answering in clear is a choice."""
+    if sealing is None and not clear_answers:
+        raise ValueError(
+            "a source seals its answers: give sealing=AnswerSealing(...), "
+            "or clear_answers=True to answer in clear"
+        )
+    if sealing is not None and clear_answers:
+        raise ValueError("give sealing or clear_answers=True, not both")
     server = aio.server(
         options=[
             ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
         ]
     )
-    servicer = SourceServicer(backend)
+    servicer = SourceServicer(backend, sealing)
     source_pb2_grpc.add_SourceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     if credentials is None:
         port = server.add_insecure_port(address)

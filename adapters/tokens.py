@@ -1,18 +1,30 @@
-"""Partner-side tokens: short-lived JWTs signed with the partner's registered key."""
+"""Partner-side tokens: a short-lived JWT per call, signed with the partner's registered key
+and bound to its mutual-TLS client certificate (RFC 8705 ``cnf`` / ``x5t#S256``).
+
+The gateway accepts a token once: a token copied off the wire cannot be replayed, and one
+taken together with its connection's certificate key is spent already.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
+import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-DEFAULT_LIFETIME_S = 300
-# Renew a little before expiry so a token never expires on the wire.
-RENEW_MARGIN_S = 30
+DEFAULT_LIFETIME_S = 120
+
+
+def certificate_thumbprint(cert_pem: bytes) -> str:
+    """RFC 8705 ``x5t#S256`` of a PEM certificate: base64url SHA-256 of its DER form."""
+    der = ssl.PEM_cert_to_DER_cert(cert_pem.decode("ascii"))
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode("ascii")
 
 
 def mint_token(
@@ -23,29 +35,32 @@ def mint_token(
     audience: str,
     role: str,
     user_ref: str = "",
+    certificate: str = "",
     lifetime_s: int = DEFAULT_LIFETIME_S,
     now: float | None = None,
 ) -> str:
+    """One token for one call; ``certificate`` is the client certificate's thumbprint."""
     issued = int(time.time() if now is None else now)
-    claims = {
+    claims: dict[str, object] = {
         "iss": partner_id,
         "sub": partner_id,
         "aud": audience,
         "iat": issued,
         "nbf": issued,
         "exp": issued + lifetime_s,
-        "jti": secrets.token_hex(16),
+        "jti": secrets.token_urlsafe(18),
         "role": role,
     }
     if user_ref:
         claims["user"] = user_ref
+    if certificate:
+        claims["cnf"] = {"x5t#S256": certificate}
     return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": key_id})
 
 
 @dataclass
 class TokenSource:
-    """Mints a token once and reuses it until shortly before it expires: the gateway caches
-    a verified token, so reuse saves a signature check on both sides."""
+    """Mints a fresh token for every call (the gateway accepts each token once)."""
 
     partner_id: str
     key: Ed25519PrivateKey
@@ -53,23 +68,19 @@ class TokenSource:
     audience: str
     role: str
     user_ref: str = ""
+    certificate: str = ""
     lifetime_s: int = DEFAULT_LIFETIME_S
     clock: Callable[[], float] = time.time
-    _token: str = field(default="", init=False, repr=False)
-    _expires: float = field(default=0.0, init=False, repr=False)
 
     def token(self) -> str:
-        now = self.clock()
-        if not self._token or now >= self._expires - RENEW_MARGIN_S:
-            self._token = mint_token(
-                partner_id=self.partner_id,
-                key=self.key,
-                key_id=self.key_id,
-                audience=self.audience,
-                role=self.role,
-                user_ref=self.user_ref,
-                lifetime_s=self.lifetime_s,
-                now=now,
-            )
-            self._expires = now + self.lifetime_s
-        return self._token
+        return mint_token(
+            partner_id=self.partner_id,
+            key=self.key,
+            key_id=self.key_id,
+            audience=self.audience,
+            role=self.role,
+            user_ref=self.user_ref,
+            certificate=self.certificate,
+            lifetime_s=self.lifetime_s,
+            now=self.clock(),
+        )

@@ -96,7 +96,7 @@ async def _source_main(conn: Connection, records: list[dict[str, Any]]) -> None:
     backend = InMemoryBackend()
     for data in records:
         backend.add(record_from_dict(data))
-    running = await serve_source(backend)
+    running = await serve_source(backend, clear_answers=True)
     conn.send(("ready", running.port))
 
     async def handle(command: Command) -> None:

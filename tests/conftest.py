@@ -16,6 +16,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
+# The session's SoftHSM2 token (`softhsm` fixture) for the PKCS#11 key-provider tests.
+pytest_plugins = ["tests.softhsm"]
+
 DEFAULT_TEST_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 _PG_CONNECT_TIMEOUT_S = 3
 

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
@@ -13,10 +14,22 @@ from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.records import event
 from gateway.broker.sources import Source
 from gateway.core import CompiledPolicy
-from gateway.crypto.keystore import Keystore
+from gateway.crypto.envelope import KekLookup
+from gateway.crypto.keystore import KeyEncryptionKey
 from gateway.store.audit_log import AuditLog, LogRecord, RecordKind
 from gateway.store.cases import CaseRepository
 from gateway.store.snapshots import CaseSnapshots
+
+
+class CaseKeys(KekLookup, Protocol):
+    """The gateway keys the use cases need: a ``Keystore``, or in a serving gateway a
+    ``LiveKeystore`` whose key-encryption keys follow rotation."""
+
+    @property
+    def current_kek(self) -> KeyEncryptionKey: ...
+
+    @property
+    def pseudonym_key(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,7 @@ class BrokerContext:
     cases: CaseRepository
     snapshots: CaseSnapshots
     log: AuditLog
-    keystore: Keystore
+    keystore: CaseKeys
     sealing_keys: Callable[[], Mapping[str, SealingKey]]  # partner id -> key
     sources: Mapping[str, Source]  # partner type -> its source adapter
     source_deadline_s: float

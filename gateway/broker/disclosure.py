@@ -19,6 +19,7 @@ from gateway.broker.fetching import SourceObserver, fetch_all, lookup_all
 from gateway.broker.ids import new_id
 from gateway.broker.records import decision_event, event
 from gateway.broker.sealed_record import ReleasedValue, encode_record
+from gateway.broker.sealed_triage import encode_triage_answer
 from gateway.broker.sources import FetchContext
 from gateway.core import (
     AccessRequest,
@@ -29,7 +30,7 @@ from gateway.core import (
     RequestError,
     apply_transform,
 )
-from gateway.crypto.sealing import SealBinding, SealedBox, seal
+from gateway.crypto.sealing import SealBinding, SealedBox, TriageBinding, seal, seal_triage
 from gateway.store.audit_log import FieldEntry, RecordKind
 from gateway.store.cases import CaseRow, CaseSnapshot
 
@@ -74,7 +75,8 @@ class TriageHit:
 @dataclass(frozen=True)
 class TriageResult:
     """The triage answer as it may leave: per-partner hits only when the policy discloses
-    the triage role; under a mask only whether any partner knows the subject."""
+    the triage role; under a mask only whether any partner knows the subject. ``sealed``
+    holds the hits and ``known_anywhere`` sealed to the caller; only it leaves the gateway."""
 
     triage_id: str
     effect: Effect
@@ -83,6 +85,7 @@ class TriageResult:
     log_seq: int
     known_anywhere: bool
     incomplete: bool
+    sealed: SealedBox
 
 
 class Disclosures:
@@ -167,6 +170,8 @@ class Disclosures:
         await self._casefile.refuse_if_shredded(who, trace, policy, case)
         inp = DisclosureInput(case_id, purpose, case.phase, (TRIAGE_FIELD,))
         decision = await self._decide(who, trace, case, policy, inp, kind=RecordKind.TRIAGE)
+        # Checked before any source is asked: an answer that cannot be sealed is not gathered.
+        recipient_key = self._recipient_key(who)
         effect = decision.fields[0].effect
         triage_id = new_id("t_")
         subject = self._casefile.subject(snap)
@@ -214,14 +219,24 @@ class Disclosures:
         # Which partner knows the subject is itself sensitive (a GGZ client, a suspect): a
         # masked answer says only whether anyone does.
         shown = hits if effect is Effect.DISCLOSE else ()
+        known_anywhere = any(h.known for h in hits)
+        plaintext = encode_triage_answer(
+            triage_id=triage_id,
+            recipient_id=who.partner_id,
+            purpose=purpose,
+            hits=shown,
+            known_anywhere=known_anywhere,
+        )
+        binding = TriageBinding(triage_id=triage_id, recipient_id=who.partner_id, purpose=purpose)
         return TriageResult(
             triage_id,
             effect,
             shown,
             decision.policy_version,
             record.seq,
-            known_anywhere=any(h.known for h in hits),
+            known_anywhere=known_anywhere,
             incomplete=not all(h.answered for h in hits),
+            sealed=seal_triage(plaintext, recipient_key.key, binding),
         )
 
     async def _decide(

@@ -9,7 +9,13 @@
     ├── CaseShredded        its data was deleted when its retention ended     -> FAILED_PRECONDITION
     ├── Refused             the policy refuses; a refusal record was written  -> PERMISSION_DENIED
     ├── AlreadyEnded        the thing acted on has ended (a lifted hold)      -> FAILED_PRECONDITION
-    └── RecipientKeyMissing no sealing key registered for the caller  -> FAILED_PRECONDITION
+    ├── RecipientKeyMissing no sealing key registered for the caller  -> FAILED_PRECONDITION
+    ├── GatewayKeyUnknown   sealed to a gateway key not in use            -> FAILED_PRECONDITION
+    └── SealingRequired     clear content where sealing is required       -> FAILED_PRECONDITION
+
+A sealed submission that does not open is an InvalidRequest with one fixed message. Errors
+with a ``reason`` say it in trailing metadata too, so a client can act on it without parsing
+the message (a client refetches the gateway's keys on ``gateway_key_unknown``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ _Choice = TypeVar("_Choice", bound=StrEnum)
 
 class BrokerError(Exception):
     """Base of every error a use case raises on purpose."""
+
+    # A stable, machine-readable name for errors a client acts on; empty for the others.
+    reason: str = ""
 
 
 class InvalidRequest(BrokerError):
@@ -77,3 +86,16 @@ class AlreadyEnded(BrokerError):
 
 class RecipientKeyMissing(BrokerError):
     """The caller has no registered sealing key, so no answer can be sealed to it."""
+
+
+class GatewayKeyUnknown(BrokerError):
+    """A sealed submission was sealed to a gateway key that is not (or no longer) in use: the
+    sender fetches the gateway's keys again and seals anew."""
+
+    reason = "gateway_key_unknown"
+
+
+class SealingRequired(BrokerError):
+    """The gateway takes submissions only sealed, and this one came in clear."""
+
+    reason = "sealing_required"

@@ -93,22 +93,26 @@ def _source_args(p: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def _open_log(args: argparse.Namespace, *, signing: bool = False) -> Iterator[AuditLog]:
-    """The log, trusting the gateway's log-signing public key and any ``--public-key``.
+    """The log, trusting the gateway's log-signing public keys (current, earlier and retired,
+    as the key directory keeps them) and any ``--public-key``.
 
     Only commands that may sign a checkpoint read the private key."""
-    from gateway.crypto._pem import load_ed25519_public_key
+    from gateway.crypto.errors import KeystoreError
     from gateway.crypto.layout import GatewayKeyPaths
+    from gateway.crypto.public_exports import log_public_keys
 
     config = config_of(args)
     paths = GatewayKeyPaths.under(config.keys_dir)
-    trusted = [_public_key(p) for p in args.public_key]
+    try:
+        trusted = log_public_keys(paths)
+    except KeystoreError as exc:
+        raise SystemExit(f"ketenpoort audit: {exc}") from exc
+    trusted += [_public_key(p) for p in args.public_key]
     signer = None
     if signing:
         signer = log_signer(config)
         if signer is None:
-            raise SystemExit(f"no log-signing key at {paths.signing_key}")
-    elif paths.signing_pub.exists():
-        trusted.insert(0, load_ed25519_public_key(paths.signing_pub))
+            raise SystemExit(f"no log-signing key in {paths.signing_dir} or {paths.signing_key}")
     with opened_database(config) as engine:
         yield AuditLog(engine, signer=signer, trusted_keys=trusted)
 

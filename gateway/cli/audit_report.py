@@ -93,7 +93,7 @@ def run_report(args: argparse.Namespace) -> int:
     bsn = read_subject(args.subject, sys.stdin)
     try:
         policy = load_policy_dir(config.policy_dir)
-        keystore = Keystore.open(config.keys_dir)
+        keystore = Keystore.open(config.keys_dir, config.key_provider)
     except (PolicyError, OSError, KeystoreError) as exc:
         print(f"ketenpoort audit report: {exc}", file=sys.stderr)
         return 2
@@ -111,7 +111,9 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         with opened_database(config) as engine:
             log = AuditLog(
-                engine, signer=CheckpointSigner(keystore.signing_key, config.log_origin)
+                engine,
+                signer=CheckpointSigner(keystore.signing_keys().current, config.log_origin),
+                trusted_keys=keystore.log_verification_keys(),
             )
             reports = SubjectAccessReports(
                 log, HoldStore(engine), lambda: policy, keystore.pseudonym_key, _utc_now

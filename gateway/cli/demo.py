@@ -23,8 +23,9 @@ from typing import Any
 import grpc
 
 from adapters.client import OpenedDisclosure, PartnerClient, PartnerCredentials
-from adapters.source_server import InMemoryBackend, RunningSource, serve_source
-from gateway.api.v1 import common_pb2
+from adapters.gateway_keys import GatewayKeys
+from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
+from gateway.api.v1 import common_pb2, exchange_pb2
 from gateway.cli.demo_data import GOAL, REASON, SOURCE_RECORDS, SUBJECT
 from gateway.core import AccessRequest, CompiledPolicy, Effect, apply_transform
 from gateway.crypto._pem import load_ed25519_public_key
@@ -32,6 +33,7 @@ from gateway.crypto.devkeys import init_dev_keys, load_partner_private_keys
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.layout import GatewayKeyPaths
 from gateway.policyfiles import load_policy_dir
+from gateway.registry.dev import register_dev_partners
 from gateway.server.app import Gateway, start_gateway
 from gateway.server.config import GatewayConfig, SourceEndpoint, TlsMode, shipped_policy_dir
 from gateway.store.checkpoints import open_checkpoint
@@ -141,6 +143,7 @@ async def _running_demo(work: Path) -> AsyncIterator[Demo]:
     policy = load_policy_dir(shipped_policy_dir())
     keys = work / "keys"
     init_dev_keys(keys, sorted(policy.partners))
+    register_dev_partners(keys, work / "registry", sorted(policy.partners))
     sources = {p: await _start_source(keys, policy, p) for p in SOURCE_PARTNERS}
     endpoints = [SourceEndpoint(p, f"localhost:{s.port}") for p, s in sources.items()]
     endpoints.append(SourceEndpoint(DOWN_PARTNER, f"localhost:{_closed_port()}"))
@@ -154,6 +157,8 @@ async def _running_demo(work: Path) -> AsyncIterator[Demo]:
         metrics_port=None,
         source_deadline_s=1.0,
         sources=tuple(endpoints),
+        # Every partner system here seals what it sends in; anything in clear is refused.
+        require_sealed_submissions=True,
     )
     gateway = await start_gateway(config, policy=policy)
     address = f"localhost:{gateway.port}"
@@ -195,7 +200,14 @@ async def _start_source(keys: Path, policy: CompiledPolicy, partner_id: str) -> 
         root_certificates=own.ca_pem,
         require_client_auth=True,
     )
-    return await serve_source(backend, "127.0.0.1:0", credentials=creds)
+    # The partner system is configured with the gateway's public key and seals its answers.
+    gateway_keys = GatewayKeys.from_public_key_file(GatewayKeyPaths.under(keys).hpke_pub)
+    return await serve_source(
+        backend,
+        "127.0.0.1:0",
+        credentials=creds,
+        sealing=AnswerSealing(partner_id, gateway_keys),
+    )
 
 
 def _closed_port() -> int:
@@ -213,8 +225,10 @@ async def _play(demo: Demo) -> None:
     )
     case_id = reg.case_id
     checks.check(
-        reg.phase == "registration", f"case {case_id[:10]}… registered in phase registration"
+        reg.phase == "registration",
+        f"case {case_id[:10]}… registered in phase registration (sealed to the gateway's key)",
     )
+    await _expect_clear_registration_refused(demo)
     checks.check(
         reg.participants[0] == "police"
         and set(reg.participants) == {"police", "veilig-thuis", "zvh"},
@@ -480,6 +494,20 @@ async def _expect_refusal(
         demo.checks.check(exc.code() == code, f"{what}: {exc.code().name}: {exc.details()}")
         return
     demo.checks.check(False, f"{what}: the request was answered")
+
+
+async def _expect_clear_registration_refused(demo: Demo) -> None:
+    clear = exchange_pb2.RegisterCaseRequest(subject=SUBJECT, case_type="code_rood", reason=REASON)
+    what = "a registration sent in clear is refused"
+    try:
+        await demo.clients["police"].register_case_raw(clear)
+    except grpc.aio.AioRpcError as exc:
+        demo.checks.check(
+            exc.code() == grpc.StatusCode.FAILED_PRECONDITION,
+            f"{what}: {exc.code().name}: {exc.details()}",
+        )
+        return
+    demo.checks.check(False, f"{what}: it was registered")
 
 
 def _triage_role_ok(demo: Demo, shown: str, actual: str) -> bool:

@@ -47,15 +47,21 @@ def config_of(args: argparse.Namespace) -> GatewayConfig:
 
 
 def log_signer(config: GatewayConfig) -> CheckpointSigner | None:
-    """The log's checkpoint signer when the log-signing key is in the key directory."""
-    from gateway.crypto._pem import load_ed25519_private_key
-    from gateway.crypto.layout import GatewayKeyPaths
+    """The log's checkpoint signer with the current log-signing key, from the key directory or
+    the token the configuration names; None when there is no log-signing key yet."""
+    from gateway.crypto.errors import NoKeyError
+    from gateway.crypto.provider import KeyKind
+    from gateway.crypto.provider_settings import open_provider
     from gateway.store.checkpoints import CheckpointSigner
 
-    key_file = GatewayKeyPaths.under(config.keys_dir).signing_key
-    if not key_file.exists():
+    provider = open_provider(config.keys_dir, config.key_provider, KeyKind.SIGNING)
+    try:
+        current = provider.signing_keys().current
+    except NoKeyError:
+        provider.close()
         return None
-    return CheckpointSigner(load_ed25519_private_key(key_file), config.log_origin)
+    # The provider stays open for the signer's (the command's) lifetime.
+    return CheckpointSigner(current, config.log_origin)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.cli import audit_log, audit_report, audit_review
+from gateway.cli import audit_log, audit_report, audit_review, keys_rewrap, partner_admin
 from gateway.cli import retention as retention_cli
 from gateway.server.config import (
     ConfigError,
@@ -97,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
         help="policy directory naming the partners (default: shipped policies)",
     )
     pins.set_defaults(run=_keys_pins)
+    from gateway.cli import keys_admin
+
+    keys_admin.add_parsers(keys)
+    keys_rewrap.add_parser(keys)
 
     audit = sub.add_parser("audit", help="the accountability log").add_subparsers(
         title="audit commands"
@@ -107,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _policy_parsers(sub)
     retention_cli.add_parser(sub)
+    partner_admin.add_parser(sub)
     return p
 
 

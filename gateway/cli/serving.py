@@ -8,6 +8,7 @@ import signal
 
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
+from gateway.registry.dev import register_dev_partners
 from gateway.server.app import Gateway, start_gateway, start_metrics_endpoint
 from gateway.server.config import GatewayConfig
 from gateway.server.policy_reload import ReloadOutcome
@@ -21,6 +22,7 @@ def ensure_dev_keys(config: GatewayConfig) -> None:
     partners = sorted(load_policy_dir(config.policy_dir).partners)
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     init_dev_keys(config.keys_dir, partners)
+    register_dev_partners(config.keys_dir, config.registry_path, partners)
 
 
 async def serve_forever(config: GatewayConfig, *, embedded: bool) -> int:

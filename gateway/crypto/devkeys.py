@@ -46,8 +46,9 @@ from gateway.crypto._pem import (
     public_pem,
 )
 from gateway.crypto.errors import DevKeysError, KeystoreError
+from gateway.crypto.file_provider import FileKeyProvider
 from gateway.crypto.keyids import key_id
-from gateway.crypto.keystore import PSEUDONYM_KEY_BYTES, rotate_kek
+from gateway.crypto.keystore import PSEUDONYM_KEY_BYTES
 from gateway.crypto.layout import (
     CaPaths,
     DevKeyPaths,
@@ -55,6 +56,7 @@ from gateway.crypto.layout import (
     PartnerKeyPaths,
     validate_partner_id,
 )
+from gateway.crypto.provider import KeyKind
 
 __all__ = [
     "DEV_KEYS_README",
@@ -284,11 +286,25 @@ def _ensure_gateway(
         ca_cert_path,
         run,
     )
-    run.ensure_pair(paths.signing_key, paths.signing_pub, _ed25519_pair)
-    run.ensure_pair(paths.hpke_key, paths.hpke_pub, _x25519_pair)
+    # Each gateway key kind is a ring (gateway.crypto.file_provider): a new key is added and
+    # made current; earlier ones stay, so what they signed verifies and what they wrapped or
+    # were sealed to still opens. A single-file key of the earlier layout counts as a ring.
+    provider = FileKeyProvider(paths.directory.parent)
+    rings = (
+        (KeyKind.SIGNING, paths.signing_current, paths.signing_key),
+        (KeyKind.HPKE, paths.hpke_current, paths.hpke_key),
+    )
+    for kind, current, single in rings:
+        if run.overwrite or not (current.exists() or single.exists()):
+            kid = provider.rotate(kind)
+            if kind is KeyKind.SIGNING:
+                run.created += [paths.signing_file(kid), paths.signing_pub_file(kid)]
+                run.created += [current, paths.signing_pub]
+            else:
+                run.created += [paths.hpke_file(kid), paths.hpke_pub_file(kid)]
+                run.created += [current, paths.hpke_pub]
     if run.overwrite or not paths.kek_current.exists():
-        # Earlier key-encryption keys stay, so data they wrapped still opens.
-        kek_id = rotate_kek(paths.directory.parent)
+        kek_id = provider.rotate(KeyKind.KEK)
         run.created += [paths.kek_file(kek_id), paths.kek_current]
     if run.overwrite or not paths.pseudonym_key.exists():
         write_private_file(paths.pseudonym_key, os.urandom(PSEUDONYM_KEY_BYTES))

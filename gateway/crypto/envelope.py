@@ -30,6 +30,7 @@ __all__ = [
     "field_aad",
     "unwrap_data_key",
     "wrap_data_key",
+    "wrapped_key_header",
 ]
 
 ENVELOPE_FORMAT_VERSION = 1
@@ -99,10 +100,7 @@ class WrappedKey:
 
     def to_bytes(self) -> bytes:
         """``version (1 byte) | len(kek_id) (1 byte) | kek_id (ASCII) | blob``."""
-        kek_id = self.kek_id.encode("ascii")
-        if not 0 <= self.version <= 0xFF or len(kek_id) > 0xFF:
-            raise EnvelopeError("wrapped key cannot be serialised")
-        return bytes([self.version, len(kek_id)]) + kek_id + self.blob
+        return wrapped_key_header(self.kek_id, self.version) + self.blob
 
     @classmethod
     def from_bytes(cls, data: bytes) -> WrappedKey:
@@ -114,6 +112,22 @@ class WrappedKey:
         except UnicodeDecodeError:
             raise EnvelopeError("stored wrapped key has a malformed key id") from None
         return cls(version=data[0], kek_id=kek_id, blob=bytes(data[end:]))
+
+
+def wrapped_key_header(kek_id: str, version: int = WRAP_FORMAT_VERSION) -> bytes:
+    """The bytes every stored key of ``version`` wrapped under ``kek_id`` starts with.
+
+    The key-encryption key is named in clear ahead of the wrapped material, so a store can
+    find the keys one KEK wrapped (``substr`` on the column) without unwrapping any. From
+    byte 1 on the header does not depend on the version: ``header[1:]`` finds them all.
+    """
+    try:
+        encoded = kek_id.encode("ascii")
+    except UnicodeEncodeError:
+        raise EnvelopeError("a key-encryption key id is ASCII") from None
+    if not 0 <= version <= 0xFF or len(encoded) > 0xFF:
+        raise EnvelopeError("wrapped key cannot be serialised")
+    return bytes([version, len(encoded)]) + encoded
 
 
 def _wrap_aad(version: int, case_id: str, kek_id: str) -> bytes:

@@ -3,10 +3,12 @@
 ::
 
     CryptoError
-    ├── SealError            sealing an answer to a partner
-    │   └── SealOpenError    a sealed box did not open (one message for every cause)
+    ├── SealError            sealing an answer to a partner, or a submission to the gateway
+    │   ├── SealOpenError    a sealed box did not open (one message for every cause)
+    │   └── UnknownGatewayKey  a sealed submission names a gateway key not (or no longer) in use
     ├── EnvelopeError        case data at rest: a token or wrapped data key did not open
     ├── KeystoreError        a key file is missing, malformed or too widely readable
+    │   └── NoKeyError       a key ring has no key yet (create one with `keys rotate`)
     └── DevKeysError         development keys could not be created as asked
 
 Messages name files and key ids, never key material or a field value.
@@ -19,8 +21,10 @@ __all__ = [
     "DevKeysError",
     "EnvelopeError",
     "KeystoreError",
+    "NoKeyError",
     "SealError",
     "SealOpenError",
+    "UnknownGatewayKey",
 ]
 
 
@@ -41,12 +45,24 @@ class SealOpenError(SealError):
     """
 
 
+class UnknownGatewayKey(SealError):
+    """A sealed submission names a gateway key id that is not among the usable keys.
+
+    Unlike :class:`SealOpenError` this is told apart on purpose: key ids are public (the
+    gateway advertises them), and the sender's remedy is to fetch the gateway's keys again.
+    """
+
+
 class EnvelopeError(CryptoError):
     """Encrypted case data or a wrapped data key could not be opened."""
 
 
 class KeystoreError(CryptoError):
     """A key file could not be used. The message names the file, never its content."""
+
+
+class NoKeyError(KeystoreError):
+    """A provider holds no key of the kind asked for (nothing was created yet)."""
 
 
 class DevKeysError(CryptoError):

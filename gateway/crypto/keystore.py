@@ -1,34 +1,44 @@
-"""The gateway's own keys, loaded from a key directory.
+"""The gateway's own keys, from the key providers the configuration names.
 
-Every private file must be mode 0600 (no group or other access); a wider mode is refused
-rather than silently used, because a key that others could read must be treated as leaked.
+The log-signing, HPKE and key-encryption keys come from a provider each (files in the key
+directory, or a PKCS#11 token: :mod:`gateway.crypto.provider_settings`); the pseudonym key is
+always a file, ``DIR/gateway/pseudonym.key``. Every private file must be mode 0600 (no group
+or other access); a wider mode is refused rather than silently used, because a key that
+others could read must be treated as leaked.
+
+A keystore keeps the rings it loaded. :meth:`Keystore.refresh` looks whether a provider's
+rings changed (a ``stat`` per file, or one search in the token) and loads only those, so a
+gateway follows a rotation that ``ketenpoort keys rotate`` made in the shared key directory
+or token without a restart.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gateway.crypto._files import (
-    ensure_private_dir,
-    read_private_file,
-    read_public_file,
-    write_private_file,
-    write_public_file,
-)
-from gateway.crypto._pem import load_ed25519_private_key, load_x25519_private_key
-from gateway.crypto.errors import EnvelopeError, KeystoreError
-from gateway.crypto.keyids import key_id
+from gateway.crypto._files import read_private_file
+from gateway.crypto._pem import load_ed25519_public_key
+from gateway.crypto.errors import KeystoreError
+from gateway.crypto.file_provider import FileKeyProvider
 from gateway.crypto.layout import GatewayKeyPaths
-from gateway.crypto.local_keys import LocalHpkeRecipient, LocalSigningKey
-from gateway.crypto.provider import HpkeRecipient, KeyRing, LogSigningKey
+from gateway.crypto.local_keys import KEK_BYTES, KeyEncryptionKey, new_kek_id
+from gateway.crypto.memory_provider import MemoryKeyProvider
+from gateway.crypto.provider import (
+    HpkeRecipient,
+    KeyKind,
+    KeyProvider,
+    KeyRing,
+    KeyWrappingKey,
+    LogSigningKey,
+)
+from gateway.crypto.provider_settings import KeyProviderSettings, open_providers
 
 __all__ = [
     "KEK_BYTES",
@@ -39,182 +49,248 @@ __all__ = [
     "rotate_kek",
 ]
 
-KEK_BYTES = 32
 PSEUDONYM_KEY_BYTES = 32
-_KEK_ID = re.compile(r"kek_[0-9a-f]{16}\Z")
-_NONCE_BYTES = 12
-_TAG_BYTES = 16
 
 
-def new_kek_id() -> str:
-    # Random rather than derived from the key, so the id says nothing about the key.
-    return "kek_" + os.urandom(8).hex()
+@dataclass(frozen=True)
+class _Loaded:
+    """Everything a keystore hands out, replaced as a whole by a refresh."""
 
-
-class KeyEncryptionKey:
-    """An AES-256-GCM key that wraps per-case data keys. Its bytes never leave the object."""
-
-    __slots__ = ("_aead", "kek_id")
-
-    def __init__(self, kek_id: str, key: bytes) -> None:
-        if not _KEK_ID.match(kek_id):
-            raise ValueError("a key-encryption key id is 'kek_' followed by 16 hex digits")
-        if len(key) != KEK_BYTES:
-            raise ValueError(f"a key-encryption key is {KEK_BYTES} bytes")
-        self.kek_id = kek_id
-        self._aead = AESGCM(key)
-
-    def wrap(self, key_material: bytes, aad: bytes) -> bytes:
-        """Encrypt ``key_material``; the result is a 12-byte random nonce followed by ct."""
-        nonce = os.urandom(_NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, key_material, aad)
-
-    def unwrap(self, blob: bytes, aad: bytes) -> bytes:
-        """Decrypt what :meth:`wrap` produced with the same ``aad``; raise EnvelopeError."""
-        if len(blob) < _NONCE_BYTES + _TAG_BYTES:
-            raise EnvelopeError(f"wrapped key under {self.kek_id} is truncated")
-        try:
-            return self._aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], aad)
-        except InvalidTag:
-            raise EnvelopeError(f"wrapped key does not open under {self.kek_id}") from None
-
-    def __repr__(self) -> str:
-        return f"KeyEncryptionKey(kek_id={self.kek_id!r})"
+    signing: KeyRing[LogSigningKey]
+    hpke: KeyRing[HpkeRecipient]
+    keks: KeyRing[KeyEncryptionKey]
+    retired: tuple[Ed25519PublicKey, ...]
+    stamps: Mapping[KeyKind, object]
 
 
 class Keystore:
-    """The gateway's keys: key-encryption keys, pseudonym key, log-signing and HPKE keys."""
+    """The gateway's keys: key-encryption keys, pseudonym key, log-signing and HPKE keys.
+
+    Build with :meth:`open` from a key directory (and provider settings), or with
+    ``providers`` of one's own; ``signing_key``/``hpke_private_key``/``keks`` build an
+    in-memory keystore (tests, benchmarks)."""
 
     def __init__(
         self,
         *,
-        keks: Iterable[KeyEncryptionKey],
-        current_kek_id: str,
         pseudonym_key: bytes,
-        signing_key: Ed25519PrivateKey,
-        hpke_private_key: X25519PrivateKey,
+        providers: Mapping[KeyKind, KeyProvider] | None = None,
+        keys_dir: Path | None = None,
+        keks: Iterable[KeyEncryptionKey] = (),
+        current_kek_id: str | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
+        hpke_private_key: X25519PrivateKey | None = None,
     ) -> None:
-        self._keks = {kek.kek_id: kek for kek in keks}
-        if current_kek_id not in self._keks:
-            raise KeystoreError(f"current key-encryption key {current_kek_id} is not loaded")
         if len(pseudonym_key) != PSEUDONYM_KEY_BYTES:
             raise KeystoreError(f"the pseudonym key must be {PSEUDONYM_KEY_BYTES} bytes")
-        self._current_kek = self._keks[current_kek_id]
+        if providers is None:
+            memory = MemoryKeyProvider(
+                signing_keys=[signing_key] if signing_key is not None else [],
+                hpke_keys=[hpke_private_key] if hpke_private_key is not None else [],
+                keks=keks,
+                current_kek_id=current_kek_id,
+            )
+            providers = dict.fromkeys(KeyKind, memory)
+        missing = [kind.value for kind in KeyKind if kind not in providers]
+        if missing:
+            raise KeystoreError(f"no key provider for {', '.join(missing)} keys")
+        self._providers: dict[KeyKind, KeyProvider] = dict(providers)
         self._pseudonym_key = pseudonym_key
-        self._signing_key = signing_key
-        self._signing_key_id = key_id(signing_key.public_key())
-        self._hpke_private_key = hpke_private_key
-        self._hpke_key_id = key_id(hpke_private_key.public_key())
+        self._retired_dir = None if keys_dir is None else GatewayKeyPaths.under(keys_dir)
+        self._refresh_lock = threading.Lock()
+        self._loaded = self._load(previous=None)
 
     @classmethod
-    def open(cls, path: Path) -> Keystore:
-        """Load the keys under ``path/gateway`` (see :mod:`gateway.crypto.layout`)."""
+    def open(cls, path: Path, settings: KeyProviderSettings | None = None) -> Keystore:
+        """Load the keys for the key directory ``path`` (see :mod:`gateway.crypto.layout`),
+        from the providers ``settings`` name (default: all files)."""
         paths = GatewayKeyPaths.under(path)
-        current = _read_kek_current(paths)
-        keks = _load_keks(paths)
-        if current not in {kek.kek_id for kek in keks}:
-            raise KeystoreError(
-                f"{paths.kek_current} names {current}, but {paths.kek_file(current)} is missing"
-            )
         pseudonym_key = read_private_file(paths.pseudonym_key)
         if len(pseudonym_key) != PSEUDONYM_KEY_BYTES:
             raise KeystoreError(
                 f"key file {paths.pseudonym_key} must hold exactly {PSEUDONYM_KEY_BYTES} bytes"
             )
-        return cls(
-            keks=keks,
-            current_kek_id=current,
-            pseudonym_key=pseudonym_key,
-            signing_key=load_ed25519_private_key(paths.signing_key),
-            hpke_private_key=load_x25519_private_key(paths.hpke_key),
-        )
+        providers = open_providers(path, settings)
+        try:
+            return cls(pseudonym_key=pseudonym_key, providers=providers, keys_dir=path)
+        except BaseException:
+            _close_all(providers.values())
+            raise
+
+    # -- key-encryption keys --------------------------------------------------------------
 
     @property
     def current_kek(self) -> KeyEncryptionKey:
         """The key that wraps new data keys."""
-        return self._current_kek
+        return self._loaded.keks.current
 
     @property
     def kek_ids(self) -> tuple[str, ...]:
-        return tuple(sorted(self._keks))
+        return tuple(sorted(self._loaded.keks.keys))
 
     def kek(self, kek_id: str) -> KeyEncryptionKey:
         try:
-            return self._keks[kek_id]
+            return self._loaded.keks.keys[kek_id]
         except KeyError:
             raise KeystoreError(f"no key-encryption key with id {kek_id!r}") from None
+
+    def keks(self) -> KeyRing[KeyEncryptionKey]:
+        return self._loaded.keks
+
+    # -- pseudonyms, signing, HPKE ---------------------------------------------------------
 
     @property
     def pseudonym_key(self) -> bytes:
         return self._pseudonym_key
 
     @property
-    def signing_key(self) -> Ed25519PrivateKey:
-        return self._signing_key
+    def signing_key(self) -> LogSigningKey:
+        """The current log-signing key (``signing_keys().current``)."""
+        return self._loaded.signing.current
 
     @property
     def signing_key_id(self) -> str:
-        return self._signing_key_id
+        return self._loaded.signing.current_id
 
     def signing_keys(self) -> KeyRing[LogSigningKey]:
         """The log-signing keys: the current one signs checkpoints, all verify."""
-        signer = LocalSigningKey(self._signing_key)
-        return KeyRing(signer.key_id, {signer.key_id: signer})
+        return self._loaded.signing
+
+    def log_verification_keys(self) -> tuple[Ed25519PublicKey, ...]:
+        """Every key a checkpoint of this gateway's log may carry a signature of: the current
+        log-signing key first, the rest of its ring, then retired keys kept in the key
+        directory (``signing/retired/``)."""
+        loaded = self._loaded
+        ring = [loaded.signing.current.public_key()] + [
+            key.public_key()
+            for kid, key in sorted(loaded.signing.keys.items())
+            if kid != loaded.signing.current_id
+        ]
+        return _unique([*ring, *loaded.retired])
 
     def hpke_keys(self) -> KeyRing[HpkeRecipient]:
         """The keys partners seal to: the current one is advertised, all open."""
-        recipient = LocalHpkeRecipient(self._hpke_private_key)
-        return KeyRing(recipient.key_id, {recipient.key_id: recipient})
-
-    @property
-    def hpke_private_key(self) -> X25519PrivateKey:
-        return self._hpke_private_key
+        return self._loaded.hpke
 
     @property
     def hpke_key_id(self) -> str:
-        return self._hpke_key_id
+        return self._loaded.hpke.current_id
+
+    # -- providers ------------------------------------------------------------------------
+
+    def provider(self, kind: KeyKind) -> KeyProvider:
+        return self._providers[kind]
+
+    def refresh(self) -> bool:
+        """Load again the rings whose provider reports a change; True when a ring (its keys
+        or its current key) or the retired signing keys changed.
+
+        Cheap when nothing changed: a ``stat`` per key file, or one search in a token. A ring
+        that no longer loads (a half-copied file, say) raises KeystoreError and leaves every
+        key in force as it was."""
+        with self._refresh_lock:
+            before = self._loaded
+            after = self._load(previous=before)
+            self._loaded = after
+        return _shape(before) != _shape(after)
+
+    def close(self) -> None:
+        """Release what the providers hold open (a token session)."""
+        _close_all(self._providers.values())
+
+    def _load(self, previous: _Loaded | None) -> _Loaded:
+        # Stamps are taken before the rings are read, so a change made meanwhile is seen by
+        # the next refresh.
+        stamps = {kind: self._providers[kind].stamp(kind) for kind in KeyKind}
+
+        def unchanged(kind: KeyKind) -> bool:
+            return previous is not None and previous.stamps.get(kind) == stamps[kind]
+
+        same_signing = previous is not None and unchanged(KeyKind.SIGNING)
+        signing = (
+            previous.signing if previous is not None and same_signing
+            else self._providers[KeyKind.SIGNING].signing_keys()
+        )
+        hpke = (
+            previous.hpke if previous is not None and unchanged(KeyKind.HPKE)
+            else self._providers[KeyKind.HPKE].hpke_keys()
+        )
+        keks = (
+            previous.keks if previous is not None and unchanged(KeyKind.KEK)
+            else _nominal(self._providers[KeyKind.KEK].keks())
+        )
+        # A signing key is retired in the same step that changes its ring's stamp.
+        retired = (
+            previous.retired if previous is not None and same_signing else self._retired_keys()
+        )
+        return _Loaded(signing, hpke, keks, retired, stamps)
+
+    def _retired_keys(self) -> tuple[Ed25519PublicKey, ...]:
+        paths = self._retired_dir
+        if paths is None or not paths.signing_retired_dir.is_dir():
+            return ()
+        return tuple(
+            load_ed25519_public_key(f) for f in sorted(paths.signing_retired_dir.glob("*.pub.pem"))
+        )
 
     def __repr__(self) -> str:
+        loaded = self._loaded
+        names = sorted({p.name for p in self._providers.values()})
         return (
-            f"Keystore(current_kek={self._current_kek.kek_id!r}, keks={len(self._keks)}, "
-            f"signing_key_id={self._signing_key_id!r}, hpke_key_id={self._hpke_key_id!r})"
+            f"Keystore(providers={names}, current_kek={loaded.keks.current_id!r}, "
+            f"keks={len(loaded.keks.keys)}, signing_key_id={loaded.signing.current_id!r}, "
+            f"hpke_key_id={loaded.hpke.current_id!r})"
         )
 
 
 def rotate_kek(path: Path) -> str:
     """Add a new key-encryption key under ``path/gateway/kek`` and make it current.
 
-    Older keys stay, so data keys they wrapped still open; rewrap those and delete the old
-    file to retire it. Returns the new key's id.
-    """
-    paths = GatewayKeyPaths.under(path)
-    ensure_private_dir(paths.kek_dir)
-    kek_id = new_kek_id()
-    write_private_file(paths.kek_file(kek_id), os.urandom(KEK_BYTES))
-    # The key file exists before `current` names it, so a reader never sees a dangling id.
-    write_public_file(paths.kek_current, f"{kek_id}\n".encode("ascii"))
-    return kek_id
+    Older keys stay, so data keys they wrapped still open; re-wrap those and retire the old
+    key (``ketenpoort keys retire kek ID``). Returns the new key's id."""
+    return FileKeyProvider(path).rotate(KeyKind.KEK)
 
 
-def _read_kek_current(paths: GatewayKeyPaths) -> str:
-    raw = read_public_file(paths.kek_current)
-    try:
-        current = raw.decode("ascii").strip()
-    except UnicodeDecodeError:
-        current = ""
-    if not _KEK_ID.match(current):
-        raise KeystoreError(f"{paths.kek_current} does not name a key-encryption key id")
-    return current
+def _nominal(ring: KeyRing[KeyWrappingKey]) -> KeyRing[KeyEncryptionKey]:
+    """The ring with its keys typed as :class:`KeyEncryptionKey`, the type callers hold."""
+    keys: dict[str, KeyEncryptionKey] = {}
+    for kid, kek in ring.keys.items():
+        if not isinstance(kek, KeyEncryptionKey):
+            raise KeystoreError(f"key-encryption key {kid} is not a KeyEncryptionKey")
+        keys[kid] = kek
+    return KeyRing(ring.current_id, keys)
 
 
-def _load_keks(paths: GatewayKeyPaths) -> list[KeyEncryptionKey]:
-    keks: list[KeyEncryptionKey] = []
-    for file in sorted(paths.kek_dir.glob("*.key")):
-        kek_id = file.name.removesuffix(".key")
-        if not _KEK_ID.match(kek_id):
-            raise KeystoreError(f"key file {file} is not named <kek_id>.key")
-        key = read_private_file(file)
-        if len(key) != KEK_BYTES:
-            raise KeystoreError(f"key file {file} must hold exactly {KEK_BYTES} bytes")
-        keks.append(KeyEncryptionKey(kek_id, key))
-    return keks
+def _raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _unique(keys: Iterable[Ed25519PublicKey]) -> tuple[Ed25519PublicKey, ...]:
+    seen: set[bytes] = set()
+    out: list[Ed25519PublicKey] = []
+    for key in keys:
+        raw = _raw(key)
+        if raw not in seen:
+            seen.add(raw)
+            out.append(key)
+    return tuple(out)
+
+
+def _shape(loaded: _Loaded) -> tuple[object, ...]:
+    return (
+        loaded.signing.current_id,
+        frozenset(loaded.signing.keys),
+        loaded.hpke.current_id,
+        frozenset(loaded.hpke.keys),
+        loaded.keks.current_id,
+        frozenset(loaded.keks.keys),
+        frozenset(_raw(k) for k in loaded.retired),
+    )
+
+
+def _close_all(providers: Iterable[KeyProvider]) -> None:
+    done: set[int] = set()
+    for provider in providers:
+        if id(provider) not in done:
+            done.add(id(provider))
+            provider.close()

@@ -4,10 +4,21 @@
 
     DIR/README.txt
     DIR/ca/ca.pem, ca.key.pem
-    DIR/gateway/tls.pem, tls.key.pem, signing.key.pem, signing.pub.pem,
-                hpke.key.pem, hpke.pub.pem, pseudonym.key, kek/<kek_id>.key, kek/current
+    DIR/gateway/tls.pem, tls.key.pem, pseudonym.key,
+                signing/<key_id>.key.pem, <key_id>.pub.pem, current, retired/<key_id>.pub.pem,
+                hpke/<key_id>.key.pem, <key_id>.pub.pem, current,
+                kek/<kek_id>.key, current,
+                signing.pub.pem, hpke.pub.pem
     DIR/partners/<id>/tls.pem, tls.key.pem, token.key.pem, token.pub.pem,
                       hpke.key.pem, hpke.pub.pem
+
+Each gateway key kind is a ring (see :mod:`gateway.crypto.file_provider`): its keys, and
+``current`` naming the one that signs, is advertised or wraps. ``signing.pub.pem`` and
+``hpke.pub.pem`` are copies of the current public keys for verifiers and partners; with a
+PKCS#11 provider the private halves live in the token and the key directory holds only
+these public files. ``signing/retired/`` keeps the public half of every retired log-signing
+key, so checkpoints it signed still verify. A key directory of an earlier layout, with a
+single ``signing.key.pem`` and ``hpke.key.pem``, is read as a ring of one key each.
 """
 
 from __future__ import annotations
@@ -62,6 +73,11 @@ class GatewayKeyPaths:
     pseudonym_key: Path
     kek_dir: Path
     kek_current: Path
+    signing_dir: Path
+    signing_current: Path
+    signing_retired_dir: Path
+    hpke_dir: Path
+    hpke_current: Path
 
     @classmethod
     def under(cls, root: Path) -> GatewayKeyPaths:
@@ -70,17 +86,40 @@ class GatewayKeyPaths:
             directory=d,
             tls_cert=d / "tls.pem",
             tls_key=d / "tls.key.pem",
+            # A single-key directory of the earlier layout; read as a ring of one.
             signing_key=d / "signing.key.pem",
+            # The current log-signing public key, for verifiers (``--public-key``).
             signing_pub=d / "signing.pub.pem",
             hpke_key=d / "hpke.key.pem",
+            # The current HPKE public key, what partners seal submissions to.
             hpke_pub=d / "hpke.pub.pem",
             pseudonym_key=d / "pseudonym.key",
             kek_dir=d / "kek",
             kek_current=d / "kek" / "current",
+            signing_dir=d / "signing",
+            signing_current=d / "signing" / "current",
+            signing_retired_dir=d / "signing" / "retired",
+            hpke_dir=d / "hpke",
+            hpke_current=d / "hpke" / "current",
         )
 
     def kek_file(self, kek_id: str) -> Path:
         return self.kek_dir / f"{kek_id}.key"
+
+    def signing_file(self, key_id: str) -> Path:
+        return self.signing_dir / f"{key_id}.key.pem"
+
+    def signing_pub_file(self, key_id: str) -> Path:
+        return self.signing_dir / f"{key_id}.pub.pem"
+
+    def retired_signing_pub_file(self, key_id: str) -> Path:
+        return self.signing_retired_dir / f"{key_id}.pub.pem"
+
+    def hpke_file(self, key_id: str) -> Path:
+        return self.hpke_dir / f"{key_id}.key.pem"
+
+    def hpke_pub_file(self, key_id: str) -> Path:
+        return self.hpke_dir / f"{key_id}.pub.pem"
 
 
 @dataclass(frozen=True)

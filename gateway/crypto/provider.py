@@ -24,6 +24,7 @@ from gateway.crypto.errors import KeystoreError
 
 __all__ = [
     "HpkeRecipient",
+    "KeyInfo",
     "KeyKind",
     "KeyProvider",
     "KeyRing",
@@ -103,12 +104,42 @@ class KeyRing(Generic[K]):
             raise KeystoreError(f"no usable key with id {key_id!r}") from None
 
 
+@dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown of a key: never its material.
+
+    ``created`` is when the key was made, as precisely as the provider knows it (an ISO 8601
+    time, or "" when unknown)."""
+
+    kind: KeyKind
+    key_id: str
+    current: bool
+    created: str
+
+
 class KeyProvider(Protocol):
-    """Loads the gateway's key rings and rotates or retires keys of one kind."""
+    """Loads the gateway's key rings and rotates or retires keys of one kind.
+
+    A ring with no key yet raises :class:`~gateway.crypto.errors.NoKeyError`; ``rotate`` on
+    such a ring makes its first key.
+    """
 
     @property
     def name(self) -> str:
         """A short name for logs and metrics: ``file`` or ``pkcs11``."""
+        ...
+
+    def stamp(self, kind: KeyKind) -> object:
+        """A cheap value that changes whenever the ring of ``kind`` changes (a key added or
+        removed, the current key moved); compared for equality only."""
+        ...
+
+    def list_keys(self, kind: KeyKind) -> list[KeyInfo]:
+        """The keys of ``kind``, oldest first; an empty list when there are none."""
+        ...
+
+    def close(self) -> None:
+        """Release what the provider holds open (a token session); loaded keys stop working."""
         ...
 
     def signing_keys(self) -> KeyRing[LogSigningKey]: ...

@@ -3,11 +3,14 @@
 Only the partner holding the private key can open a sealed answer, and only for the
 disclosure, recipient and purpose it was sealed for: those travel in HPKE's ``info``,
 so a box moved to another disclosure, or replayed under another purpose, does not open.
+Triage answers are sealed the same way under their own label, bound to the triage id
+instead of a disclosure id, so neither kind of box opens as the other.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -23,15 +26,20 @@ __all__ = [
     "SEAL_SUITE_NAME",
     "SealBinding",
     "SealedBox",
+    "TriageBinding",
     "open_sealed",
+    "open_sealed_triage",
     "seal",
     "seal_info",
+    "seal_triage",
+    "triage_seal_info",
 ]
 
 SEAL_FORMAT_VERSION = 1
 SEAL_SUITE_NAME = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/ChaCha20Poly1305"
 
 _INFO_LABEL = b"ketenpoort/v1 sealed-record"
+_TRIAGE_INFO_LABEL = b"ketenpoort/v1 sealed-triage"
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 # enc (32-byte X25519 public key) + Poly1305 tag (16 bytes): nothing shorter can open.
 _MIN_CIPHERTEXT = 32 + 16
@@ -62,6 +70,20 @@ class SealBinding:
                 raise ValueError(f"SealBinding.{name} must not be empty")
 
 
+@dataclass(frozen=True)
+class TriageBinding:
+    """The context a sealed triage answer is bound to; the opener must present the same."""
+
+    triage_id: str
+    recipient_id: str
+    purpose: str
+
+    def __post_init__(self) -> None:
+        for name in ("triage_id", "recipient_id", "purpose"):
+            if not getattr(self, name):
+                raise ValueError(f"TriageBinding.{name} must not be empty")
+
+
 def seal_info(binding: SealBinding, recipient_key_id: str, version: int) -> bytes:
     """The HPKE ``info`` for a binding: a fixed label, then version, disclosure id,
     recipient id, purpose and recipient key id, each length-prefixed."""
@@ -75,10 +97,36 @@ def seal_info(binding: SealBinding, recipient_key_id: str, version: int) -> byte
     )
 
 
+def triage_seal_info(binding: TriageBinding, recipient_key_id: str, version: int) -> bytes:
+    """The HPKE ``info`` of a triage answer: the label ``ketenpoort/v1 sealed-triage``, then
+    version, triage id, recipient id, purpose and recipient key id, each length-prefixed."""
+    return length_prefixed(
+        _TRIAGE_INFO_LABEL,
+        str(version),
+        binding.triage_id,
+        binding.recipient_id,
+        binding.purpose,
+        recipient_key_id,
+    )
+
+
 def seal(plaintext: bytes, recipient: X25519PublicKey, binding: SealBinding) -> SealedBox:
     """Seal ``plaintext`` to ``recipient`` for the disclosure described by ``binding``."""
+    return _seal(plaintext, recipient, lambda kid: seal_info(binding, kid, SEAL_FORMAT_VERSION))
+
+
+def seal_triage(plaintext: bytes, recipient: X25519PublicKey, binding: TriageBinding) -> SealedBox:
+    """Seal a triage answer to ``recipient`` for the question described by ``binding``."""
+    return _seal(
+        plaintext, recipient, lambda kid: triage_seal_info(binding, kid, SEAL_FORMAT_VERSION)
+    )
+
+
+def _seal(
+    plaintext: bytes, recipient: X25519PublicKey, info_for: Callable[[str], bytes]
+) -> SealedBox:
     recipient_key_id = key_id(recipient)
-    info = seal_info(binding, recipient_key_id, SEAL_FORMAT_VERSION)
+    info = info_for(recipient_key_id)
     ciphertext = _SUITE.encrypt(plaintext, recipient, info=info)
     return SealedBox(
         version=SEAL_FORMAT_VERSION,
@@ -94,6 +142,23 @@ def open_sealed(box: SealedBox, private_key: X25519PrivateKey, binding: SealBind
     The key id and binding are recomputed from the caller's own key and expectations, never
     taken from the box, so a box only opens where and for what it was sealed.
     """
+    return _open(
+        box, private_key, lambda kid: seal_info(binding, kid, SEAL_FORMAT_VERSION)
+    )
+
+
+def open_sealed_triage(
+    box: SealedBox, private_key: X25519PrivateKey, binding: TriageBinding
+) -> bytes:
+    """Open a sealed triage answer, or raise :class:`SealOpenError` (as :func:`open_sealed`)."""
+    return _open(
+        box, private_key, lambda kid: triage_seal_info(binding, kid, SEAL_FORMAT_VERSION)
+    )
+
+
+def _open(
+    box: SealedBox, private_key: X25519PrivateKey, info_for: Callable[[str], bytes]
+) -> bytes:
     expected_key_id = key_id(private_key.public_key())
     if (
         box.version != SEAL_FORMAT_VERSION
@@ -104,7 +169,7 @@ def open_sealed(box: SealedBox, private_key: X25519PrivateKey, binding: SealBind
         or len(box.ciphertext) < _MIN_CIPHERTEXT
     ):
         raise SealOpenError(_OPEN_FAILED)
-    info = seal_info(binding, expected_key_id, SEAL_FORMAT_VERSION)
+    info = info_for(expected_key_id)
     try:
         return _SUITE.decrypt(box.ciphertext, private_key, info=info)
     except (InvalidTag, ValueError):

@@ -37,26 +37,34 @@ from gateway.broker.disclosure import Disclosures
 from gateway.broker.disclosure_export import DisclosureExports
 from gateway.broker.holds import ConfidentialityHolds
 from gateway.broker.sources import Source
+from gateway.broker.submission_gate import SubmissionGate
 from gateway.core import CompiledPolicy
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.layout import CaPaths, GatewayKeyPaths
+from gateway.crypto.live_keystore import LiveKeystore
+from gateway.crypto.provider import HpkeRecipient, KeyRing
 from gateway.policyfiles import load_policy_dir
 from gateway.reports.access_request import SubjectAccessReports
 from gateway.server.accountability_service import AccountabilityService
 from gateway.server.auth import TokenVerifier
+from gateway.server.auth_refusals import refusal_recorder
 from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
 from gateway.server.interceptors import AuthInterceptor
+from gateway.server.key_refresh import follow_key_changes
 from gateway.server.log_watch import LogWatch
 from gateway.server.metrics import Metrics
-from gateway.server.partners import PartnerRegistry, load_registry
+from gateway.server.partners import PartnerRegistry
 from gateway.server.policy_reload import (
     PolicyReloader,
     ReloadOutcome,
     describe_issue,
     policy_snapshot,
 )
+from gateway.server.registry_reload import RegistryReloader
 from gateway.server.retention_task import RetentionTask, start_retention
+from gateway.server.rewrap_task import RewrapTask, start_rewrap
+from gateway.server.token_replay import TokenAdmission
 from gateway.store.audit_log import AuditLog, CheckpointSigner
 from gateway.store.cases import CaseRepository
 from gateway.store.db import create_engine_for, init_schema
@@ -98,6 +106,11 @@ class Gateway:
     snapshots: CaseSnapshots
     log_watch: LogWatch | None = None
     retention: RetentionTask | None = None
+    rewrap: RewrapTask | None = None
+    registry_reloader: RegistryReloader | None = None
+    admission: TokenAdmission | None = None
+    keystore: Keystore | None = None
+    signer: CheckpointSigner | None = None
 
     @property
     def address(self) -> str:
@@ -112,12 +125,30 @@ class Gateway:
         """Reload the policy directory now; a broken policy leaves the one in force serving."""
         return await self.reloader.reload(trigger)
 
+    async def reload_registry(self) -> str:
+        """Re-read the partner registry now; a broken file leaves the registry in force."""
+        if self.registry_reloader is None:
+            raise RuntimeError("this gateway has no registry reloader")
+        return (await self.registry_reloader.reload()).value
+
+    def refresh_keys(self) -> bool:
+        """Follow a rotation or retirement of the gateway's keys made while serving (by
+        ``ketenpoort keys``): the next checkpoint is signed with the current log-signing key,
+        and the log trusts every usable and retired one. True when a key changed."""
+        if self.keystore is None or self.signer is None:
+            return False
+        return follow_key_changes(self.keystore, self.signer, self.log)
+
     async def stop(self, grace: float | None = 1.0) -> None:
         await self.reloader.stop()
+        if self.registry_reloader is not None:
+            await self.registry_reloader.stop()
         if self.log_watch is not None:
             await self.log_watch.stop()
         if self.retention is not None:
             await self.retention.stop()
+        if self.rewrap is not None:
+            await self.rewrap.stop()
         self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.log.close()
@@ -125,6 +156,8 @@ class Gateway:
         for source in self.sources.values():
             await source.close()
         self.engine.dispose()
+        if self.keystore is not None:
+            self.keystore.close()
         self.metrics.up.set(0)
 
 
@@ -139,32 +172,57 @@ async def start_gateway(
     sources: dict[str, Source] | None = None,
     metrics: Metrics | None = None,
     clock: Callable[[], datetime] = utc_now,
+    hpke_keys: Callable[[], KeyRing[HpkeRecipient]] | None = None,
 ) -> Gateway:
     """Start serving. `sources` (partner type -> adapter) overrides the configured endpoints;
     `policy` the policy read from `config.policy_dir`; `clock` the time the case file and the
-    log are written with (and break-glass windows measured by)."""
+    log are written with (and break-glass windows measured by); `hpke_keys` the keystore's
+    ring of the keys partners seal submissions to."""
     metrics = metrics or Metrics()
     # Taken before the files are read, so a change made during start-up is reloaded.
     on_disk = policy_snapshot(config.policy_dir)
     compiled = policy or _load_policy(config.policy_dir)
     holder = PolicyHolder(compiled)
     metrics.policy_in_force(compiled.version)
-    keystore = Keystore.open(config.keys_dir)
-    partners = PartnerDirectory(load_registry(compiled, config.keys_dir))
+    keystore = Keystore.open(config.keys_dir, config.key_provider)
+    if config.certificate_bound_tokens and config.tls_mode is not TlsMode.MUTUAL:
+        raise ValueError("certificate-bound tokens need tls_mode mtls")
+    partners: PartnerDirectory
+    registry_reloader = RegistryReloader(
+        config.registry_path,
+        lambda: holder.current,
+        lambda registry: setattr(partners, "current", registry),
+        metrics,
+        interval_s=config.policy_reload_interval_s,
+    )
+    partners = PartnerDirectory(registry_reloader.load_initial())
 
     engine = create_engine_for(config.database_url)
     await asyncio.to_thread(init_schema, engine)
+    signer = CheckpointSigner(keystore.signing_keys().current, config.log_origin)
     audit = AuditLog(
         engine,
-        signer=CheckpointSigner(keystore.signing_key, config.log_origin),
+        signer=signer,
+        # Every usable and retired log-signing key: the log verifies across rotations.
+        trusted_keys=keystore.log_verification_keys(),
         checkpoint_every=config.checkpoint_every_records,
         checkpoint_interval_s=config.checkpoint_interval_s,
         on_batch=lambda b: metrics.log_batch_committed(b.size, b.seconds, b.append_seconds),
     )
     await audit.start()
+    # The case file's key-encryption keys follow rotation and retirement while serving; each
+    # look also moves the checkpoint signer along (follow_key_changes).
+    keys = LiveKeystore(keystore, refresh=lambda: follow_key_changes(keystore, signer, audit))
     log_watch = LogWatch(audit, metrics, interval_s=config.audit_verify_interval_s)
     log_watch.start()
-    source_map = sources if sources is not None else _connect_sources(config, compiled)
+    # Opens what partners seal to the gateway; the ring is asked for on every use, so keys
+    # rotated or retired while serving take effect at once.
+    submissions = SubmissionGate(
+        hpke_keys or keystore.hpke_keys, require_sealed=config.require_sealed_submissions
+    )
+    source_map = (
+        sources if sources is not None else _connect_sources(config, compiled, submissions)
+    )
     snapshots = CaseSnapshots(engine)
     review_queue = BreakGlassReviewQueue(
         BreakGlassReviews(engine), audit.append, clock, metrics.open_break_glass_reviews
@@ -187,7 +245,7 @@ async def start_gateway(
         cases=CaseRepository(engine),
         snapshots=snapshots,
         log=audit,
-        keystore=keystore,
+        keystore=keys,
         sealing_keys=lambda: partners.current.sealing_keys,
         sources=source_map,
         source_deadline_s=config.source_deadline_s,
@@ -199,20 +257,34 @@ async def start_gateway(
     holds = ConfidentialityHolds(ctx, hold_store)
     verifier = TokenVerifier(
         lambda: partners.current.partners,
+        lambda: partners.current.by_certificate,
         audience=config.audience,
         algorithms=config.algorithms,
         leeway_s=config.token_leeway_s,
         max_lifetime_s=config.max_token_lifetime_s,
+        require_binding=config.certificate_bound_tokens,
+    )
+    admission = TokenAdmission(engine, leeway_s=config.token_leeway_s)
+    await admission.start()
+    interceptor = AuthInterceptor(
+        verifier,
+        admission,
+        metrics,
+        refusal_recorder(audit.append, lambda: holder.current.version, clock),
+        mutual_tls=config.tls_mode is TlsMode.MUTUAL,
     )
     server = aio.server(
-        interceptors=[AuthInterceptor(verifier, metrics)],
+        interceptors=[interceptor],
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
         ],
     )
     exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        ExchangeService(casefile, disclosures, metrics, exports=exports, holds=holds), server
+        ExchangeService(
+            casefile, disclosures, metrics, exports=exports, holds=holds, submissions=submissions
+        ),
+        server,
     )
     accountability_pb2_grpc.add_AccountabilityServiceServicer_to_server(  # type: ignore[no-untyped-call]
         AccountabilityService(audit, metrics, reviews=review_queue, subject_access=subject_access),
@@ -229,12 +301,10 @@ async def start_gateway(
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def put_in_force(new: CompiledPolicy) -> None:
-        # The registry (partners and their keys, as the new policy names them) is read
+        # The registry (partners and their keys, as the new policy names them) is joined
         # before anything changes; then both are swapped with no await in between.
-        registry = await asyncio.to_thread(load_registry, new, config.keys_dir)
-        partners.current = registry
+        partners.current = registry_reloader.joined_with(new)
         holder.swap(new)
-        verifier.forget()  # cached tokens were checked against the old partners' keys
 
     reloader = PolicyReloader(
         config.policy_dir,
@@ -248,7 +318,9 @@ async def start_gateway(
         # The directory is watched only when the gateway read its policy from it; a policy
         # handed in (tests, benchmarks) stays until reload_policy() is called.
         reloader.start()
+        registry_reloader.start()
     retention = start_retention(engine, config, metrics, clock)
+    rewrap = start_rewrap(engine, keys, config, metrics)
     metrics.up.set(1)
     return Gateway(
         config,
@@ -265,6 +337,11 @@ async def start_gateway(
         snapshots,
         log_watch=log_watch,
         retention=retention,
+        rewrap=rewrap,
+        registry_reloader=registry_reloader,
+        admission=admission,
+        keystore=keystore,
+        signer=signer,
     )
 
 
@@ -311,7 +388,9 @@ def gateway_client_tls(keys_dir: Path) -> TlsMaterial:
     )
 
 
-def _connect_sources(config: GatewayConfig, policy: CompiledPolicy) -> dict[str, Source]:
+def _connect_sources(
+    config: GatewayConfig, policy: CompiledPolicy, answers: SubmissionGate
+) -> dict[str, Source]:
     sources: dict[str, Source] = {}
     tls = gateway_client_tls(config.keys_dir) if any(s.tls for s in config.sources) else None
     for endpoint in config.sources:
@@ -319,5 +398,10 @@ def _connect_sources(config: GatewayConfig, policy: CompiledPolicy) -> dict[str,
         if partner_type in sources:
             log.warning("a second source for partner type %s is ignored", partner_type)
             continue
-        sources[partner_type] = GrpcSource(endpoint.address, tls if endpoint.tls else None)
+        sources[partner_type] = GrpcSource(
+            endpoint.address,
+            tls if endpoint.tls else None,
+            partner_id=endpoint.partner_id,
+            answers=answers,
+        )
     return sources

@@ -15,6 +15,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_mapping
+from gateway.registry.entries import TOKEN_ALGORITHMS
+
 DEFAULT_LISTEN = "127.0.0.1:50651"
 DEFAULT_METRICS_PORT = 9651
 DEFAULT_AUDIENCE = "ketenpoort"
@@ -24,7 +27,8 @@ DEFAULT_SOURCE_DEADLINE_S = 2.0
 # Gateway.reload_policy() still reload).
 DEFAULT_POLICY_RELOAD_INTERVAL_S = 2.0
 DEFAULT_TOKEN_LEEWAY_S = 30
-DEFAULT_MAX_TOKEN_LIFETIME_S = 3600
+# A token is good for one call, so it need not live long; partners mint one per call.
+DEFAULT_MAX_TOKEN_LIFETIME_S = 600
 DEFAULT_ALGORITHMS = ("EdDSA", "ES256")
 # A signed checkpoint of the accountability log is made after this many records, or this many
 # seconds after the last one when records arrived since.
@@ -37,6 +41,14 @@ DEFAULT_RETENTION_DAYS_AFTER_CLOSURE = 730
 # How often the server runs retention and an incremental log verification; 0 switches off.
 DEFAULT_RETENTION_INTERVAL_S = 3600.0
 DEFAULT_AUDIT_VERIFY_INTERVAL_S = 600.0
+# Partner systems that send registrations, case-file entries and source answers in clear keep
+# working until this is switched on; sealed submissions are always accepted.
+DEFAULT_REQUIRE_SEALED_SUBMISSIONS = False
+# How often the server re-wraps data keys still under an older key-encryption key (0 = never;
+# `ketenpoort keys rewrap` does it by hand), and how many cases one transaction re-wraps. A
+# change of the current key is also looked for every few seconds and starts a run at once.
+DEFAULT_REWRAP_INTERVAL_S = 60.0
+DEFAULT_REWRAP_BATCH_SIZE = 100
 
 
 class TlsMode(StrEnum):
@@ -64,6 +76,11 @@ class GatewayConfig:
     policy_reload_interval_s: float = DEFAULT_POLICY_RELOAD_INTERVAL_S
     keys_dir: Path = Path()
     data_dir: Path = Path()
+    # The partner registry (one file per partner); None means DATA_DIR/registry.
+    registry_dir: Path | None = None
+    # Tokens must be bound to the mutual-TLS client certificate (RFC 8705); only the
+    # loopback test modes without client certificates may switch this off.
+    certificate_bound_tokens: bool = True
     tls_mode: TlsMode = TlsMode.MUTUAL
     audience: str = DEFAULT_AUDIENCE
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
@@ -79,6 +96,18 @@ class GatewayConfig:
     retention_days_after_closure: int = DEFAULT_RETENTION_DAYS_AFTER_CLOSURE
     retention_interval_s: float = DEFAULT_RETENTION_INTERVAL_S
     audit_verify_interval_s: float = DEFAULT_AUDIT_VERIFY_INTERVAL_S
+    # Refuse registrations, case-file entries and source answers that are not sealed to the
+    # gateway's key (FAILED_PRECONDITION; a clear source answer counts as no answer).
+    require_sealed_submissions: bool = DEFAULT_REQUIRE_SEALED_SUBMISSIONS
+    rewrap_interval_s: float = DEFAULT_REWRAP_INTERVAL_S
+    rewrap_batch_size: int = DEFAULT_REWRAP_BATCH_SIZE
+    # Where the log-signing, HPKE and key-encryption keys live: files in keys_dir (default)
+    # or a PKCS#11 token ([key_provider] table; gateway.crypto.provider_settings).
+    key_provider: KeyProviderSettings = field(default_factory=KeyProviderSettings)
+
+    @property
+    def registry_path(self) -> Path:
+        return self.registry_dir if self.registry_dir is not None else self.data_dir / "registry"
 
     def with_overrides(self, **changes: Any) -> GatewayConfig:
         return replace(self, **changes)
@@ -120,6 +149,8 @@ _KNOWN_KEYS = {
     "policy_reload_interval_s",
     "keys_dir",
     "data_dir",
+    "registry_dir",
+    "certificate_bound_tokens",
     "tls_mode",
     "audience",
     "algorithms",
@@ -135,6 +166,10 @@ _KNOWN_KEYS = {
     "retention_days_after_closure",
     "retention_interval_s",
     "audit_verify_interval_s",
+    "require_sealed_submissions",
+    "rewrap_interval_s",
+    "rewrap_batch_size",
+    "key_provider",
 }
 
 
@@ -156,6 +191,8 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
     algorithms = tuple(raw.get("algorithms", DEFAULT_ALGORITHMS))
     if not algorithms or "none" in {a.lower() for a in algorithms}:
         raise ConfigError("algorithms must list signing algorithms; 'none' is never allowed")
+    if not set(algorithms) <= set(TOKEN_ALGORITHMS):
+        raise ConfigError(f"algorithms may name only {', '.join(TOKEN_ALGORITHMS)}")
     try:
         tls_mode = TlsMode(raw.get("tls_mode", TlsMode.MUTUAL))
     except ValueError as exc:
@@ -171,6 +208,8 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         policy_reload_interval_s=reload_interval,
         keys_dir=_path(raw.get("keys_dir"), base) or defaults.keys_dir,
         data_dir=data_dir,
+        registry_dir=_path(raw.get("registry_dir"), base),
+        certificate_bound_tokens=_bound_tokens(raw, tls_mode),
         tls_mode=tls_mode,
         audience=str(raw.get("audience", DEFAULT_AUDIENCE)),
         algorithms=algorithms,
@@ -196,7 +235,44 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         audit_verify_interval_s=_non_negative_seconds(
             raw, "audit_verify_interval_s", DEFAULT_AUDIT_VERIFY_INTERVAL_S
         ),
+        rewrap_interval_s=_non_negative_seconds(
+            raw, "rewrap_interval_s", DEFAULT_REWRAP_INTERVAL_S
+        ),
+        rewrap_batch_size=_positive_int(raw, "rewrap_batch_size", DEFAULT_REWRAP_BATCH_SIZE),
+        require_sealed_submissions=_bool(
+            raw, "require_sealed_submissions", DEFAULT_REQUIRE_SEALED_SUBMISSIONS
+        ),
+        key_provider=_key_provider(raw.get("key_provider", {}), base),
     )
+
+
+def _key_provider(value: object, base: Path) -> KeyProviderSettings:
+    if not isinstance(value, Mapping):
+        raise ConfigError("[key_provider] must be a table")
+    try:
+        return settings_from_mapping(value, base)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _bound_tokens(raw: Mapping[str, Any], tls_mode: TlsMode) -> bool:
+    # Without client certificates there is nothing to bind to: single-use bearer tokens.
+    value = raw.get("certificate_bound_tokens", tls_mode is TlsMode.MUTUAL)
+    if not isinstance(value, bool):
+        raise ConfigError("certificate_bound_tokens must be true or false")
+    if value and tls_mode is not TlsMode.MUTUAL:
+        raise ConfigError(
+            "certificate_bound_tokens needs tls_mode = \"mtls\" (the token is bound to the "
+            "client certificate); set it to false only for a loopback test setup"
+        )
+    return value
+
+
+def _bool(raw: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false (got {value!r})")
+    return value
 
 
 def _path(value: object, base: Path) -> Path | None:

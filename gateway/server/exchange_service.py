@@ -15,8 +15,10 @@ from gateway.broker.disclosure_export import DisclosureExports, ExportRequest
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.holds import ConfidentialityHolds, HoldRequest
 from gateway.broker.records import OUTCOME_OF_EFFECT
+from gateway.broker.sealed_content import opened_content, sealed_record_message
 from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
 from gateway.broker.sources import Subject
+from gateway.broker.submission_gate import SubmissionGate
 from gateway.server import request_context
 from gateway.server.export_messages import export_page
 from gateway.server.metrics import Metrics
@@ -25,6 +27,8 @@ from gateway.server.streaming import serve_stream
 
 Ctx = aio.ServicerContext[Any, Any]
 MAX_INVITEES = 50
+REGISTER_CASE = "ExchangeService/RegisterCase"
+ADD_TO_CASE_FILE = "ExchangeService/AddToCaseFile"
 
 
 class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
@@ -36,21 +40,54 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
         *,
         holds: ConfidentialityHolds | None = None,
         exports: DisclosureExports | None = None,
+        submissions: SubmissionGate | None = None,
     ) -> None:
         self._casefile = casefile
         self._disclosures = disclosures
         self._metrics = metrics
         self._holds = holds
         self._exports = exports
+        self._submissions = submissions
+
+    async def GetGatewayKeys(  # noqa: N802 (gRPC method name)
+        self, request: exchange_pb2.GetGatewayKeysRequest, context: Ctx
+    ) -> exchange_pb2.GetGatewayKeysResponse:
+        gate = await self._submissions_or_abort(context)
+
+        async def work() -> exchange_pb2.GetGatewayKeysResponse:
+            return exchange_pb2.GetGatewayKeysResponse(
+                keys=[
+                    exchange_pb2.GatewayKey(
+                        key_id=k.key_id,
+                        public_key=k.public_key,
+                        current=k.current,
+                        suite=k.suite,
+                        format_version=k.format_version,
+                    )
+                    for k in gate.advertised()
+                ]
+            )
+
+        return await serve_call("GetGatewayKeys", context, self._metrics, work)
 
     async def RegisterCase(  # noqa: N802 (gRPC method name)
         self, request: exchange_pb2.RegisterCaseRequest, context: Ctx
     ) -> exchange_pb2.RegisterCaseResponse:
+        gate = await self._submissions_or_abort(context)
+
         async def work() -> exchange_pb2.RegisterCaseResponse:
             rc = request_context.current()
-            if len(request.invitees) > MAX_INVITEES:
+            content = opened_content(
+                gate,
+                operation=REGISTER_CASE,
+                sender_id=rc.principal.partner_id,
+                request_id=request.request_id,
+                sealed=request.sealed if request.HasField("sealed") else None,
+                clear=_clear_registration(request),
+            )
+            if len(content.invitees) > MAX_INVITEES:
                 raise InvalidRequest(f"at most {MAX_INVITEES} invitees")
-            s = request.subject
+            s = content.subject
             reg = Registration(
                 subject=Subject(
                     bsn=s.bsn,
@@ -59,10 +96,10 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                     address=s.address,
                     postcode=s.postcode,
                 ),
-                case_type=request.case_type,
-                reason=request.reason,
-                goal=request.goal,
-                invitees=tuple(dict.fromkeys(request.invitees)),
+                case_type=content.case_type,
+                reason=content.reason,
+                goal=content.goal,
+                invitees=tuple(dict.fromkeys(content.invitees)),
             )
             view = await self._casefile.register(rc.principal, rc.trace, reg)
             return exchange_pb2.RegisterCaseResponse(
@@ -86,10 +123,22 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
     async def AddToCaseFile(  # noqa: N802
         self, request: exchange_pb2.AddToCaseFileRequest, context: Ctx
     ) -> exchange_pb2.AddToCaseFileResponse:
+        gate = await self._submissions_or_abort(context)
+
         async def work() -> exchange_pb2.AddToCaseFileResponse:
             rc = request_context.current()
+            content = opened_content(
+                gate,
+                operation=ADD_TO_CASE_FILE,
+                sender_id=rc.principal.partner_id,
+                request_id=request.request_id,
+                sealed=request.sealed if request.HasField("sealed") else None,
+                clear=exchange_pb2.AddToCaseFileContent(
+                    case_id=request.case_id, field=request.field, text=request.text
+                ),
+            )
             entry_id, _ = await self._casefile.add_entry(
-                rc.principal, rc.trace, request.case_id, request.field, request.text
+                rc.principal, rc.trace, content.case_id, content.field, content.text
             )
             return exchange_pb2.AddToCaseFileResponse(entry_id=entry_id)
 
@@ -169,6 +218,14 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
 
         return await serve_call("LiftConfidentialityHold", context, self._metrics, work)
 
+    async def _submissions_or_abort(self, context: Ctx) -> SubmissionGate:
+        if self._submissions is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, "submissions are not served here"
+            )
+            raise AssertionError("unreachable: abort raises")
+        return self._submissions
+
     async def _holds_or_abort(self, context: Ctx) -> ConfidentialityHolds:
         if self._holds is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "holds are not served here")
@@ -234,17 +291,27 @@ def disclosure_response(result: DisclosureResult) -> exchange_pb2.DisclosureResp
 
 
 def triage_response(result: TriageResult) -> exchange_pb2.TriageResponse:
+    # The answer (hits, known anywhere) travels only sealed; the clear fields stay empty.
     return exchange_pb2.TriageResponse(
         triage_id=result.triage_id,
-        hits=[
-            exchange_pb2.TriageHit(
-                partner_type=h.partner_type, known=h.known, role=h.role, answered=h.answered
-            )
-            for h in result.hits
-        ],
         outcome=OUTCOME[result.effect],
         policy_version=result.policy_version,
         log_seq=result.log_seq,
-        known_anywhere=result.known_anywhere,
         incomplete=result.incomplete,
+        sealed=sealed_record_message(result.sealed),
     )
+
+
+def _clear_registration(
+    request: exchange_pb2.RegisterCaseRequest,
+) -> exchange_pb2.RegisterCaseContent:
+    content = exchange_pb2.RegisterCaseContent(
+        case_type=request.case_type,
+        reason=request.reason,
+        goal=request.goal,
+        invitees=list(request.invitees),
+    )
+    if request.HasField("subject"):
+        # Copied only when present: an empty subject set explicitly would count as content.
+        content.subject.CopyFrom(request.subject)
+    return content

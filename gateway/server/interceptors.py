@@ -9,9 +9,12 @@ and reflection stay open, as orchestrators and tooling call them without a partn
 
 from __future__ import annotations
 
+import base64
 import contextvars
+import hashlib
 import inspect
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +23,9 @@ from grpc import aio
 
 from gateway.broker.caller import TraceContext
 from gateway.server import request_context
-from gateway.server.auth import AuthError, RoleNotAllowed, TokenVerifier
+from gateway.server.auth import AuthRefused, RefusalReason, TokenVerifier
 from gateway.server.metrics import Metrics
+from gateway.server.token_replay import TokenAdmission
 
 OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
@@ -34,12 +38,29 @@ else:
     Handler = grpc.RpcMethodHandler
     _Interceptor = aio.ServerInterceptor
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]
+# Writes the accountability record of a refused call; awaited before the call is answered.
+RefusalRecorder = Callable[[AuthRefused, TraceContext], Awaitable[None]]
+_MAX_CACHED_CERTIFICATES = 1024
 
 
 class AuthInterceptor(_Interceptor):
-    def __init__(self, verifier: TokenVerifier, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        admission: TokenAdmission,
+        metrics: Metrics,
+        record_refusal: RefusalRecorder,
+        *,
+        mutual_tls: bool,
+    ) -> None:
         self._verifier = verifier
+        self._admission = admission
         self._metrics = metrics
+        self._record_refusal = record_refusal
+        self._mutual_tls = mutual_tls
+        # PEM of a client certificate -> its x5t#S256 thumbprint; a connection presents the
+        # same certificate on every call.
+        self._thumbprints: dict[bytes, str] = {}
         # method -> (the service's handler, its authenticating wrapper). A wrapper reads the
         # token from its own call's context, so one per method serves every call.
         self._wrapped: dict[str, tuple[Handler, Handler]] = {}
@@ -118,7 +139,7 @@ class AuthInterceptor(_Interceptor):
         metrics = self._metrics
 
         async def refuse(_request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            metrics.auth_failure("call_kind_not_served")
+            metrics.auth_failure(RefusalReason.CALL_KIND_NOT_SERVED.value)
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED,
                 "the gateway serves unary calls and async server streams only",
@@ -139,7 +160,7 @@ class AuthInterceptor(_Interceptor):
     async def _authenticate(
         self, context: aio.ServicerContext[Any, Any], operation: str
     ) -> request_context.RequestContext:
-        """The caller and trace of this call; aborts the call when the token does not hold."""
+        """The caller and trace of this call; records and aborts a call that does not hold."""
         auth: object = ""
         traceparent: object = None
         for key, value in context.invocation_metadata() or ():
@@ -147,21 +168,46 @@ class AuthInterceptor(_Interceptor):
                 auth = value
             elif key == "traceparent":
                 traceparent = value
-        if not isinstance(auth, str) or not auth.startswith("Bearer "):
-            self._metrics.auth_failure("missing_token")
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
-        try:
-            principal = self._verifier.verify(str(auth)[len("Bearer ") :].strip())
-        except AuthError as exc:
-            self._metrics.auth_failure("invalid_token")
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-        except RoleNotAllowed as exc:
-            self._metrics.auth_failure("role_not_allowed")
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         trace = TraceContext.from_traceparent(
             traceparent if isinstance(traceparent, str) else None, operation
         )
-        return request_context.RequestContext(principal, trace)
+        try:
+            certificate = self._peer_thumbprint(context)
+            if not isinstance(auth, str) or not auth.startswith("Bearer "):
+                raise AuthRefused(RefusalReason.MISSING_TOKEN, "missing bearer token",
+                                  certificate=certificate or "")
+            verified = self._verifier.verify(auth[len("Bearer ") :].strip(), certificate)
+            await self._admission.admit(verified)
+        except AuthRefused as refused:
+            self._metrics.auth_failure(refused.reason.value)
+            await self._record(refused, trace)
+            await context.abort(refused.reason.status, refused.message)
+            raise  # abort raises; this keeps type checkers from assuming a fall-through
+        return request_context.RequestContext(verified.principal, trace)
+
+    async def _record(self, refused: AuthRefused, trace: TraceContext) -> None:
+        try:
+            await self._record_refusal(refused, trace)
+        except Exception:
+            # The refusal stands either way; a call is never admitted because logging failed.
+            log.exception("could not record a refused call")
+
+    def _peer_thumbprint(self, context: aio.ServicerContext[Any, Any]) -> str | None:
+        """The RFC 8705 thumbprint of the client certificate, or None without mutual TLS."""
+        if not self._mutual_tls:
+            return None
+        pem = next(iter(context.auth_context().get("x509_pem_cert") or ()), None)
+        if pem is None:
+            raise AuthRefused(RefusalReason.NO_CERTIFICATE, "a client certificate is required")
+        thumbprint = self._thumbprints.get(pem)
+        if thumbprint is None:
+            der = ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
+            digest = hashlib.sha256(der).digest()
+            thumbprint = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+            if len(self._thumbprints) >= _MAX_CACHED_CERTIFICATES:
+                self._thumbprints.clear()
+            self._thumbprints[pem] = thumbprint
+        return thumbprint
 
 
 def _unbind_stream(token: contextvars.Token[request_context.RequestContext]) -> None:

@@ -13,6 +13,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+# Reasons of ketenpoort_rewrap_errors_total (gateway.store.rewrap.FailureReason, and a run
+# that failed as a whole).
+REWRAP_ERROR_REASONS = ("malformed", "unknown_kek", "does_not_open", "run_failed")
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -116,6 +119,13 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.registry_reloads = Counter(
+            "ketenpoort_registry_reloads_total",
+            "Partner registry reloads by result: applied, unchanged or rejected (a broken "
+            "file; the registry in force stays)",
+            ["result"],
+            registry=r,
+        )
         self.policy_loaded_at = Gauge(
             "ketenpoort_policy_last_load_timestamp_seconds",
             "Unix time of the last successful policy load (start, applied or unchanged reload)",
@@ -145,6 +155,29 @@ class Metrics:
             "start and at each review list or close",
             registry=r,
         )
+        self.data_keys_pending_rewrap = Gauge(
+            "ketenpoort_data_keys_pending_rewrap",
+            "Live cases whose data key is not yet wrapped under the current key-encryption "
+            "key, as counted after each re-wrap run (the same database-wide count on every "
+            "replica); the old key can be retired once this is 0",
+            registry=r,
+        )
+        self.data_keys_rewrapped = Counter(
+            "ketenpoort_data_keys_rewrapped_total",
+            "Data keys this replica re-wrapped under the current key-encryption key",
+            registry=r,
+        )
+        self.rewrap_errors = Counter(
+            "ketenpoort_rewrap_errors_total",
+            "Data keys a re-wrap run had to leave as they were, by reason: malformed, "
+            "unknown_kek (names a key that is not loaded), does_not_open; and failed runs "
+            "(run_failed, see the gateway log)",
+            ["reason"],
+            registry=r,
+        )
+        for reason in REWRAP_ERROR_REASONS:
+            # Exported at 0 from the start, so that alerts see the series before a failure.
+            self.rewrap_errors.labels(reason)
 
         self._children: dict[tuple[object, ...], Any] = {}
 
@@ -192,11 +225,23 @@ class Metrics:
         """One case was shredded (counted as it happens, also in a run that fails later)."""
         self.cases_shredded.inc()
 
+    def data_keys_rewrapped_in_batch(self, count: int) -> None:
+        """A re-wrap batch committed; called on the re-wrap worker thread."""
+        self.data_keys_rewrapped.inc(count)
+
+    def rewrap_error(self, reason: str, count: int = 1) -> None:
+        """Data keys left as they were, or a failed run; ``reason`` is one of
+        REWRAP_ERROR_REASONS."""
+        self._child(self.rewrap_errors, reason).inc(count)
+
     def policy_reload(self, result: str) -> None:
         """One reload attempt; `result` is applied, unchanged or rejected."""
         self._child(self.policy_reloads, result).inc()
         if result == "rejected":
             self.policy_last_reload_ok.set(0)
+
+    def registry_reload(self, result: str) -> None:
+        self._child(self.registry_reloads, result).inc()
 
     def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
         key = (id(metric), *labels)

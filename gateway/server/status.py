@@ -15,11 +15,13 @@ from gateway.broker.errors import (
     BrokerError,
     CaseNotFound,
     CaseShredded,
+    GatewayKeyUnknown,
     HoldNotFound,
     InvalidRequest,
     PhaseMismatch,
     RecipientKeyMissing,
     Refused,
+    SealingRequired,
 )
 from gateway.server.metrics import Metrics
 
@@ -34,7 +36,11 @@ STATUS_OF: dict[type[BrokerError], grpc.StatusCode] = {
     RecipientKeyMissing: grpc.StatusCode.FAILED_PRECONDITION,
     AlreadyEnded: grpc.StatusCode.FAILED_PRECONDITION,
     HoldNotFound: grpc.StatusCode.NOT_FOUND,
+    GatewayKeyUnknown: grpc.StatusCode.FAILED_PRECONDITION,
+    SealingRequired: grpc.StatusCode.FAILED_PRECONDITION,
 }
+# Trailing-metadata key that carries BrokerError.reason, for clients that act on it.
+REASON_METADATA_KEY = "ketenpoort-reason"
 
 R = TypeVar("R")
 
@@ -61,6 +67,8 @@ async def serve_call(
         code = status_of(exc)
         if isinstance(exc, Refused):
             metrics.refusal(exc.code)
+        if exc.reason:
+            context.set_trailing_metadata(((REASON_METADATA_KEY, exc.reason),))
         await _abort(context, code, str(exc))
     except aio.AbortError:
         code = context.code() or grpc.StatusCode.UNKNOWN

@@ -41,6 +41,8 @@ class RecordKind(StrEnum):
     RETENTION = "retention"
     SUBJECT_ACCESS = "subject_access"
     LOG_EXPORT = "log_export"
+    # A call refused before it reached a use case: no valid token, a replay, a revoked key.
+    AUTH_REFUSAL = "auth_refusal"
 
 
 class EventStatus(StrEnum):

@@ -226,6 +226,32 @@ break_glass_reviews = Table(
     ),
 )
 
+# Withdrawn partners, certificates and keys, shared by every replica: a gateway checks
+# the newest id in the same transaction that claims a token's jti, so a revocation takes
+# effect on the next call everywhere. kind is partner | certificate | key.
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("id", _SEQ, primary_key=True, autoincrement=True),
+    Column("partner_id", String(), nullable=False),
+    Column("kind", String(), nullable=False),
+    Column("subject", String(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=False),
+    Index("ix_revocations_subject", "kind", "partner_id", "subject", unique=True),
+    CheckConstraint(
+        "kind IN ('partner', 'certificate', 'key')", name="ck_revocations_kind"
+    ),
+)
+
+# Token ids (jti) already used, until the token would have expired anyway: a token is good
+# for one call. The key is SHA-256 over issuer and jti, so the table holds no token content.
+token_uses = Table(
+    "token_uses",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
 # Schema generation of this database; a gateway refuses a database of another generation.
 schema_info = Table(
     "schema_info",

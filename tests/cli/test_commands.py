@@ -26,7 +26,7 @@ def test_keys_init_creates_keys_for_every_partner(
     for partner in ("police", "ggz", "municipality", "veilig-thuis", "probation", "zvh"):
         key = tmp_path / "keys" / "partners" / partner / "token.key.pem"
         assert key.stat().st_mode & 0o777 == 0o600
-    assert (tmp_path / "keys" / "gateway" / "hpke.key.pem").exists()
+    assert (tmp_path / "keys" / "gateway" / "hpke" / "current").exists()
 
 
 def test_policy_check_and_test_pass_on_the_shipped_policies(

@@ -15,6 +15,7 @@ from gateway.cli.keys_pins import partner_pins
 from gateway.core import load_policy
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.crypto.layout import PartnerKeyPaths
+from gateway.registry.dev import register_dev_partners
 from gateway.server.partners import load_registry
 from tests.policy_fixtures import fixture_documents
 
@@ -57,7 +58,9 @@ def test_printed_pins_pasted_into_the_policy_register_the_partner(keys: Path) ->
         if partner["id"] == "police":
             partner["keys"] = printed["keys"]
     documents["partners.yaml"] = yaml.safe_dump(partners, sort_keys=False)
-    registry = load_registry(load_policy(documents), keys)
+    registry_dir = keys.parent / "registry"
+    register_dev_partners(keys, registry_dir, PARTNERS)
+    registry = load_registry(load_policy(documents), registry_dir)
     assert "police" in registry.partners
     assert registry.pin_mismatches == ()
 

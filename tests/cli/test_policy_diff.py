@@ -321,11 +321,9 @@ async def _fill_log(old: Path, keys: Path, db_url: str) -> None:
     init_dev_keys(keys, sorted(policy.partners))
     config = gateway_config(db_url, keys, policy_dir=old, policy_reload_interval_s=0)
     gateway = await start_gateway(config, policy=policy, sources={})
-    address = f"127.0.0.1:{gateway.port}"
-
     def client(partner: str, role: str) -> PartnerClient:
-        creds = PartnerCredentials.from_key_dir(keys, partner, tls=False)
-        return PartnerClient(address, creds, role=role)
+        creds = PartnerCredentials.from_key_dir(keys, partner)
+        return PartnerClient(f"localhost:{gateway.port}", creds, role=role)
 
     police, director = client("police", "chain_partner"), client("zvh", "process_director")
     police_director, ggz = client("police", "case_director"), client("ggz", "chain_partner")

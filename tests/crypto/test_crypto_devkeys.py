@@ -52,13 +52,19 @@ def test_creates_the_documented_layout(dev_keys: DevKeyPaths) -> None:
         "ca/ca.key.pem",
         "gateway/tls.pem",
         "gateway/tls.key.pem",
-        "gateway/signing.key.pem",
         "gateway/signing.pub.pem",
-        "gateway/hpke.key.pem",
+        "gateway/signing/current",
         "gateway/hpke.pub.pem",
+        "gateway/hpke/current",
         "gateway/pseudonym.key",
         "gateway/kek/current",
     }
+    gw = dev_keys.gateway
+    signing_id = gw.signing_current.read_text().strip()
+    hpke_id = gw.hpke_current.read_text().strip()
+    for path in (gw.signing_file(signing_id), gw.signing_pub_file(signing_id),
+                 gw.hpke_file(hpke_id), gw.hpke_pub_file(hpke_id)):
+        expected.add(path.relative_to(root).as_posix())
     for partner in PARTNERS:
         for name in ("tls.pem", "tls.key.pem", "token.key.pem", "token.pub.pem"):
             expected.add(f"partners/{partner}/{name}")

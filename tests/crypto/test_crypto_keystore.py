@@ -5,18 +5,25 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from gateway.crypto import DevKeyPaths, Keystore, KeystoreError, key_id, rotate_kek
 
 
+def _signing_file(paths: DevKeyPaths) -> Path:
+    gw = paths.gateway
+    return gw.signing_file(gw.signing_current.read_text().strip())
+
+
+def _hpke_file(paths: DevKeyPaths) -> Path:
+    gw = paths.gateway
+    return gw.hpke_file(gw.hpke_current.read_text().strip())
+
+
 def test_opens_the_gateway_keys(dev_keys: DevKeyPaths) -> None:
     keystore = Keystore.open(dev_keys.root)
-    assert isinstance(keystore.signing_key, Ed25519PrivateKey)
-    assert isinstance(keystore.hpke_private_key, X25519PrivateKey)
     assert keystore.signing_key_id == key_id(keystore.signing_key.public_key())
-    assert keystore.hpke_key_id == key_id(keystore.hpke_private_key.public_key())
+    assert keystore.signing_key_id == dev_keys.gateway.signing_current.read_text().strip()
+    assert keystore.hpke_key_id == key_id(keystore.hpke_keys().current.public_key())
     assert len(keystore.pseudonym_key) == 32
     current = dev_keys.gateway.kek_current.read_text().strip()
     assert keystore.current_kek.kek_id == current
@@ -38,7 +45,7 @@ def test_unknown_kek_id_is_refused(dev_keys: DevKeyPaths) -> None:
 def _private_files(paths: DevKeyPaths) -> list[Path]:
     gw = paths.gateway
     current = gw.kek_current.read_text().strip()
-    return [gw.kek_file(current), gw.pseudonym_key, gw.signing_key, gw.hpke_key]
+    return [gw.kek_file(current), gw.pseudonym_key, _signing_file(paths), _hpke_file(paths)]
 
 
 @pytest.mark.parametrize("index", range(4), ids=["kek", "pseudonym", "signing", "hpke"])
@@ -76,23 +83,26 @@ def test_follows_a_symlink_and_checks_the_target(fresh_keys: DevKeyPaths) -> Non
 
 
 def test_missing_file_is_named(fresh_keys: DevKeyPaths) -> None:
-    fresh_keys.gateway.signing_key.unlink()
-    with pytest.raises(KeystoreError, match="signing.key.pem"):
+    missing = _signing_file(fresh_keys)
+    missing.unlink()
+    with pytest.raises(KeystoreError, match=missing.name):
         Keystore.open(fresh_keys.root)
 
 
 def test_wrong_key_type_is_named(fresh_keys: DevKeyPaths) -> None:
     # An X25519 key where the Ed25519 signing key belongs.
-    shutil.copy(fresh_keys.gateway.hpke_key, fresh_keys.gateway.signing_key)
-    with pytest.raises(KeystoreError, match="signing.key.pem.*Ed25519"):
+    target = _signing_file(fresh_keys)
+    shutil.copy(_hpke_file(fresh_keys), target)
+    with pytest.raises(KeystoreError, match=f"{target.name}.*Ed25519"):
         Keystore.open(fresh_keys.root)
 
 
 def test_garbage_pem_is_named_without_its_content(fresh_keys: DevKeyPaths) -> None:
-    fresh_keys.gateway.hpke_key.write_bytes(b"not-a-key-TOPSECRET")
+    target = _hpke_file(fresh_keys)
+    target.write_bytes(b"not-a-key-TOPSECRET")
     with pytest.raises(KeystoreError) as caught:
         Keystore.open(fresh_keys.root)
-    assert "hpke.key.pem" in str(caught.value)
+    assert target.name in str(caught.value)
     assert "TOPSECRET" not in str(caught.value)
 
 

@@ -61,8 +61,9 @@ def rfc3339(moment: datetime) -> str:
 
 
 @asynccontextmanager
-async def channel(harness: Harness) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(harness.address) as ch:
+async def channel(harness: Harness, partner: str) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel presenting ``partner``'s certificate (tokens are bound to it)."""
+    async with harness.channel(partner) as ch:
         yield ch
 
 
@@ -77,7 +78,7 @@ async def place_hold(
 ) -> exchange_pb2.PlaceHoldResponse:
     client = harness.client(partner, role=ROLES.get(partner, "chain_partner"))
     try:
-        async with channel(harness) as ch:
+        async with channel(harness, partner) as ch:
             stub = exchange_pb2_grpc.ExchangeServiceStub(ch)  # type: ignore[no-untyped-call]
             request = exchange_pb2.PlaceHoldRequest(
                 bsn=bsn, case_id=case_id, reason=reason, until=until
@@ -93,7 +94,7 @@ async def place_hold(
 async def lift_hold(harness: Harness, partner: str, hold_id: str) -> int:
     client = harness.client(partner, role=ROLES.get(partner, "chain_partner"))
     try:
-        async with channel(harness) as ch:
+        async with channel(harness, partner) as ch:
             stub = exchange_pb2_grpc.ExchangeServiceStub(ch)  # type: ignore[no-untyped-call]
             response: exchange_pb2.LiftHoldResponse = await stub.LiftConfidentialityHold(
                 exchange_pb2.LiftHoldRequest(hold_id=hold_id),
@@ -115,7 +116,7 @@ async def access_report(
 ) -> accountability_pb2.SubjectAccessReportResponse:
     client = harness.client("zvh", role=role)
     try:
-        async with channel(harness) as ch:
+        async with channel(harness, "zvh") as ch:
             stub = accountability_pb2_grpc.AccountabilityServiceStub(ch)  # type: ignore[no-untyped-call]
             response: accountability_pb2.SubjectAccessReportResponse = (
                 await stub.SubjectAccessReport(

@@ -1,7 +1,7 @@
 """A real gateway on loopback with real partner source systems, per test.
 
-The gateway runs on port 0 without TLS for speed (tests/integration/test_mtls.py covers
-mutual TLS); storage is the database of the `db_url` fixture (SQLite and PostgreSQL)."""
+The gateway runs on port 0 with mutual TLS and certificate-bound, single-use tokens, as in
+production; storage is the database of the `db_url` fixture (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 

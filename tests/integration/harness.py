@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grpc import aio
+
+from adapters.channels import open_channel
 from adapters.client import PartnerClient, PartnerCredentials
+from adapters.gateway_keys import GatewayKeys
 from adapters.grpc_source import GrpcSource
-from adapters.source_server import InMemoryBackend, RunningSource, serve_source
+from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
+from adapters.tokens import certificate_thumbprint, mint_token
 from gateway.broker.sources import Source
+from gateway.broker.submission_gate import SubmissionGate
 from gateway.cli.demo_data import SOURCE_RECORDS
 from gateway.core import CompiledPolicy
+from gateway.crypto.keystore import Keystore
+from gateway.crypto.layout import GatewayKeyPaths
+from gateway.registry.dev import register_dev_partners
 from gateway.server.app import Gateway, start_gateway
 from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
 
@@ -46,27 +57,59 @@ class Harness:
     sources: dict[str, RunningSource]  # partner id -> running source system
     policy: CompiledPolicy
     db_url: str
+    registry: Path  # this gateway's own partner registry, free to change in a test
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.gateway.port}"
 
     def client(self, partner: str, role: str | None = None, **kw: object) -> PartnerClient:
-        creds = PartnerCredentials.from_key_dir(self.keys, partner, tls=False)
+        creds = PartnerCredentials.from_key_dir(self.keys, partner)
         return PartnerClient(self.address, creds, role=role or ROLES[partner], **kw)  # type: ignore[arg-type]
 
     def credentials(self, partner: str) -> PartnerCredentials:
-        return PartnerCredentials.from_key_dir(self.keys, partner, tls=False)
+        return PartnerCredentials.from_key_dir(self.keys, partner)
+
+    def token(self, partner: str = "police", **overrides: object) -> str:
+        """A fresh token of ``partner``'s, bound to its certificate; ``overrides`` go to
+        mint_token (another key, audience, time, certificate...)."""
+        creds = self.credentials(partner)
+        assert creds.tls is not None and creds.tls.cert_pem is not None
+        args: dict[str, object] = dict(
+            partner_id=partner,
+            key=creds.token_key,
+            key_id=creds.token_key_id,
+            audience="ketenpoort",
+            role=ROLES.get(partner, "chain_partner"),
+            certificate=certificate_thumbprint(creds.tls.cert_pem),
+        )
+        args.update(overrides)
+        return mint_token(**args)  # type: ignore[arg-type]
+
+    def channel(self, partner: str = "police") -> aio.Channel:
+        """A mutual-TLS channel presenting ``partner``'s certificate."""
+        return open_channel(self.address, self.credentials(partner).tls)
+
+
+def dev_registry(keys: Path, registry: Path | None = None) -> Path:
+    """``registry`` (default: beside ``keys``, DATA_DIR/registry) with an entry for every
+    partner that has development keys there."""
+    registry = registry or keys.parent / "registry"
+    partners = sorted(p.name for p in (keys / "partners").iterdir() if p.is_dir())
+    register_dev_partners(keys, registry, partners)
+    return registry
 
 
 def gateway_config(db_url: str, keys: Path, **changes: object) -> GatewayConfig:
+    registry = changes.get("registry_dir")
+    dev_registry(keys, registry if isinstance(registry, Path) else None)
     base = GatewayConfig(
         listen="127.0.0.1:0",
         database_url=db_url,
         policy_dir=shipped_policy_dir(),
         keys_dir=keys,
         data_dir=keys.parent,
-        tls_mode=TlsMode.INSECURE,
+        tls_mode=TlsMode.MUTUAL,
         metrics_port=None,
         source_deadline_s=1.0,
     )
@@ -79,20 +122,32 @@ async def running_harness(
 ) -> AsyncIterator[Harness]:
     """A gateway with a real source system per source partner, stopped on exit.
 
-    ``gateway_options`` go to ``start_gateway`` (a ``clock``, say)."""
+    ``gateway_options`` go to ``start_gateway`` (a ``clock``, say). The sources seal their
+    answers to the gateway's key file; the gateway opens them with its key ring."""
     running: dict[str, RunningSource] = {}
     adapters: dict[str, Source] = {}
+    gateway_keys = GatewayKeys.from_public_key_file(GatewayKeyPaths.under(keys).hpke_pub)
+    answers = SubmissionGate(gateway_options.get("hpke_keys") or Keystore.open(keys).hpke_keys)
     for partner, partner_type in SOURCE_PARTNERS.items():
         backend = InMemoryBackend()
         backend.add(SOURCE_RECORDS[partner_type])
-        running[partner] = await serve_source(backend)
-        adapters[partner_type] = GrpcSource(running[partner].address)
+        running[partner] = await serve_source(
+            backend, sealing=AnswerSealing(partner, gateway_keys)
+        )
+        adapters[partner_type] = GrpcSource(
+            running[partner].address, partner_id=partner, answers=answers
+        )
+    registry = Path(tempfile.mkdtemp(prefix="ketenpoort-registry-"))
     gateway = await start_gateway(
-        gateway_config(db_url, keys), policy=policy, sources=adapters, **gateway_options
+        gateway_config(db_url, keys, registry_dir=registry),
+        policy=policy,
+        sources=adapters,
+        **gateway_options,
     )
     try:
-        yield Harness(gateway, keys, running, policy, db_url)
+        yield Harness(gateway, keys, running, policy, db_url, registry)
     finally:
         await gateway.stop(grace=None)
         for r in running.values():
             await r.stop(None)
+        shutil.rmtree(registry, ignore_errors=True)

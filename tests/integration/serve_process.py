@@ -29,7 +29,7 @@ from adapters.source_server import InMemoryBackend, RunningSource, serve_source
 from gateway.cli.demo_data import SOURCE_RECORDS
 from gateway.server.config import shipped_policy_dir
 from tests.conftest import pg_server_url
-from tests.integration.harness import ROLES, SOURCE_PARTNERS
+from tests.integration.harness import ROLES, SOURCE_PARTNERS, dev_registry
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -94,7 +94,9 @@ class ServeProcess:
 def write_config(
     path: Path, *, database_url: str, keys: Path, data: Path, sources: Mapping[str, str]
 ) -> Path:
-    """A gateway configuration file; ``sources`` maps partner id to a plaintext address."""
+    """A gateway configuration file; ``sources`` maps partner id to a plaintext address.
+    Without TLS there is no client certificate to bind tokens to: single-use bearer tokens."""
+    dev_registry(keys, data / "registry")
     entries = "".join(
         f"\n[[sources]]\npartner = '{partner}'\naddress = '{address}'\ntls = false\n"
         for partner, address in sources.items()
@@ -141,7 +143,7 @@ async def running_sources() -> AsyncIterator[dict[str, str]]:
         for partner, partner_type in SOURCE_PARTNERS.items():
             backend = InMemoryBackend()
             backend.add(SOURCE_RECORDS[partner_type])
-            running[partner] = await serve_source(backend)
+            running[partner] = await serve_source(backend, clear_answers=True)
         yield {partner: source.address for partner, source in running.items()}
     finally:
         for source in running.values():

@@ -12,9 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from adapters.channels import open_channel
 from adapters.client import PartnerClient
-from adapters.tokens import mint_token
 from gateway.api.v1 import exchange_pb2, exchange_pb2_grpc
 from gateway.cli.demo_data import SUBJECT
 from tests.integration.harness import Harness
@@ -24,17 +22,23 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-async def _call_with(harness: Harness, token: str | None) -> grpc.StatusCode:
-    channel = open_channel(harness.address, None)
+async def _call_with(
+    harness: Harness, token: str | None, partner: str = "police"
+) -> grpc.StatusCode:
+    """Call over a mutual-TLS connection with ``partner``'s certificate; NOT_FOUND (an unknown
+    case) means the call got past authentication."""
+    channel = harness.channel(partner)
     stub = exchange_pb2_grpc.ExchangeServiceStub(channel)  # type: ignore[no-untyped-call]
     metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
     try:
-        await stub.RegisterCase(
-            exchange_pb2.RegisterCaseRequest(subject=SUBJECT, case_type="code_rood", reason="r"),
+        await stub.RequestDisclosure(
+            exchange_pb2.DisclosureRequest(case_id="case-unknown", purpose="case_meeting"),
             metadata=metadata,
             timeout=5,
         )
     except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return grpc.StatusCode.OK
         return exc.code()
     finally:
         await channel.close()
@@ -42,16 +46,7 @@ async def _call_with(harness: Harness, token: str | None) -> grpc.StatusCode:
 
 
 def _token(harness: Harness, **overrides: object) -> str:
-    creds = harness.credentials("police")
-    args: dict[str, object] = dict(
-        partner_id="police",
-        key=creds.token_key,
-        key_id=creds.token_key_id,
-        audience="ketenpoort",
-        role="case_director",
-    )
-    args.update(overrides)
-    return mint_token(**args)  # type: ignore[arg-type]
+    return harness.token("police", **overrides)
 
 
 async def test_a_valid_token_is_accepted(harness: Harness) -> None:
@@ -155,11 +150,10 @@ async def test_privacy_officer_service_needs_the_role(harness: Harness) -> None:
 async def test_each_call_is_judged_by_its_own_token(harness: Harness) -> None:
     """One authenticating wrapper serves every call of a method: a good call does not let a
     bad one through after it, and concurrent calls keep their own caller."""
-    good = _token(harness)
-    assert await _call_with(harness, good) == grpc.StatusCode.OK
+    assert await _call_with(harness, _token(harness)) == grpc.StatusCode.OK
     assert await _call_with(harness, "not-a-token") == grpc.StatusCode.UNAUTHENTICATED
     assert await _call_with(harness, None) == grpc.StatusCode.UNAUTHENTICATED
-    assert await _call_with(harness, good) == grpc.StatusCode.OK
+    assert await _call_with(harness, _token(harness)) == grpc.StatusCode.OK
 
     police, director = harness.client("police"), harness.client("zvh")
     case = await police.register_case(SUBJECT, "code_rood", reason="r", invitees=["zvh"])

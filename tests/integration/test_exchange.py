@@ -235,5 +235,5 @@ async def test_triage_hit_no_hit(harness: Harness) -> None:
     assert outside.known_anywhere and not outside.incomplete
     # Not even which partners know the subject: that alone can tell of care or a crime.
     assert list(outside.hits) == []
-    assert b"ggz" not in outside.SerializeToString()
+    assert b"ggz" not in outside.response.SerializeToString()
     assert answer.known_anywhere and not answer.incomplete

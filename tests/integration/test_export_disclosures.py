@@ -208,7 +208,7 @@ async def test_exports_need_a_token_and_a_valid_request(
     exports: tuple[Harness, Periods],
 ) -> None:
     harness, periods = exports
-    async with grpc.aio.insecure_channel(harness.address) as channel:
+    async with harness.channel() as channel:
         stub = exchange_pb2_grpc.ExchangeServiceStub(channel)  # type: ignore[no-untyped-call]
         for metadata in ((), (("authorization", "Bearer not-a-token"),)):
             request = exchange_pb2.ExportDisclosuresRequest(role="source")

@@ -32,28 +32,29 @@ async def status_of(call: Awaitable[object]) -> grpc.StatusCode:
 async def test_log_positions_beyond_a_database_column_are_invalid(harness: Harness) -> None:
     officer = harness.client("zvh", role="privacy_officer")
     await register(harness.client("police"))
-    rpc, md = officer._accountability, officer.metadata()
+    # A token is good for one call: each call carries its own.
+    rpc, md = officer._accountability, officer.metadata
     a = accountability_pb2
     calls = {
-        "inclusion seq": rpc.ProveInclusion(a.ProveInclusionRequest(seq=BEYOND), metadata=md),
+        "inclusion seq": rpc.ProveInclusion(a.ProveInclusionRequest(seq=BEYOND), metadata=md()),
         "inclusion size": rpc.ProveInclusion(
-            a.ProveInclusionRequest(seq=1, tree_size=LAST), metadata=md
+            a.ProveInclusionRequest(seq=1, tree_size=LAST), metadata=md()
         ),
         "consistency": rpc.ProveConsistency(
-            a.ProveConsistencyRequest(old_size=1, new_size=BEYOND), metadata=md
+            a.ProveConsistencyRequest(old_size=1, new_size=BEYOND), metadata=md()
         ),
-        "list": rpc.ListDisclosures(a.ListDisclosuresRequest(after_seq=LAST), metadata=md),
+        "list": rpc.ListDisclosures(a.ListDisclosuresRequest(after_seq=LAST), metadata=md()),
         "reviews": rpc.ListBreakGlassReviews(
-            a.ListBreakGlassReviewsRequest(after_seq=BEYOND), metadata=md
+            a.ListBreakGlassReviewsRequest(after_seq=BEYOND), metadata=md()
         ),
         "close": rpc.CloseBreakGlassReview(
             a.CloseBreakGlassReviewRequest(
                 disclosure_seq=LAST, verdict="justified", comment="checked"
             ),
-            metadata=md,
+            metadata=md(),
         ),
         "list with NUL": rpc.ListDisclosures(
-            a.ListDisclosuresRequest(partner_id="police\x00"), metadata=md
+            a.ListDisclosuresRequest(partner_id="police\x00"), metadata=md()
         ),
     }
     codes = {name: await status_of(call) for name, call in calls.items()}
@@ -93,7 +94,7 @@ async def test_holds_refuse_crafted_times_and_nul_before_anything_is_recorded(
     harness: Harness,
 ) -> None:
     police = harness.client("police")
-    rpc, md = police._exchange, police.metadata()
+    rpc, md = police._exchange, police.metadata
     head = harness.gateway.log.head().last_seq
     in_a_year = (datetime.now(UTC) + timedelta(days=365)).date().isoformat()
     valid = {"bsn": SUBJECT.bsn, "reason": "lopend onderzoek", "until": in_a_year}
@@ -104,8 +105,8 @@ async def test_holds_refuse_crafted_times_and_nul_before_anything_is_recorded(
         {"case_id": "case\x00"},
     ):
         request = exchange_pb2.PlaceHoldRequest(**{**valid, **change})
-        assert await status_of(rpc.PlaceConfidentialityHold(request, metadata=md)) == INVALID
+        assert await status_of(rpc.PlaceConfidentialityHold(request, metadata=md())) == INVALID
     lift = exchange_pb2.LiftHoldRequest(hold_id="h_\x00")
-    assert await status_of(rpc.LiftConfidentialityHold(lift, metadata=md)) == INVALID
+    assert await status_of(rpc.LiftConfidentialityHold(lift, metadata=md())) == INVALID
     # No hold record was written for a hold that could not be stored.
     assert harness.gateway.log.head().last_seq == head

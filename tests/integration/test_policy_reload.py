@@ -43,7 +43,7 @@ from gateway.policyfiles import load_policy_dir
 from gateway.server.app import Gateway, start_gateway
 from gateway.server.policy_reload import ReloadResult, SettledChange, policy_snapshot
 from gateway.store.audit_log import LogRecord
-from tests.integration.harness import gateway_config
+from tests.integration.harness import dev_registry, gateway_config
 from tests.policy_fixtures import VALID as FIXTURE_POLICY
 
 REQUESTER = "police"
@@ -191,7 +191,7 @@ class Running:
     source_servicers: list[GatedSourceServicer]
 
     def client(self, partner: str, role: str) -> PartnerClient:
-        creds = PartnerCredentials.from_key_dir(self.keys, partner, tls=False)
+        creds = PartnerCredentials.from_key_dir(self.keys, partner)
         return PartnerClient(f"127.0.0.1:{self.gateway.port}", creds, role=role)
 
     def record(self, case_id: str, disclosure_id: str) -> LogRecord:
@@ -491,6 +491,7 @@ def test_sighup_reloads_the_policy_of_a_running_server(
 ) -> None:
     port, metrics_port = _free_port(), _free_port()
     data = tmp_path / "data"
+    dev_registry(reload_keys, data / "registry")
     config = tmp_path / "gateway.toml"
     config.write_text(
         f"listen = '127.0.0.1:{port}'\n"

@@ -97,7 +97,7 @@ async def world(tmp_path: Path, dev_keys: Path,
     roles: dict[str, str] = {}
     for partner_id, spec in shipped_policy.partners.items():
         roles[partner_id] = next(r for r in spec.roles if r != "privacy_officer")
-        creds = PartnerCredentials.from_key_dir(dev_keys, partner_id, tls=False)
+        creds = PartnerCredentials.from_key_dir(dev_keys, partner_id)
         clients[partner_id] = PartnerClient(address, creds, role=roles[partner_id])
     everyone = tuple(p for p in shipped_policy.partners if p != REGISTRANT)
     cases: dict[str, str] = {}

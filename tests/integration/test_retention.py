@@ -153,7 +153,7 @@ async def test_the_gateway_shreds_on_its_own_every_interval(
     config = gateway_config(url, dev_keys, retention_interval_s=0.05)
     gateway = await start_gateway(config, policy=shipped_policy, sources={}, clock=clock)
     try:
-        harness = Harness(gateway, dev_keys, {}, shipped_policy, url)
+        harness = Harness(gateway, dev_keys, {}, shipped_policy, url, config.registry_path)
         police, director = harness.client("police"), harness.client("zvh")
         case_id = await register(police)
         await director.change_phase(case_id, "registration", "closure")

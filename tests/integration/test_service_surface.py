@@ -8,13 +8,12 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from adapters.channels import open_channel
 from gateway import _protogen
 from tests.integration.harness import Harness
 
 
 async def test_health_reports_serving_without_a_token(harness: Harness) -> None:
-    channel = open_channel(harness.address, None)
+    channel = harness.channel()
     stub = health_pb2_grpc.HealthStub(channel)
     for service in ("", "ketenpoort.v1.ExchangeService", "ketenpoort.v1.AccountabilityService"):
         reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
@@ -23,7 +22,7 @@ async def test_health_reports_serving_without_a_token(harness: Harness) -> None:
 
 
 async def test_reflection_lists_the_services(harness: Harness) -> None:
-    channel = open_channel(harness.address, None)
+    channel = harness.channel()
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
     request = reflection_pb2.ServerReflectionRequest(list_services="")
     names: set[str] = set()

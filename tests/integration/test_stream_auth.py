@@ -17,10 +17,13 @@ from adapters.tokens import mint_token
 from gateway.core import CompiledPolicy
 from gateway.crypto.devkeys import load_partner_private_keys
 from gateway.server import request_context
-from gateway.server.auth import TokenVerifier
+from gateway.server.auth import AuthRefused, TokenVerifier
 from gateway.server.interceptors import AuthInterceptor
 from gateway.server.metrics import Metrics
 from gateway.server.partners import load_registry
+from gateway.server.token_replay import TokenAdmission
+from gateway.store.db import create_engine_for, init_schema
+from tests.integration.harness import dev_registry
 
 SERVICE = "probe.v1.Probe"
 
@@ -73,16 +76,28 @@ class Probe:
 async def probe_server(
     dev_keys: Path, shipped_policy: CompiledPolicy
 ) -> AsyncIterator[tuple[str, Probe, Metrics]]:
-    registry = load_registry(shipped_policy, dev_keys)
+    registry = load_registry(shipped_policy, dev_registry(dev_keys))
     verifier = TokenVerifier(
         lambda: registry.partners,
+        lambda: registry.by_certificate,
         audience="ketenpoort",
         algorithms=("EdDSA",),
         leeway_s=0,
         max_lifetime_s=600,
+        require_binding=False,  # a plaintext probe server: no certificate to bind to
     )
     metrics = Metrics()
-    server = aio.server(interceptors=[AuthInterceptor(verifier, metrics)])
+    engine = create_engine_for("sqlite://")
+    init_schema(engine)
+    admission = TokenAdmission(engine, leeway_s=0)
+    refused: list[str] = []
+
+    async def record(refusal: AuthRefused, _trace: object) -> None:
+        refused.append(refusal.reason.value)
+
+    server = aio.server(
+        interceptors=[AuthInterceptor(verifier, admission, metrics, record, mutual_tls=False)]
+    )
     probe = Probe()
     server.add_generic_rpc_handlers((probe.handler(),))
     port = server.add_insecure_port("127.0.0.1:0")

@@ -1,0 +1,132 @@
+"""The gateway's HPKE public keys as a partner system knows them, to seal submissions to.
+
+Either fetched from the gateway (ExchangeService.GetGatewayKeys, over the partner's own
+authenticated channel), cached, and fetched again when the cache is older than ``max_age_s``
+or when the gateway says the key sealed to is no longer in use; or fixed by configuration
+(the gateway's public key file), for a partner system that does not call the gateway itself.
+
+Only a key of the suite and format version this library seals with is taken; a response
+without one is an error rather than a reason to send in clear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from gateway.api.v1 import exchange_pb2
+from gateway.crypto._pem import load_x25519_public_key
+from gateway.crypto.keyids import key_id
+from gateway.crypto.submissions import (
+    SUBMISSION_FORMAT_VERSION,
+    SUBMISSION_SUITE_NAME,
+    GatewayPublicKey,
+)
+
+__all__ = [
+    "DEFAULT_MAX_AGE_S",
+    "GatewayKeys",
+    "GatewayKeysError",
+    "KeyFetch",
+    "current_key",
+]
+
+# A rotated-out key stays usable at the gateway for a while; an hour-old cache keeps sealing
+# to keys the gateway still opens, and a retirement is noticed on the next refused call.
+DEFAULT_MAX_AGE_S = 3600.0
+_RAW_KEY_BYTES = 32
+
+KeyFetch = Callable[[], Awaitable[exchange_pb2.GetGatewayKeysResponse]]
+
+
+class GatewayKeysError(Exception):
+    """The gateway's keys could not be had, or none is one this library can seal to."""
+
+
+def current_key(response: exchange_pb2.GetGatewayKeysResponse) -> GatewayPublicKey:
+    """The key marked current, if it is of the suite and version this library seals with."""
+    for key in response.keys:
+        if not key.current:
+            continue
+        if (
+            key.suite != SUBMISSION_SUITE_NAME
+            or key.format_version != SUBMISSION_FORMAT_VERSION
+            or len(key.public_key) != _RAW_KEY_BYTES
+            or not key.key_id
+        ):
+            raise GatewayKeysError(
+                "the gateway's current key is of a suite or format this client does not seal with"
+            )
+        return GatewayPublicKey(key.key_id, X25519PublicKey.from_public_bytes(key.public_key))
+    raise GatewayKeysError("the gateway advertises no current key")
+
+
+class GatewayKeys:
+    """The key to seal to now; safe to share between concurrent calls of one event loop."""
+
+    def __init__(
+        self,
+        fetch: KeyFetch | None,
+        *,
+        fixed: GatewayPublicKey | None = None,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Keys fetched with ``fetch``; or, with ``fetch`` None, always ``fixed``."""
+        if (fetch is None) == (fixed is None):
+            raise ValueError("give a fetch function or a fixed key, not both")
+        self._fetch = fetch
+        self._max_age_s = max_age_s
+        self._monotonic = monotonic
+        self._key = fixed
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def fixed(cls, key: GatewayPublicKey) -> GatewayKeys:
+        """Always ``key`` (from configuration); nothing is fetched."""
+        return cls(None, fixed=key)
+
+    @classmethod
+    def from_public_key_file(cls, path: Path) -> GatewayKeys:
+        """Fixed to the gateway's X25519 public key in a PEM file (``gateway/hpke.pub.pem`` of a
+        key directory); its id is derived the way the gateway derives the ids of its file keys.
+        Raises KeystoreError when the file holds no X25519 public key."""
+        public = load_x25519_public_key(path)
+        return cls.fixed(GatewayPublicKey(key_id(public), public))
+
+    async def current(self) -> GatewayPublicKey:
+        """The key to seal to: the cached one, or a fresh fetch when there is none yet or the
+        cache is older than ``max_age_s``."""
+        key = self._key
+        if key is not None and (self._fetch is None or not self._stale()):
+            return key
+        async with self._lock:
+            if self._key is None or (self._fetch is not None and self._stale()):
+                await self._load()
+            assert self._key is not None
+            return self._key
+
+    async def refresh(self, stale: GatewayPublicKey) -> GatewayPublicKey:
+        """Fetch again because the gateway refused ``stale``; concurrent callers that saw the
+        same refusal share one fetch."""
+        async with self._lock:
+            if self._fetch is not None and (self._key is None or self._key == stale):
+                await self._load()
+            assert self._key is not None
+            return self._key
+
+    def _stale(self) -> bool:
+        return self._monotonic() - self._fetched_at >= self._max_age_s
+
+    async def _load(self) -> None:
+        fetch = self._fetch
+        if fetch is None:
+            return
+        self._key = current_key(await fetch())
+        self._fetched_at = self._monotonic()
+

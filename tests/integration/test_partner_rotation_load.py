@@ -1,0 +1,168 @@
+"""A partner rolls over its token key, its sealing key and its client certificate while its
+systems keep calling: no call is lost, every answer opens, and the log accounts for each."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from adapters.channels import TlsMaterial
+from adapters.client import PartnerClient, PartnerCredentials
+from adapters.sealed import open_disclosure
+from adapters.tokens import certificate_thumbprint
+from gateway.api.v1 import exchange_pb2
+from gateway.cli.main import main
+from gateway.crypto import _certs
+from gateway.crypto._pem import load_certificate, load_ec_private_key
+from gateway.crypto.keyids import key_id
+from gateway.crypto.layout import CaPaths
+from gateway.store.audit_event import RecordKind
+from tests.integration.harness import Harness
+from tests.integration.helpers import register, to_case_meeting
+
+WORKERS = 6
+
+
+class Rolling:
+    """The partner system's current credentials, swapped while workers call."""
+
+    def __init__(self, harness: Harness, creds: PartnerCredentials) -> None:
+        self.harness = harness
+        self.client = PartnerClient(harness.address, creds, role="chain_partner")
+        self.retired: list[PartnerClient] = []
+        self.private_keys = {creds.hpke_key_id: creds.hpke_key}
+
+    def swap(self, creds: PartnerCredentials) -> None:
+        self.retired.append(self.client)
+        self.private_keys[creds.hpke_key_id] = creds.hpke_key
+        self.client = PartnerClient(self.harness.address, creds, role="chain_partner")
+
+    async def close(self) -> None:
+        for client in (self.client, *self.retired):
+            await client.close()
+
+
+async def test_partner_rotations_under_load_lose_no_call(harness: Harness, tmp_path: Path) -> None:
+    police, director = harness.client("police"), harness.client("zvh")
+    case_id = await register(police, invitees=("zvh", "ggz"))
+    await to_case_meeting(director, case_id)
+    rolling = Rolling(harness, harness.credentials("ggz"))
+    stop = asyncio.Event()
+    answers: list[exchange_pb2.DisclosureResponse] = []
+    errors: list[BaseException] = []
+
+    async def worker() -> None:
+        request = exchange_pb2.DisclosureRequest(
+            case_id=case_id, purpose="analysis_and_plan", phase="case_meeting"
+        )
+        while not stop.is_set():
+            try:
+                answers.append(await rolling.client.request_disclosure_raw(request))
+            except Exception as exc:  # every failure is a lost call
+                errors.append(exc)
+
+    workers = [asyncio.create_task(worker()) for _ in range(WORKERS)]
+    await _until(lambda: len(answers) >= 20)
+
+    # 1. Token key: register the new one beside the old, switch, then revoke the old.
+    old = rolling.client.credentials
+    new_token = Ed25519PrivateKey.generate()
+    assert _cli(harness, "rotate", "ggz", "--token-key", _pem(tmp_path, new_token)) == 0
+    assert await harness.gateway.reload_registry() == "applied"
+    rolling.swap(replace(old, token_key=new_token, token_key_id=key_id(new_token.public_key())))
+    mark = len(answers)
+    await _until(lambda: len(answers) >= mark + 20)
+    assert _cli(harness, "revoke", "ggz", "--key", old.token_key_id) == 0
+
+    # 2. Sealing key: current at once; answers sealed to the old key still open on the side
+    # that kept it.
+    new_hpke = X25519PrivateKey.generate()
+    assert _cli(harness, "rotate", "ggz", "--sealing-key", _pem(tmp_path, new_hpke)) == 0
+    assert await harness.gateway.reload_registry() == "applied"
+    current = rolling.client.credentials
+    rolling.swap(replace(current, hpke_key=new_hpke, hpke_key_id=key_id(new_hpke.public_key())))
+    mark = len(answers)
+    await _until(lambda: len(answers) >= mark + 20)
+
+    # 3. Client certificate: register the new one, reconnect with it, revoke the old one.
+    tls = _new_certificate(harness, "ggz")
+    assert tls.cert_pem is not None
+    cert_file = tmp_path / "ggz-new.pem"
+    cert_file.write_bytes(tls.cert_pem)
+    assert _cli(harness, "rotate", "ggz", "--certificate", str(cert_file)) == 0
+    assert await harness.gateway.reload_registry() == "applied"
+    current = rolling.client.credentials
+    assert current.tls is not None and current.tls.cert_pem is not None
+    old_thumbprint = certificate_thumbprint(current.tls.cert_pem)
+    rolling.swap(replace(current, tls=tls))
+    mark = len(answers)
+    await _until(lambda: len(answers) >= mark + 20)
+    assert _cli(harness, "revoke", "ggz", "--certificate", old_thumbprint) == 0
+    mark = len(answers)
+    await _until(lambda: len(answers) >= mark + 20)
+
+    stop.set()
+    await asyncio.gather(*workers)
+    await rolling.close()
+    await police.close()
+    await director.close()
+
+    assert errors == []
+    sealed_to = {a.sealed.recipient_key_id for a in answers}
+    assert sealed_to == set(rolling.private_keys)  # both sealing keys were used
+    for answer in answers:
+        record = open_disclosure(
+            answer, rolling.private_keys[answer.sealed.recipient_key_id],
+            recipient_id="ggz", purpose="analysis_and_plan",
+        )
+        assert record.fields
+    log = harness.gateway.log
+    disclosures = log.list_records(kinds=[RecordKind.DISCLOSURE], partner_id="ggz", limit=1000)
+    assert {r.event.disclosure_id for r in disclosures} == {a.disclosure_id for a in answers}
+    assert log.list_records(kinds=[RecordKind.AUTH_REFUSAL]) == []
+    assert log.verify().ok
+
+
+async def _until(condition: object, timeout: float = 30.0) -> None:
+    assert callable(condition)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "load stalled"
+        await asyncio.sleep(0.02)
+
+
+def _cli(harness: Harness, *args: str) -> int:
+    return main(["partner", *args, "--registry", str(harness.registry), "--db", harness.db_url])
+
+
+def _pem(directory: Path, key: Ed25519PrivateKey | X25519PrivateKey) -> str:
+    path = directory / f"{key_id(key.public_key())}.pub.pem"
+    path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return str(path)
+
+
+def _new_certificate(harness: Harness, partner: str) -> TlsMaterial:
+    ca = CaPaths.under(harness.keys)
+    key = _certs.new_tls_key()
+    cert = _certs.build_client_cert(
+        load_certificate(ca.cert), load_ec_private_key(ca.key), key, partner, datetime.now(UTC)
+    )
+    return TlsMaterial(
+        ca_pem=ca.cert.read_bytes(),
+        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
