@@ -7,10 +7,7 @@ taken together with its connection's certificate key is spent already.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,13 +15,11 @@ from dataclasses import dataclass
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gateway.crypto.keyids import pem_certificate_thumbprint as certificate_thumbprint
+
+__all__ = ["DEFAULT_LIFETIME_S", "TokenSource", "certificate_thumbprint", "mint_token"]
+
 DEFAULT_LIFETIME_S = 120
-
-
-def certificate_thumbprint(cert_pem: bytes) -> str:
-    """RFC 8705 ``x5t#S256`` of a PEM certificate: base64url SHA-256 of its DER form."""
-    der = ssl.PEM_cert_to_DER_cert(cert_pem.decode("ascii"))
-    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode("ascii")
 
 
 def mint_token(

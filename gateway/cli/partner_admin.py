@@ -13,8 +13,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography import x509
-
 from gateway.cli.gateway_state import add_state_args, config_of, opened_database
 from gateway.crypto._pem import load_certificate, load_x25519_public_key
 from gateway.crypto.errors import CryptoError
@@ -146,7 +144,7 @@ def _add(args: argparse.Namespace) -> int:
             raise RegistryError(f"partner {partner_id} is registered already; use rotate")
         entry = new_entry(
             partner_id,
-            _certificate(args.certificate),
+            load_certificate(args.certificate),
             _token_key(args.token_key),
             SealingKeyEntry.of(load_x25519_public_key(args.sealing_key)),
         )
@@ -164,7 +162,7 @@ def _rotate(args: argparse.Namespace) -> int:
     try:
         entry = read_entry(entry_path(directory, validate_partner_id(args.partner_id)))
         if args.certificate:
-            entry = add_certificate(entry, _certificate(args.certificate))
+            entry = add_certificate(entry, load_certificate(args.certificate))
             what = "certificate added; the old one stays valid until you revoke it"
         elif args.token_key:
             entry = add_token_key(entry, _token_key(args.token_key))
@@ -215,10 +213,6 @@ def _revoke(args: argparse.Namespace) -> int:
         return 2
     print("recorded in the database: every gateway refuses it from its next call")
     return 0
-
-
-def _certificate(path: Path) -> x509.Certificate:
-    return load_certificate(path)
 
 
 def _token_key(path: Path) -> TokenKey:

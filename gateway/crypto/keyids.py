@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import ssl
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-__all__ = ["KEY_ID_PREFIX", "PIN_PREFIX", "key_id", "key_pin"]
+__all__ = [
+    "KEY_ID_PREFIX",
+    "PIN_PREFIX",
+    "certificate_thumbprint",
+    "key_id",
+    "key_pin",
+    "pem_certificate_thumbprint",
+]
 
 KEY_ID_PREFIX = "k_"
 PIN_PREFIX = "sha256:"
@@ -42,3 +51,13 @@ def key_pin(public_key: PublicKeyTypes) -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return PIN_PREFIX + hashlib.sha256(der).hexdigest()
+
+
+def certificate_thumbprint(der: bytes) -> str:
+    """RFC 8705 ``x5t#S256``: base64url (no padding) of SHA-256 over the DER certificate."""
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode("ascii")
+
+
+def pem_certificate_thumbprint(pem: bytes) -> str:
+    """:func:`certificate_thumbprint` of a PEM certificate (what TLS stacks hand out)."""
+    return certificate_thumbprint(ssl.PEM_cert_to_DER_cert(pem.decode("ascii")))

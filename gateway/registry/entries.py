@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from gateway.crypto.keyids import key_id, key_pin
+from gateway.crypto.keyids import certificate_thumbprint, key_id, key_pin
 from gateway.crypto.layout import validate_partner_id
 
 __all__ = [
@@ -77,11 +76,6 @@ class RegistryError(ValueError):
 class KeyStatus(StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
-
-
-def certificate_thumbprint(der: bytes) -> str:
-    """RFC 8705 ``x5t#S256``: base64url (no padding) of SHA-256 over the DER certificate."""
-    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode("ascii")
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,9 @@ and reflection stay open, as orchestrators and tooling call them without a partn
 
 from __future__ import annotations
 
-import base64
 import contextvars
-import hashlib
 import inspect
 import logging
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +19,7 @@ import grpc
 from grpc import aio
 
 from gateway.broker.caller import TraceContext
+from gateway.crypto.keyids import pem_certificate_thumbprint
 from gateway.server import request_context
 from gateway.server.auth import AuthRefused, RefusalReason, TokenVerifier
 from gateway.server.metrics import Metrics
@@ -201,9 +199,7 @@ class AuthInterceptor(_Interceptor):
             raise AuthRefused(RefusalReason.NO_CERTIFICATE, "a client certificate is required")
         thumbprint = self._thumbprints.get(pem)
         if thumbprint is None:
-            der = ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
-            digest = hashlib.sha256(der).digest()
-            thumbprint = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+            thumbprint = pem_certificate_thumbprint(pem)
             if len(self._thumbprints) >= _MAX_CACHED_CERTIFICATES:
                 self._thumbprints.clear()
             self._thumbprints[pem] = thumbprint

@@ -10,7 +10,7 @@ replica from its next call on.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -142,8 +142,3 @@ def prune_token_uses(engine: Engine, before: datetime) -> int:
     with for_writing(engine).begin() as conn:
         result = conn.execute(delete(token_uses).where(token_uses.c.expires_at < before))
         return int(result.rowcount or 0)
-
-
-def revocation_rows(entries: Iterable[tuple[str, str, str]]) -> list[str]:
-    """Readable lines for a CLI listing."""
-    return [f"{kind}\t{partner}\t{subject}" for kind, partner, subject in sorted(entries)]

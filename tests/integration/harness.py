@@ -7,12 +7,14 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from grpc import aio
 
-from adapters.channels import open_channel
+from adapters.channels import TlsMaterial, open_channel
 from adapters.client import PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
 from adapters.grpc_source import GrpcSource
@@ -22,8 +24,10 @@ from gateway.broker.sources import Source
 from gateway.broker.submission_gate import SubmissionGate
 from gateway.cli.demo_data import SOURCE_RECORDS
 from gateway.core import CompiledPolicy
+from gateway.crypto import _certs
+from gateway.crypto._pem import load_certificate, load_ec_private_key
 from gateway.crypto.keystore import Keystore
-from gateway.crypto.layout import GatewayKeyPaths
+from gateway.crypto.layout import CaPaths, GatewayKeyPaths
 from gateway.registry.dev import register_dev_partners
 from gateway.server.app import Gateway, start_gateway
 from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
@@ -85,6 +89,25 @@ class Harness:
         )
         args.update(overrides)
         return mint_token(**args)  # type: ignore[arg-type]
+
+    def new_client_certificate(self, partner: str) -> TlsMaterial:
+        """A further client certificate for ``partner`` from the development CA: trusted by
+        TLS, but not in the registry until a test adds it."""
+        ca = CaPaths.under(self.keys)
+        key = _certs.new_tls_key()
+        cert = _certs.build_client_cert(
+            load_certificate(ca.cert), load_ec_private_key(ca.key), key, partner,
+            datetime.now(UTC),
+        )
+        return TlsMaterial(
+            ca_pem=ca.cert.read_bytes(),
+            cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+            key_pem=key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
 
     def channel(self, partner: str = "police") -> aio.Channel:
         """A mutual-TLS channel presenting ``partner``'s certificate."""

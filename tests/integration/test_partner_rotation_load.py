@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from adapters.channels import TlsMaterial
 from adapters.client import PartnerClient, PartnerCredentials
 from adapters.sealed import open_disclosure
 from adapters.tokens import certificate_thumbprint
 from gateway.api.v1 import exchange_pb2
 from gateway.cli.main import main
-from gateway.crypto import _certs
-from gateway.crypto._pem import load_certificate, load_ec_private_key
 from gateway.crypto.keyids import key_id
-from gateway.crypto.layout import CaPaths
 from gateway.store.audit_event import RecordKind
 from tests.integration.harness import Harness
 from tests.integration.helpers import register, to_case_meeting
@@ -91,7 +86,7 @@ async def test_partner_rotations_under_load_lose_no_call(harness: Harness, tmp_p
     await _until(lambda: len(answers) >= mark + 20)
 
     # 3. Client certificate: register the new one, reconnect with it, revoke the old one.
-    tls = _new_certificate(harness, "ggz")
+    tls = harness.new_client_certificate("ggz")
     assert tls.cert_pem is not None
     cert_file = tmp_path / "ggz-new.pem"
     cert_file.write_bytes(tls.cert_pem)
@@ -149,20 +144,3 @@ def _pem(directory: Path, key: Ed25519PrivateKey | X25519PrivateKey) -> str:
         )
     )
     return str(path)
-
-
-def _new_certificate(harness: Harness, partner: str) -> TlsMaterial:
-    ca = CaPaths.under(harness.keys)
-    key = _certs.new_tls_key()
-    cert = _certs.build_client_cert(
-        load_certificate(ca.cert), load_ec_private_key(ca.key), key, partner, datetime.now(UTC)
-    )
-    return TlsMaterial(
-        ca_pem=ca.cert.read_bytes(),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )

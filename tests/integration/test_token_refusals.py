@@ -7,23 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import grpc
 import jwt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapters.channels import TlsMaterial, open_channel
 from adapters.tokens import certificate_thumbprint
 from gateway.api.v1 import exchange_pb2, exchange_pb2_grpc
 from gateway.cli.main import main
-from gateway.crypto import _certs
-from gateway.crypto._pem import load_certificate, load_ec_private_key
-from gateway.crypto.layout import CaPaths
 from gateway.registry.edits import add_certificate, add_token_key
 from gateway.registry.files import entry_path, read_entry, write_entry
 from gateway.store.audit_event import RecordKind
@@ -113,9 +107,9 @@ async def test_a_token_presented_over_another_partners_certificate_is_refused(
 
 
 async def test_a_token_bound_to_another_certificate_of_the_same_partner_is_refused(
-    harness: Harness, tmp_path: Path
+    harness: Harness,
 ) -> None:
-    second = _client_certificate(harness, tmp_path, "police")
+    second = harness.new_client_certificate("police")
     cert = x509.load_pem_x509_certificate(second.cert_pem or b"")
     registry = harness.registry
     write_entry(registry, add_certificate(read_entry(entry_path(registry, "police")), cert))
@@ -129,8 +123,8 @@ async def test_a_token_bound_to_another_certificate_of_the_same_partner_is_refus
     assert last_refusal(harness)[1] == "token_not_bound"
 
 
-async def test_an_unregistered_certificate_is_refused(harness: Harness, tmp_path: Path) -> None:
-    stranger = _client_certificate(harness, tmp_path, "police")  # CA-signed, not registered
+async def test_an_unregistered_certificate_is_refused(harness: Harness) -> None:
+    stranger = harness.new_client_certificate("police")  # CA-signed, not registered
     token = harness.token(certificate=certificate_thumbprint(stranger.cert_pem or b""))
     assert await call(harness, token, stranger) == UNAUTHENTICATED
     partner, code, _ = last_refusal(harness)
@@ -257,19 +251,3 @@ async def test_refusal_records_hold_no_token_and_the_log_verifies(harness: Harne
 def _partner_cli(harness: Harness, *args: str) -> int:
     argv = ["partner", *args, "--registry", str(harness.registry), "--db", harness.db_url]
     return main(argv)
-
-
-def _client_certificate(harness: Harness, tmp_path: Path, partner: str) -> TlsMaterial:
-    ca = CaPaths.under(harness.keys)
-    ca_cert, ca_key = load_certificate(ca.cert), load_ec_private_key(ca.key)
-    key = _certs.new_tls_key()
-    cert = _certs.build_client_cert(ca_cert, ca_key, key, partner, datetime.now(UTC))
-    return TlsMaterial(
-        ca_pem=ca.cert.read_bytes(),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
