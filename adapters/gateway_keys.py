@@ -1,9 +1,11 @@
 """The gateway's HPKE public keys as a partner system knows them, to seal submissions to.
 
 Either fetched from the gateway (ExchangeService.GetGatewayKeys, over the partner's own
-authenticated channel), cached, and fetched again when the cache is older than ``max_age_s``
-or when the gateway says the key sealed to is no longer in use; or fixed by configuration
-(the gateway's public key file), for a partner system that does not call the gateway itself.
+authenticated channel), or read from the gateway's public key file (``gateway/hpke.pub.pem``),
+for a partner system that does not call the gateway itself; either way cached, and fetched or
+read again when the cache is older than ``max_age_s``, when the gateway says the key sealed to
+is no longer in use, or when the gateway names another key as current (a source request's
+``gateway_key_id``). Or fixed, and then never changed.
 
 Only a key of the suite and format version this library seals with is taken; a response
 without one is an error rather than a reason to send in clear.
@@ -38,6 +40,10 @@ __all__ = [
 # A rotated-out key stays usable at the gateway for a while; an hour-old cache keeps sealing
 # to keys the gateway still opens, and a retirement is noticed on the next refused call.
 DEFAULT_MAX_AGE_S = 3600.0
+# While replicas disagree about the current key for a moment after a rotation, a source that is
+# told one id and fetches another must not fetch on every call: once per this many seconds for
+# the same named id. Sealing to the key it has stays safe, as the gateway opens it until retired.
+DEFAULT_FOLLOW_INTERVAL_S = 5.0
 _RAW_KEY_BYTES = 32
 
 KeyFetch = Callable[[], Awaitable[exchange_pb2.GetGatewayKeysResponse]]
@@ -74,6 +80,7 @@ class GatewayKeys:
         *,
         fixed: GatewayPublicKey | None = None,
         max_age_s: float = DEFAULT_MAX_AGE_S,
+        follow_interval_s: float = DEFAULT_FOLLOW_INTERVAL_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """Keys fetched with ``fetch``; or, with ``fetch`` None, always ``fixed``."""
@@ -81,9 +88,11 @@ class GatewayKeys:
             raise ValueError("give a fetch function or a fixed key, not both")
         self._fetch = fetch
         self._max_age_s = max_age_s
+        self._follow_interval_s = follow_interval_s
         self._monotonic = monotonic
         self._key = fixed
         self._fetched_at = 0.0
+        self._followed: dict[str, float] = {}  # named key id -> when a fetch last looked for it
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -92,12 +101,25 @@ class GatewayKeys:
         return cls(None, fixed=key)
 
     @classmethod
-    def from_public_key_file(cls, path: Path) -> GatewayKeys:
-        """Fixed to the gateway's X25519 public key in a PEM file (``gateway/hpke.pub.pem`` of a
-        key directory); its id is derived the way the gateway derives the ids of its file keys.
+    def from_public_key_file(
+        cls,
+        path: Path,
+        *,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> GatewayKeys:
+        """The gateway's X25519 public key in a PEM file (``gateway/hpke.pub.pem`` of a key
+        directory, or the operator's copy of it), read now and read again whenever a fetch
+        would be made; its id is derived the way the gateway derives the ids of its file keys.
         Raises KeystoreError when the file holds no X25519 public key."""
-        public = load_x25519_public_key(path)
-        return cls.fixed(GatewayPublicKey(key_id(public), public))
+
+        async def read() -> exchange_pb2.GetGatewayKeysResponse:
+            return _file_response(path)
+
+        keys = cls(read, max_age_s=max_age_s, monotonic=monotonic)
+        keys._key = current_key(_file_response(path))  # a bad file fails here, not on a call
+        keys._fetched_at = keys._monotonic()
+        return keys
 
     async def current(self) -> GatewayPublicKey:
         """The key to seal to: the cached one, or a fresh fetch when there is none yet or the
@@ -120,6 +142,25 @@ class GatewayKeys:
             assert self._key is not None
             return self._key
 
+    async def follow(self, named_id: str) -> GatewayPublicKey:
+        """The key to seal to when the gateway names ``named_id`` as its current key: the cached
+        key if it is that one, else the key after one more fetch (at most one fetch per
+        ``follow_interval_s`` for the same id). The id only selects; a key never comes from
+        the one who names it."""
+        key = await self.current()
+        if not named_id or key.key_id == named_id or self._fetch is None:
+            return key
+        async with self._lock:
+            assert self._key is not None
+            now = self._monotonic()
+            if self._key.key_id != named_id and now - self._followed.get(named_id, -1e18) >= (
+                self._follow_interval_s
+            ):
+                self._followed = {named_id: now}
+                await self._load()
+            assert self._key is not None
+            return self._key
+
     def _stale(self) -> bool:
         return self._monotonic() - self._fetched_at >= self._max_age_s
 
@@ -130,3 +171,18 @@ class GatewayKeys:
         self._key = current_key(await fetch())
         self._fetched_at = self._monotonic()
 
+
+
+def _file_response(path: Path) -> exchange_pb2.GetGatewayKeysResponse:
+    public = load_x25519_public_key(path)
+    return exchange_pb2.GetGatewayKeysResponse(
+        keys=[
+            exchange_pb2.GatewayKey(
+                key_id=key_id(public),
+                public_key=public.public_bytes_raw(),
+                current=True,
+                suite=SUBMISSION_SUITE_NAME,
+                format_version=SUBMISSION_FORMAT_VERSION,
+            )
+        ]
+    )

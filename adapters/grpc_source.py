@@ -3,8 +3,9 @@
 Implements gateway.broker.sources.Source. The deadline travels as the gRPC deadline, so the
 partner's system can stop working on a request nobody waits for any more.
 
-Every call carries a fresh ``request_id``. A source that seals its answer to the gateway
-(docs/sealed-answers.md, "Sealed submissions") binds it to that id, to the operation and to its
+Every call carries a fresh ``request_id`` and the id of the gateway's current HPKE key. A
+source that seals its answer to the gateway (docs/sealed-answers.md, "Sealed submissions")
+binds it to that id, to the operation and to its
 own partner id; the answer is opened here with the gateway's submission gate, expecting the
 partner id this source was configured for. An answer that does not open, or a clear answer
 where the gate requires sealing, counts as no answer: the source is unavailable for the request.
@@ -67,6 +68,7 @@ class GrpcSource:
             disclosure_id=ctx.disclosure_id,
             recipient_id=ctx.recipient_id,
             request_id=new_id("f_"),
+            gateway_key_id=self._seal_to(),
         )
         try:
             response = await self._stub.FetchFields(request, timeout=timeout_s)
@@ -82,7 +84,10 @@ class GrpcSource:
 
     async def lookup(self, subject: Subject, triage_id: str, *, timeout_s: float) -> LookupResult:
         request = source_pb2.LookupSubjectRequest(
-            subject=_identity(subject), triage_id=triage_id, request_id=new_id("l_")
+            subject=_identity(subject),
+            triage_id=triage_id,
+            request_id=new_id("l_"),
+            gateway_key_id=self._seal_to(),
         )
         try:
             response = await self._stub.LookupSubject(request, timeout=timeout_s)
@@ -95,6 +100,11 @@ class GrpcSource:
             source_pb2.LookupSubjectContent(known=response.known, role=response.role),
         )
         return LookupResult(known=content.known, role=content.role)
+
+    def _seal_to(self) -> str:
+        # Named on every call so that a source follows a rotation before the old key is
+        # retired; empty where this gateway opens no sealed answers.
+        return self._answers.current_key_id if self._answers is not None else ""
 
     def _content(
         self,

@@ -60,9 +60,11 @@ class AnswerSealing:
     gateway_keys: GatewayKeys
 
     async def seal(
-        self, operation: str, request_id: str, content: Message
+        self, operation: str, request_id: str, content: Message, seal_to: str = ""
     ) -> common_pb2.SealedSubmission:
-        key = await self.gateway_keys.current()
+        """Seal ``content`` as this source's answer to ``request_id``; ``seal_to`` is the key id
+        the request names as the gateway's current one (followed, see GatewayKeys.follow)."""
+        key = await self.gateway_keys.follow(seal_to)
         binding = SubmissionBinding(operation, self.partner_id, request_id)
         box = seal_submission(content.SerializeToString(deterministic=True), key, binding)
         return sealed_submission_message(box)
@@ -120,7 +122,9 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
         content = source_pb2.FetchFieldsContent(values=dict(values))
         if self.sealing is None:
             return source_pb2.FetchFieldsResponse(values=content.values)
-        sealed = await self.sealing.seal(FETCH_FIELDS, request.request_id, content)
+        sealed = await self.sealing.seal(
+            FETCH_FIELDS, request.request_id, content, request.gateway_key_id
+        )
         return source_pb2.FetchFieldsResponse(sealed=sealed)
 
     async def LookupSubject(  # noqa: N802
@@ -133,7 +137,9 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
         if self.sealing is None:
             return source_pb2.LookupSubjectResponse(known=known, role=role)
         content = source_pb2.LookupSubjectContent(known=known, role=role)
-        sealed = await self.sealing.seal(LOOKUP_SUBJECT, request.request_id, content)
+        sealed = await self.sealing.seal(
+            LOOKUP_SUBJECT, request.request_id, content, request.gateway_key_id
+        )
         return source_pb2.LookupSubjectResponse(sealed=sealed)
 
 

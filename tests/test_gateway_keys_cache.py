@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from adapters.gateway_keys import GatewayKeys, GatewayKeysError, current_key
 from gateway.api.v1 import exchange_pb2
+from gateway.crypto._pem import public_pem
+from gateway.crypto.errors import KeystoreError
 from gateway.crypto.keyids import key_id
 from gateway.crypto.submissions import (
     SUBMISSION_FORMAT_VERSION,
@@ -86,3 +89,51 @@ async def test_a_fixed_key_is_never_fetched() -> None:
     assert await keys.refresh(fixed) is fixed
     with pytest.raises(ValueError):
         GatewayKeys(None)
+
+
+async def test_a_named_key_is_followed_with_one_fetch_per_interval() -> None:
+    first, second = X25519PrivateKey.generate(), X25519PrivateKey.generate()
+    serving = [first]
+    fetches: list[str] = []
+    now = [0.0]
+
+    async def fetch() -> exchange_pb2.GetGatewayKeysResponse:
+        fetches.append(key_id(serving[0].public_key()))
+        return exchange_pb2.GetGatewayKeysResponse(keys=[advertised(serving[0])])
+
+    keys = GatewayKeys(fetch, follow_interval_s=5.0, monotonic=lambda: now[0])
+    first_id, second_id = key_id(first.public_key()), key_id(second.public_key())
+    assert (await keys.follow(first_id)).key_id == first_id
+    assert (await keys.follow("")).key_id == first_id
+    assert len(fetches) == 1
+
+    # The gateway names a key the fetch does not give yet (a replica behind): one fetch, then
+    # the known key until the interval has passed.
+    for _ in range(3):
+        assert (await keys.follow(second_id)).key_id == first_id
+    assert len(fetches) == 2
+    serving[0] = second
+    now[0] = 5.0
+    followed = await asyncio.gather(keys.follow(second_id), keys.follow(second_id))
+    assert {k.key_id for k in followed} == {second_id}
+    assert len(fetches) == 3
+    assert (await keys.follow(second_id)).key_id == second_id
+    assert len(fetches) == 3
+
+
+async def test_a_key_file_is_read_again_when_the_gateway_names_another_key(tmp_path: Path) -> None:
+    first, second = X25519PrivateKey.generate(), X25519PrivateKey.generate()
+    path = tmp_path / "hpke.pub.pem"
+    path.write_bytes(public_pem(first.public_key()))
+    keys = GatewayKeys.from_public_key_file(path)
+    assert (await keys.current()).key_id == key_id(first.public_key())
+
+    path.write_bytes(public_pem(second.public_key()))
+    assert (await keys.current()).key_id == key_id(first.public_key())  # cached
+    followed = await keys.follow(key_id(second.public_key()))
+    assert followed.key_id == key_id(second.public_key())
+    assert followed.public_key.public_bytes_raw() == second.public_key().public_bytes_raw()
+
+    (tmp_path / "empty.pem").write_bytes(b"")
+    with pytest.raises(KeystoreError):
+        GatewayKeys.from_public_key_file(tmp_path / "empty.pem")

@@ -70,6 +70,11 @@ class SubmissionGate:
     def require_sealed(self) -> bool:
         return self._require_sealed
 
+    @property
+    def current_key_id(self) -> str:
+        """The id of the key senders should seal to now."""
+        return self._keys().current_id
+
     def open(
         self, sealed: SealedSubmission, *, operation: str, sender_id: str, request_id: str
     ) -> bytes:
