@@ -150,7 +150,12 @@ async def running_harness(
     running: dict[str, RunningSource] = {}
     adapters: dict[str, Source] = {}
     gateway_keys = GatewayKeys.from_public_key_file(GatewayKeyPaths.under(keys).hpke_pub)
-    answers = SubmissionGate(gateway_options.get("hpke_keys") or Keystore.open(keys).hpke_keys)
+    # The sources' answers are opened with the serving gateway's own key ring, as the
+    # sources a gateway connects from its configuration are, so rotations reach them.
+    started: list[Gateway] = []
+    answers = SubmissionGate(
+        gateway_options.get("hpke_keys") or (lambda: _keystore_of(started).hpke_keys())
+    )
     for partner, partner_type in SOURCE_PARTNERS.items():
         backend = InMemoryBackend()
         backend.add(SOURCE_RECORDS[partner_type])
@@ -167,6 +172,7 @@ async def running_harness(
         sources=adapters,
         **gateway_options,
     )
+    started.append(gateway)
     try:
         yield Harness(gateway, keys, running, policy, db_url, registry)
     finally:
@@ -174,3 +180,8 @@ async def running_harness(
         for r in running.values():
             await r.stop(None)
         shutil.rmtree(registry, ignore_errors=True)
+
+
+def _keystore_of(started: list[Gateway]) -> Keystore:
+    assert started and started[0].keystore is not None, "no source is asked before the start"
+    return started[0].keystore
