@@ -61,6 +61,7 @@ WRITABLE_FIELDS = frozenset({
 ACCUMULATING_FIELDS = frozenset({"case.notes", "case.plan_actions", "case.action_owners"})
 JUSTIFICATION_FIELD = "case.justification"
 MAX_TEXT_CHARS = 20_000
+MAX_CASE_ID_CHARS = 64
 _CASE_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 PHASE_DIRECTOR_ROLE = "process_director"
 
@@ -223,8 +224,7 @@ class CaseFile:
         return CaseView(case_id, row.phase, row.participants, record.seq)
 
     async def get_case(self, case_id: str) -> CaseRow:
-        if not case_id or len(case_id) > 64:
-            raise InvalidRequest("case_id is required")
+        check_case_id(case_id)
         row = await asyncio.to_thread(self._ctx.cases.get_case, case_id)
         if row is None:
             raise CaseNotFound(f"no case {case_id!r}")
@@ -306,8 +306,7 @@ class CaseFile:
 
     async def snapshot(self, case_id: str) -> CaseSnapshot:
         """The case and its entries in one read; what a disclosure or triage needs."""
-        if not case_id or len(case_id) > 64:
-            raise InvalidRequest("case_id is required")
+        check_case_id(case_id)
         snap = await self._ctx.snapshots.read(case_id)
         if snap is None:
             raise CaseNotFound(f"no case {case_id!r}")
@@ -367,6 +366,13 @@ def _known_partner(policy: CompiledPolicy, partner_id: str) -> None:
         policy.partner(partner_id)
     except UnknownPartner as exc:
         raise InvalidRequest(f"unknown partner {partner_id!r}") from exc
+
+
+def check_case_id(case_id: str) -> None:
+    """Refuse a case id no case can have before it reaches the database: PostgreSQL stores no
+    NUL in text and would fail the query rather than find nothing."""
+    if not case_id or len(case_id) > MAX_CASE_ID_CHARS or "\x00" in case_id:
+        raise InvalidRequest(f"case_id is required: 1..{MAX_CASE_ID_CHARS} characters, no NUL")
 
 
 def _entry(key: DataKey, case_id: str, field: str, text: str, by: str, now: datetime) -> EntryRow:

@@ -110,3 +110,33 @@ async def test_holds_refuse_crafted_times_and_nul_before_anything_is_recorded(
     assert await status_of(rpc.LiftConfidentialityHold(lift, metadata=md())) == INVALID
     # No hold record was written for a hold that could not be stored.
     assert harness.gateway.log.head().last_seq == head
+
+
+async def test_case_rpcs_refuse_a_nul_in_the_case_id_as_invalid(harness: Harness) -> None:
+    police = harness.client("police")
+    case_id = await register(police)
+    rpc, md = police._exchange, police.metadata
+    e = exchange_pb2
+    crafted = case_id + "\x00"
+    calls = {
+        "disclosure": rpc.RequestDisclosure(
+            e.DisclosureRequest(case_id=crafted, purpose="assess_and_accept", phase="registration"),
+            metadata=md(),
+        ),
+        "triage": rpc.Triage(e.TriageRequest(case_id=crafted, purpose="triage"), metadata=md()),
+        "invite": rpc.InvitePartner(
+            e.InvitePartnerRequest(case_id=crafted, partner_id="ggz"), metadata=md()
+        ),
+        "add": rpc.AddToCaseFile(
+            e.AddToCaseFileRequest(case_id=crafted, field="case.notes", text="x"), metadata=md()
+        ),
+        "phase": rpc.ChangePhase(
+            e.ChangePhaseRequest(case_id=crafted, from_phase="registration", to_phase="triage"),
+            metadata=md(),
+        ),
+    }
+    codes = {name: await status_of(call) for name, call in calls.items()}
+    assert codes == dict.fromkeys(calls, INVALID)
+    # Nothing half-written: the case still answers and the log verifies.
+    assert (await police.request_disclosure(case_id, "assess_and_accept", "registration")).values
+    assert harness.gateway.log.verify().ok
