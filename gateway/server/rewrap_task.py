@@ -2,9 +2,11 @@
 serves (see ``gateway.store.rewrap``).
 
 The first run starts with the gateway, then one every ``interval_s`` seconds (0 switches the
-task off), and one at once when the current KEK changes: the keys (key directory or token) are
-looked at every ``key_check_s`` seconds (``KEY_CHECK_S``, or the interval when that is
-shorter), and at once on ``wake()``. Replicas that run at the same time pass over each
+re-wrap off), and one at once when the current KEK changes: the keys (key directory or token)
+are looked at every ``key_check_s`` seconds (``KEY_CHECK_S``, or the interval when that is
+shorter), and at once on ``wake()``. The looks go on with the re-wrap switched off: they are
+how a serving gateway takes up a rotation of any of its keys (the log-signing and HPKE keys
+too) when no request happens to look. Replicas that run at the same time pass over each
 other's work, never undo it (compare-and-set per case). A run works batch by batch on a
 worker thread; ``stop`` lets it finish the batch at hand. When nothing is left to do a run is
 one count over the table. After each run the pending gauge is set from that count, so every
@@ -78,7 +80,7 @@ class RewrapTask:
         self._last_target = ""
 
     def start(self) -> None:
-        if self._interval > 0 and self._task is None:
+        if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     def wake(self) -> None:
@@ -134,10 +136,14 @@ class RewrapTask:
                 # The keys in force stay; the task must not end over a look that failed.
                 log.error("re-wrap: looking at the keys failed: %s", type(exc).__name__)
             rotated = self._keys.current_kek.kek_id != self._last_target
-            if rotated or time.monotonic() >= next_run:
+            if self._interval > 0 and (rotated or time.monotonic() >= next_run):
                 await self.run_once()
                 next_run = time.monotonic() + self._interval
-            timeout = min(self._key_check, max(0.0, next_run - time.monotonic()))
+            timeout = (
+                min(self._key_check, max(0.0, next_run - time.monotonic()))
+                if self._interval > 0
+                else self._key_check
+            )
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
@@ -182,7 +188,8 @@ class RewrapTask:
 def start_rewrap(
     engine: Engine, keys: WatchedKeks, config: GatewayConfig, metrics: Metrics
 ) -> RewrapTask:
-    """The gateway's re-wrap task on ``engine``, started (unless its interval is 0)."""
+    """The gateway's re-wrap task on ``engine``, started: it looks at the keys, and re-wraps
+    unless its interval is 0."""
     rewrapper = Rewrapper(engine, keys, batch_size=config.rewrap_batch_size)
     task = RewrapTask(rewrapper, engine, keys, metrics, interval_s=config.rewrap_interval_s)
     task.start()

@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway.cli.main import main
 from gateway.core import CompiledPolicy
 from gateway.crypto import Keystore, rotate_kek
 from gateway.crypto.layout import GatewayKeyPaths
@@ -116,6 +117,30 @@ async def test_a_failed_run_is_counted_and_the_next_one_goes_on(
         assert report is not None and report.rewrapped == 0
         assert registry.get_sample_value("ketenpoort_rewrap_errors_total", failed) == 1
         assert registry.get_sample_value("ketenpoort_data_keys_pending_rewrap") == 0
+    finally:
+        await task.stop()
+        engine.dispose()
+
+
+async def test_with_the_rewrap_switched_off_the_gateway_still_takes_up_rotated_keys(
+    dev_keys: Path, tmp_path: Path
+) -> None:
+    keys_dir = own_keys(dev_keys, tmp_path)
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'gateway.db'}")
+    init_schema(engine)
+    keystore = Keystore.open(keys_dir)
+    keys = LiveKeystore(keystore, recheck_s=3600)  # no request looks in this test
+    task = RewrapTask(
+        Rewrapper(engine, keys), engine, keys, Metrics(), interval_s=0, key_check_s=0.05
+    )
+    task.start()
+    try:
+        before = keystore.hpke_keys().current_id
+        rotate_kek(keys_dir)
+        assert main(["keys", "rotate", "hpke", "--keys", str(keys_dir)]) == 0
+        await until(lambda: keystore.hpke_keys().current_id != before)
+        rotated_kek = Keystore.open(keys_dir).current_kek.kek_id
+        await until(lambda: keystore.current_kek.kek_id == rotated_kek)
     finally:
         await task.stop()
         engine.dispose()
