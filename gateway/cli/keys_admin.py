@@ -58,9 +58,11 @@ def add_parsers(keys: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     retire.add_argument(
         "--grace-s",
         type=float,
-        default=RETIRE_GRACE_S,
-        help="refuse while the current key is younger than this (default %(default)s s), so "
-        "no replica still uses the retired key as current",
+        default=None,
+        help="refuse while the current key is younger than this: by default "
+        f"{RETIRE_GRACE_S:.0f} s for hpke and kek (no replica still uses the retired key as "
+        f"current), {SIGNING_RETIRE_GRACE_S:.0f} s for signing (partners fetch the signed key "
+        "statement at least hourly and so learn the new signing key before the old one goes)",
     )
     _key_args(retire)
     retire.add_argument(
@@ -128,6 +130,10 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 # Three of the gateways' key rechecks (gateway.crypto.live_keystore.DEFAULT_RECHECK_S).
 RETIRE_GRACE_S = 30.0
+# Two of the partners' hourly fetches of the gateway's keys (adapters.gateway_keys
+# DEFAULT_MAX_AGE_S): a partner that pins only the old log-signing key takes the new one from
+# a statement both signed; one that has not fetched since would be refused after retirement.
+SIGNING_RETIRE_GRACE_S = 7200.0
 
 
 def run_retire(args: argparse.Namespace) -> int:
@@ -138,12 +144,13 @@ def run_retire(args: argparse.Namespace) -> int:
     config = _config(args)
     kind = KeyKind(args.kind)
     key_id = str(args.key_id)
-    young = _current_younger_than(config, kind, float(args.grace_s))
+    grace_s = _grace_s(kind) if args.grace_s is None else float(args.grace_s)
+    young = _current_younger_than(config, kind, grace_s)
     if young is not None:
         print(
             f"ketenpoort keys retire: refused: the current {kind.value} key was made "
             f"{young:.0f} s ago; gateways that have not yet taken it up may still use "
-            f"{key_id} as current. Retry in {float(args.grace_s) - young:.0f} s",
+            f"{key_id} as current{_partners_note(kind)}. Retry in {grace_s - young:.0f} s",
             file=sys.stderr,
         )
         return 1
@@ -175,6 +182,16 @@ def run_retire(args: argparse.Namespace) -> int:
         kept = GatewayKeyPaths.under(config.keys_dir).retired_signing_pub_file(key_id)
         print(f"its public key stays trusted for verifying the log: {kept}")
     return 0
+
+
+def _grace_s(kind: KeyKind) -> float:
+    return SIGNING_RETIRE_GRACE_S if kind is KeyKind.SIGNING else RETIRE_GRACE_S
+
+
+def _partners_note(kind: KeyKind) -> str:
+    if kind is not KeyKind.SIGNING:
+        return ""
+    return ", and partners that have not fetched the gateway's keys since still trust only it"
 
 
 def _current_younger_than(config: GatewayConfig, kind: KeyKind, grace_s: float) -> float | None:

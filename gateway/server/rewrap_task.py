@@ -2,17 +2,18 @@
 serves (see ``gateway.store.rewrap``).
 
 The first run starts with the gateway, then one every ``interval_s`` seconds (0 switches the
-re-wrap off), and one at once when the current KEK changes: the keys (key directory or token)
-are looked at every ``key_check_s`` seconds (``KEY_CHECK_S``, or the interval when that is
-shorter), and at once on ``wake()``. The looks go on with the re-wrap switched off: they are
+re-wrap off), and one at once when the current KEK changes, with one more ``key_check_s`` later
+for data keys that requests in flight wrapped under the old key. The keys (key directory or
+token) are looked at every ``key_check_s`` seconds (``KEY_CHECK_S``, or the interval when that
+is shorter), and at once on ``wake()``. The looks go on with the re-wrap switched off: they are
 how a serving gateway takes up a rotation of any of its keys (the log-signing and HPKE keys
-too) when no request happens to look. Replicas that run at the same time pass over each
-other's work, never undo it (compare-and-set per case). A run works batch by batch on a
-worker thread; ``stop`` lets it finish the batch at hand. When nothing is left to do a run is
-one count over the table. After each run the pending gauge is set from that count, so every
-replica reports the same database-wide figure. Data keys that cannot be re-wrapped and failed
-runs are logged (case and key ids, error types; never key material) and counted; the next
-run takes up whatever is left.
+too) when no request happens to look. Replicas that run at the same time pass over each other's
+work, never undo it (compare-and-set per case). A run works batch by batch on a worker thread;
+``stop`` lets it finish the batch at hand. When nothing is left to do a run is one count over
+the table. After each run the pending gauge is set from that count, so every replica reports
+the same database-wide figure. Data keys that cannot be re-wrapped and failed runs are logged
+(case and key ids, error types; never key material) and counted; the next run takes up whatever
+is left.
 """
 
 from __future__ import annotations
@@ -138,7 +139,9 @@ class RewrapTask:
             rotated = self._keys.current_kek.kek_id != self._last_target
             if self._interval > 0 and (rotated or time.monotonic() >= next_run):
                 await self.run_once()
-                next_run = time.monotonic() + self._interval
+                # A request in flight at the rotation may still commit a data key it wrapped
+                # under the old key after this run passed: one more run soon picks it up.
+                next_run = time.monotonic() + (self._key_check if rotated else self._interval)
             timeout = (
                 min(self._key_check, max(0.0, next_run - time.monotonic()))
                 if self._interval > 0

@@ -583,7 +583,12 @@ class AuditLog:
                 raise ProofUnavailable(f"record {seq} is not in the tree of {tree_size}")
             return checkpoint
         newest = newest_checkpoint(conn)
-        return newest if newest is not None and newest.tree_size >= seq else None
+        if newest is not None and newest.tree_size >= seq:
+            return newest
+        # Only a record the log holds is worth signing a new checkpoint for.
+        if seq > int(conn.execute(select(log_head.c.last_seq)).scalar_one()):
+            raise ProofUnavailable(f"the log holds no record {seq}")
+        return None
 
     @translate_errors("proving consistency")
     def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProofData:

@@ -61,6 +61,9 @@ def test_rotate_then_retire_the_old_signing_key(
     assert "current" in capsys.readouterr().err
     # Right after a rotation a replica may not have taken the new key up yet.
     assert main(["keys", "retire", "signing", old, "--keys", str(keys)]) == 1
+    # Partners learn the new signing key from the signed key statement, fetched hourly.
+    assert "partners" in capsys.readouterr().err
+    assert main(["keys", "retire", "signing", old, "--keys", str(keys), "--grace-s", "60"]) == 1
     assert main(["keys", "retire", "signing", old, "--keys", str(keys), "--grace-s", "0"]) == 0
     assert "stays trusted" in capsys.readouterr().out
     paths = GatewayKeyPaths.under(keys)

@@ -60,10 +60,16 @@ async def test_proofs_over_grpc_check_against_the_log_key(harness: Harness) -> N
 
 async def test_proof_requests_are_checked(harness: Harness) -> None:
     officer = harness.client("zvh", role="privacy_officer")
-    await register(harness.client("police"))
+    police = harness.client("police")
+    await register(police)
+    harness.gateway.log.checkpoint_now()
+    await register(police)  # records no checkpoint covers yet
+    checkpoints_before = harness.gateway.log.latest_checkpoint()
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await officer.prove_inclusion(10_000)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    # A record the log does not hold is not worth a new signed checkpoint.
+    assert harness.gateway.log.latest_checkpoint() == checkpoints_before
     with pytest.raises(grpc.aio.AioRpcError) as no_checkpoint:
         await officer.prove_consistency(1, 10_000)
     assert no_checkpoint.value.code() == grpc.StatusCode.NOT_FOUND
