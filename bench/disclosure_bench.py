@@ -6,12 +6,17 @@ the same size:
 - direct:  client -> partner source (FetchFields for the police fields)
 - proxy:   client -> bare pass-through proxy (raw bytes) -> partner source
 - gateway: client -> Ketenpoort RequestDisclosure -> partner source, with the durable
-  accountability log on; the client opens every sealed answer.
+  accountability log on; the client mints a token for every call and opens every sealed
+  answer, the gateway verifies each token and claims its id once.
 
-Source, proxy and gateway each run in their own process; the load generator runs here. The
-targets take turns in rounds and the median across rounds is reported, as JSON on stdout::
+Every hop runs mutual TLS with the development CA's certificates and the gateway requires
+certificate-bound tokens, as in production (``--tls mtls``, the default); ``--tls insecure``
+runs every hop in plaintext with unbound tokens. Source, proxy and gateway each run in their
+own process; the load generator runs here. The targets take turns in rounds and the median
+across rounds is reported, as JSON on stdout::
 
     python bench/disclosure_bench.py [--concurrency 16] [--seconds 10] [--db sqlite|postgres]
+        [--tls mtls|insecure]
 """
 
 from __future__ import annotations
@@ -44,13 +49,16 @@ from targets import (
     run_proxy,
     run_source,
 )
+from tls_setup import BenchTls, bench_tls
 
+from adapters.channels import open_channel
 from adapters.client import OpenedDisclosure, PartnerClient, PartnerCredentials
 from adapters.source_server import SubjectRecord
 from gateway.api.v1 import common_pb2, exchange_pb2, source_pb2, source_pb2_grpc
 from gateway.cli.demo_data import REASON, SOURCE_RECORDS, SUBJECT
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
+from gateway.registry.dev import register_dev_partners
 from gateway.server.config import shipped_policy_dir
 
 DEFAULT_CONCURRENCY = 16
@@ -59,6 +67,8 @@ DEFAULT_WARMUP_S = 1.0
 DEFAULT_ROUNDS = 3
 DEFAULT_PAYLOAD_BYTES = 1024
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# Production's transport: figures measured without TLS leave out work every call does there.
+DEFAULT_TLS = "mtls"
 TARGETS = ("direct", "proxy", "gateway")
 
 SOURCE_TYPE = "police"
@@ -78,6 +88,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--pg-url", default=os.environ.get("KETENPOORT_BENCH_PG_URL", DEFAULT_PG_URL))
+    p.add_argument(
+        "--tls", choices=("mtls", "insecure"), default=DEFAULT_TLS,
+        help="mtls: every hop over mutual TLS, certificate-bound tokens (production; default); "
+        "insecure: every hop in plaintext, unbound tokens",
+    )
     p.add_argument(
         "--targets", default=",".join(TARGETS),
         help="comma-separated subset of direct,proxy,gateway (ratios need all three)",
@@ -133,13 +148,17 @@ def database(kind: str, work: Path, pg_url: str) -> Iterator[str]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-async def set_up_case(address: str, keys: Path) -> str:
+async def set_up_case(address: str, keys: Path, mutual_tls: bool) -> str:
     """Police register the case; the ZVH process director moves it to the case meeting."""
     police = PartnerClient(
-        address, PartnerCredentials.from_key_dir(keys, "police", tls=False), role="case_director"
+        address,
+        PartnerCredentials.from_key_dir(keys, "police", tls=mutual_tls),
+        role="case_director",
     )
     zvh = PartnerClient(
-        address, PartnerCredentials.from_key_dir(keys, "zvh", tls=False), role="process_director"
+        address,
+        PartnerCredentials.from_key_dir(keys, "zvh", tls=mutual_tls),
+        role="process_director",
     )
     async with police, zvh:
         case = await police.register_case(SUBJECT, "code_rood", reason=REASON, invitees=["zvh"])
@@ -149,12 +168,13 @@ async def set_up_case(address: str, keys: Path) -> str:
 
 
 async def gateway_client(
-    port: int, keys: Path, case_id: str
+    port: int, keys: Path, case_id: str, mutual_tls: bool
 ) -> tuple[PartnerClient, Call, dict[str, int]]:
-    """The police client of the gateway target; checks the answer and measures its size."""
+    """The police client of the gateway target; checks the answer and measures its size.
+    Under mutual TLS it presents the police's certificate and binds every token to it."""
     police = PartnerClient(
         f"127.0.0.1:{port}",
-        PartnerCredentials.from_key_dir(keys, "police", tls=False),
+        PartnerCredentials.from_key_dir(keys, "police", tls=mutual_tls),
         role="case_director",
     )
 
@@ -172,9 +192,10 @@ async def gateway_client(
 
 
 async def source_clients(
-    ports: dict[str, int], targets: tuple[str, ...]
+    ports: dict[str, int], targets: tuple[str, ...], tls: BenchTls | None
 ) -> tuple[list[aio.Channel], dict[str, Call], dict[str, int]]:
-    """One channel each to the source and to the proxy, asking for the padded subject."""
+    """One channel each to the source and to the proxy, asking for the padded subject;
+    under mutual TLS each presents the same client certificate as the gateway's client."""
     fetch = source_pb2.FetchFieldsRequest(
         subject=common_pb2.SubjectIdentity(
             bsn=BASELINE_BSN, name=SUBJECT.name, date_of_birth=SUBJECT.date_of_birth,
@@ -189,7 +210,7 @@ async def source_clients(
     calls: dict[str, Call] = {}
     sizes = {"source_request": fetch.ByteSize()}
     for target in (t for t in targets if t in ("direct", "proxy")):
-        channel = aio.insecure_channel(f"127.0.0.1:{ports[target]}")
+        channel = open_channel(f"127.0.0.1:{ports[target]}", tls.client if tls else None)
         channels.append(channel)
         stub = source_pb2_grpc.SourceServiceStub(channel)  # type: ignore[no-untyped-call,unused-ignore]
         answer = await stub.FetchFields(fetch, timeout=10.0)
@@ -237,36 +258,44 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         keys = work / "keys"
         # Keys for every partner the policy names, so the registry is whole as in production.
         policy = load_policy_dir(shipped_policy_dir())
-        init_dev_keys(keys, [p.id for p in policy.policy.partners])
+        partner_ids = [p.id for p in policy.policy.partners]
+        init_dev_keys(keys, partner_ids)
+        # The gateway's registry (DATA_DIR/registry): certificates and token keys.
+        register_dev_partners(keys, work / "registry", partner_ids)
+        tls = bench_tls(keys, SOURCE_TYPE) if args.tls == "mtls" else None
         with database(args.db, work, args.pg_url) as db_url:
             try:
-                return await _measure(args, processes, keys, db_url)
+                return await _measure(args, processes, keys, db_url, tls)
             finally:
                 for p in processes.values():
                     p.kill()
 
 
 async def _measure(
-    args: argparse.Namespace, processes: dict[str, TargetProcess], keys: Path, db_url: str
+    args: argparse.Namespace,
+    processes: dict[str, TargetProcess],
+    keys: Path,
+    db_url: str,
+    tls: BenchTls | None,
 ) -> dict[str, Any]:
     source_record = record_to_dict(SOURCE_RECORDS[SOURCE_TYPE])
-    processes["source"] = TargetProcess.spawn("source", run_source, [source_record])
+    processes["source"] = TargetProcess.spawn("source", run_source, [source_record], tls)
     source_port = await processes["source"].ready()
     source_address = f"127.0.0.1:{source_port}"
     ports = {"direct": source_port}
     if "proxy" in args.targets:
-        processes["proxy"] = TargetProcess.spawn("proxy", run_proxy, source_address)
+        processes["proxy"] = TargetProcess.spawn("proxy", run_proxy, source_address, tls)
     if "gateway" in args.targets:
         spec = GatewaySpec(
             database_url=db_url, keys_dir=keys, source_address=source_address,
             source_partner_type=SOURCE_TYPE, profile_path=args.profile,
-            profile_mode=args.profile_mode,
+            profile_mode=args.profile_mode, mutual_tls=tls is not None,
         )
         processes["gateway"] = TargetProcess.spawn("gateway", run_gateway, spec)
     for name in ("proxy", "gateway"):
         if name in processes:
             ports[name] = await processes[name].ready()
-    say(f"ports {ports} ({args.db})")
+    say(f"ports {ports} ({args.db}, {args.tls})")
 
     calls: dict[str, Call] = {}
     sizes: dict[str, int] = {}
@@ -275,8 +304,11 @@ async def _measure(
     try:
         payload = args.payload_bytes
         if "gateway" in processes:
-            case_id = await set_up_case(f"127.0.0.1:{ports['gateway']}", keys)
-            police, calls["gateway"], sizes = await gateway_client(ports["gateway"], keys, case_id)
+            mutual = tls is not None
+            case_id = await set_up_case(f"127.0.0.1:{ports['gateway']}", keys, mutual)
+            police, calls["gateway"], sizes = await gateway_client(
+                ports["gateway"], keys, case_id, mutual
+            )
             payload = sizes["gateway_response"]
         # The baseline answers are padded to the size of the gateway's answer.
         original = SOURCE_RECORDS[SOURCE_TYPE]
@@ -284,7 +316,7 @@ async def _measure(
             SubjectRecord(BASELINE_BSN, original.role, original.fields), payload
         )
         await processes["source"].command("add_record", record_to_dict(baseline))
-        channels, source_calls, source_sizes = await source_clients(ports, args.targets)
+        channels, source_calls, source_sizes = await source_clients(ports, args.targets, tls)
         calls.update(source_calls)
         sizes.update(source_sizes)
         runs, cpu = await _rounds(args, processes, calls)
@@ -344,6 +376,7 @@ def _report(
         "warmup_s": args.warmup,
         "rounds": args.rounds,
         "db": args.db,
+        "tls": args.tls,
         "payload_bytes": sizes,
     }
     if {"direct", "proxy", "gateway"} <= set(targets):
@@ -361,6 +394,13 @@ def _report(
             "records": log_info["log_records"],
             "batches": log_info["log_batches"],
             "mean_batch": round(log_info["log_records"] / log_info["log_batches"], 1),
+        }
+    if log_info.get("token_batches"):
+        report["gateway_tokens"] = {
+            "bound_to_certificate": args.tls == "mtls",
+            "claims": log_info["token_claims"],
+            "batches": log_info["token_batches"],
+            "mean_batch": round(log_info["token_claims"] / log_info["token_batches"], 1),
         }
     if "profile" in log_info and args.profile is not None:
         summary_path = args.profile.with_name(args.profile.name + ".txt")

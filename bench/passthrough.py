@@ -1,7 +1,8 @@
 """A bare pass-through gRPC proxy: the floor any gateway in Python pays.
 
 Every unary method is forwarded as raw bytes to one upstream address: no parsing, no
-authentication, no logging. What the gateway adds on top of this is its own cost.
+authentication, no logging. What the gateway adds on top of this is its own cost. With TLS
+it terminates the client's connection and opens its own to the upstream (``tls_setup``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc import aio
 
-from adapters.channels import DEFAULT_MAX_MESSAGE_BYTES
+from adapters.channels import DEFAULT_MAX_MESSAGE_BYTES, TlsMaterial, open_channel
 
 # A deadline further away than this is treated as none (grpc reports "no deadline" as a
 # very large remaining time).
@@ -60,17 +61,26 @@ class ForwardingHandler(_GenericHandler):
         return forward
 
 
-async def serve_passthrough(upstream_address: str, listen: str = "127.0.0.1:0") -> tuple[
-    aio.Server, aio.Channel, int
-]:
-    """Start the proxy; returns the server, its upstream channel and the bound port."""
+async def serve_passthrough(
+    upstream_address: str,
+    listen: str = "127.0.0.1:0",
+    *,
+    credentials: grpc.ServerCredentials | None = None,
+    upstream_tls: TlsMaterial | None = None,
+) -> tuple[aio.Server, aio.Channel, int]:
+    """Start the proxy; returns the server, its upstream channel and the bound port.
+    ``credentials`` secure the listening side, ``upstream_tls`` the upstream connection;
+    without them each side is plaintext."""
     options = [
         ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
     ]
-    upstream = aio.insecure_channel(upstream_address, options=options)
+    upstream = open_channel(upstream_address, upstream_tls)
     server = aio.server(options=options)
     server.add_generic_rpc_handlers((ForwardingHandler(upstream),))
-    port = server.add_insecure_port(listen)
+    if credentials is None:
+        port = server.add_insecure_port(listen)
+    else:
+        port = server.add_secure_port(listen, credentials)
     await server.start()
     return server, upstream, port

@@ -21,6 +21,7 @@ from typing import Any
 from passthrough import serve_passthrough
 from profiling import ProcessProfiler
 from sampling import Sampler
+from tls_setup import BenchTls
 
 from adapters.source_server import InMemoryBackend, SubjectRecord, serve_source
 
@@ -37,15 +38,20 @@ class GatewaySpec:
     profile_path: Path | None = None
     # "sample" (sampling, all threads), "cpu" or "wall" (cProfile with that clock).
     profile_mode: str = "sample"
+    # Mutual TLS with certificate-bound tokens (the production configuration), to the
+    # clients and to the source; otherwise plaintext with unbound tokens.
+    mutual_tls: bool = False
 
 
-def run_source(conn: Connection, records: list[dict[str, Any]]) -> None:
+def run_source(
+    conn: Connection, records: list[dict[str, Any]], tls: BenchTls | None = None
+) -> None:
     """A partner system serving the given records over the source contract."""
-    asyncio.run(_guard(conn, _source_main(conn, records)))
+    asyncio.run(_guard(conn, _source_main(conn, records, tls)))
 
 
-def run_proxy(conn: Connection, upstream_address: str) -> None:
-    asyncio.run(_guard(conn, _proxy_main(conn, upstream_address)))
+def run_proxy(conn: Connection, upstream_address: str, tls: BenchTls | None = None) -> None:
+    asyncio.run(_guard(conn, _proxy_main(conn, upstream_address, tls)))
 
 
 def run_gateway(conn: Connection, spec: GatewaySpec) -> None:
@@ -92,11 +98,14 @@ async def _serve_commands(conn: Connection, handle: Handler | None = None) -> No
         conn.send(("done",))
 
 
-async def _source_main(conn: Connection, records: list[dict[str, Any]]) -> None:
+async def _source_main(
+    conn: Connection, records: list[dict[str, Any]], tls: BenchTls | None
+) -> None:
     backend = InMemoryBackend()
     for data in records:
         backend.add(record_from_dict(data))
-    running = await serve_source(backend, clear_answers=True)
+    credentials = tls.source.credentials() if tls is not None else None
+    running = await serve_source(backend, credentials=credentials, clear_answers=True)
     conn.send(("ready", running.port))
 
     async def handle(command: Command) -> None:
@@ -110,8 +119,12 @@ async def _source_main(conn: Connection, records: list[dict[str, Any]]) -> None:
     conn.send(("stopped", {"fetches": fetches}))
 
 
-async def _proxy_main(conn: Connection, upstream_address: str) -> None:
-    server, upstream, port = await serve_passthrough(upstream_address)
+async def _proxy_main(conn: Connection, upstream_address: str, tls: BenchTls | None) -> None:
+    server, upstream, port = await serve_passthrough(
+        upstream_address,
+        credentials=tls.gateway_side.credentials() if tls is not None else None,
+        upstream_tls=tls.upstream if tls is not None else None,
+    )
     conn.send(("ready", port))
     await _serve_commands(conn)
     await server.stop(None)
@@ -127,7 +140,7 @@ async def _gateway_main(conn: Connection, spec: GatewaySpec) -> None:
     # Imported here so that a gateway that does not import yet fails in this process,
     # with its traceback sent to the runner.
     from adapters.grpc_source import GrpcSource
-    from gateway.server.app import start_gateway
+    from gateway.server.app import gateway_client_tls, start_gateway
     from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
 
     config = GatewayConfig(
@@ -135,15 +148,22 @@ async def _gateway_main(conn: Connection, spec: GatewaySpec) -> None:
         database_url=spec.database_url,
         policy_dir=shipped_policy_dir(),
         keys_dir=spec.keys_dir,
+        # The partner registry is DATA_DIR/registry, written by the runner.
         data_dir=spec.keys_dir.parent,
-        # Loopback only, like the direct and proxy targets: the figures compare the
-        # gateway's own work, not TLS.
-        tls_mode=TlsMode.INSECURE,
+        # The same transport as the direct and proxy targets: mutual TLS with tokens bound
+        # to the client certificate (production), or plaintext, where tokens cannot be bound.
+        tls_mode=TlsMode.MUTUAL if spec.mutual_tls else TlsMode.INSECURE,
+        certificate_bound_tokens=spec.mutual_tls,
         metrics_port=None,
     )
-    gateway = await start_gateway(
-        config, sources={spec.source_partner_type: GrpcSource(spec.source_address)}
+    # The source answers in clear and is asked in clear, like the direct and proxy targets,
+    # so that all three carry the same bytes.
+    source = GrpcSource(
+        spec.source_address,
+        gateway_client_tls(spec.keys_dir) if spec.mutual_tls else None,
+        clear_requests=True,
     )
+    gateway = await start_gateway(config, sources={spec.source_partner_type: source})
     sampler = None
     if spec.profile_path is not None and spec.profile_mode == "sample":
         sampler = Sampler()
@@ -154,6 +174,9 @@ async def _gateway_main(conn: Connection, spec: GatewaySpec) -> None:
         "log_records": gateway.log.records_committed,
         "log_batches": gateway.log.batches_committed,
     }
+    if gateway.admission is not None:
+        info["token_claims"] = gateway.admission.claims_committed
+        info["token_batches"] = gateway.admission.batches_committed
     await gateway.stop(grace=None)
     if sampler is not None and spec.profile_path is not None:
         info["profile"] = sampler.stop()

@@ -56,6 +56,10 @@ class TokenAdmission:
         self._revocations: Revocations = NO_REVOCATIONS
         self._last_prune = clock()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Committed claim transactions and the claims they held: their ratio is the mean
+        # group-commit batch, the share of one commit a call pays.
+        self.batches_committed = 0
+        self.claims_committed = 0
 
     @property
     def revocations(self) -> Revocations:
@@ -140,6 +144,8 @@ class TokenAdmission:
                 if not future.done():
                     future.set_exception(StoreError("token check failed"))
             return
+        self.batches_committed += 1
+        self.claims_committed += len(batch)
         for (_, future), fresh in zip(batch, result.fresh, strict=True):
             if not future.done():
                 future.set_result(fresh)
