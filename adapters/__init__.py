@@ -4,9 +4,10 @@ partner's own fields."""
 
 from adapters.channels import TlsMaterial
 from adapters.client import OpenedDisclosure, PartnerClient, PartnerCredentials
-from adapters.gateway_keys import GatewayKeys
+from adapters.gateway_keys import GatewayKeys, GatewayKeysError, GatewayTrust
 from adapters.grpc_source import GrpcSource
 from adapters.sealed import OpenedTriage, open_disclosure, open_triage
+from adapters.source_requests import RequestOpening, SourceKeyRing
 from adapters.source_server import (
     AnswerSealing,
     InMemoryBackend,
@@ -19,13 +20,17 @@ from adapters.tokens import TokenSource, mint_token
 __all__ = [
     "AnswerSealing",
     "GatewayKeys",
+    "GatewayKeysError",
+    "GatewayTrust",
     "GrpcSource",
     "InMemoryBackend",
     "OpenedDisclosure",
     "OpenedTriage",
     "PartnerClient",
     "PartnerCredentials",
+    "RequestOpening",
     "SourceBackend",
+    "SourceKeyRing",
     "SubjectRecord",
     "TlsMaterial",
     "TokenSource",

@@ -12,19 +12,22 @@ and opens sealed answers with the partner's HPKE key::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from adapters.channels import TlsMaterial, open_channel
 from adapters.gateway_keys import GatewayKeys
+from adapters.gateway_trust import DEFAULT_LOG_ORIGIN, GatewayTrust
+from adapters.resending import DEFAULT_ATTEMPTS, resend_until_answered
 from adapters.sealed import OpenedTriage, open_disclosure, open_triage
-from adapters.submitting import SubmissionSealer
+from adapters.submitting import SubmissionSealer, new_request_id
 from adapters.tokens import TokenSource, certificate_thumbprint
 from gateway.api.v1 import (
     accountability_pb2,
@@ -35,6 +38,7 @@ from gateway.api.v1 import (
 )
 from gateway.crypto.devkeys import load_partner_private_keys
 
+R = TypeVar("R")
 DEFAULT_AUDIENCE = "ketenpoort"
 DEFAULT_TIMEOUT_S = 10.0
 # A whole export stream; a long one that is cut off resumes with after_seq.
@@ -49,11 +53,23 @@ class PartnerCredentials:
     hpke_key: X25519PrivateKey
     hpke_key_id: str
     tls: TlsMaterial | None
+    # What the gateway's key list (GetGatewayKeys) is verified with; without pins, fetched
+    # keys are refused (adapters.gateway_trust).
+    gateway_trust: GatewayTrust = GatewayTrust()
 
     @classmethod
     def from_key_dir(
-        cls, keys_dir: Path, partner_id: str, *, tls: bool = True
+        cls,
+        keys_dir: Path,
+        partner_id: str,
+        *,
+        tls: bool = True,
+        gateway_origin: str = DEFAULT_LOG_ORIGIN,
     ) -> PartnerCredentials:
+        """The partner's keys in ``keys_dir``; the gateway's log-signing public keys there
+        (``gateway/signing.pub.pem``, ``gateway/signing/*.pub.pem``), when present, are the
+        pins its key statements are verified with, for the gateway whose log origin is
+        ``gateway_origin``."""
         keys = load_partner_private_keys(keys_dir, partner_id)
         material = (
             TlsMaterial(ca_pem=keys.ca_pem, cert_pem=keys.tls_cert_pem, key_pem=keys.tls_key_pem)
@@ -67,6 +83,7 @@ class PartnerCredentials:
             hpke_key=keys.hpke_key,
             hpke_key_id=keys.hpke_key_id,
             tls=material,
+            gateway_trust=GatewayTrust.from_key_dir(keys_dir, origin=gateway_origin),
         )
 
     def __repr__(self) -> str:
@@ -105,10 +122,20 @@ class PartnerClient:
         audience: str = DEFAULT_AUDIENCE,
         seal_submissions: bool = True,
         gateway_keys: GatewayKeys | None = None,
+        resend_attempts: int = DEFAULT_ATTEMPTS,
     ) -> None:
         """Registrations and case-file entries are sealed to the gateway's key unless
         ``seal_submissions`` is False; ``gateway_keys`` defaults to fetching them from the
-        gateway (GetGatewayKeys) once and caching them."""
+        gateway (GetGatewayKeys) once and caching them, taking them only from its signed
+        statement as ``credentials.gateway_trust`` verifies it.
+
+        Each registration and case-file entry carries a request id, fresh per call unless
+        the caller gives one, and is sent up to ``resend_attempts`` times with that same id
+        when its answer does not arrive (``adapters.resending``): the gateway does the work
+        of a request id once, so a resend never makes a second case or entry."""
+        if resend_attempts < 1:
+            raise ValueError("resend_attempts must be 1 or more")
+        self._resend_attempts = resend_attempts
         self.credentials = credentials
         self._tokens = TokenSource(
             partner_id=credentials.partner_id,
@@ -127,7 +154,10 @@ class PartnerClient:
         self._exchange = exchange_pb2_grpc.ExchangeServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._accountability = accountability_pb2_grpc.AccountabilityServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._sealer = (
-            SubmissionSealer(credentials.partner_id, gateway_keys or GatewayKeys(self.gateway_keys))
+            SubmissionSealer(
+                credentials.partner_id,
+                gateway_keys or GatewayKeys(self.gateway_keys, trust=credentials.gateway_trust),
+            )
             if seal_submissions
             else None
         )
@@ -159,7 +189,12 @@ class PartnerClient:
         goal: str = "",
         invitees: Sequence[str] = (),
         timeout: float = DEFAULT_TIMEOUT_S,
+        request_id: str = "",
     ) -> exchange_pb2.RegisterCaseResponse:
+        """Register a case. ``request_id`` names this registration (a fresh one when empty):
+        give the same id to register the same case again after, say, a restart of the calling
+        system, and the gateway answers with the case it registered the first time."""
+        rid = request_id or new_request_id()
         if self._sealer is None:
             request = exchange_pb2.RegisterCaseRequest(
                 subject=subject,
@@ -167,8 +202,10 @@ class PartnerClient:
                 reason=reason,
                 goal=goal,
                 invitees=list(invitees),
+                request_id=rid,
             )
-            return await self.register_case_raw(request, timeout=timeout)
+            return await self._resending(lambda: self.register_case_raw(request, timeout=timeout))
+        sealer = self._sealer
         content = exchange_pb2.RegisterCaseContent(
             subject=subject, case_type=case_type, reason=reason, goal=goal, invitees=list(invitees)
         )
@@ -179,7 +216,9 @@ class PartnerClient:
             request = exchange_pb2.RegisterCaseRequest(sealed=sealed, request_id=request_id)
             return await self.register_case_raw(request, timeout=timeout)
 
-        return await self._sealer.send("ExchangeService/RegisterCase", content, send)
+        return await self._resending(
+            lambda: sealer.send("ExchangeService/RegisterCase", content, send, request_id=rid)
+        )
 
     async def register_case_raw(
         self, request: exchange_pb2.RegisterCaseRequest, *, timeout: float = DEFAULT_TIMEOUT_S
@@ -191,7 +230,8 @@ class PartnerClient:
         return response
 
     async def gateway_keys(self) -> exchange_pb2.GetGatewayKeysResponse:
-        """The gateway's HPKE public keys, the current one first."""
+        """The gateway's answer as received, unverified: its HPKE public keys, the current one
+        first, and the signed statement of them (verified by GatewayKeys before use)."""
         request = exchange_pb2.GetGatewayKeysRequest()
         response: exchange_pb2.GetGatewayKeysResponse = await self._exchange.GetGatewayKeys(
             request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
@@ -205,10 +245,18 @@ class PartnerClient:
         )
         return response
 
-    async def add_to_case_file(self, case_id: str, field: str, text: str) -> str:
+    async def add_to_case_file(
+        self, case_id: str, field: str, text: str, *, request_id: str = ""
+    ) -> str:
+        """Add an entry to the case file; its entry id. ``request_id`` names this entry (a
+        fresh one when empty), as for ``register_case``."""
+        rid = request_id or new_request_id()
         if self._sealer is None:
-            request = exchange_pb2.AddToCaseFileRequest(case_id=case_id, field=field, text=text)
-            return (await self.add_to_case_file_raw(request)).entry_id
+            request = exchange_pb2.AddToCaseFileRequest(
+                case_id=case_id, field=field, text=text, request_id=rid
+            )
+            return (await self._resending(lambda: self.add_to_case_file_raw(request))).entry_id
+        sealer = self._sealer
         content = exchange_pb2.AddToCaseFileContent(case_id=case_id, field=field, text=text)
 
         async def send(
@@ -217,7 +265,14 @@ class PartnerClient:
             request = exchange_pb2.AddToCaseFileRequest(sealed=sealed, request_id=request_id)
             return await self.add_to_case_file_raw(request)
 
-        return (await self._sealer.send("ExchangeService/AddToCaseFile", content, send)).entry_id
+        response = await self._resending(
+            lambda: sealer.send("ExchangeService/AddToCaseFile", content, send, request_id=rid)
+        )
+        return response.entry_id
+
+    async def _resending(self, call: Callable[[], Awaitable[R]]) -> R:
+        # Safe only for calls that carry the same request id every time.
+        return await resend_until_answered(call, attempts=self._resend_attempts)
 
     async def add_to_case_file_raw(
         self, request: exchange_pb2.AddToCaseFileRequest

@@ -1,8 +1,10 @@
 """The gateway's HPKE public keys as a partner system knows them, to seal submissions to.
 
 Either fetched from the gateway (ExchangeService.GetGatewayKeys, over the partner's own
-authenticated channel), or read from the gateway's public key file (``gateway/hpke.pub.pem``),
-for a partner system that does not call the gateway itself; either way cached, and fetched or
+authenticated channel) and taken only from the answer's signed statement, once it verified
+against the gateway's log-signing keys the partner trusts (:mod:`adapters.gateway_trust`); or
+read from the gateway's public key file (``gateway/hpke.pub.pem``), which is configuration, for
+a partner system that does not call the gateway itself; either way cached, and fetched or
 read again when the cache is older than ``max_age_s``, when the gateway says the key sealed to
 is no longer in use, or when the gateway names another key as current (a source request's
 ``gateway_key_id``). Or fixed, and then never changed.
@@ -15,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from adapters.gateway_trust import GatewayKeysError, GatewayTrust, TrustedStatements
 from gateway.api.v1 import exchange_pb2
 from gateway.crypto._pem import load_x25519_public_key
 from gateway.crypto.keyids import key_id
@@ -33,8 +37,10 @@ __all__ = [
     "DEFAULT_MAX_AGE_S",
     "GatewayKeys",
     "GatewayKeysError",
+    "GatewayTrust",
     "KeyFetch",
     "current_key",
+    "current_of",
 ]
 
 # A rotated-out key stays usable at the gateway for a while; an hour-old cache keeps sealing
@@ -49,13 +55,17 @@ _RAW_KEY_BYTES = 32
 KeyFetch = Callable[[], Awaitable[exchange_pb2.GetGatewayKeysResponse]]
 
 
-class GatewayKeysError(Exception):
-    """The gateway's keys could not be had, or none is one this library can seal to."""
-
-
 def current_key(response: exchange_pb2.GetGatewayKeysResponse) -> GatewayPublicKey:
-    """The key marked current, if it is of the suite and version this library seals with."""
-    for key in response.keys:
+    """The key marked current in the answer's clear list, if it is of the suite and version
+    this library seals with. The clear list is not authenticated beyond TLS; a fetched answer
+    is verified by :class:`GatewayKeys` (its trust) before a key of it is used."""
+    return current_of(response.keys)
+
+
+def current_of(keys: Iterable[exchange_pb2.GatewayKey]) -> GatewayPublicKey:
+    """The key marked current among ``keys``, if it is of the suite and version this library
+    seals with."""
+    for key in keys:
         if not key.current:
             continue
         if (
@@ -71,6 +81,10 @@ def current_key(response: exchange_pb2.GetGatewayKeysResponse) -> GatewayPublicK
     raise GatewayKeysError("the gateway advertises no current key")
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class GatewayKeys:
     """The key to seal to now; safe to share between concurrent calls of one event loop."""
 
@@ -78,15 +92,26 @@ class GatewayKeys:
         self,
         fetch: KeyFetch | None,
         *,
+        trust: GatewayTrust | None = None,
         fixed: GatewayPublicKey | None = None,
         max_age_s: float = DEFAULT_MAX_AGE_S,
         follow_interval_s: float = DEFAULT_FOLLOW_INTERVAL_S,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        """Keys fetched with ``fetch``; or, with ``fetch`` None, always ``fixed``."""
+        """Keys fetched with ``fetch`` and verified as ``trust`` says; or, with ``fetch``
+        None, always ``fixed``. Without ``trust`` nothing fetched is taken (deny by default):
+        give pins (``GatewayTrust.pinned``, ``GatewayTrust.from_key_dir``), or explicitly
+        ``GatewayTrust.insecure_tls_alone()``. ``clock`` is the wall clock statements' age is
+        measured with."""
         if (fetch is None) == (fixed is None):
             raise ValueError("give a fetch function or a fixed key, not both")
         self._fetch = fetch
+        statements = TrustedStatements(trust or GatewayTrust(), clock=clock)
+        self._statements = statements
+        self._select: Callable[[exchange_pb2.GetGatewayKeysResponse], GatewayPublicKey] = (
+            lambda response: current_of(statements.keys(response))
+        )
         self._max_age_s = max_age_s
         self._follow_interval_s = follow_interval_s
         self._monotonic = monotonic
@@ -94,6 +119,11 @@ class GatewayKeys:
         self._fetched_at = 0.0
         self._followed: dict[str, float] = {}  # named key id -> when a fetch last looked for it
         self._lock = asyncio.Lock()
+
+    @property
+    def statements(self) -> TrustedStatements:
+        """What fetched answers are checked with (and the signing keys trusted now)."""
+        return self._statements
 
     @classmethod
     def fixed(cls, key: GatewayPublicKey) -> GatewayKeys:
@@ -117,6 +147,8 @@ class GatewayKeys:
             return _file_response(path)
 
         keys = cls(read, max_age_s=max_age_s, monotonic=monotonic)
+        # The file is this partner's own configuration, as pins are: its key is taken as is.
+        keys._select = current_key
         keys._key = current_key(_file_response(path))  # a bad file fails here, not on a call
         keys._fetched_at = keys._monotonic()
         return keys
@@ -168,9 +200,8 @@ class GatewayKeys:
         fetch = self._fetch
         if fetch is None:
             return
-        self._key = current_key(await fetch())
+        self._key = self._select(await fetch())
         self._fetched_at = self._monotonic()
-
 
 
 def _file_response(path: Path) -> exchange_pb2.GetGatewayKeysResponse:

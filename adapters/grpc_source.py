@@ -9,6 +9,13 @@ binds it to that id, to the operation and to its
 own partner id; the answer is opened here with the gateway's submission gate, expecting the
 partner id this source was configured for. An answer that does not open, or a clear answer
 where the gate requires sealing, counts as no answer: the source is unavailable for the request.
+
+The question goes sealed as well (docs/sealed-answers.md, "Sealed source requests"): the
+subject, fields, purpose and recipient in a query sealed by the gateway's request sealer to
+the source partner's current registered sealing key; only the disclosure or triage id, the
+request id and the gateway's key id stay in clear. Where the sealer says the request goes in
+clear (the operator allowed it), the same query fills the deprecated clear fields instead;
+never both.
 """
 
 from __future__ import annotations
@@ -21,10 +28,13 @@ import grpc
 from grpc import aio
 
 from adapters.channels import TlsMaterial, open_channel
+from adapters.source_requests import SOURCE_REQUEST_REASONS
+from adapters.submitting import REASON_METADATA_KEY
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
 from gateway.broker.errors import BrokerError
 from gateway.broker.ids import new_id
 from gateway.broker.sealed_content import opened_content
+from gateway.broker.source_requests import RequestSealer
 from gateway.broker.sources import FetchContext, LookupResult, SourceUnavailable, Subject
 from gateway.broker.submission_gate import SubmissionGate
 
@@ -41,6 +51,10 @@ class GrpcSource:
     ``partner_id`` is the partner whose system answers at ``address``; with ``answers`` (the
     gateway's submission gate) sealed answers are opened, and clear ones admitted only as the
     gate allows. Without ``answers`` only clear answers are understood.
+
+    With ``requests`` (the gateway's request sealer) each query is sealed to the partner's
+    registered key, or sent in clear where the sealer allows it; a source asked in clear
+    regardless must say ``clear_requests=True``, so that asking in clear is a choice.
     """
 
     def __init__(
@@ -50,30 +64,52 @@ class GrpcSource:
         *,
         partner_id: str = "",
         answers: SubmissionGate | None = None,
+        requests: RequestSealer | None = None,
+        clear_requests: bool = False,
     ) -> None:
         if answers is not None and not partner_id:
             raise ValueError("a source whose answers are opened needs the partner id it belongs to")
+        if requests is None and not clear_requests:
+            raise ValueError(
+                "a source is asked sealed: give requests=RequestSealer(...), "
+                "or clear_requests=True to ask it in clear"
+            )
+        if requests is not None and clear_requests:
+            raise ValueError("give requests or clear_requests=True, not both")
+        if requests is not None and not partner_id:
+            raise ValueError("a source asked sealed needs the partner id it belongs to")
         self._channel = open_channel(address, tls)
         self._stub = source_pb2_grpc.SourceServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._partner_id = partner_id
         self._answers = answers
+        self._requests = requests
 
     async def fetch(
         self, subject: Subject, fields: Sequence[str], ctx: FetchContext, *, timeout_s: float
     ) -> Mapping[str, str]:
-        request = source_pb2.FetchFieldsRequest(
+        query = source_pb2.FetchFieldsQuery(
             subject=_identity(subject),
             fields=list(fields),
             purpose=ctx.purpose,
-            disclosure_id=ctx.disclosure_id,
             recipient_id=ctx.recipient_id,
+        )
+        request = source_pb2.FetchFieldsRequest(
+            disclosure_id=ctx.disclosure_id,
             request_id=new_id("f_"),
             gateway_key_id=self._seal_to(),
         )
+        sealed = self._sealed(FETCH_FIELDS, request.request_id, ctx.disclosure_id, query)
+        if sealed is None:
+            request.subject.CopyFrom(query.subject)
+            request.fields.extend(query.fields)
+            request.purpose = query.purpose
+            request.recipient_id = query.recipient_id
+        else:
+            request.sealed.CopyFrom(sealed)
         try:
             response = await self._stub.FetchFields(request, timeout=timeout_s)
         except grpc.RpcError as exc:
-            raise SourceUnavailable(_describe(exc)) from exc
+            raise self._unavailable(FETCH_FIELDS, exc) from exc
         content = self._content(
             FETCH_FIELDS,
             request.request_id,
@@ -83,16 +119,21 @@ class GrpcSource:
         return dict(content.values)
 
     async def lookup(self, subject: Subject, triage_id: str, *, timeout_s: float) -> LookupResult:
+        query = source_pb2.LookupSubjectQuery(subject=_identity(subject))
         request = source_pb2.LookupSubjectRequest(
-            subject=_identity(subject),
             triage_id=triage_id,
             request_id=new_id("l_"),
             gateway_key_id=self._seal_to(),
         )
+        sealed = self._sealed(LOOKUP_SUBJECT, request.request_id, triage_id, query)
+        if sealed is None:
+            request.subject.CopyFrom(query.subject)
+        else:
+            request.sealed.CopyFrom(sealed)
         try:
             response = await self._stub.LookupSubject(request, timeout=timeout_s)
         except grpc.RpcError as exc:
-            raise SourceUnavailable(_describe(exc)) from exc
+            raise self._unavailable(LOOKUP_SUBJECT, exc) from exc
         content = self._content(
             LOOKUP_SUBJECT,
             request.request_id,
@@ -100,6 +141,31 @@ class GrpcSource:
             source_pb2.LookupSubjectContent(known=response.known, role=response.role),
         )
         return LookupResult(known=content.known, role=content.role)
+
+    def _sealed(
+        self,
+        operation: str,
+        request_id: str,
+        reference: str,
+        query: source_pb2.FetchFieldsQuery | source_pb2.LookupSubjectQuery,
+    ) -> source_pb2.SealedQuery | None:
+        # None: in clear. A partner that may not be asked in clear raises SealingKeyMissing
+        # (a SourceUnavailable): nothing is sent.
+        if self._requests is None:
+            return None
+        return self._requests.seal(
+            self._partner_id, operation, request_id=request_id, reference=reference, query=query
+        )
+
+    def _unavailable(self, operation: str, exc: grpc.RpcError) -> SourceUnavailable:
+        reason = _request_refusal(exc)
+        if reason:
+            # A source that refuses the request as sealed wants an operator: a key it lacks
+            # after a rotation, a gateway that asks it in clear. Partner and reason only.
+            log.warning(
+                "the source of %s refused a %s request: %s", self._partner_id, operation, reason
+            )
+        return SourceUnavailable(_describe(exc))
 
     def _seal_to(self) -> str:
         # Named on every call so that a source follows a rotation before the old key is
@@ -150,4 +216,20 @@ def _identity(subject: Subject) -> common_pb2.SubjectIdentity:
 
 def _describe(exc: grpc.RpcError) -> str:
     code = exc.code() if isinstance(exc, aio.AioRpcError) else None
-    return f"source call failed: {code.name if code else 'unknown'}"
+    described = f"source call failed: {code.name if code else 'unknown'}"
+    reason = _request_refusal(exc)
+    return f"{described} ({reason})" if reason else described
+
+
+def _request_refusal(exc: grpc.RpcError) -> str:
+    # Only the fixed reasons of a source refusing a request (a key it does not hold after a
+    # rotation, say) are named: the trailing metadata is the source's text, not ours.
+    if not isinstance(exc, aio.AioRpcError):
+        return ""
+    trailing: object = exc.trailing_metadata()
+    if not isinstance(trailing, aio.Metadata):
+        return ""
+    for value in trailing.get_all(REASON_METADATA_KEY):
+        if value in SOURCE_REQUEST_REASONS:
+            return str(value)
+    return ""

@@ -10,13 +10,19 @@ so that a proxy terminating TLS between gateway and source reads no values: `ser
 takes the partner id and the gateway's keys (`AnswerSealing`), and serves clear answers only
 when told so explicitly (`clear_answers=True`). A sealing source refuses a request without a
 request id (FAILED_PRECONDITION) rather than answer it in clear.
+
+Requests come sealed to the partner's own sealing key (docs/sealed-answers.md, "Sealed source
+requests"): `serve_source` takes the partner's private keys (`RequestOpening`, see
+adapters.source_requests) and then refuses clear requests unless told otherwise; without it
+only clear requests are understood. Neither the subject nor anything else of a request is
+logged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -24,6 +30,8 @@ from grpc import aio
 
 from adapters.channels import DEFAULT_MAX_MESSAGE_BYTES
 from adapters.gateway_keys import GatewayKeys
+from adapters.source_requests import RequestOpening, RequestRefused, fetch_query, lookup_query
+from adapters.submitting import REASON_METADATA_KEY
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
 from gateway.broker.sealed_content import sealed_submission_message
 from gateway.crypto.submissions import MAX_REQUEST_ID_CHARS, SubmissionBinding, seal_submission
@@ -95,30 +103,41 @@ class InMemoryBackend:
 
 
 class SourceServicer(source_pb2_grpc.SourceServiceServicer):
-    """Serves ``backend``; answers sealed with ``sealing``, or in clear without it."""
+    """Serves ``backend``; answers sealed with ``sealing``, or in clear without it; opens
+    sealed requests with ``requests``, or understands clear ones only without it."""
 
-    def __init__(self, backend: SourceBackend, sealing: AnswerSealing | None = None) -> None:
+    def __init__(
+        self,
+        backend: SourceBackend,
+        sealing: AnswerSealing | None = None,
+        requests: RequestOpening | None = None,
+    ) -> None:
         self.backend = backend
         self.sealing = sealing
+        self.requests = requests
         self.seen: list[FetchSeen] = []
         self.lookups = 0
 
     async def FetchFields(  # noqa: N802 (gRPC method name)
         self, request: source_pb2.FetchFieldsRequest, context: aio.ServicerContext[Any, Any]
     ) -> source_pb2.FetchFieldsResponse:
-        if not request.subject.bsn:
+        try:
+            query = fetch_query(request, self.requests)
+        except RequestRefused as refused:
+            await _refuse(refused, context)
+        if not query.subject.bsn:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject.bsn is required")
         if self.sealing is not None:
             await _require_request_id(request.request_id, context)
         self.seen.append(
             FetchSeen(
                 request.disclosure_id,
-                request.purpose,
-                request.recipient_id,
-                tuple(request.fields),
+                query.purpose,
+                query.recipient_id,
+                tuple(query.fields),
             )
         )
-        values = self.backend.fetch(request.subject.bsn, list(request.fields))
+        values = self.backend.fetch(query.subject.bsn, list(query.fields))
         content = source_pb2.FetchFieldsContent(values=dict(values))
         if self.sealing is None:
             return source_pb2.FetchFieldsResponse(values=content.values)
@@ -130,10 +149,17 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
     async def LookupSubject(  # noqa: N802
         self, request: source_pb2.LookupSubjectRequest, context: aio.ServicerContext[Any, Any]
     ) -> source_pb2.LookupSubjectResponse:
+        try:
+            query = lookup_query(request, self.requests)
+        except RequestRefused as refused:
+            await _refuse(refused, context)
+        if not query.subject.bsn:
+            # Not "unknown": an empty subject is a request gone wrong, not a triage answer.
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject.bsn is required")
         if self.sealing is not None:
             await _require_request_id(request.request_id, context)
         self.lookups += 1
-        known, role = self.backend.lookup(request.subject.bsn)
+        known, role = self.backend.lookup(query.subject.bsn)
         if self.sealing is None:
             return source_pb2.LookupSubjectResponse(known=known, role=role)
         content = source_pb2.LookupSubjectContent(known=known, role=role)
@@ -141,6 +167,12 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
             LOOKUP_SUBJECT, request.request_id, content, request.gateway_key_id
         )
         return source_pb2.LookupSubjectResponse(sealed=sealed)
+
+
+async def _refuse(refused: RequestRefused, context: aio.ServicerContext[Any, Any]) -> NoReturn:
+    context.set_trailing_metadata(((REASON_METADATA_KEY, refused.reason),))
+    await context.abort(refused.code, refused.message)
+    raise AssertionError("abort returned")  # context.abort always raises
 
 
 async def _require_request_id(request_id: str, context: aio.ServicerContext[Any, Any]) -> None:
@@ -174,9 +206,13 @@ async def serve_source(
     credentials: grpc.ServerCredentials | None = None,
     sealing: AnswerSealing | None = None,
     clear_answers: bool = False,
+    requests: RequestOpening | None = None,
+    interceptors: Sequence[aio.ServerInterceptor[Any, Any]] = (),
 ) -> RunningSource:
     """Serve ``backend`` as a source system. Answers are sealed with ``sealing``; a source
-    without it must say ``clear_answers=True``, so that answering in clear is a choice."""
+    without it must say ``clear_answers=True``, so that answering in clear is a choice.
+    Sealed requests are opened with ``requests`` (the partner's private sealing keys);
+    ``interceptors`` run before the servicer, as in any grpc.aio server."""
     if sealing is None and not clear_answers:
         raise ValueError(
             "a source seals its answers: give sealing=AnswerSealing(...), "
@@ -185,12 +221,13 @@ async def serve_source(
     if sealing is not None and clear_answers:
         raise ValueError("give sealing or clear_answers=True, not both")
     server = aio.server(
+        interceptors=list(interceptors),
         options=[
             ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
         ]
     )
-    servicer = SourceServicer(backend, sealing)
+    servicer = SourceServicer(backend, sealing, requests)
     source_pb2_grpc.add_SourceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     if credentials is None:
         port = server.add_insecure_port(address)

@@ -1,9 +1,10 @@
 """Sending content sealed to the gateway: registrations and case-file entries.
 
-Each submission gets a fresh request id, is sealed to the gateway's current key for its
-operation and this partner, and is sent. When the gateway answers that the key is no longer
-in use, the keys are fetched once more and the same request (same id, new seal) is sent once
-more; any other failure is the caller's.
+Each submission is sealed to the gateway's current key for its operation, this partner and
+its request id (the caller's, or a fresh one), and is sent. When the gateway answers that the
+key is no longer in use, the keys are fetched once more and the same request (same id, new
+seal) is sent once more: the gateway does a request id's work once, so this resend cannot
+register a case twice. Any other failure is the caller's (see ``adapters.resending``).
 """
 
 from __future__ import annotations
@@ -60,9 +61,12 @@ class SubmissionSealer:
     def keys(self) -> GatewayKeys:
         return self._keys
 
-    async def send(self, operation: str, content: Message, send: Send[R]) -> R:
-        """Seal ``content`` for ``operation`` and hand it, with its request id, to ``send``."""
-        request_id = new_request_id()
+    async def send(
+        self, operation: str, content: Message, send: Send[R], *, request_id: str = ""
+    ) -> R:
+        """Seal ``content`` for ``operation`` and ``request_id`` (a fresh one when empty) and
+        hand it, with the request id, to ``send``."""
+        request_id = request_id or new_request_id()
         plaintext = content.SerializeToString(deterministic=True)
         key = await self._keys.current()
         try:

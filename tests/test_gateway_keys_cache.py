@@ -6,9 +6,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from adapters.gateway_keys import GatewayKeys, GatewayKeysError, current_key
+from adapters.gateway_keys import GatewayKeys, GatewayKeysError, GatewayTrust, current_key
 from gateway.api.v1 import exchange_pb2
 from gateway.crypto._pem import public_pem
 from gateway.crypto.errors import KeystoreError
@@ -18,6 +19,11 @@ from gateway.crypto.submissions import (
     SUBMISSION_SUITE_NAME,
     GatewayPublicKey,
 )
+from tests.key_statements import answer, hpke_ring, signing_ring
+
+# The gateway's log-signing key: fetched answers are signed with it, and the client pins it.
+SIGNER = Ed25519PrivateKey.generate()
+PINNED = GatewayTrust.pinned([SIGNER.public_key()])
 
 
 def advertised(
@@ -60,9 +66,9 @@ async def test_keys_are_fetched_once_then_again_when_old_or_refused() -> None:
 
     async def fetch() -> exchange_pb2.GetGatewayKeysResponse:
         fetches.append(key_id(serving[0].public_key()))
-        return exchange_pb2.GetGatewayKeysResponse(keys=[advertised(serving[0])])
+        return answer(hpke_ring(serving[0]), signing_ring(SIGNER))
 
-    keys = GatewayKeys(fetch, max_age_s=60.0, monotonic=lambda: now[0])
+    keys = GatewayKeys(fetch, trust=PINNED, max_age_s=60.0, monotonic=lambda: now[0])
     cached = await keys.current()
     assert list(await asyncio.gather(keys.current(), keys.current())) == [cached, cached]
     assert len(fetches) == 1
@@ -99,9 +105,9 @@ async def test_a_named_key_is_followed_with_one_fetch_per_interval() -> None:
 
     async def fetch() -> exchange_pb2.GetGatewayKeysResponse:
         fetches.append(key_id(serving[0].public_key()))
-        return exchange_pb2.GetGatewayKeysResponse(keys=[advertised(serving[0])])
+        return answer(hpke_ring(serving[0]), signing_ring(SIGNER))
 
-    keys = GatewayKeys(fetch, follow_interval_s=5.0, monotonic=lambda: now[0])
+    keys = GatewayKeys(fetch, trust=PINNED, follow_interval_s=5.0, monotonic=lambda: now[0])
     first_id, second_id = key_id(first.public_key()), key_id(second.public_key())
     assert (await keys.follow(first_id)).key_id == first_id
     assert (await keys.follow("")).key_id == first_id

@@ -3,17 +3,24 @@
 The case file is the one thing the gateway keeps itself (DESIGN §2.0). Every value in it is
 encrypted under the case's data key; the store sees ciphertext only. Each change is also an
 accountability record, naming fields but never their values.
+
+A registration or entry that comes with a request id is done once per partner and id: a
+resend is answered as the first call was (:mod:`gateway.broker.request_ids`). Creating and
+recording run to completion even when the caller stops waiting, so a case is never left
+without its record by a caller's timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.completion import run_to_completion
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import (
     CaseNotFound,
@@ -23,6 +30,7 @@ from gateway.broker.errors import (
     Refused,
 )
 from gateway.broker.ids import new_id
+from gateway.broker.request_ids import ADD_TO_CASE_FILE, REGISTER_CASE, RequestIds
 from gateway.broker.sources import Subject
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.envelope import (
@@ -33,10 +41,12 @@ from gateway.crypto.envelope import (
     wrap_data_key,
 )
 from gateway.crypto.pseudonym import is_valid_bsn, subject_pseudonym
+from gateway.store.audit_event import detail_of
 from gateway.store.audit_log import RecordKind
 from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.errors import PhaseConflict
+from gateway.store.request_ids import PriorRequest
 
 INITIAL_PHASE = "registration"
 # Moving a case into this phase closes it: the moment is kept and starts the retention clock.
@@ -84,12 +94,27 @@ class CaseView:
 
 
 class CaseFile:
-    def __init__(self, ctx: BrokerContext) -> None:
+    def __init__(self, ctx: BrokerContext, *, requests: RequestIds | None = None) -> None:
         self._ctx = ctx
+        self._requests = requests or RequestIds(ctx)
 
-    async def register(self, who: Principal, trace: TraceContext, reg: Registration) -> CaseView:
+    async def register(
+        self, who: Principal, trace: TraceContext, reg: Registration, request_id: str = ""
+    ) -> CaseView:
+        """Register a case; with ``request_id``, once per caller and id (a resend gets the
+        first call's case)."""
         policy = self._ctx.policy.current  # read once: a reload mid-request does not split it
         self._validate_registration(policy, reg)
+        return await run_to_completion(self._register(who, trace, policy, reg, request_id))
+
+    async def _register(
+        self,
+        who: Principal,
+        trace: TraceContext,
+        policy: CompiledPolicy,
+        reg: Registration,
+        request_id: str,
+    ) -> CaseView:
         ctx = self._ctx
         case_id = new_id("c_")
         now = ctx.clock()
@@ -110,8 +135,22 @@ class CaseFile:
             for field, text in values.items()
             if text
         ]
-        row = await asyncio.to_thread(
-            ctx.cases.create_case,
+        claim = (
+            self._requests.claim(
+                who,
+                request_id,
+                REGISTER_CASE,
+                registration_content(reg),
+                case_id=case_id,
+                entry_id="",
+                now=now,
+            )
+            if request_id
+            else None
+        )
+        create = functools.partial(
+            ctx.cases.create_case_once,
+            claim,
             case_id=case_id,
             subject_pseudonym=pseudonym,
             case_type=reg.case_type,
@@ -122,6 +161,13 @@ class CaseFile:
             invitees=[(p, who.partner_id) for p in reg.invitees if p != who.partner_id],
             now=now,
         )
+        row = await asyncio.to_thread(create)
+        if isinstance(row, PriorRequest):
+            assert claim is not None  # only a claim finds an earlier request
+            self._requests.check_same(claim, row)
+            replay = await self._requests.replay(who, trace, policy, row)
+            participants = registered_participants(who.partner_id, reg.invitees)
+            return CaseView(row.case_id, INITIAL_PHASE, participants, replay.seq)
         record = await self._ctx.record(
             RecordKind.REGISTRATION,
             who,
@@ -131,6 +177,8 @@ class CaseFile:
             subject_pseudonym=pseudonym,
             phase=INITIAL_PHASE,
         )
+        if request_id:
+            await self._requests.maybe_prune(now)
         return CaseView(case_id, row.phase, row.participants, record.seq)
 
     async def invite(
@@ -158,19 +206,58 @@ class CaseFile:
         return CaseView(case_id, row.phase, row.participants, record.seq)
 
     async def add_entry(
-        self, who: Principal, trace: TraceContext, case_id: str, field: str, text: str
+        self,
+        who: Principal,
+        trace: TraceContext,
+        case_id: str,
+        field: str,
+        text: str,
+        request_id: str = "",
     ) -> tuple[str, int]:
+        """Add an entry; with ``request_id``, once per caller and id (a resend gets the first
+        call's entry id). The entry id and the seq of the record that accounts for the call."""
         if field not in WRITABLE_FIELDS:
             raise InvalidRequest(f"field must be one of {sorted(WRITABLE_FIELDS)}")
         if not text.strip() or len(text) > MAX_TEXT_CHARS:
             raise InvalidRequest(f"text must be 1..{MAX_TEXT_CHARS} characters")
         policy = self._ctx.policy.current
         case = await self.participating_case(who, trace, policy, case_id, "add to the case file of")
+        return await run_to_completion(
+            self._add_entry(who, trace, policy, case, field, text, request_id)
+        )
+
+    async def _add_entry(
+        self,
+        who: Principal,
+        trace: TraceContext,
+        policy: CompiledPolicy,
+        case: CaseRow,
+        field: str,
+        text: str,
+        request_id: str,
+    ) -> tuple[str, int]:
+        case_id = case.case_id
         now = self._ctx.clock()
         key = self.data_key(case)
         entry = _entry(key, case_id, field, text, who.partner_id, now)
         try:
-            await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
+            if not request_id:
+                await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
+            else:
+                claim = self._requests.claim(
+                    who,
+                    request_id,
+                    ADD_TO_CASE_FILE,
+                    (case_id, field, text),
+                    case_id=case_id,
+                    entry_id=entry.entry_id,
+                    now=now,
+                )
+                prior = await asyncio.to_thread(self._ctx.cases.add_entry_once, claim, entry)
+                if prior is not None:
+                    self._requests.check_same(claim, prior)
+                    replay = await self._requests.replay(who, trace, policy, prior)
+                    return prior.entry_id, replay.seq
         except StoreCaseShredded:
             raise await self._shredded(who, trace, policy, case) from None
         record = await self._ctx.record(
@@ -181,7 +268,11 @@ class CaseFile:
             case_id=case_id,
             subject_pseudonym=case.subject_pseudonym,
             phase=case.phase,
+            # Names the entry, so that a resent call's replay record can point at this one.
+            detail=detail_of(entry_id=entry.entry_id),
         )
+        if request_id:
+            await self._requests.maybe_prune(now)
         return entry.entry_id, record.seq
 
     async def change_phase(
@@ -359,6 +450,21 @@ class CaseFile:
             raise InvalidRequest("goal, address or postcode is too long")
         for partner in reg.invitees:
             _known_partner(policy, partner)
+
+
+def registration_content(reg: Registration) -> tuple[str, ...]:
+    """What makes two registrations the same request: every value, as given."""
+    s = reg.subject
+    return (
+        s.bsn, s.name, s.date_of_birth, s.address, s.postcode,
+        reg.case_type, reg.reason, reg.goal, *reg.invitees,
+    )
+
+
+def registered_participants(registrant: str, invitees: Collection[str]) -> tuple[str, ...]:
+    """The participants of a newly registered case as the store lists them: the registrant,
+    then the invitees by partner id (they all joined at the same moment)."""
+    return (registrant, *sorted(set(invitees) - {registrant}))
 
 
 def _known_partner(policy: CompiledPolicy, partner_id: str) -> None:

@@ -11,7 +11,9 @@
     ├── AlreadyEnded        the thing acted on has ended (a lifted hold)      -> FAILED_PRECONDITION
     ├── RecipientKeyMissing no sealing key registered for the caller  -> FAILED_PRECONDITION
     ├── GatewayKeyUnknown   sealed to a gateway key not in use            -> FAILED_PRECONDITION
-    └── SealingRequired     clear content where sealing is required       -> FAILED_PRECONDITION
+    ├── SealingRequired     clear content where sealing is required       -> FAILED_PRECONDITION
+    ├── RequestIdReused     a request id sent again with other content    -> ALREADY_EXISTS
+    └── RequestInProgress   the first call with this request id is not done -> UNAVAILABLE
 
 A sealed submission that does not open is an InvalidRequest with one fixed message. Errors
 with a ``reason`` say it in trailing metadata too, so a client can act on it without parsing
@@ -99,3 +101,18 @@ class SealingRequired(BrokerError):
     """The gateway takes submissions only sealed, and this one came in clear."""
 
     reason = "sealing_required"
+
+
+class RequestIdReused(BrokerError):
+    """The caller already used this request id for another request (other content, or
+    another operation) within the retention window: nothing was done. A new request needs a
+    new id."""
+
+    reason = "request_id_reused"
+
+
+class RequestInProgress(BrokerError):
+    """A call with this request id was accepted but its first call has not finished yet:
+    send the same request again a little later."""
+
+    reason = "request_in_progress"

@@ -32,6 +32,7 @@ __all__ = [
     "SEALING_REQUIRED",
     "AdvertisedKey",
     "SubmissionGate",
+    "advertised_keys",
 ]
 
 log = logging.getLogger("ketenpoort.submissions")
@@ -107,16 +108,21 @@ class SubmissionGate:
 
     def advertised(self) -> tuple[AdvertisedKey, ...]:
         """The usable keys, the current one first, then the others by id."""
-        ring = self._keys()
-        ordered = [ring.current_id, *sorted(k for k in ring.keys if k != ring.current_id)]
-        return tuple(
-            AdvertisedKey(
-                key_id=kid,
-                public_key=_raw(ring.keys[kid]),
-                current=kid == ring.current_id,
-            )
-            for kid in ordered
+        return advertised_keys(self._keys())
+
+
+def advertised_keys(ring: KeyRing[HpkeRecipient]) -> tuple[AdvertisedKey, ...]:
+    """The keys of ``ring`` as GetGatewayKeys tells them: the current one first, then the
+    others by id."""
+    ordered = [ring.current_id, *sorted(k for k in ring.keys if k != ring.current_id)]
+    return tuple(
+        AdvertisedKey(
+            key_id=kid,
+            public_key=_raw(ring.keys[kid]),
+            current=kid == ring.current_id,
         )
+        for kid in ordered
+    )
 
 
 def _raw(recipient: HpkeRecipient) -> bytes:

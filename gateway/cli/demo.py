@@ -24,6 +24,7 @@ import grpc
 
 from adapters.client import OpenedDisclosure, PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
+from adapters.source_requests import RequestOpening, SourceKeyRing
 from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
 from gateway.api.v1 import common_pb2, exchange_pb2
 from gateway.cli.demo_data import GOAL, REASON, SOURCE_RECORDS, SUBJECT
@@ -159,6 +160,8 @@ async def _running_demo(work: Path) -> AsyncIterator[Demo]:
         sources=tuple(endpoints),
         # Every partner system here seals what it sends in; anything in clear is refused.
         require_sealed_submissions=True,
+        # And every source is asked sealed to its partner's registered key.
+        seal_source_requests=True,
     )
     gateway = await start_gateway(config, policy=policy)
     address = f"localhost:{gateway.port}"
@@ -200,13 +203,15 @@ async def _start_source(keys: Path, policy: CompiledPolicy, partner_id: str) -> 
         root_certificates=own.ca_pem,
         require_client_auth=True,
     )
-    # The partner system is configured with the gateway's public key and seals its answers.
+    # The partner system is configured with the gateway's public key and seals its answers,
+    # and with its partner's private sealing key, which opens what the gateway asks it.
     gateway_keys = GatewayKeys.from_public_key_file(GatewayKeyPaths.under(keys).hpke_pub)
     return await serve_source(
         backend,
         "127.0.0.1:0",
         credentials=creds,
         sealing=AnswerSealing(partner_id, gateway_keys),
+        requests=RequestOpening(partner_id, SourceKeyRing([own.hpke_key])),
     )
 
 
@@ -274,6 +279,11 @@ async def _play(demo: Demo) -> None:
     checks.check(
         down_type in hits and not hits[down_type].answered,
         f"triage: {down_type}'s system is down and reported as not answered",
+    )
+    checks.check(
+        _asked_sealed(demo),
+        "every source was asked sealed to its partner's registered key: "
+        "no BSN or name in clear on the way",
     )
 
     print(
@@ -456,6 +466,18 @@ def _check_value(
             else [f"{field_id}: not held"]
         )
     return [] if got.value == want else [f"{field_id}: value is not the policy's form"]
+
+
+def _asked_sealed(demo: Demo) -> bool:
+    """Each running source opened the gateway's questions with its partner's private key; it
+    refuses questions in clear, so every one it answered came sealed."""
+    for running in demo.sources.values():
+        opening = running.servicer.requests
+        if opening is None or opening.accept_clear:
+            return False
+        if not any(opening.keys.last_used(kid) is not None for kid in opening.keys.key_ids):
+            return False
+    return True
 
 
 def _check_sources(demo: Demo, answer: OpenedDisclosure, released: tuple) -> list[str]:  # type: ignore[type-arg]

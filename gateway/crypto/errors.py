@@ -5,7 +5,8 @@
     CryptoError
     ├── SealError            sealing an answer to a partner, or a submission to the gateway
     │   ├── SealOpenError    a sealed box did not open (one message for every cause)
-    │   └── UnknownGatewayKey  a sealed submission names a gateway key not (or no longer) in use
+    │   ├── UnknownGatewayKey  a sealed submission names a gateway key not (or no longer) in use
+    │   └── UnknownRecipientKey  a sealed source request names a key the source does not hold
     ├── EnvelopeError        case data at rest: a token or wrapped data key did not open
     ├── KeystoreError        a key file is missing, malformed or too widely readable
     │   └── NoKeyError       a key ring has no key yet (create one with `keys rotate`)
@@ -25,6 +26,7 @@ __all__ = [
     "SealError",
     "SealOpenError",
     "UnknownGatewayKey",
+    "UnknownRecipientKey",
 ]
 
 
@@ -50,6 +52,15 @@ class UnknownGatewayKey(SealError):
 
     Unlike :class:`SealOpenError` this is told apart on purpose: key ids are public (the
     gateway advertises them), and the sender's remedy is to fetch the gateway's keys again.
+    """
+
+
+class UnknownRecipientKey(SealError):
+    """A sealed source request names a partner key id the source does not hold (not yet
+    given the key a rotation made current, or already rid of the old one).
+
+    Told apart from :class:`SealOpenError` for the same reason as :class:`UnknownGatewayKey`:
+    key ids are public (the partner registry lists them), and the remedy is a key, not a probe.
     """
 
 

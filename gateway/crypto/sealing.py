@@ -4,7 +4,9 @@ Only the partner holding the private key can open a sealed answer, and only for 
 disclosure, recipient and purpose it was sealed for: those travel in HPKE's ``info``,
 so a box moved to another disclosure, or replayed under another purpose, does not open.
 Triage answers are sealed the same way under their own label, bound to the triage id
-instead of a disclosure id, so neither kind of box opens as the other.
+instead of a disclosure id, so neither kind of box opens as the other. Other formats on the
+same suite (sealed source requests, :mod:`gateway.crypto.source_requests`) use
+:func:`seal_with_info` and :func:`open_with_info` with their own label.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ __all__ = [
     "TriageBinding",
     "open_sealed",
     "open_sealed_triage",
+    "open_with_info",
     "seal",
     "seal_info",
     "seal_triage",
+    "seal_with_info",
     "triage_seal_info",
 ]
 
@@ -112,24 +116,33 @@ def triage_seal_info(binding: TriageBinding, recipient_key_id: str, version: int
 
 def seal(plaintext: bytes, recipient: X25519PublicKey, binding: SealBinding) -> SealedBox:
     """Seal ``plaintext`` to ``recipient`` for the disclosure described by ``binding``."""
-    return _seal(plaintext, recipient, lambda kid: seal_info(binding, kid, SEAL_FORMAT_VERSION))
+    return seal_with_info(
+        plaintext, recipient, lambda kid: seal_info(binding, kid, SEAL_FORMAT_VERSION)
+    )
 
 
 def seal_triage(plaintext: bytes, recipient: X25519PublicKey, binding: TriageBinding) -> SealedBox:
     """Seal a triage answer to ``recipient`` for the question described by ``binding``."""
-    return _seal(
+    return seal_with_info(
         plaintext, recipient, lambda kid: triage_seal_info(binding, kid, SEAL_FORMAT_VERSION)
     )
 
 
-def _seal(
-    plaintext: bytes, recipient: X25519PublicKey, info_for: Callable[[str], bytes]
+def seal_with_info(
+    plaintext: bytes,
+    recipient: X25519PublicKey,
+    info_for: Callable[[str], bytes],
+    *,
+    version: int = SEAL_FORMAT_VERSION,
 ) -> SealedBox:
+    """Seal ``plaintext`` to ``recipient`` with the ``info`` that ``info_for`` builds from the
+    recipient's key id; the box carries ``version``, the suite and that key id. For a format
+    on this suite with a binding of its own; its label keeps it apart from the others."""
     recipient_key_id = key_id(recipient)
     info = info_for(recipient_key_id)
     ciphertext = _SUITE.encrypt(plaintext, recipient, info=info)
     return SealedBox(
-        version=SEAL_FORMAT_VERSION,
+        version=version,
         suite=SEAL_SUITE_NAME,
         recipient_key_id=recipient_key_id,
         ciphertext=ciphertext,
@@ -142,7 +155,7 @@ def open_sealed(box: SealedBox, private_key: X25519PrivateKey, binding: SealBind
     The key id and binding are recomputed from the caller's own key and expectations, never
     taken from the box, so a box only opens where and for what it was sealed.
     """
-    return _open(
+    return open_with_info(
         box, private_key, lambda kid: seal_info(binding, kid, SEAL_FORMAT_VERSION)
     )
 
@@ -151,17 +164,25 @@ def open_sealed_triage(
     box: SealedBox, private_key: X25519PrivateKey, binding: TriageBinding
 ) -> bytes:
     """Open a sealed triage answer, or raise :class:`SealOpenError` (as :func:`open_sealed`)."""
-    return _open(
+    return open_with_info(
         box, private_key, lambda kid: triage_seal_info(binding, kid, SEAL_FORMAT_VERSION)
     )
 
 
-def _open(
-    box: SealedBox, private_key: X25519PrivateKey, info_for: Callable[[str], bytes]
+def open_with_info(
+    box: SealedBox,
+    private_key: X25519PrivateKey,
+    info_for: Callable[[str], bytes],
+    *,
+    version: int = SEAL_FORMAT_VERSION,
 ) -> bytes:
+    """Open a box sealed with :func:`seal_with_info`, or raise :class:`SealOpenError` (one
+    message for every cause): another version or suite, another key, a short or altered
+    ciphertext, or another ``info``. The key id is computed from ``private_key``, never
+    taken from the box."""
     expected_key_id = key_id(private_key.public_key())
     if (
-        box.version != SEAL_FORMAT_VERSION
+        box.version != version
         or box.suite != SEAL_SUITE_NAME
         or not hmac.compare_digest(
             box.recipient_key_id.encode("utf-8", "replace"), expected_key_id.encode()

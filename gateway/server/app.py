@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -32,10 +32,14 @@ from gateway.api.v1 import (
 )
 from gateway.broker.break_glass_review import BreakGlassReviewQueue
 from gateway.broker.casefile import CaseFile
-from gateway.broker.context import BrokerContext, PolicyHolder
+from gateway.broker.completion import finish_running_work
+from gateway.broker.context import BrokerContext, PolicyHolder, SealingKey
 from gateway.broker.disclosure import Disclosures
 from gateway.broker.disclosure_export import DisclosureExports
 from gateway.broker.holds import ConfidentialityHolds
+from gateway.broker.request_ids import RequestIds
+from gateway.broker.signed_gateway_keys import SignedGatewayKeys
+from gateway.broker.source_requests import RequestSealer, SourceRequestPolicy
 from gateway.broker.sources import Source
 from gateway.broker.submission_gate import SubmissionGate
 from gateway.core import CompiledPolicy
@@ -75,6 +79,8 @@ from gateway.store.snapshots import CaseSnapshots
 
 log = logging.getLogger("ketenpoort.server")
 
+# How long stopping waits for work that runs to completion (gateway.broker.completion).
+WORK_FINISH_TIMEOUT_S = 10.0
 SERVICE_NAMES = (
     exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name,
     accountability_pb2.DESCRIPTOR.services_by_name["AccountabilityService"].full_name,
@@ -151,6 +157,8 @@ class Gateway:
             await self.rewrap.stop()
         self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        # Registrations and entries whose callers gave up still finish with their records.
+        await finish_running_work(WORK_FINISH_TIMEOUT_S)
         await self.log.close()
         await self.snapshots.close()
         for source in self.sources.values():
@@ -221,7 +229,18 @@ async def start_gateway(
         hpke_keys or keystore.hpke_keys, require_sealed=config.require_sealed_submissions
     )
     source_map = (
-        sources if sources is not None else _connect_sources(config, compiled, submissions)
+        sources
+        if sources is not None
+        else _connect_sources(
+            config,
+            compiled,
+            submissions,
+            # The registry in force, asked on every request: rotations and reloads of partner
+            # sealing keys reach the next request to a source.
+            request_sealer(
+                config, lambda: partners.current.sealing_keys, metrics.source_request
+            ),
+        )
     )
     snapshots = CaseSnapshots(engine)
     review_queue = BreakGlassReviewQueue(
@@ -252,7 +271,9 @@ async def start_gateway(
         clock=clock,
     )
 
-    casefile = CaseFile(ctx)
+    casefile = CaseFile(
+        ctx, requests=RequestIds(ctx, retention=timedelta(seconds=config.request_id_retention_s))
+    )
     disclosures = Disclosures(ctx, casefile, metrics.source_call)
     holds = ConfidentialityHolds(ctx, hold_store)
     verifier = TokenVerifier(
@@ -282,7 +303,16 @@ async def start_gateway(
     )
     exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(  # type: ignore[no-untyped-call]
         ExchangeService(
-            casefile, disclosures, metrics, exports=exports, holds=holds, submissions=submissions
+            casefile,
+            disclosures,
+            metrics,
+            exports=exports,
+            holds=holds,
+            submissions=submissions,
+            # The HPKE keys signed with the log-signing keys, again when either ring changes.
+            signed_keys=SignedGatewayKeys(
+                hpke_keys or keystore.hpke_keys, keystore.signing_keys, config.log_origin
+            ),
         ),
         server,
     )
@@ -388,8 +418,34 @@ def gateway_client_tls(keys_dir: Path) -> TlsMaterial:
     )
 
 
+def request_sealer(
+    config: GatewayConfig,
+    keys: Callable[[], Mapping[str, SealingKey]],
+    on_request: Callable[[str, str], None] | None = None,
+) -> RequestSealer:
+    """How this gateway seals requests to source partners: to ``keys()`` (partner id ->
+    current registered sealing key), as the gateway its partners address (``audience``), under
+    ``seal_source_requests`` and the partners whose [[sources]] entry allows clear requests;
+    ``on_request(partner, sealing)`` counts each request (Metrics.source_request)."""
+    if not config.seal_source_requests:
+        log.warning("seal_source_requests is off: every source is asked in clear")
+    policy = SourceRequestPolicy(
+        seal=config.seal_source_requests,
+        clear_allowed=frozenset(s.partner_id for s in config.sources if s.allow_clear_requests),
+    )
+    return RequestSealer(
+        keys,
+        gateway_id=config.audience,
+        policy=policy,
+        on_request=on_request,
+    )
+
+
 def _connect_sources(
-    config: GatewayConfig, policy: CompiledPolicy, answers: SubmissionGate
+    config: GatewayConfig,
+    policy: CompiledPolicy,
+    answers: SubmissionGate,
+    requests: RequestSealer,
 ) -> dict[str, Source]:
     sources: dict[str, Source] = {}
     tls = gateway_client_tls(config.keys_dir) if any(s.tls for s in config.sources) else None
@@ -403,5 +459,6 @@ def _connect_sources(
             tls if endpoint.tls else None,
             partner_id=endpoint.partner_id,
             answers=answers,
+            requests=requests,
         )
     return sources

@@ -44,11 +44,18 @@ DEFAULT_AUDIT_VERIFY_INTERVAL_S = 600.0
 # Partner systems that send registrations, case-file entries and source answers in clear keep
 # working until this is switched on; sealed submissions are always accepted.
 DEFAULT_REQUIRE_SEALED_SUBMISSIONS = False
+# What the gateway asks a partner's source system (the subject's identity, fields, purpose,
+# recipient) is sealed to the partner's registered sealing key. A partner without one is not
+# asked unless its [[sources]] entry says allow_clear_requests = true.
+DEFAULT_SEAL_SOURCE_REQUESTS = True
 # How often the server re-wraps data keys still under an older key-encryption key (0 = never;
 # `ketenpoort keys rewrap` does it by hand), and how many cases one transaction re-wraps. A
 # change of the current key is also looked for every few seconds and starts a run at once.
 DEFAULT_REWRAP_INTERVAL_S = 60.0
 DEFAULT_REWRAP_BATCH_SIZE = 100
+# How long a partner's request id of a registration or case-file entry is remembered: a resend
+# within it gets the first call's answer, after it the id is free again.
+DEFAULT_REQUEST_ID_RETENTION_S = 24 * 3600.0
 
 
 class TlsMode(StrEnum):
@@ -66,6 +73,9 @@ class SourceEndpoint:
     partner_id: str
     address: str
     tls: bool = True
+    # Ask this source in clear while its partner has no registered sealing key, rather than
+    # not at all (deprecated: the subject's identity then travels readable inside TLS).
+    allow_clear_requests: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,8 +109,12 @@ class GatewayConfig:
     # Refuse registrations, case-file entries and source answers that are not sealed to the
     # gateway's key (FAILED_PRECONDITION; a clear source answer counts as no answer).
     require_sealed_submissions: bool = DEFAULT_REQUIRE_SEALED_SUBMISSIONS
+    # Seal requests to partners' source systems to the partner's registered sealing key (see
+    # SourceEndpoint.allow_clear_requests); false asks every source in clear.
+    seal_source_requests: bool = DEFAULT_SEAL_SOURCE_REQUESTS
     rewrap_interval_s: float = DEFAULT_REWRAP_INTERVAL_S
     rewrap_batch_size: int = DEFAULT_REWRAP_BATCH_SIZE
+    request_id_retention_s: float = DEFAULT_REQUEST_ID_RETENTION_S
     # Where the log-signing, HPKE and key-encryption keys live: files in keys_dir (default)
     # or a PKCS#11 token ([key_provider] table; gateway.crypto.provider_settings).
     key_provider: KeyProviderSettings = field(default_factory=KeyProviderSettings)
@@ -167,8 +181,10 @@ _KNOWN_KEYS = {
     "retention_interval_s",
     "audit_verify_interval_s",
     "require_sealed_submissions",
+    "seal_source_requests",
     "rewrap_interval_s",
     "rewrap_batch_size",
+    "request_id_retention_s",
     "key_provider",
 }
 
@@ -239,9 +255,13 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
             raw, "rewrap_interval_s", DEFAULT_REWRAP_INTERVAL_S
         ),
         rewrap_batch_size=_positive_int(raw, "rewrap_batch_size", DEFAULT_REWRAP_BATCH_SIZE),
+        request_id_retention_s=_positive_seconds(
+            raw, "request_id_retention_s", DEFAULT_REQUEST_ID_RETENTION_S
+        ),
         require_sealed_submissions=_bool(
             raw, "require_sealed_submissions", DEFAULT_REQUIRE_SEALED_SUBMISSIONS
         ),
+        seal_source_requests=_bool(raw, "seal_source_requests", DEFAULT_SEAL_SOURCE_REQUESTS),
         key_provider=_key_provider(raw.get("key_provider", {}), base),
     )
 
@@ -312,12 +332,19 @@ def _log_origin(value: object) -> str:
     return value
 
 
+_SOURCE_KEYS = frozenset({"partner", "address", "tls", "allow_clear_requests"})
+
+
 def _source(item: Mapping[str, Any]) -> SourceEndpoint:
+    unknown = sorted(set(item) - _SOURCE_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in a [[sources]] entry: {', '.join(unknown)}")
     try:
         return SourceEndpoint(
             partner_id=str(item["partner"]),
             address=str(item["address"]),
             tls=bool(item.get("tls", True)),
+            allow_clear_requests=_bool(item, "allow_clear_requests", False),
         )
     except KeyError as exc:
         raise ConfigError(

@@ -15,8 +15,10 @@ from gateway.broker.disclosure_export import DisclosureExports, ExportRequest
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.holds import ConfidentialityHolds, HoldRequest
 from gateway.broker.records import OUTCOME_OF_EFFECT
+from gateway.broker.request_ids import ADD_TO_CASE_FILE, REGISTER_CASE
 from gateway.broker.sealed_content import opened_content, sealed_record_message
 from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
+from gateway.broker.signed_gateway_keys import SignedGatewayKeys
 from gateway.broker.sources import Subject
 from gateway.broker.submission_gate import SubmissionGate
 from gateway.server import request_context
@@ -27,8 +29,6 @@ from gateway.server.streaming import serve_stream
 
 Ctx = aio.ServicerContext[Any, Any]
 MAX_INVITEES = 50
-REGISTER_CASE = "ExchangeService/RegisterCase"
-ADD_TO_CASE_FILE = "ExchangeService/AddToCaseFile"
 
 
 class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
@@ -41,13 +41,17 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
         holds: ConfidentialityHolds | None = None,
         exports: DisclosureExports | None = None,
         submissions: SubmissionGate | None = None,
+        signed_keys: SignedGatewayKeys | None = None,
     ) -> None:
+        """``signed_keys`` answers GetGatewayKeys with the keys' signed statement; without it
+        the keys go in clear only, which verifying partners refuse."""
         self._casefile = casefile
         self._disclosures = disclosures
         self._metrics = metrics
         self._holds = holds
         self._exports = exports
         self._submissions = submissions
+        self._signed_keys = signed_keys
 
     async def GetGatewayKeys(  # noqa: N802 (gRPC method name)
         self, request: exchange_pb2.GetGatewayKeysRequest, context: Ctx
@@ -55,6 +59,8 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
         gate = await self._submissions_or_abort(context)
 
         async def work() -> exchange_pb2.GetGatewayKeysResponse:
+            if self._signed_keys is not None:
+                return await self._signed_keys.response()
             return exchange_pb2.GetGatewayKeysResponse(
                 keys=[
                     exchange_pb2.GatewayKey(
@@ -101,7 +107,8 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                 goal=content.goal,
                 invitees=tuple(dict.fromkeys(content.invitees)),
             )
-            view = await self._casefile.register(rc.principal, rc.trace, reg)
+            # With a request id, a resent registration gets the first call's answer.
+            view = await self._casefile.register(rc.principal, rc.trace, reg, request.request_id)
             return exchange_pb2.RegisterCaseResponse(
                 case_id=view.case_id, phase=view.phase, participants=view.participants
             )
@@ -138,7 +145,12 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                 ),
             )
             entry_id, _ = await self._casefile.add_entry(
-                rc.principal, rc.trace, content.case_id, content.field, content.text
+                rc.principal,
+                rc.trace,
+                content.case_id,
+                content.field,
+                content.text,
+                request.request_id,
             )
             return exchange_pb2.AddToCaseFileResponse(entry_id=entry_id)
 

@@ -60,6 +60,15 @@ class Metrics:
             ["source", "result"],
             registry=r,
         )
+        self.source_requests = Counter(
+            "ketenpoort_source_requests_total",
+            "Requests to partner sources by partner id and how they went out: sealed (to the "
+            "partner's registered sealing key), clear_allowed (no key; clear allowed for the "
+            "partner), clear_configured (seal_source_requests off) or no_sealing_key (no key "
+            "and clear not allowed: the source was not asked)",
+            ["partner", "sealing"],
+            registry=r,
+        )
         self.source_latency = Histogram(
             "ketenpoort_source_seconds",
             "Latency of calls to partner sources",
@@ -199,6 +208,10 @@ class Metrics:
         """One call to a partner source: its result and latency."""
         self._child(self.source_calls, source, result).inc()
         self._child(self.source_latency, source).observe(seconds)
+
+    def source_request(self, partner: str, sealing: str) -> None:
+        """One request to a partner's source and how it was sealed (or why not)."""
+        self._child(self.source_requests, partner, sealing).inc()
 
     def policy_in_force(self, version: str) -> None:
         """The policy directory was read and `version` is in force (at start or on reload)."""

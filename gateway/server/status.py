@@ -21,6 +21,8 @@ from gateway.broker.errors import (
     PhaseMismatch,
     RecipientKeyMissing,
     Refused,
+    RequestIdReused,
+    RequestInProgress,
     SealingRequired,
 )
 from gateway.server.metrics import Metrics
@@ -38,6 +40,10 @@ STATUS_OF: dict[type[BrokerError], grpc.StatusCode] = {
     HoldNotFound: grpc.StatusCode.NOT_FOUND,
     GatewayKeyUnknown: grpc.StatusCode.FAILED_PRECONDITION,
     SealingRequired: grpc.StatusCode.FAILED_PRECONDITION,
+    # The request id names another call: resending cannot help (409 Conflict in HTTP terms).
+    RequestIdReused: grpc.StatusCode.ALREADY_EXISTS,
+    # The first call with the id is still under way: resending the same request will.
+    RequestInProgress: grpc.StatusCode.UNAVAILABLE,
 }
 # Trailing-metadata key that carries BrokerError.reason, for clients that act on it.
 REASON_METADATA_KEY = "ketenpoort-reason"

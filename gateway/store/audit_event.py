@@ -43,6 +43,9 @@ class RecordKind(StrEnum):
     LOG_EXPORT = "log_export"
     # A call refused before it reached a use case: no valid token, a replay, a revoked key.
     AUTH_REFUSAL = "auth_refusal"
+    # A registration or case-file entry sent again under the request id of one already
+    # done: answered as the first call was, nothing changed. Names the first call's record.
+    REPLAY = "replay"
 
 
 class EventStatus(StrEnum):

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -35,6 +35,12 @@ from gateway.store.errors import (
     DuplicateCase,
     PhaseConflict,
     StoreError,
+)
+from gateway.store.request_ids import (
+    PriorRequest,
+    RequestClaim,
+    claim_request,
+    prune_request_ids,
 )
 from gateway.store.tables import case_entries, case_participants, cases
 
@@ -114,6 +120,41 @@ class CaseRepository:
         ``invitees`` holds ``(partner_id, invited_by)`` pairs; the registrant and repeated
         partners are ignored.
         """
+        row = self.create_case_once(
+            None,
+            case_id=case_id,
+            subject_pseudonym=subject_pseudonym,
+            case_type=case_type,
+            phase=phase,
+            registered_by=registered_by,
+            wrapped_data_key=wrapped_data_key,
+            entries=entries,
+            invitees=invitees,
+            now=now,
+        )
+        # Without a claim there is no earlier request to return.
+        return cast(CaseRow, row)
+
+    @translate_errors("case file: create case once")
+    def create_case_once(
+        self,
+        claim: RequestClaim | None,
+        *,
+        case_id: str,
+        subject_pseudonym: str,
+        case_type: str,
+        phase: str,
+        registered_by: str,
+        wrapped_data_key: bytes,
+        entries: Sequence[EntryRow],
+        invitees: Sequence[tuple[str, str]],
+        now: datetime,
+    ) -> CaseRow | PriorRequest:
+        """As ``create_case``, claiming the request id of ``claim`` (if any) in the same
+        transaction: the new case, or the row of the first call with that id (then nothing
+        was created)."""
+        if claim is not None and claim.case_id != case_id:
+            raise ValueError("the claim names another case")
         _require_aware(now)
         _check_entries(case_id, entries)
         participants = [
@@ -128,6 +169,8 @@ class CaseRepository:
                 )
         try:
             with self._writer.begin() as conn:
+                if claim is not None and (prior := claim_request(conn, claim)) is not None:
+                    return prior
                 if _case_exists(conn, case_id):
                     raise DuplicateCase(case_id)
                 conn.execute(
@@ -231,12 +274,35 @@ class CaseRepository:
         _check_entries(case_id, entries)
         if not entries:
             return
+        self._add_entries(None, case_id, entries)
+
+    @translate_errors("case file: add entry once")
+    def add_entry_once(self, claim: RequestClaim, entry: EntryRow) -> PriorRequest | None:
+        """Add ``entry`` to case ``claim.case_id``, claiming the request id in the same
+        transaction: None when it was added, else the row of the first call with that id
+        (then nothing was added)."""
+        if entry.entry_id != claim.entry_id:
+            raise ValueError("the claim names another entry")
+        _check_entries(claim.case_id, [entry])
+        return self._add_entries(claim, claim.case_id, [entry])
+
+    def _add_entries(
+        self, claim: RequestClaim | None, case_id: str, entries: Sequence[EntryRow]
+    ) -> PriorRequest | None:
         try:
             with self._writer.begin() as conn:
+                if claim is not None and (prior := claim_request(conn, claim)) is not None:
+                    return prior
                 _require_live_case(conn, case_id)
                 conn.execute(insert(case_entries), [_entry_params(e) for e in entries])
+                return None
         except IntegrityError as exc:
             raise StoreError(f"entries for case {case_id!r} violate a storage constraint") from exc
+
+    @translate_errors("case file: prune request ids")
+    def prune_request_ids(self, before: datetime) -> int:
+        """Forget request ids first used before ``before``."""
+        return prune_request_ids(self._engine, before)
 
     @translate_errors("case file: latest entries")
     def latest_entries(self, case_id: str, fields: Collection[str]) -> dict[str, EntryRow]:

@@ -252,6 +252,23 @@ token_uses = Table(
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
 )
 
+# Request ids of registrations and case-file entries, per partner, for a retention window: a
+# resent call finds its first call here and gets the same answer. Written in the transaction
+# that creates the case or entry, so the primary key lets exactly one of concurrent calls
+# through. No content: only a keyed digest of it (gateway.crypto.request_digest).
+request_ids = Table(
+    "request_ids",
+    metadata,
+    Column("partner_id", String(), primary_key=True),
+    Column("request_id", String(), primary_key=True),
+    Column("operation", String(), nullable=False),
+    Column("content_digest", LargeBinary(32), nullable=False),
+    Column("case_id", String(), nullable=False),
+    # The entry a case-file call added; empty for a registration.
+    Column("entry_id", String(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
+
 # Schema generation of this database; a gateway refuses a database of another generation.
 schema_info = Table(
     "schema_info",

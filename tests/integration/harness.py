@@ -6,11 +6,12 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
 from cryptography.hazmat.primitives import serialization
 from grpc import aio
 
@@ -18,6 +19,7 @@ from adapters.channels import TlsMaterial, open_channel
 from adapters.client import PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
 from adapters.grpc_source import GrpcSource
+from adapters.source_requests import RequestOpening
 from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
 from adapters.tokens import certificate_thumbprint, mint_token
 from gateway.broker.sources import Source
@@ -29,8 +31,9 @@ from gateway.crypto._pem import load_certificate, load_ec_private_key
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.layout import CaPaths, GatewayKeyPaths
 from gateway.registry.dev import register_dev_partners
-from gateway.server.app import Gateway, start_gateway
+from gateway.server.app import Gateway, gateway_client_tls, request_sealer, start_gateway
 from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
+from tests.integration.wire_tap import WireTap
 
 SOURCE_PARTNERS = {
     "police": "police",
@@ -62,6 +65,8 @@ class Harness:
     policy: CompiledPolicy
     db_url: str
     registry: Path  # this gateway's own partner registry, free to change in a test
+    # partner id -> every request its source received, as serialised on the wire
+    wire: dict[str, WireTap] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -146,9 +151,16 @@ async def running_harness(
     """A gateway with a real source system per source partner, stopped on exit.
 
     ``gateway_options`` go to ``start_gateway`` (a ``clock``, say). The sources seal their
-    answers to the gateway's key file; the gateway opens them with its key ring."""
+    answers to the gateway's key file; the gateway opens them with its key ring. Gateway and
+    sources speak mutual TLS; the gateway seals its requests to each source partner's
+    registered sealing key (the registry in force), and each source opens them with its
+    partner's private key (``harness.sources[p].servicer.requests.keys``)."""
     running: dict[str, RunningSource] = {}
     adapters: dict[str, Source] = {}
+    wire: dict[str, WireTap] = {}
+    registry = Path(tempfile.mkdtemp(prefix="ketenpoort-registry-"))
+    config = gateway_config(db_url, keys, registry_dir=registry)
+    tls = gateway_client_tls(keys)
     gateway_keys = GatewayKeys.from_public_key_file(GatewayKeyPaths.under(keys).hpke_pub)
     # The sources' answers are opened with the serving gateway's own key ring, as the
     # sources a gateway connects from its configuration are, so rotations reach them.
@@ -156,30 +168,56 @@ async def running_harness(
     answers = SubmissionGate(
         gateway_options.get("hpke_keys") or (lambda: _keystore_of(started).hpke_keys())
     )
+    requests = request_sealer(
+        config,
+        lambda: _gateway_of(started).registry.sealing_keys,
+        lambda partner, sealing: _gateway_of(started).metrics.source_request(partner, sealing),
+    )
     for partner, partner_type in SOURCE_PARTNERS.items():
         backend = InMemoryBackend()
         backend.add(SOURCE_RECORDS[partner_type])
+        own = PartnerCredentials.from_key_dir(keys, partner)
+        wire[partner] = WireTap()
         running[partner] = await serve_source(
-            backend, sealing=AnswerSealing(partner, gateway_keys)
+            backend,
+            credentials=_source_tls(own),
+            sealing=AnswerSealing(partner, gateway_keys),
+            requests=RequestOpening.from_credentials(own),
+            interceptors=[wire[partner]],
         )
         adapters[partner_type] = GrpcSource(
-            running[partner].address, partner_id=partner, answers=answers
+            running[partner].address, tls, partner_id=partner, answers=answers, requests=requests
         )
-    registry = Path(tempfile.mkdtemp(prefix="ketenpoort-registry-"))
     gateway = await start_gateway(
-        gateway_config(db_url, keys, registry_dir=registry),
+        config,
         policy=policy,
         sources=adapters,
         **gateway_options,
     )
     started.append(gateway)
     try:
-        yield Harness(gateway, keys, running, policy, db_url, registry)
+        yield Harness(gateway, keys, running, policy, db_url, registry, wire)
     finally:
         await gateway.stop(grace=None)
         for r in running.values():
             await r.stop(None)
         shutil.rmtree(registry, ignore_errors=True)
+
+
+def _gateway_of(started: list[Gateway]) -> Gateway:
+    assert started, "no source is asked before the start"
+    return started[0]
+
+
+def _source_tls(own: PartnerCredentials) -> grpc.ServerCredentials:
+    # A partner's source serves with the partner's certificate and takes only clients the
+    # development CA issued (the gateway's among them).
+    assert own.tls is not None and own.tls.key_pem and own.tls.cert_pem
+    return grpc.ssl_server_credentials(
+        [(own.tls.key_pem, own.tls.cert_pem)],
+        root_certificates=own.tls.ca_pem,
+        require_client_auth=True,
+    )
 
 
 def _keystore_of(started: list[Gateway]) -> Keystore:

@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from adapters.client import PartnerClient, PartnerCredentials
+from adapters.source_requests import RequestOpening
 from adapters.source_server import InMemoryBackend, RunningSource, serve_source
 from gateway.cli.demo_data import SOURCE_RECORDS
 from gateway.server.config import shipped_policy_dir
@@ -136,14 +137,18 @@ def start_serve(config: Path, home: Path) -> ServeProcess:
 
 
 @contextlib.asynccontextmanager
-async def running_sources() -> AsyncIterator[dict[str, str]]:
-    """A source system per source partner, in this event loop; partner id -> address."""
+async def running_sources(keys: Path) -> AsyncIterator[dict[str, str]]:
+    """A source system per source partner, in this event loop; partner id -> address. Each
+    opens the gateway's sealed requests with its partner's private key from ``keys``."""
     running: dict[str, RunningSource] = {}
     try:
         for partner, partner_type in SOURCE_PARTNERS.items():
             backend = InMemoryBackend()
             backend.add(SOURCE_RECORDS[partner_type])
-            running[partner] = await serve_source(backend, clear_answers=True)
+            own = PartnerCredentials.from_key_dir(keys, partner, tls=False)
+            running[partner] = await serve_source(
+                backend, clear_answers=True, requests=RequestOpening.from_credentials(own)
+            )
         yield {partner: source.address for partner, source in running.items()}
     finally:
         for source in running.values():

@@ -75,7 +75,7 @@ def disclosure(client: PartnerClient, case_id: str) -> Call:
 async def test_every_answer_given_before_a_kill_has_its_record(
     tmp_path: Path, keys: Path, database_url: str
 ) -> None:
-    async with running_sources() as sources:
+    async with running_sources(keys) as sources:
         config = write_config(
             tmp_path / "gateway.toml",
             database_url=database_url,

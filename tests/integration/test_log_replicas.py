@@ -76,7 +76,7 @@ def triage(client: PartnerClient, case_id: str, served: dict[int, int], by: int)
 
 async def test_two_replicas_under_load_write_one_unbroken_log(tmp_path: Path, keys: Path) -> None:
     with fresh_pg_database("ketenpoort_replicas") as database_url:
-        async with running_sources() as sources:
+        async with running_sources(keys) as sources:
             configs = [
                 write_config(
                     tmp_path / f"replica-{n}.toml",

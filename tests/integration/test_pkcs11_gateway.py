@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,18 +22,20 @@ from adapters.gateway_keys import GatewayKeys
 from adapters.grpc_source import GrpcSource
 from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
 from gateway.api.v1 import common_pb2
+from gateway.broker.gateway_key_statement import open_key_statement
 from gateway.broker.sources import Source
 from gateway.broker.submission_gate import SubmissionGate
 from gateway.cli.demo_data import SOURCE_RECORDS
 from gateway.cli.main import main
 from gateway.core import CompiledPolicy
 from gateway.crypto.devkeys import init_dev_keys
-from gateway.crypto.keyids import key_pin
+from gateway.crypto.keyids import key_id, key_pin
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.layout import GatewayKeyPaths
 from gateway.crypto.provider import KeyKind
 from gateway.crypto.provider_settings import KeyProviderSettings, ProviderType
 from gateway.server.app import Gateway, start_gateway
+from gateway.server.config import DEFAULT_LOG_ORIGIN
 from gateway.store.db import create_engine_for
 from gateway.store.tables import cases
 from tests.integration.harness import ROLES, SOURCE_PARTNERS, gateway_config
@@ -89,7 +92,7 @@ async def hsm_gateway(
             backend, sealing=AnswerSealing(partner, gateway_keys)
         )
         adapters[partner_type] = GrpcSource(
-            running[partner].address, partner_id=partner, answers=answers
+            running[partner].address, partner_id=partner, answers=answers, clear_requests=True
         )
     registry = Path(tempfile.mkdtemp(prefix="ketenpoort-registry-"))
     gateway = await start_gateway(
@@ -187,3 +190,33 @@ async def test_a_signing_key_rotated_between_checkpoints_leaves_the_log_verifyin
     assert old_id not in keystore.signing_keys().keys
     assert gateway.log.verify().ok
     assert main(verify) == 0
+
+
+async def test_the_gateway_keys_are_signed_by_the_token_and_verify_with_the_public_files(
+    hsm_gateway: HsmGateway,
+) -> None:
+    gateway = hsm_gateway.gateway
+    keystore = gateway.keystore
+    assert keystore is not None
+    police = hsm_gateway.client("police")
+    async with police:
+        pins = police.credentials.gateway_trust.signing_keys
+        token_key = keystore.signing_keys().current_id
+        assert token_key in {key_id(k) for k in pins}  # exported to the key directory
+        first = await police.gateway_keys()
+        assert [s.key_id for s in first.signatures] == [token_key]
+        statement = open_key_statement(
+            first.statement, first.signatures, pins,
+            origin=DEFAULT_LOG_ORIGIN, now=datetime.now(UTC),
+        )
+        assert statement.verified_by == token_key
+        assert statement.keys[0].key_id == keystore.hpke_keys().current_id
+
+        # Rotated in the token: both token keys sign, and the client seals to verified keys.
+        assert main(hsm_gateway.cli("keys", "rotate", "signing")) == 0
+        assert gateway.refresh_keys() is True
+        new_key = keystore.signing_keys().current_id
+        assert [s.key_id for s in (await police.gateway_keys()).signatures] == [
+            new_key, token_key
+        ]
+        assert await register(police)

@@ -224,7 +224,7 @@ async def running(
         await server.start()
         servers.append(server)
         servicers.append(servicer)
-        adapters[partner_type] = GrpcSource(f"127.0.0.1:{port}")
+        adapters[partner_type] = GrpcSource(f"127.0.0.1:{port}", clear_requests=True)
     config = gateway_config(
         f"sqlite:///{tmp_path / 'data' / 'ketenpoort.db'}",
         keys,

@@ -41,6 +41,7 @@ from gateway.crypto.submissions import GatewayPublicKey, SubmissionBinding, seal
 from gateway.server.app import Gateway, gateway_client_tls, start_gateway
 from gateway.store.audit_log import RecordKind
 from tests.integration.harness import ROLES, SOURCE_PARTNERS, gateway_config
+from tests.key_statements import answer as signed_answer
 
 REGISTER = "ExchangeService/RegisterCase"
 ADD = "ExchangeService/AddToCaseFile"
@@ -97,8 +98,14 @@ async def sealed_gateway(
         running[partner] = await serve_source(
             backend, credentials=creds, sealing=sealing, clear_answers=sealing is None
         )
+        # Asked in clear: what is sealed here is what comes back (sealed requests have
+        # their own tests, test_sealed_source_requests.py).
         adapters[partner_type] = GrpcSource(
-            f"localhost:{running[partner].port}", tls, partner_id=partner, answers=answers
+            f"localhost:{running[partner].port}",
+            tls,
+            partner_id=partner,
+            answers=answers,
+            clear_requests=True,
         )
     registry = Path(tempfile.mkdtemp(prefix="ketenpoort-registry-"))
     config = gateway_config(
@@ -399,23 +406,16 @@ async def test_a_rotated_key_still_opens_old_boxes_and_the_new_one_is_advertised
 
         async def fetch() -> exchange_pb2.GetGatewayKeysResponse:
             response = await fetching.gateway_keys()
-            if not fetched:  # the first fetch happened before the retirement
-                response = exchange_pb2.GetGatewayKeysResponse(keys=[
-                    exchange_pb2.GatewayKey(
-                        key_id=old_id, public_key=old_raw(dev_keys), current=True,
-                        suite=advertised[0].suite, format_version=advertised[0].format_version,
-                    )
-                ])
+            if not fetched:  # the first fetch happened before the rotation: the old key
+                before = Keystore.open(dev_keys)
+                response = signed_answer(before.hpke_keys(), before.signing_keys())
             fetched.append(current_key(response).key_id)
             return response
 
-        retrying = g.client("police", gateway_keys=GatewayKeys(fetch))
+        pinned = GatewayKeys(fetch, trust=fetching.credentials.gateway_trust)
+        retrying = g.client("police", gateway_keys=pinned)
         assert (await retrying.add_to_case_file(case_id, "case.notes", NOTE)).startswith("e_")
         assert fetched == [old_id, key_id(new.public_key())]
-
-
-def old_raw(keys: Path) -> bytes:
-    return Keystore.open(keys).hpke_keys().current.public_key().public_bytes_raw()
 
 
 async def test_a_triage_answer_is_sealed_to_the_caller_and_opened_by_the_client(

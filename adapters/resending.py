@@ -1,0 +1,58 @@
+"""Resending registrations and case-file entries that may not have arrived.
+
+The gateway does the work of a request id once per partner: a registration or case-file entry
+resent with the request id of the first attempt gets the first attempt's answer and changes
+nothing. So a call whose answer was lost (a deadline passed, the connection dropped, the
+gateway was briefly unavailable or still finishing the first attempt) is sent again with the
+same request id, a few times with a growing pause. Every other failure is the caller's: a
+refusal, a malformed request, or a request id already used for another request
+(ALREADY_EXISTS, ``request_id_reused``), which resending cannot fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+from grpc import aio
+
+__all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_FIRST_PAUSE_S", "is_resendable", "resend_until_answered"]
+
+R = TypeVar("R")
+DEFAULT_ATTEMPTS = 3
+DEFAULT_FIRST_PAUSE_S = 0.2
+# The answer may have been lost after the gateway did the work, or the gateway could not be
+# reached: either way the same request may be sent again. UNAVAILABLE includes the gateway's
+# "request_in_progress" (the first attempt is still being finished).
+_RESENDABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+def is_resendable(exc: BaseException) -> bool:
+    """True for a failure after which the same request (same request id) may be sent again."""
+    return isinstance(exc, aio.AioRpcError) and exc.code() in _RESENDABLE
+
+
+async def resend_until_answered(
+    call: Callable[[], Awaitable[R]],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    first_pause_s: float = DEFAULT_FIRST_PAUSE_S,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> R:
+    """``call()``, made again after a resendable failure, at most ``attempts`` times in all,
+    pausing ``first_pause_s`` and then twice as long each time. ``call`` must send the same
+    request id every time."""
+    if attempts < 1:
+        raise ValueError("attempts must be 1 or more")
+    pause = first_pause_s
+    for _ in range(attempts - 1):
+        try:
+            return await call()
+        except aio.AioRpcError as exc:
+            if not is_resendable(exc):
+                raise
+        await sleep(pause)
+        pause *= 2
+    return await call()
