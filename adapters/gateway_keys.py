@@ -53,6 +53,8 @@ DEFAULT_FOLLOW_INTERVAL_S = 5.0
 _RAW_KEY_BYTES = 32
 
 KeyFetch = Callable[[], Awaitable[exchange_pb2.GetGatewayKeysResponse]]
+# Gets the key to seal to afresh: fetched and verified, or read from a key file.
+_KeyLoad = Callable[[], Awaitable[GatewayPublicKey]]
 
 
 def current_key(response: exchange_pb2.GetGatewayKeysResponse) -> GatewayPublicKey:
@@ -106,12 +108,14 @@ class GatewayKeys:
         measured with."""
         if (fetch is None) == (fixed is None):
             raise ValueError("give a fetch function or a fixed key, not both")
-        self._fetch = fetch
         statements = TrustedStatements(trust or GatewayTrust(), clock=clock)
         self._statements = statements
-        self._select: Callable[[exchange_pb2.GetGatewayKeysResponse], GatewayPublicKey] = (
-            lambda response: current_of(statements.keys(response))
-        )
+
+        async def fetched() -> GatewayPublicKey:
+            assert fetch is not None
+            return current_of(statements.keys(await fetch()))
+
+        self._reload: _KeyLoad | None = None if fetch is None else fetched
         self._max_age_s = max_age_s
         self._follow_interval_s = follow_interval_s
         self._monotonic = monotonic
@@ -143,24 +147,24 @@ class GatewayKeys:
         would be made; its id is derived the way the gateway derives the ids of its file keys.
         Raises KeystoreError when the file holds no X25519 public key."""
 
-        async def read() -> exchange_pb2.GetGatewayKeysResponse:
-            return _file_response(path)
+        async def read() -> GatewayPublicKey:
+            return _file_key(path)
 
-        keys = cls(read, max_age_s=max_age_s, monotonic=monotonic)
-        # The file is this partner's own configuration, as pins are: its key is taken as is.
-        keys._select = current_key
-        keys._key = current_key(_file_response(path))  # a bad file fails here, not on a call
-        keys._fetched_at = keys._monotonic()
+        # A bad file fails here, not on a call. The file is this partner's own configuration,
+        # as pins are: its key is taken as is.
+        keys = cls(None, fixed=_file_key(path), max_age_s=max_age_s, monotonic=monotonic)
+        keys._reload = read
+        keys._fetched_at = monotonic()
         return keys
 
     async def current(self) -> GatewayPublicKey:
         """The key to seal to: the cached one, or a fresh fetch when there is none yet or the
         cache is older than ``max_age_s``."""
         key = self._key
-        if key is not None and (self._fetch is None or not self._stale()):
+        if key is not None and (self._reload is None or not self._stale()):
             return key
         async with self._lock:
-            if self._key is None or (self._fetch is not None and self._stale()):
+            if self._key is None or (self._reload is not None and self._stale()):
                 await self._load()
             assert self._key is not None
             return self._key
@@ -169,7 +173,7 @@ class GatewayKeys:
         """Fetch again because the gateway refused ``stale``; concurrent callers that saw the
         same refusal share one fetch."""
         async with self._lock:
-            if self._fetch is not None and (self._key is None or self._key == stale):
+            if self._reload is not None and (self._key is None or self._key == stale):
                 await self._load()
             assert self._key is not None
             return self._key
@@ -180,7 +184,7 @@ class GatewayKeys:
         ``follow_interval_s`` for the same id). The id only selects; a key never comes from
         the one who names it."""
         key = await self.current()
-        if not named_id or key.key_id == named_id or self._fetch is None:
+        if not named_id or key.key_id == named_id or self._reload is None:
             return key
         async with self._lock:
             assert self._key is not None
@@ -197,23 +201,12 @@ class GatewayKeys:
         return self._monotonic() - self._fetched_at >= self._max_age_s
 
     async def _load(self) -> None:
-        fetch = self._fetch
-        if fetch is None:
+        if self._reload is None:
             return
-        self._key = self._select(await fetch())
+        self._key = await self._reload()
         self._fetched_at = self._monotonic()
 
 
-def _file_response(path: Path) -> exchange_pb2.GetGatewayKeysResponse:
+def _file_key(path: Path) -> GatewayPublicKey:
     public = load_x25519_public_key(path)
-    return exchange_pb2.GetGatewayKeysResponse(
-        keys=[
-            exchange_pb2.GatewayKey(
-                key_id=key_id(public),
-                public_key=public.public_bytes_raw(),
-                current=True,
-                suite=SUBMISSION_SUITE_NAME,
-                format_version=SUBMISSION_FORMAT_VERSION,
-            )
-        ]
-    )
+    return GatewayPublicKey(key_id(public), public)

@@ -107,8 +107,8 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 def keys_cli(keys: Path, db_url: str, *args: str) -> int:
-    return main(["keys", *args, "--keys", str(keys)] + (["--db", db_url] if args[0] == "retire"
-                                                         else []))
+    database = ["--db", db_url] if args[0] == "retire" else []  # retire checks the data keys
+    return main(["keys", *args, "--keys", str(keys), *database])
 
 
 def current_id(keys: Path, kind: str) -> str:
