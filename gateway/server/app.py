@@ -9,6 +9,7 @@ policy names the partners and their roles.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,8 +70,10 @@ from gateway.server.registry_reload import RegistryReloader
 from gateway.server.retention_task import RetentionTask, start_retention
 from gateway.server.rewrap_task import RewrapTask, start_rewrap
 from gateway.server.token_replay import TokenAdmission
+from gateway.server.witness_desk import WitnessDesk
 from gateway.store.audit_log import AuditLog, CheckpointSigner
 from gateway.store.cases import CaseRepository
+from gateway.store.checkpoint_file import CheckpointFile
 from gateway.store.db import create_engine_for, init_schema
 from gateway.store.holds import HoldStore
 from gateway.store.partner_export import PartnerExportStore
@@ -208,6 +211,7 @@ async def start_gateway(
     engine = create_engine_for(config.database_url)
     await asyncio.to_thread(init_schema, engine)
     signer = CheckpointSigner(keystore.signing_keys().current, config.log_origin)
+    checkpoint_file = CheckpointFile(config.checkpoints_path, config.replica_id or None)
     audit = AuditLog(
         engine,
         signer=signer,
@@ -216,12 +220,20 @@ async def start_gateway(
         checkpoint_every=config.checkpoint_every_records,
         checkpoint_interval_s=config.checkpoint_interval_s,
         on_batch=lambda b: metrics.log_batch_committed(b.size, b.seconds, b.append_seconds),
+        # Every checkpoint this replica signs is in its checkpoint file before it is served.
+        on_checkpoint=lambda c: checkpoint_file.append(c.note),
     )
     await audit.start()
     # The case file's key-encryption keys follow rotation and retirement while serving; each
     # look also moves the checkpoint signer along (follow_key_changes).
     keys = LiveKeystore(keystore, refresh=lambda: follow_key_changes(keystore, signer, audit))
-    log_watch = LogWatch(audit, metrics, interval_s=config.audit_verify_interval_s)
+    log_watch = LogWatch(
+        audit,
+        metrics,
+        interval_s=config.audit_verify_interval_s,
+        checkpoint_dir=config.checkpoints_path,
+        checkpoint_file=checkpoint_file,
+    )
     log_watch.start()
     # Opens what partners seal to the gateway; the ring is asked for on every use, so keys
     # rotated or retired while serving take effect at once.
@@ -313,6 +325,9 @@ async def start_gateway(
             signed_keys=SignedGatewayKeys(
                 hpke_keys or keystore.hpke_keys, keystore.signing_keys, config.log_origin
             ),
+            witnesses=WitnessDesk(
+                audit, engine, lambda: partners.current.partners, checkpoint_file
+            ),
         ),
         server,
     )
@@ -329,6 +344,8 @@ async def start_gateway(
     await server.start()
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    # A standing log alarm (or one raised later) makes the accountability service NOT_SERVING.
+    log_watch.on_state = accountability_health(health_servicer)
 
     async def put_in_force(new: CompiledPolicy) -> None:
         # The registry (partners and their keys, as the new policy names them) is joined
@@ -373,6 +390,24 @@ async def start_gateway(
         keystore=keystore,
         signer=signer,
     )
+
+
+def accountability_health(servicer: object) -> Callable[[bool], None]:
+    """Reports the accountability service's health on ``servicer`` (the synchronous or the
+    asyncio grpc_health servicer, whose ``set`` is a coroutine)."""
+    name = SERVICE_NAMES[1]
+
+    def report(healthy: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if healthy
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        outcome = servicer.set(name, status)  # type: ignore[attr-defined]
+        if inspect.isawaitable(outcome):
+            asyncio.ensure_future(outcome)
+
+    return report
 
 
 def _load_policy(directory: Path) -> CompiledPolicy:

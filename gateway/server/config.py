@@ -118,6 +118,17 @@ class GatewayConfig:
     # Where the log-signing, HPKE and key-encryption keys live: files in keys_dir (default)
     # or a PKCS#11 token ([key_provider] table; gateway.crypto.provider_settings).
     key_provider: KeyProviderSettings = field(default_factory=KeyProviderSettings)
+    # Where every signed checkpoint is also kept, outside the database (one file per replica;
+    # docs/accountability-log.md); None means `checkpoints` beside the key directory.
+    checkpoint_dir: Path | None = None
+    # This replica's name in its checkpoint file's name; "" means the host name.
+    replica_id: str = ""
+
+    @property
+    def checkpoints_path(self) -> Path:
+        if self.checkpoint_dir is not None:
+            return self.checkpoint_dir
+        return self.keys_dir.parent / "checkpoints"
 
     @property
     def registry_path(self) -> Path:
@@ -186,6 +197,8 @@ _KNOWN_KEYS = {
     "rewrap_batch_size",
     "request_id_retention_s",
     "key_provider",
+    "checkpoint_dir",
+    "replica_id",
 }
 
 
@@ -258,6 +271,8 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         request_id_retention_s=_positive_seconds(
             raw, "request_id_retention_s", DEFAULT_REQUEST_ID_RETENTION_S
         ),
+        checkpoint_dir=_path(raw.get("checkpoint_dir"), base),
+        replica_id=str(raw.get("replica_id", "")),
         require_sealed_submissions=_bool(
             raw, "require_sealed_submissions", DEFAULT_REQUIRE_SEALED_SUBMISSIONS
         ),

@@ -26,6 +26,7 @@ from gateway.server.export_messages import export_page
 from gateway.server.metrics import Metrics
 from gateway.server.status import serve_call
 from gateway.server.streaming import serve_stream
+from gateway.server.witness_desk import WitnessDesk, WitnessRejected
 
 Ctx = aio.ServicerContext[Any, Any]
 MAX_INVITEES = 50
@@ -42,6 +43,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
         exports: DisclosureExports | None = None,
         submissions: SubmissionGate | None = None,
         signed_keys: SignedGatewayKeys | None = None,
+        witnesses: WitnessDesk | None = None,
     ) -> None:
         """``signed_keys`` answers GetGatewayKeys with the keys' signed statement; without it
         the keys go in clear only, which verifying partners refuse."""
@@ -52,6 +54,42 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
         self._exports = exports
         self._submissions = submissions
         self._signed_keys = signed_keys
+        self._witnesses = witnesses
+
+    async def GetCheckpointToWitness(  # noqa: N802 (gRPC method name)
+        self, request: exchange_pb2.GetCheckpointToWitnessRequest, context: Ctx
+    ) -> exchange_pb2.CheckpointToWitness:
+        desk = await self._witnesses_or_abort(context)
+
+        async def work() -> exchange_pb2.CheckpointToWitness:
+            try:
+                return await desk.offer(request.old_size)
+            except WitnessRejected as exc:
+                await context.abort(exc.code, str(exc))
+                raise
+
+        return await serve_call("GetCheckpointToWitness", context, self._metrics, work)
+
+    async def WitnessCheckpoint(  # noqa: N802
+        self, request: exchange_pb2.WitnessCheckpointRequest, context: Ctx
+    ) -> exchange_pb2.WitnessCheckpointResponse:
+        desk = await self._witnesses_or_abort(context)
+
+        async def work() -> exchange_pb2.WitnessCheckpointResponse:
+            partner_id = request_context.current().principal.partner_id
+            try:
+                return await desk.cosign(partner_id, request.cosigned_note)
+            except WitnessRejected as exc:
+                await context.abort(exc.code, str(exc))
+                raise
+
+        return await serve_call("WitnessCheckpoint", context, self._metrics, work)
+
+    async def _witnesses_or_abort(self, context: Ctx) -> WitnessDesk:
+        if self._witnesses is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "witnessing is not served here")
+            raise AssertionError("unreachable: abort raises")
+        return self._witnesses
 
     async def GetGatewayKeys(  # noqa: N802 (gRPC method name)
         self, request: exchange_pb2.GetGatewayKeysRequest, context: Ctx

@@ -18,6 +18,8 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from gateway.store.errors import MalformedRecord
+from gateway.tlog.notes import format_time as format_time
+from gateway.tlog.notes import parse_time as parse_time
 
 GENESIS_HASH = "0" * 64
 HASH_DOMAIN = b"ketenpoort-log-v1\x00"
@@ -74,7 +76,6 @@ _OUTCOMES = frozenset(FieldOutcome)
 _AVAILABILITIES = frozenset(Availability)
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _SPAN_ID = re.compile(r"[0-9a-f]{16}")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _DETAIL_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_DETAIL_ITEMS = 16
 MAX_DETAIL_VALUE = 256
@@ -235,17 +236,6 @@ _FIELD_STRING_KEYS = FIELD_KEYS - {"transform"}
 
 # JSON string escaping exactly as json.dumps(..., ensure_ascii=False) does it.
 _q = encode_basestring
-
-
-def format_time(moment: datetime) -> str:
-    """ISO-8601 UTC with microseconds and ``Z``: one spelling per instant."""
-    return moment.astimezone(UTC).isoformat("T", "microseconds")[:26] + "Z"
-
-
-def parse_time(text: str) -> datetime:
-    if _TIME.fullmatch(text) is None:
-        raise ValueError("time is not ISO-8601 UTC with microseconds and Z")
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
 
 
 def encode_event(event: AuditEvent) -> str:

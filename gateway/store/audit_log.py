@@ -180,10 +180,13 @@ class AuditLog:
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S,
         trusted_keys: Sequence[Ed25519PublicKey] = (),
+        on_checkpoint: Callable[[Checkpoint], object] | None = None,
     ) -> None:
         """``signer`` signs checkpoints every ``checkpoint_every`` records or
         ``checkpoint_interval_s`` seconds; ``trusted_keys`` (the signer's own key is always
-        trusted) check them in ``verify``, e.g. keys that signed before a rotation."""
+        trusted) check them in ``verify``, e.g. keys that signed before a rotation.
+        ``on_checkpoint`` gets each checkpoint this process signs once it is committed and
+        before anyone is told of it (the checkpoint file outside the database)."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if not 0 <= commit_delay_s <= 0.1:
@@ -195,6 +198,7 @@ class AuditLog:
             else CheckpointPolicy(signer, checkpoint_every, checkpoint_interval_s)
         )
         self._chain = ChainWriter(engine, policy)
+        self._chain.on_checkpoint = on_checkpoint
         self._checkpoint_policy = policy
         keys = list(trusted_keys)
         if signer is not None:
@@ -433,6 +437,26 @@ class AuditLog:
                 self.hook_failures += 1
         return records
 
+    # -- signing stopped ------------------------------------------------------------------
+
+    def suspend_checkpoints(self, reason: str) -> None:
+        """Sign no checkpoint until ``resume_checkpoints``: the log failed a check, and a
+        signature now would vouch for it."""
+        self._chain.suspended = reason or "suspended"
+
+    def resume_checkpoints(self) -> None:
+        self._chain.suspended = None
+
+    @property
+    def checkpoints_suspended(self) -> str | None:
+        """Why checkpoint signing is stopped, or None while it runs."""
+        return self._chain.suspended
+
+    @property
+    def checkpoint_publish_failures(self) -> int:
+        """Checkpoints committed whose ``on_checkpoint`` hook failed."""
+        return self._chain.publish_failures
+
     # -- reading --------------------------------------------------------------------------
 
     @translate_errors("listing accountability records")
@@ -498,6 +522,8 @@ class AuditLog:
         chunk_size: int = DEFAULT_VERIFY_CHUNK,
         external: Sequence[str] = (),
         resume: VerifiedPrefix | None = None,
+        require_checkpoint: bool = False,
+        external_source: str = "kept outside the database",
     ) -> VerifyResult:
         """Recompute chain, tree and checkpoints against the trusted keys; see
         ``verify_chain``."""
@@ -507,6 +533,8 @@ class AuditLog:
             trusted_keys=self.trusted_keys,
             external=external,
             resume=resume,
+            require_checkpoint=require_checkpoint,
+            external_source=external_source,
         )
 
     # -- checkpoints and proofs -----------------------------------------------------------
@@ -537,6 +565,10 @@ class AuditLog:
         Safe beside the writer thread and other replicas: it takes the head lock."""
         if self._checkpoint_policy is None:
             raise ProofUnavailable("this log has no signing key; it makes no checkpoints")
+        if self._chain.suspended is not None:
+            raise ProofUnavailable(
+                f"checkpoint signing is stopped: {self._chain.suspended}"
+            )
         session = WriterSession(self._chain)
         try:
             session.checkpoint(self._clock(), force=True)

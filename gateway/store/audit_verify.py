@@ -7,9 +7,12 @@ the RFC 9162 Merkle tree as they stream past, and the root at each checkpoint's 
 compared with the root the gateway signed: a rewritten stretch then shows as a checkpoint that
 no longer matches, and records removed after a checkpoint as a checkpoint larger than the log.
 Stored tiles and the head's frontier are recomputed too, since proofs are built from them.
-Checkpoints kept outside the database (exported notes) are checked the same way, which also
-catches a log whose checkpoints were deleted along with its tail. Rows are streamed in chunks,
-so a long log is checked in constant memory apart from the checkpoints and tiles.
+Checkpoints kept outside the database (the gateway's checkpoint files, exported notes,
+checkpoints a witness cosigned) are checked the same way, which also catches a log whose
+checkpoints were deleted along with its tail or rewritten as a whole: a log that holds fewer
+records than a checkpoint anyone kept fails, and so does one whose root at that size differs.
+Rows are streamed in chunks, so a long log is checked in constant memory apart from the
+checkpoints and tiles.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ from sqlalchemy import Connection, Engine, select
 from gateway.store.audit_event import GENESIS_HASH, chain_hash, parse_time
 from gateway.store.checkpoints import Checkpoint, CheckpointError, open_checkpoint
 from gateway.store.merkle import Frontier, Tile, leaf_hash
-from gateway.store.tables import audit_log, log_checkpoints, log_head, merkle_tiles
+from gateway.store.tables import (
+    audit_log,
+    log_checkpoints,
+    log_cosignatures,
+    log_head,
+    merkle_tiles,
+)
 
 DEFAULT_VERIFY_CHUNK = 1000
 
@@ -54,6 +63,10 @@ class VerifyResult:
     bad_checkpoint_size: int | None = None
     # False when no trusted key was given: roots were compared, signatures not checked.
     signatures_checked: bool = False
+    # Checkpoints that came from outside the database (files, exported notes, witnesses).
+    external_checkpoints: int = 0
+    # Notes carrying more signature lines than the log's own (cosigned by witnesses).
+    cosigned_notes: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -80,12 +93,17 @@ def verify_chain(
     trusted_keys: Sequence[Ed25519PublicKey] = (),
     external: Sequence[str] = (),
     resume: VerifiedPrefix | None = None,
+    require_checkpoint: bool = False,
+    external_source: str = "kept outside the database",
 ) -> VerifyResult:
     """Check the log inside one read snapshot and report the first fault.
 
     ``trusted_keys`` verify checkpoint signatures; ``external`` are checkpoint notes kept
-    outside the database (they must be signed by a trusted key). With ``resume``, records up
-    to ``resume.size`` are taken as verified and ``resume`` is advanced on success.
+    outside the database (they must be signed by a trusted key), ``external_source`` says
+    where in messages. With ``resume``, records up to ``resume.size`` are taken as verified
+    and ``resume`` is advanced on success. ``require_checkpoint`` fails a log that holds
+    records but no checkpoint at all (a checkpointing gateway signs one within
+    ``checkpoint_interval_s`` and when it stops).
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
@@ -100,9 +118,9 @@ def verify_chain(
         except _Fault as fault:
             return VerifyResult(False, 0, fault.seq, fault.reason)
         try:
-            run.load_checkpoints(external)
+            run.load_checkpoints(external, external_source)
             run.check_records()
-            run.check_end()
+            run.check_end(require_checkpoint=require_checkpoint)
         except _Fault as fault:
             return run.result(fault)
         if resume is not None:
@@ -129,6 +147,10 @@ class _Verification:
         self.trusted = trusted
         self.checked = 0
         self.checkpoints: dict[int, bytes] = {}
+        # Where each checkpoint size was found, for messages.
+        self.sources: dict[int, str] = {}
+        self.external_count = 0
+        self.cosigned: list[str] = []
         self.checkpoints_checked = 0
         self.last_good_checkpoint = 0
         head = conn.execute(select(log_head)).one_or_none()
@@ -146,15 +168,18 @@ class _Verification:
             last_checkpoint_size=self.last_good_checkpoint,
             bad_checkpoint_size=None if fault is None else fault.checkpoint,
             signatures_checked=bool(self.trusted),
+            external_checkpoints=self.external_count,
+            cosigned_notes=tuple(self.cosigned),
         )
 
     # -- checkpoints ----------------------------------------------------------------------
 
-    def load_checkpoints(self, external: Sequence[str]) -> None:
+    def load_checkpoints(self, external: Sequence[str], external_source: str) -> None:
         t = log_checkpoints.c
         rows = self.conn.execute(
             select(t.tree_size, t.root_hash, t.note).order_by(t.tree_size)
         ).all()
+        stored: set[str] = set()
         for row in rows:
             size = int(row.tree_size)
             checkpoint = self._open(row.note, size)
@@ -164,20 +189,18 @@ class _Verification:
                     checkpoint=size,
                 )
             self.checkpoints[size] = checkpoint.root_hash
+            self.sources[size] = "stored in the database"
+            stored.add(str(row.note))
+        c = log_cosignatures.c
+        cosigned = [
+            str(r.note) for r in self.conn.execute(select(c.note).order_by(c.tree_size)).all()
+        ]
+        for note in cosigned:
+            self._add_external(note, "cosigned by a witness", stored)
         for note in external:
-            try:
-                checkpoint = open_checkpoint(note, self.trusted)
-            except CheckpointError as exc:
-                raise _Fault(f"external checkpoint: {exc}") from exc
-            size = checkpoint.tree_size
-            known = self.checkpoints.get(size)
-            if known is not None and known != checkpoint.root_hash:
-                raise _Fault(
-                    f"the external checkpoint at tree size {size} differs from the stored one: "
-                    "the log was rewritten",
-                    checkpoint=size,
-                )
-            self.checkpoints[size] = checkpoint.root_hash
+            if note not in stored:
+                self.external_count += 1
+            self._add_external(note, external_source, stored)
         head_size = int(self.head.checkpoint_size)
         if head_size and head_size not in self.checkpoints:
             raise _Fault(
@@ -185,6 +208,27 @@ class _Verification:
                 " checkpoints were deleted",
                 checkpoint=head_size,
             )
+
+    def _add_external(self, note: str, source: str, stored: set[str]) -> None:
+        if note.partition("\n\n")[2].count("\n") > 1:
+            self.cosigned.append(note)
+        if note in stored:
+            return  # verified above, byte for byte the same note
+        try:
+            checkpoint = open_checkpoint(note, self.trusted)
+        except CheckpointError as exc:
+            raise _Fault(f"a checkpoint {source}: {exc}") from exc
+        size = checkpoint.tree_size
+        known = self.checkpoints.get(size)
+        if known is not None and known != checkpoint.root_hash:
+            raise _Fault(
+                f"the checkpoint at tree size {size} {source} differs from the one "
+                f"{self.sources[size]}: the log was rewritten",
+                checkpoint=size,
+            )
+        if known is None:
+            self.checkpoints[size] = checkpoint.root_hash
+            self.sources[size] = source
 
     def _open(self, note: str, size: int) -> Checkpoint:
         try:
@@ -281,16 +325,24 @@ class _Verification:
         self.checkpoints_checked += 1
         self.last_good_checkpoint = size
 
-    def check_end(self) -> None:
+    def check_end(self, *, require_checkpoint: bool = False) -> None:
         last_seq = self.prefix.size
         beyond = sorted(s for s in self.checkpoints if s > last_seq)
         if beyond:
-            size = beyond[0]
+            size = beyond[-1]
             raise _Fault(
-                f"a checkpoint was signed at tree size {size} but the log ends at seq "
-                f"{last_seq}: records {last_seq + 1}..{size} were removed",
+                f"the log holds {last_seq} records, fewer than the signed checkpoint at tree "
+                f"size {size} {self.sources[size]}: records {last_seq + 1}..{size} were "
+                "removed (the log was cut, rolled back or wiped)",
                 seq=last_seq + 1,
                 checkpoint=size,
+            )
+        if require_checkpoint and last_seq and not self.checkpoints:
+            raise _Fault(
+                f"the log holds {last_seq} records but no signed checkpoint at all, neither in "
+                "the database nor kept outside it: its checkpoints were deleted, or it was "
+                "never checkpointed (`ketenpoort audit checkpoint --new` signs one)",
+                seq=None,
             )
         head = self.head
         if head.last_seq != last_seq:

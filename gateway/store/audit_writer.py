@@ -14,7 +14,7 @@ loop thread in between rows and stall the commit its callers wait for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain
@@ -116,6 +116,12 @@ class ChainWriter:
         self.checkpoints = checkpoints
         # The newest checkpoint this writer made (for the checkpoint-age metric).
         self.last_checkpoint: Checkpoint | None = None
+        # Called with each checkpoint once its transaction committed, before anyone is told
+        # of it (the checkpoint file outside the database); a failure is counted, not raised.
+        self.on_checkpoint: Callable[[Checkpoint], object] | None = None
+        self.publish_failures = 0
+        # Why no checkpoint may be signed now (the log failed the gateway's own check).
+        self.suspended: str | None = None
         self._sqlite = engine.dialect.name == "sqlite"
         head_columns = "last_seq, last_hash, frontier, checkpoint_size, checkpoint_at"
         tiles, checkpoints_table = merkle_tiles.name, log_checkpoints.name
@@ -266,7 +272,7 @@ class ChainWriter:
     ) -> Checkpoint | None:
         policy = self.checkpoints
         size = head.seq
-        if policy is None or size <= head.checkpoint_size:
+        if policy is None or size <= head.checkpoint_size or self.suspended is not None:
             return None
         due = (
             force
@@ -279,6 +285,18 @@ class ChainWriter:
         checkpoint = policy.signer.sign(size, head.frontier.root(), recorded_at)
         head.checkpoint_size, head.checkpoint_at = size, checkpoint.created_at
         return checkpoint
+
+    def published(self, checkpoint: Checkpoint) -> None:
+        """A committed checkpoint: hand it to ``on_checkpoint``, then make it the newest."""
+        hook = self.on_checkpoint
+        if hook is not None:
+            try:
+                hook(checkpoint)
+            except Exception:
+                # The records are committed; the server's log check copies the checkpoint
+                # to the file later.
+                self.publish_failures += 1
+        self.last_checkpoint = checkpoint
 
     def _head_params(self, head: _Head) -> tuple[Any, ...]:
         at = None if head.checkpoint_at is None else self._db_time(head.checkpoint_at)
@@ -351,7 +369,7 @@ class WriterSession:
                     f"commit of a batch of {len(items)} records not confirmed"
                 ) from exc
             if checkpoint is not None:
-                self._writer.last_checkpoint = checkpoint
+                self._writer.published(checkpoint)
             return records
         raise AssertionError("unreachable")
 
@@ -369,7 +387,7 @@ class WriterSession:
                     raise AuditWriteError("checkpoint not committed") from exc
                 continue
             if checkpoint is not None:
-                self._writer.last_checkpoint = checkpoint
+                self._writer.published(checkpoint)
             return checkpoint
         raise AssertionError("unreachable")
 

@@ -183,6 +183,18 @@ log_checkpoints = Table(
     Column("note", Text(), nullable=False),
 )
 
+# Checkpoints cosigned by a witness (a partner that checked consistency with what it saw
+# before): the note with the witness's C2SP cosignature line, one row per size and witness.
+log_cosignatures = Table(
+    "log_cosignatures",
+    metadata,
+    Column("tree_size", _SEQ, primary_key=True, autoincrement=False),
+    Column("witness", String(), primary_key=True),
+    Column("cosigned_at", UTCDateTime(), nullable=False),
+    Column("key_id", String(), nullable=False),
+    Column("note", Text(), nullable=False),
+)
+
 # Roots of complete subtrees of 2^level leaves at levels 8, 16, 24, ... (tiles), so that
 # proofs read a few hundred hashes instead of every record.
 merkle_tiles = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -131,6 +132,9 @@ def dev_registry(keys: Path, registry: Path | None = None) -> Path:
 def gateway_config(db_url: str, keys: Path, **changes: object) -> GatewayConfig:
     registry = changes.get("registry_dir")
     dev_registry(keys, registry if isinstance(registry, Path) else None)
+    # The session shares one key directory: each database gets its own checkpoint files, so
+    # one test's checkpoints never meet another test's log.
+    own_checkpoints = keys.parent / "checkpoints" / hashlib.sha256(db_url.encode()).hexdigest()[:16]
     base = GatewayConfig(
         listen="127.0.0.1:0",
         database_url=db_url,
@@ -140,6 +144,7 @@ def gateway_config(db_url: str, keys: Path, **changes: object) -> GatewayConfig:
         tls_mode=TlsMode.MUTUAL,
         metrics_port=None,
         source_deadline_s=1.0,
+        checkpoint_dir=own_checkpoints,
     )
     return base.with_overrides(**changes)
 

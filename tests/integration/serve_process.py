@@ -109,6 +109,7 @@ def write_config(
         "policy_reload_interval_s = 0\n"
         f"keys_dir = '{keys}'\n"
         f"data_dir = '{data}'\n"
+        f"checkpoint_dir = '{data / 'checkpoints'}'\n"
         "tls_mode = 'insecure'\n"
         "metrics_port = 0\n"
         # Generous: the sources share the test's event loop with the load.
