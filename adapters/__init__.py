@@ -6,6 +6,13 @@ from adapters.channels import TlsMaterial
 from adapters.client import OpenedDisclosure, PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys, GatewayKeysError, GatewayTrust
 from adapters.grpc_source import GrpcSource
+from adapters.log_witness import (
+    LogRewritten,
+    LogRolledBack,
+    LogWitness,
+    LogWitnessError,
+    Witnessed,
+)
 from adapters.sealed import OpenedTriage, open_disclosure, open_triage
 from adapters.source_requests import RequestOpening, SourceKeyRing
 from adapters.source_server import (
@@ -24,6 +31,10 @@ __all__ = [
     "GatewayTrust",
     "GrpcSource",
     "InMemoryBackend",
+    "LogRewritten",
+    "LogRolledBack",
+    "LogWitness",
+    "LogWitnessError",
     "OpenedDisclosure",
     "OpenedTriage",
     "PartnerClient",
@@ -34,6 +45,7 @@ __all__ = [
     "SubjectRecord",
     "TlsMaterial",
     "TokenSource",
+    "Witnessed",
     "mint_token",
     "open_disclosure",
     "open_triage",

@@ -13,18 +13,20 @@ and opens sealed answers with the partner's HPKE key::
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from adapters.channels import TlsMaterial, open_channel
 from adapters.gateway_keys import GatewayKeys
-from adapters.gateway_trust import DEFAULT_LOG_ORIGIN, GatewayTrust
+from adapters.gateway_trust import DEFAULT_LOG_ORIGIN, GatewayTrust, gateway_signing_pins
+from adapters.log_witness import LogWitness, Witnessed
 from adapters.resending import DEFAULT_ATTEMPTS, resend_until_answered
 from adapters.sealed import OpenedTriage, open_disclosure, open_triage
 from adapters.submitting import SubmissionSealer, new_request_id
@@ -37,6 +39,7 @@ from gateway.api.v1 import (
     exchange_pb2_grpc,
 )
 from gateway.crypto.devkeys import load_partner_private_keys
+from gateway.crypto.errors import KeystoreError
 
 R = TypeVar("R")
 DEFAULT_AUDIENCE = "ketenpoort"
@@ -123,6 +126,7 @@ class PartnerClient:
         seal_submissions: bool = True,
         gateway_keys: GatewayKeys | None = None,
         resend_attempts: int = DEFAULT_ATTEMPTS,
+        witness_state: Path | None = None,
     ) -> None:
         """Registrations and case-file entries are sealed to the gateway's key unless
         ``seal_submissions`` is False; ``gateway_keys`` defaults to fetching them from the
@@ -132,7 +136,12 @@ class PartnerClient:
         Each registration and case-file entry carries a request id, fresh per call unless
         the caller gives one, and is sent up to ``resend_attempts`` times with that same id
         when its answer does not arrive (``adapters.resending``): the gateway does the work
-        of a request id once, so a resend never makes a second case or entry."""
+        of a request id once, so a resend never makes a second case or entry.
+
+        With ``witness_state`` (a file of the partner's choosing) the client witnesses the
+        gateway's log (``adapters.log_witness``) each time it fetches the gateway's keys: a
+        gateway whose log went back behind a checkpoint this partner saw is refused
+        (LogRolledBack, LogRewritten) before anything is sealed to it."""
         if resend_attempts < 1:
             raise ValueError("resend_attempts must be 1 or more")
         self._resend_attempts = resend_attempts
@@ -153,13 +162,24 @@ class PartnerClient:
         self._channel = open_channel(address, credentials.tls)
         self._exchange = exchange_pb2_grpc.ExchangeServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._accountability = accountability_pb2_grpc.AccountabilityServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._gateway_keys = (
+            gateway_keys or GatewayKeys(self.gateway_keys, trust=credentials.gateway_trust)
+        )
         self._sealer = (
-            SubmissionSealer(
-                credentials.partner_id,
-                gateway_keys or GatewayKeys(self.gateway_keys, trust=credentials.gateway_trust),
-            )
+            SubmissionSealer(credentials.partner_id, self._gateway_keys)
             if seal_submissions
             else None
+        )
+        self._witness = (
+            None
+            if witness_state is None
+            else LogWitness(
+                witness_state,
+                name=credentials.partner_id,
+                key=credentials.token_key,
+                trusted=self._log_signing_keys,
+                origin=credentials.gateway_trust.origin,
+            )
         )
 
     async def __aenter__(self) -> PartnerClient:
@@ -236,7 +256,58 @@ class PartnerClient:
         response: exchange_pb2.GetGatewayKeysResponse = await self._exchange.GetGatewayKeys(
             request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
         )
+        if self._witness is not None:
+            await self.witness_log()
         return response
+
+    async def witness_log(self, state_file: Path | None = None) -> Witnessed:
+        """Witness the gateway's log once (``adapters.log_witness``), keeping the newest
+        checkpoint in ``state_file`` (default: this client's ``witness_state``). Raises
+        LogRolledBack or LogRewritten when the log went back or changed."""
+        witness = self._witness
+        if state_file is not None:
+            witness = LogWitness(
+                state_file,
+                name=self.credentials.partner_id,
+                key=self.credentials.token_key,
+                trusted=self._log_signing_keys,
+                origin=self.credentials.gateway_trust.origin,
+            )
+        if witness is None:
+            raise ValueError("give a state file (or witness_state when making the client)")
+        return await witness.witness(self.checkpoint_to_witness, self.witness_checkpoint)
+
+    async def checkpoint_to_witness(self, old_size: int) -> exchange_pb2.CheckpointToWitness:
+        """The gateway's newest checkpoint with a consistency proof from ``old_size``
+        (unverified: LogWitness checks it)."""
+        response: exchange_pb2.CheckpointToWitness = await self._exchange.GetCheckpointToWitness(
+            exchange_pb2.GetCheckpointToWitnessRequest(old_size=old_size),
+            metadata=self.metadata(),
+            timeout=DEFAULT_TIMEOUT_S,
+        )
+        return response
+
+    async def witness_checkpoint(
+        self, cosigned_note: str
+    ) -> exchange_pb2.WitnessCheckpointResponse:
+        """Hand the gateway a checkpoint this partner cosigned."""
+        response: exchange_pb2.WitnessCheckpointResponse = await self._exchange.WitnessCheckpoint(
+            exchange_pb2.WitnessCheckpointRequest(cosigned_note=cosigned_note),
+            metadata=self.metadata(),
+            timeout=DEFAULT_TIMEOUT_S,
+        )
+        return response
+
+    def _log_signing_keys(self) -> tuple[Ed25519PublicKey, ...]:
+        """The gateway's log-signing keys this partner trusts: its pins, those a verified key
+        statement carried it over to, and pins found again in its key directory."""
+        trust = self.credentials.gateway_trust
+        keys = [*trust.signing_keys, *self._gateway_keys.statements.trusted]
+        if trust.key_dir is not None:
+            # An unreadable pin file only means fewer keys to check with.
+            with suppress(KeystoreError, OSError):
+                keys += gateway_signing_pins(trust.key_dir)
+        return tuple(keys)
 
     async def invite(self, case_id: str, partner_id: str) -> exchange_pb2.InvitePartnerResponse:
         request = exchange_pb2.InvitePartnerRequest(case_id=case_id, partner_id=partner_id)

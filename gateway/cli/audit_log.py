@@ -19,7 +19,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.cli.gateway_state import add_state_args, config_of, log_signer, opened_database
+from gateway.cli.gateway_state import (
+    add_state_args,
+    checkpoint_journal,
+    config_of,
+    log_signer,
+    opened_database,
+)
 from gateway.store.audit_log import AuditLog, VerifyResult
 from gateway.store.checkpoints import Checkpoint, CheckpointError, open_checkpoint
 from gateway.store.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -32,7 +38,7 @@ def add_parsers(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     verify = audit.add_parser(
         "verify", help="check the log's hash chain, Merkle tree and signed checkpoints"
     )
-    _source_args(verify)
+    source_args(verify)
     verify.add_argument(
         "--checkpoint",
         type=Path,
@@ -45,14 +51,14 @@ def add_parsers(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     checkpoint = audit.add_parser(
         "checkpoint", help="print the newest signed checkpoint (a C2SP signed note)"
     )
-    _source_args(checkpoint)
+    source_args(checkpoint)
     checkpoint.add_argument(
         "--new", action="store_true", help="first sign one covering every record"
     )
     checkpoint.set_defaults(run=run_checkpoint)
 
     prove = audit.add_parser("prove", help="print an inclusion or consistency proof as JSON")
-    _source_args(prove)
+    source_args(prove)
     prove.add_argument("seq", type=int, nargs="?", help="the record to prove")
     prove.add_argument(
         "--tree-size", type=int, default=0, help="checkpoint to prove against (default: newest)"
@@ -79,8 +85,12 @@ def add_parsers(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     check.set_defaults(run=run_check_proof)
 
+    from gateway.cli import audit_alarm
 
-def _source_args(p: argparse.ArgumentParser) -> None:
+    audit_alarm.add_parser(audit)
+
+
+def source_args(p: argparse.ArgumentParser) -> None:
     add_state_args(p)
     p.add_argument(
         "--public-key",
@@ -92,7 +102,7 @@ def _source_args(p: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def _open_log(args: argparse.Namespace, *, signing: bool = False) -> Iterator[AuditLog]:
+def open_log(args: argparse.Namespace, *, signing: bool = False) -> Iterator[AuditLog]:
     """The log, trusting the gateway's log-signing public keys (current, earlier and retired,
     as the key directory keeps them) and any ``--public-key``.
 
@@ -114,7 +124,8 @@ def _open_log(args: argparse.Namespace, *, signing: bool = False) -> Iterator[Au
         if signer is None:
             raise SystemExit(f"no log-signing key in {paths.signing_dir} or {paths.signing_key}")
     with opened_database(config) as engine:
-        yield AuditLog(engine, signer=signer, trusted_keys=trusted)
+        journal = checkpoint_journal(config) if signing else None
+        yield AuditLog(engine, signer=signer, trusted_keys=trusted, on_checkpoint=journal)
 
 
 def _public_key(path: Path) -> Ed25519PublicKey:
@@ -127,16 +138,59 @@ def _public_key(path: Path) -> Ed25519PublicKey:
         raise SystemExit(f"ketenpoort audit: {exc}") from exc
 
 def run_verify(args: argparse.Namespace) -> int:
-    notes = [p.read_text(encoding="utf-8") for p in args.checkpoint]
-    with _open_log(args) as log:
+    from gateway.cli.log_outside import checkpoint_notes, witness_keys
+    from gateway.store.log_alarm import LogAlarm
+
+    config = config_of(args)
+    outside = checkpoint_notes(config)
+    notes = outside.notes + [p.read_text(encoding="utf-8") for p in args.checkpoint]
+    with open_log(args) as log:
         if not log.trusted_keys:
             print(
                 "no log-signing public key found (--keys, --public-key): checkpoint roots are "
                 "compared, their signatures are NOT checked",
                 file=sys.stderr,
             )
-        result = log.verify(external=notes)
-    return _report(result)
+        result = verify_everywhere(log, notes, outside.directory)
+    status = _report(result)
+    if status == 0:
+        _report_witnesses(result, witness_keys(config))
+    alarm = LogAlarm(outside.directory).current()
+    if alarm is not None:
+        print(
+            f"the gateway's log alarm stands ({alarm.describe()}): it signs no checkpoint until "
+            "`ketenpoort audit acknowledge`",
+            file=sys.stderr,
+        )
+    return status
+
+
+def verify_everywhere(log: AuditLog, notes: list[str], directory: Path) -> VerifyResult:
+    """The log against its own checkpoints and every one kept outside: in ``directory``'s
+    checkpoint files, exported, or cosigned by witnesses. A log with records must have one."""
+    return log.verify(
+        external=notes,
+        require_checkpoint=True,
+        external_source=f"kept outside the database (checkpoint files in {directory})",
+    )
+
+
+def _report_witnesses(result: VerifyResult, keys: Any) -> None:
+    from gateway.cli.log_outside import newest_witnessed, witnesses_at
+
+    newest = witnesses_at(result.cosigned_notes, result.last_checkpoint_size, keys)
+    line = (
+        f"witnesses: {len(newest)} cosigned the newest checkpoint "
+        f"(tree size {result.last_checkpoint_size})"
+    )
+    if newest:
+        line += f": {', '.join(newest)}"
+    size, names = newest_witnessed(result.cosigned_notes, keys)
+    if size and size != result.last_checkpoint_size:
+        line += f"; the newest witnessed checkpoint is at tree size {size} ({', '.join(names)})"
+    if not keys and result.cosigned_notes:
+        line += " (no witness keys: the partner registry could not be read)"
+    print(line)
 
 
 def _report(result: VerifyResult) -> int:
@@ -155,7 +209,8 @@ def _report(result: VerifyResult) -> int:
         print(
             f"log verifies: {result.records_checked} records, chain intact, "
             f"{result.checkpoints_checked} signed checkpoints match "
-            f"(newest at {result.last_checkpoint_size}; {uncovered} records after it)"
+            f"(newest at {result.last_checkpoint_size}; {uncovered} records after it; "
+            f"{result.external_checkpoints} kept only outside the database)"
         )
         return 0
     where = []
@@ -168,7 +223,7 @@ def _report(result: VerifyResult) -> int:
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
-    with _open_log(args, signing=args.new) as log:
+    with open_log(args, signing=args.new) as log:
         latest = log.checkpoint_now() if args.new else log.latest_checkpoint()
     if latest is None:
         print("the log has no checkpoint yet (use --new)", file=sys.stderr)
@@ -184,7 +239,7 @@ def run_prove(args: argparse.Namespace) -> int:
         print("give a record seq or --consistency OLD_SIZE NEW_SIZE", file=sys.stderr)
         return 2
     try:
-        with _open_log(args, signing=True) as log:
+        with open_log(args, signing=True) as log:
             if args.consistency:
                 document = consistency_document(log, *args.consistency)
             else:

@@ -20,7 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from gateway.cli.gateway_state import add_state_args, config_of, opened_database
+from gateway.cli.gateway_state import (
+    add_state_args,
+    checkpoint_journal,
+    config_of,
+    opened_database,
+)
 
 # A report holds personal data: the file is readable by its owner only.
 OUTPUT_MODE = 0o600
@@ -114,6 +119,7 @@ def run_report(args: argparse.Namespace) -> int:
                 engine,
                 signer=CheckpointSigner(keystore.signing_keys().current, config.log_origin),
                 trusted_keys=keystore.log_verification_keys(),
+                on_checkpoint=checkpoint_journal(config),
             )
             reports = SubjectAccessReports(
                 log, HoldStore(engine), lambda: policy, keystore.pseudonym_key, _utc_now

@@ -26,7 +26,13 @@ from gateway.broker.break_glass_review import (
 )
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import InvalidRequest
-from gateway.cli.gateway_state import add_state_args, config_of, log_signer, opened_database
+from gateway.cli.gateway_state import (
+    add_state_args,
+    checkpoint_journal,
+    config_of,
+    log_signer,
+    opened_database,
+)
 from gateway.store.audit_event import AuditEvent, format_time
 from gateway.store.audit_log import AuditLog, LogRecord
 from gateway.store.reviews import BreakGlassReviews, Review, ReviewStatus, Verdict
@@ -76,7 +82,9 @@ def _open(args: argparse.Namespace) -> Iterator[tuple[Engine, AuditLog]]:
     """The database and its log; the log signs checkpoints when the log key is at hand."""
     config = config_of(args)
     with opened_database(config) as engine:
-        yield engine, AuditLog(engine, signer=log_signer(config))
+        yield engine, AuditLog(
+            engine, signer=log_signer(config), on_checkpoint=checkpoint_journal(config)
+        )
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ are (a configuration file or the embedded default, with overrides), and opening 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +15,7 @@ from gateway.server.config import GatewayConfig, embedded_default, load_config
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from gateway.store.checkpoints import CheckpointSigner
+    from gateway.store.checkpoints import Checkpoint, CheckpointSigner
 
 
 def add_state_args(
@@ -62,6 +62,15 @@ def log_signer(config: GatewayConfig) -> CheckpointSigner | None:
         return None
     # The provider stays open for the signer's (the command's) lifetime.
     return CheckpointSigner(current, config.log_origin)
+
+
+def checkpoint_journal(config: GatewayConfig) -> Callable[[Checkpoint], object]:
+    """What a command that signs checkpoints does with each one before printing or using it:
+    append it to this host's checkpoint file, as the gateway does with its own."""
+    from gateway.store.checkpoint_file import CheckpointFile
+
+    file = CheckpointFile(config.checkpoints_path, config.replica_id or None)
+    return lambda checkpoint: file.append(checkpoint.note)
 
 
 @contextmanager

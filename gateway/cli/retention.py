@@ -14,7 +14,13 @@ import argparse
 import sys
 from datetime import UTC, datetime, timedelta
 
-from gateway.cli.gateway_state import add_state_args, config_of, log_signer, opened_database
+from gateway.cli.gateway_state import (
+    add_state_args,
+    checkpoint_journal,
+    config_of,
+    log_signer,
+    opened_database,
+)
 from gateway.server.config import GatewayConfig
 
 OPERATION = "ketenpoort retention run"
@@ -124,7 +130,8 @@ def _sign_checkpoint(config: GatewayConfig) -> None:
             print(f"no log-signing key in {config.keys_dir}: {later}", file=sys.stderr)
             return
         with opened_database(config) as engine:
-            checkpoint = AuditLog(engine, signer=signer).checkpoint_now()
+            log = AuditLog(engine, signer=signer, on_checkpoint=checkpoint_journal(config))
+            checkpoint = log.checkpoint_now()
     except (CryptoError, StoreError) as exc:
         print(f"no checkpoint signed ({exc}): {later}", file=sys.stderr)
         return

@@ -66,7 +66,9 @@ class WitnessDesk:
     def _offer(self, old_size: int) -> exchange_pb2.CheckpointToWitness:
         offer = witness_offer(self._engine, old_size)
         if offer is None:
-            raise WitnessRejected(grpc.StatusCode.NOT_FOUND, "the log has no checkpoint yet")
+            # No checkpoint at all: an empty answer, which a partner that witnessed one takes
+            # for the rollback it is.
+            return exchange_pb2.CheckpointToWitness(old_size=old_size)
         if self._file is not None:
             # What this replica hands out is in its checkpoint file first.
             self._file.append(offer.checkpoint.note)

@@ -48,6 +48,9 @@ class RecordKind(StrEnum):
     # A registration or case-file entry sent again under the request id of one already
     # done: answered as the first call was, nothing changed. Names the first call's record.
     REPLAY = "replay"
+    # An operator cleared the gateway's log alarm (`ketenpoort audit acknowledge`): the log
+    # verified again, or the operator overrode the check and said why (a digest of it).
+    LOG_ALARM_CLEARED = "log_alarm_cleared"
 
 
 class EventStatus(StrEnum):

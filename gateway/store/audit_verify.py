@@ -37,6 +37,9 @@ from gateway.store.tables import (
 )
 
 DEFAULT_VERIFY_CHUNK = 1000
+_STORED = "stored in the database"
+_COSIGNED = "cosigned by a witness (in the database)"
+_IN_DATABASE = frozenset({_STORED, _COSIGNED})
 
 # Columns that copy a body value so queries can use indexes.
 _COPIED_COLUMNS = (
@@ -149,7 +152,6 @@ class _Verification:
         self.checkpoints: dict[int, bytes] = {}
         # Where each checkpoint size was found, for messages.
         self.sources: dict[int, str] = {}
-        self.external_count = 0
         self.cosigned: list[str] = []
         self.checkpoints_checked = 0
         self.last_good_checkpoint = 0
@@ -168,7 +170,7 @@ class _Verification:
             last_checkpoint_size=self.last_good_checkpoint,
             bad_checkpoint_size=None if fault is None else fault.checkpoint,
             signatures_checked=bool(self.trusted),
-            external_checkpoints=self.external_count,
+            external_checkpoints=sum(1 for s in self.sources.values() if s not in _IN_DATABASE),
             cosigned_notes=tuple(self.cosigned),
         )
 
@@ -189,17 +191,15 @@ class _Verification:
                     checkpoint=size,
                 )
             self.checkpoints[size] = checkpoint.root_hash
-            self.sources[size] = "stored in the database"
+            self.sources[size] = _STORED
             stored.add(str(row.note))
         c = log_cosignatures.c
         cosigned = [
             str(r.note) for r in self.conn.execute(select(c.note).order_by(c.tree_size)).all()
         ]
         for note in cosigned:
-            self._add_external(note, "cosigned by a witness", stored)
+            self._add_external(note, _COSIGNED, stored)
         for note in external:
-            if note not in stored:
-                self.external_count += 1
             self._add_external(note, external_source, stored)
         head_size = int(self.head.checkpoint_size)
         if head_size and head_size not in self.checkpoints:

@@ -5,6 +5,7 @@ production; storage is the database of the `db_url` fixture (SQLite and PostgreS
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,9 +24,21 @@ def shipped_policy() -> CompiledPolicy:
 
 
 @pytest.fixture(scope="session")
-def dev_keys(tmp_path_factory: pytest.TempPathFactory, shipped_policy: CompiledPolicy) -> Path:
+def session_dev_keys(
+    tmp_path_factory: pytest.TempPathFactory, shipped_policy: CompiledPolicy
+) -> Path:
     keys = tmp_path_factory.mktemp("keys") / "keys"
     init_dev_keys(keys, sorted(shipped_policy.partners))
+    return keys
+
+
+@pytest.fixture
+def dev_keys(session_dev_keys: Path, tmp_path: Path) -> Path:
+    """The development keys, made once, in a directory of this test's own: what lies beside
+    them (the checkpoint files commands read and write by default, the registry) is the
+    test's alone."""
+    keys = tmp_path / "dev-keys" / "keys"
+    shutil.copytree(session_dev_keys, keys)
     return keys
 
 
