@@ -25,7 +25,7 @@ from pathlib import Path
 
 from gateway.server.metrics import Metrics
 from gateway.store.audit_log import AuditLog, VerifiedPrefix, VerifyResult
-from gateway.store.checkpoint_file import CheckpointFile, read_notes
+from gateway.store.checkpoint_file import TAIL_BYTES, CheckpointFile, read_notes
 from gateway.store.log_alarm import Alarm, LogAlarm
 
 log = logging.getLogger("ketenpoort.log_watch")
@@ -177,7 +177,7 @@ class LogWatch:
         if self.alarm is not None:
             # Acknowledged: check the whole log again, not only what came since.
             self._prefix = VerifiedPrefix()
-        notes = read_notes(self._dir) if self._dir is not None else []
+        notes = read_notes(self._dir, TAIL_BYTES) if self._dir is not None else []
         result = self._audit.verify(
             resume=self._prefix, external=notes, external_source="in the checkpoint file"
         )

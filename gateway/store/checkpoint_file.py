@@ -26,6 +26,10 @@ import threading
 from pathlib import Path
 
 FILE_PREFIX = "checkpoints-"
+# How much of a file's end the server reads: its newest checkpoints (a few hundred). The
+# newest checkpoint's root commits to every record before it, so it alone shows a rollback or
+# a rewrite; older lines only narrow down where. `audit verify` reads whole files.
+TAIL_BYTES = 64 * 1024
 FILE_SUFFIX = ".jsonl"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -68,7 +72,8 @@ class CheckpointFile:
 
     def _load_known(self) -> set[bytes]:
         if self._known is None:
-            notes = read_file_notes(self.path) if self.path.exists() else []
+            # The newest lines suffice: a note is appended again only when it is newer.
+            notes = read_file_notes(self.path, TAIL_BYTES) if self.path.exists() else []
             self._known = {hashlib.sha256(n.encode()).digest() for n in notes}
             self.newest_size = max((_size_of(n) for n in notes), default=-1)
         return self._known
@@ -92,9 +97,10 @@ class CheckpointFile:
             _fsync_directory(self.directory)
 
 
-def read_notes(directory: Path) -> list[str]:
-    """Every distinct note in the checkpoint files of ``directory``, in file order; none when
-    the directory does not exist."""
+def read_notes(directory: Path, tail_bytes: int | None = None) -> list[str]:
+    """Every distinct note in the checkpoint files of ``directory`` (only those in the last
+    ``tail_bytes`` of each, when given), in file order; none when the directory does not
+    exist."""
     if not directory.exists():
         return []
     if not directory.is_dir():
@@ -102,7 +108,7 @@ def read_notes(directory: Path) -> list[str]:
     seen: set[str] = set()
     notes: list[str] = []
     for path in sorted(directory.glob(f"{FILE_PREFIX}*{FILE_SUFFIX}")):
-        for note in read_file_notes(path):
+        for note in read_file_notes(path, tail_bytes):
             if note not in seen:
                 seen.add(note)
                 notes.append(note)
@@ -115,9 +121,17 @@ def checkpoint_files(directory: Path) -> list[Path]:
     return sorted(directory.glob(f"{FILE_PREFIX}*{FILE_SUFFIX}"))
 
 
-def read_file_notes(path: Path) -> list[str]:
+def read_file_notes(path: Path, tail_bytes: int | None = None) -> list[str]:
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = 0 if tail_bytes is None else max(0, size - tail_bytes)
+            handle.seek(start)
+            data = handle.read()
+        if start:
+            # Begin at the first whole line of the tail.
+            data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
+        lines = data.decode("utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise CheckpointFileError(f"checkpoint file {path} cannot be read: {exc}") from exc
     notes: list[str] = []
