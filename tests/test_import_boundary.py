@@ -79,3 +79,27 @@ def test_importing_the_core_loads_no_transport_or_storage() -> None:
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                             text=True, check=True, timeout=60)
     assert result.stdout.strip() == ""
+
+
+def test_the_witness_side_loads_no_storage_or_server() -> None:
+    """The formats a partner's witness checks (gateway.tlog) load without the gateway's
+    storage or server, and the witness itself (adapters/log_witness.py) imports nothing else
+    of the gateway. (The adapters package's own __init__ still loads more; not this one's.)"""
+    probe = (
+        "import sys, gateway.tlog.cosignature, gateway.tlog.notes, gateway.tlog.merkle\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'sqlalchemy', 'psycopg'} "
+        "or m.startswith(('gateway.server', 'gateway.store', 'gateway.cli', 'adapters')))\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, check=True, timeout=60)
+    assert result.stdout.strip() == ""
+    tree = ast.parse((ROOT / "adapters" / "log_witness.py").read_text(encoding="utf-8"))
+    gateway_imports = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gateway")
+    }
+    assert gateway_imports <= {
+        "gateway.api.v1", "gateway.tlog.cosignature", "gateway.tlog.merkle", "gateway.tlog.notes"
+    }

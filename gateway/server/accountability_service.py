@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -23,7 +24,7 @@ from gateway.server.proof_messages import (
 )
 from gateway.server.status import serve_call
 from gateway.store.audit_event import RecordKind, encode_event, format_time
-from gateway.store.audit_log import AuditLog, LogRecord, ProofUnavailable
+from gateway.store.audit_log import AuditLog, LogRecord, ProofUnavailable, VerifyResult
 from gateway.store.reviews import Review
 
 Ctx = aio.ServicerContext[Any, Any]
@@ -40,8 +41,12 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
         *,
         reviews: BreakGlassReviewQueue | None = None,
         subject_access: SubjectAccessReports | None = None,
+        outside_checkpoints: Callable[[], list[str]] | None = None,
     ) -> None:
+        """``outside_checkpoints`` reads the checkpoints kept outside the database (this
+        replica's checkpoint directory), which VerifyLog checks the log against too."""
         self._log = log
+        self._outside = outside_checkpoints
         self._metrics = metrics
         self._reviews = reviews
         self._subject_access = subject_access
@@ -85,7 +90,7 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
     ) -> accountability_pb2.VerifyLogResponse:
         async def work() -> accountability_pb2.VerifyLogResponse:
             _require_privacy_officer()
-            result = await asyncio.to_thread(self._log.verify)
+            result = await asyncio.to_thread(self._verify)
             return accountability_pb2.VerifyLogResponse(
                 ok=result.ok,
                 records_checked=result.records_checked,
@@ -97,6 +102,12 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
             )
 
         return await serve_call("VerifyLog", context, self._metrics, work)
+
+    def _verify(self) -> VerifyResult:
+        notes = self._outside() if self._outside is not None else []
+        return self._log.verify(
+            external=notes, require_checkpoint=True, external_source="in the checkpoint file"
+        )
 
     async def GetCheckpoint(  # noqa: N802
         self, request: accountability_pb2.GetCheckpointRequest, context: Ctx

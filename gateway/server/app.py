@@ -73,7 +73,7 @@ from gateway.server.token_replay import TokenAdmission
 from gateway.server.witness_desk import WitnessDesk
 from gateway.store.audit_log import AuditLog, CheckpointSigner
 from gateway.store.cases import CaseRepository
-from gateway.store.checkpoint_file import CheckpointFile
+from gateway.store.checkpoint_file import CheckpointFile, read_notes
 from gateway.store.db import create_engine_for, init_schema
 from gateway.store.holds import HoldStore
 from gateway.store.partner_export import PartnerExportStore
@@ -332,7 +332,13 @@ async def start_gateway(
         server,
     )
     accountability_pb2_grpc.add_AccountabilityServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        AccountabilityService(audit, metrics, reviews=review_queue, subject_access=subject_access),
+        AccountabilityService(
+            audit,
+            metrics,
+            reviews=review_queue,
+            subject_access=subject_access,
+            outside_checkpoints=lambda: read_notes(config.checkpoints_path),
+        ),
         server,
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

@@ -145,8 +145,13 @@ async def test_a_failed_own_check_stops_signing_and_serving_until_acknowledged(
         await register(harness.client("police"))
         with pytest.raises(ProofUnavailable, match="signing is stopped"):
             harness.gateway.log.checkpoint_now()
-        with pytest.raises(grpc.aio.AioRpcError):
-            await harness.client("zvh", role="privacy_officer").get_checkpoint()
+        officer = harness.client("zvh", role="privacy_officer")
+        with pytest.raises(grpc.aio.AioRpcError) as no_checkpoint:
+            await officer.get_checkpoint()
+        assert no_checkpoint.value.code() == grpc.StatusCode.NOT_FOUND
+        # VerifyLog over gRPC checks against the checkpoint file too.
+        verified = await officer.verify_log()
+        assert not verified.ok and "fewer than the signed checkpoint" in verified.reason
     engine = create_engine_for(db_url)
     with engine.begin() as conn:
         assert conn.execute(text("SELECT count(*) FROM log_checkpoints")).scalar_one() == 0
