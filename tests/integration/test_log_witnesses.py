@@ -13,14 +13,16 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import text
 
+from adapters.client import PartnerClient, PartnerCredentials
 from adapters.log_witness import LogRewritten, LogRolledBack, LogWitnessError
 from gateway.cli.main import main
 from gateway.core import CompiledPolicy
+from gateway.server.app import start_gateway
 from gateway.store.audit_proofs import ProofUnavailable
 from gateway.store.checkpoint_file import read_notes
 from gateway.store.db import create_engine_for
 from gateway.store.log_alarm import LogAlarm
-from tests.integration.harness import Harness, running_harness
+from tests.integration.harness import Harness, gateway_config, running_harness
 from tests.integration.helpers import register, to_case_meeting
 from tests.integration.log_tampering import (
     ROLL_BACK_KEEP,
@@ -216,3 +218,48 @@ async def test_audit_verify_fails_a_log_with_records_but_no_checkpoint(
     assert main(["audit", "verify", "--db", harness.db_url, "--keys", str(harness.keys)]) == 1
     err = capsys.readouterr().err
     assert f"the log holds {records} records but no signed checkpoint at all" in err
+
+
+async def test_each_replica_keeps_the_checkpoints_it_saw(
+    db_url: str,
+    dev_keys: Path,
+    shipped_policy: CompiledPolicy,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two replicas on one database, each with its own checkpoint directory: a checkpoint one
+    signs is copied by the other's check into its own file, so either file alone catches a
+    rollback (here the signing replica's host is lost with its file)."""
+    replicas = []
+    for name in ("gateway-0", "gateway-1"):
+        config = gateway_config(
+            db_url, dev_keys, checkpoint_dir=tmp_path / name, replica_id=name
+        )
+        replicas.append(await start_gateway(config, policy=shipped_policy, sources={}))
+    first, second = replicas
+    try:
+        creds = PartnerCredentials.from_key_dir(dev_keys, "police")
+        async with PartnerClient(first.address, creds, role="case_director") as police:
+            for _ in range(ROLL_BACK_KEEP + 2):
+                await register(police)
+        size = first.log.checkpoint_now().tree_size
+        assert size > ROLL_BACK_KEEP
+        assert second.log_watch is not None
+        result = await second.log_watch.check_now()
+        assert result is not None and result.ok
+        assert (tmp_path / "gateway-1" / "checkpoints-gateway-1.jsonl").exists()
+        assert any(f"\n{size}\n" in note for note in read_notes(tmp_path / "gateway-1"))
+    finally:
+        for gateway in replicas:
+            await gateway.stop(grace=None)
+    tamper(db_url, "roll_back")
+    remove_outside_evidence(tmp_path / "gateway-0")
+    operator = tmp_path / "gateway-1.toml"
+    operator.write_text(
+        f"database_url = '{db_url}'\nkeys_dir = '{dev_keys}'\n"
+        f"checkpoint_dir = '{tmp_path / 'gateway-1'}'\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert main(["audit", "verify", "--config", str(operator)]) == 1
+    assert f"fewer than the signed checkpoint at tree size {size}" in capsys.readouterr().err
