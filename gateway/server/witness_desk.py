@@ -69,8 +69,9 @@ class WitnessDesk:
             # No checkpoint at all: an empty answer, which a partner that witnessed one takes
             # for the rollback it is.
             return exchange_pb2.CheckpointToWitness(old_size=old_size)
-        if self._file is not None:
-            # What this replica hands out is in its checkpoint file first.
+        if self._file is not None and self._log.attested(offer.checkpoint).key_id:
+            # What this replica hands out is in its checkpoint file first; a note no trusted
+            # key signed (a forged row) is handed out for the witness to refuse, never kept.
             self._file.append(offer.checkpoint.note)
         return exchange_pb2.CheckpointToWitness(
             note=offer.checkpoint.note,

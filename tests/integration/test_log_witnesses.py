@@ -6,6 +6,7 @@ operator acknowledges), and by every partner that witnessed an earlier checkpoin
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -22,6 +23,7 @@ from gateway.store.audit_proofs import ProofUnavailable
 from gateway.store.checkpoint_file import read_notes
 from gateway.store.db import create_engine_for
 from gateway.store.log_alarm import LogAlarm
+from gateway.tlog.cosignature import add_cosignature, cosign
 from tests.integration.harness import Harness, gateway_config, running_harness
 from tests.integration.helpers import register, to_case_meeting
 from tests.integration.log_tampering import (
@@ -263,3 +265,24 @@ async def test_each_replica_keeps_the_checkpoints_it_saw(
     capsys.readouterr()
     assert main(["audit", "verify", "--config", str(operator)]) == 1
     assert f"fewer than the signed checkpoint at tree size {size}" in capsys.readouterr().err
+
+
+async def test_witness_calls_with_bad_cosignatures_are_refused(harness: Harness) -> None:
+    await _fill_log(harness)
+    police, ggz = harness.client("police"), harness.client("ggz")
+    offer = await police.checkpoint_to_witness(0)
+    ggz_key = harness.credentials("ggz").token_key
+    at = datetime.now(UTC)
+    # Police sends a note cosigned by ggz, under police's name and under ggz's.
+    for name in ("police", "ggz"):
+        cosigned = add_cosignature(offer.note, cosign(offer.note, name, ggz_key, at))
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await police.witness_checkpoint(cosigned)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A checkpoint the log never signed, and one of another tree at a size it did sign.
+    for note in ("not a note", offer.note.replace("\n", "\nx", 1)):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await police.witness_checkpoint(note)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    good = add_cosignature(offer.note, cosign(offer.note, "ggz", ggz_key, at))
+    assert (await ggz.witness_checkpoint(good)).witnesses == 1
