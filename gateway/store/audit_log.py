@@ -445,6 +445,9 @@ class AuditLog:
         self._chain.suspended = reason or "suspended"
 
     def resume_checkpoints(self) -> None:
+        """Sign again (after an operator cleared the alarm, perhaps accepting a log rolled
+        back behind what this process signed before)."""
+        self._chain.last_checkpoint = None
         self._chain.suspended = None
 
     @property

@@ -345,6 +345,13 @@ class _Verification:
                 seq=None,
             )
         head = self.head
+        if head.last_seq < last_seq:
+            raise _Fault(
+                f"the chain head names seq {head.last_seq} but records up to seq {last_seq} "
+                "were verified: the head was moved back (the log was cut, rolled back or "
+                "wiped)",
+                seq=int(head.last_seq) + 1,
+            )
         if head.last_seq != last_seq:
             bad = min(int(head.last_seq), last_seq) + 1
             raise _Fault(

@@ -272,6 +272,14 @@ class ChainWriter:
     ) -> Checkpoint | None:
         policy = self.checkpoints
         size = head.seq
+        own = self.last_checkpoint
+        if own is not None and min(size, head.checkpoint_size) < own.tree_size:
+            # The head only ever moves forward: one behind a checkpoint this process signed
+            # was reset by someone writing the database. Sign nothing over it.
+            self.suspended = (
+                f"the chain head went back behind the checkpoint at tree size "
+                f"{own.tree_size} this gateway signed"
+            )
         if policy is None or size <= head.checkpoint_size or self.suspended is not None:
             return None
         due = (
