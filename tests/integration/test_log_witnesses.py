@@ -18,9 +18,11 @@ from adapters.client import PartnerClient, PartnerCredentials
 from adapters.log_witness import LogRewritten, LogRolledBack, LogWitnessError
 from gateway.cli.main import main
 from gateway.core import CompiledPolicy
+from gateway.crypto.keystore import Keystore
 from gateway.server.app import start_gateway
 from gateway.store.audit_proofs import ProofUnavailable
 from gateway.store.checkpoint_file import read_notes
+from gateway.store.checkpoints import CheckpointSigner
 from gateway.store.db import create_engine_for
 from gateway.store.log_alarm import LogAlarm
 from gateway.tlog.cosignature import add_cosignature, cosign
@@ -287,5 +289,16 @@ async def test_witness_calls_with_bad_cosignatures_are_refused(harness: Harness)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await police.witness_checkpoint(note)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # Signed with the log's key, but a tree the database does not hold: not cosigned.
+    keystore = Keystore.open(harness.keys)
+    signer = CheckpointSigner(keystore.signing_keys().current, harness.gateway.config.log_origin)
+    unheld = signer.sign(offer.tree_size + 1000, bytes(32), at).note
+    police_key = harness.credentials("police").token_key
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await police.witness_checkpoint(
+            add_cosignature(unheld, cosign(unheld, "police", police_key, at))
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    keystore.close()
     good = add_cosignature(offer.note, cosign(offer.note, "ggz", ggz_key, at))
     assert (await ggz.witness_checkpoint(good)).witnesses == 1
