@@ -17,7 +17,6 @@ from pathlib import Path
 
 import grpc
 from grpc import aio
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 from sqlalchemy import Engine
@@ -49,6 +48,7 @@ from gateway.crypto.live_keystore import LiveKeystore
 from gateway.crypto.provider import HpkeRecipient, KeyRing
 from gateway.policyfiles import load_policy_dir
 from gateway.reports.access_request import SubjectAccessReports
+from gateway.server import health
 from gateway.server.accountability_service import AccountabilityService
 from gateway.server.auth import TokenVerifier
 from gateway.server.auth_refusals import refusal_recorder
@@ -106,7 +106,7 @@ class Gateway:
     reloader: PolicyReloader
     log: AuditLog
     metrics: Metrics
-    health: health.HealthServicer
+    health: health.HealthService
     sources: dict[str, Source]
     engine: Engine
     snapshots: CaseSnapshots
@@ -320,15 +320,15 @@ async def start_gateway(
         AccountabilityService(audit, metrics, reviews=review_queue, subject_access=subject_access),
         server,
     )
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_servicer = health.HealthService()
+    health_servicer.add_to_server(server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     port = _bind(server, config)
     await server.start()
     for name in ("", *SERVICE_NAMES):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        health_servicer.set(name, health.SERVING)
 
     async def put_in_force(new: CompiledPolicy) -> None:
         # The registry (partners and their keys, as the new policy names them) is joined
