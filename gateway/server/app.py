@@ -56,6 +56,9 @@ from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
 from gateway.server.interceptors import AuthInterceptor
 from gateway.server.key_refresh import follow_key_changes
+from gateway.server.limit_interceptor import CallerKeys, LimitInterceptor
+from gateway.server.limit_report import LimitReport
+from gateway.server.limits import CallLimiter, LimitedCalls
 from gateway.server.log_watch import LogWatch
 from gateway.server.metrics import Metrics
 from gateway.server.partners import PartnerRegistry
@@ -117,6 +120,7 @@ class Gateway:
     admission: TokenAdmission | None = None
     keystore: Keystore | None = None
     signer: CheckpointSigner | None = None
+    limit_report: LimitReport | None = None
 
     @property
     def address(self) -> str:
@@ -159,6 +163,9 @@ class Gateway:
         await self.server.stop(grace)
         # Registrations and entries whose callers gave up still finish with their records.
         await finish_running_work(WORK_FINISH_TIMEOUT_S)
+        if self.limit_report is not None:
+            # The calls turned away since the last window, before the log closes.
+            await self.limit_report.stop()
         await self.log.close()
         await self.snapshots.close()
         for source in self.sources.values():
@@ -294,12 +301,16 @@ async def start_gateway(
         refusal_recorder(audit.append, lambda: holder.current.version, clock),
         mutual_tls=config.tls_mode is TlsMode.MUTUAL,
     )
+    limit_interceptor, limit_report = _call_limits(config, partners, metrics, audit, holder, clock)
     server = aio.server(
-        interceptors=[interceptor],
+        # The call limits come first: a call over its partner's limit costs no token check.
+        interceptors=[limit_interceptor, interceptor],
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
+            *config.limits.server_options(),
         ],
+        maximum_concurrent_rpcs=config.limits.max_concurrent_rpcs,
     )
     exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(  # type: ignore[no-untyped-call]
         ExchangeService(
@@ -320,7 +331,7 @@ async def start_gateway(
         AccountabilityService(audit, metrics, reviews=review_queue, subject_access=subject_access),
         server,
     )
-    health_servicer = health.HealthService()
+    health_servicer = health.HealthService(max_watchers=config.limits.max_health_watchers)
     health_servicer.add_to_server(server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -351,6 +362,7 @@ async def start_gateway(
         registry_reloader.start()
     retention = start_retention(engine, config, metrics, clock)
     rewrap = start_rewrap(engine, keys, config, metrics)
+    limit_report.start()
     metrics.up.set(1)
     return Gateway(
         config,
@@ -372,7 +384,41 @@ async def start_gateway(
         admission=admission,
         keystore=keystore,
         signer=signer,
+        limit_report=limit_report,
     )
+
+
+def _call_limits(
+    config: GatewayConfig,
+    partners: PartnerDirectory,
+    metrics: Metrics,
+    audit: AuditLog,
+    policy: PolicyHolder,
+    clock: Callable[[], datetime],
+) -> tuple[LimitInterceptor, LimitReport]:
+    """The call limits of this replica (gateway.server.limits): the interceptor that admits
+    or turns away each call, and the task that writes the calls turned away to the log."""
+    limited = LimitedCalls(clock())
+    callers = CallerKeys(
+        lambda: partners.current.by_certificate,
+        lambda: partners.current.partners,
+        mutual_tls=config.tls_mode is TlsMode.MUTUAL,
+    )
+    interceptor = LimitInterceptor(
+        CallLimiter(config.limits.limit_of),
+        limited,
+        callers,
+        metrics,
+        request_timeout_s=config.limits.request_timeout_s,
+    )
+    report = LimitReport(
+        limited,
+        audit.append,
+        lambda: policy.current.version,
+        clock,
+        interval_s=config.limits.report_interval_s,
+    )
+    return interceptor, report
 
 
 def _load_policy(directory: Path) -> CompiledPolicy:

@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_mapping
 from gateway.registry.entries import TOKEN_ALGORITHMS
+from gateway.server.limit_settings import LimitSettings, limits_from_mapping
 
 DEFAULT_LISTEN = "127.0.0.1:50651"
 DEFAULT_METRICS_PORT = 9651
@@ -118,6 +119,8 @@ class GatewayConfig:
     # Where the log-signing, HPKE and key-encryption keys live: files in keys_dir (default)
     # or a PKCS#11 token ([key_provider] table; gateway.crypto.provider_settings).
     key_provider: KeyProviderSettings = field(default_factory=KeyProviderSettings)
+    # Call limits per partner and connection limits ([limits] table; limit_settings).
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
     @property
     def registry_path(self) -> Path:
@@ -186,6 +189,7 @@ _KNOWN_KEYS = {
     "rewrap_batch_size",
     "request_id_retention_s",
     "key_provider",
+    "limits",
 }
 
 
@@ -263,6 +267,7 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         ),
         seal_source_requests=_bool(raw, "seal_source_requests", DEFAULT_SEAL_SOURCE_REQUESTS),
         key_provider=_key_provider(raw.get("key_provider", {}), base),
+        limits=_limits(raw.get("limits", {})),
     )
 
 
@@ -271,6 +276,15 @@ def _key_provider(value: object, base: Path) -> KeyProviderSettings:
         raise ConfigError("[key_provider] must be a table")
     try:
         return settings_from_mapping(value, base)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _limits(value: object) -> LimitSettings:
+    if not isinstance(value, Mapping):
+        raise ConfigError("[limits] must be a table")
+    try:
+        return limits_from_mapping(value)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 

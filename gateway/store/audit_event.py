@@ -46,6 +46,9 @@ class RecordKind(StrEnum):
     # A registration or case-file entry sent again under the request id of one already
     # done: answered as the first call was, nothing changed. Names the first call's record.
     REPLAY = "replay"
+    # Calls of one caller turned away by the call limits in one window, counted in one
+    # record (start and end of the window, the count, the operations), never one per call.
+    RATE_LIMITED = "rate_limited"
 
 
 class EventStatus(StrEnum):

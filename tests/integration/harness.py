@@ -33,6 +33,7 @@ from gateway.crypto.layout import CaPaths, GatewayKeyPaths
 from gateway.registry.dev import register_dev_partners
 from gateway.server.app import Gateway, gateway_client_tls, request_sealer, start_gateway
 from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
+from gateway.server.limit_settings import LimitSettings
 from tests.integration.wire_tap import WireTap
 
 SOURCE_PARTNERS = {
@@ -140,6 +141,8 @@ def gateway_config(db_url: str, keys: Path, **changes: object) -> GatewayConfig:
         tls_mode=TlsMode.MUTUAL,
         metrics_port=None,
         source_deadline_s=1.0,
+        # Tests of the call limits set their own; the others must not run into them.
+        limits=LimitSettings.lifted(),
     )
     return base.with_overrides(**changes)
 
