@@ -10,10 +10,13 @@ record per caller and window (``gateway.server.limit_report``). The token is not
 and no handler runs.
 
 To be asked before the request message is read, every unary call is served as a
-client-streaming one (the same on the wire): the handler starts when the call does, sees the
-client certificate, and reads the one request message itself, within ``request_timeout_s``.
-A stream that never sends its request therefore holds a place in its caller's limit for at
-most that long, and is then closed (DEADLINE_EXCEEDED).
+client-streaming one and every server-streaming call as a bidirectional one (the same on the
+wire): the handler starts when the call does, sees the client certificate, and reads the one
+request message itself, within ``request_timeout_s``. A stream that never sends its request
+therefore holds a place in its caller's limit (and in the server's ``max_concurrent_rpcs``)
+for at most that long, and is then closed (DEADLINE_EXCEEDED). Health checks and reflection
+are not limited per caller (orchestrators probe them without a partner), but their first
+message must arrive in time too.
 
 Without client certificates (``tls_mode`` tls or insecure, loopback tests) the caller is the
 token's claimed issuer, unverified: the limit then works per partner only among honest callers.
@@ -134,61 +137,105 @@ class LimitInterceptor(_Interceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
         handler: Handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(OPEN_PREFIXES):
+        if handler is None:
             return handler
+        method = handler_call_details.method
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = self._limiting(handler, method)
+        wrapped = self._wrap(handler, method)
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
-    def _limiting(self, handler: Handler, method: str) -> Handler:
+    def _wrap(self, handler: Handler, method: str) -> Handler:
         operation = method.lstrip("/").rsplit(".", 1)[-1]
+        # Health and reflection answer without a partner (orchestrators probe them): they
+        # are not limited per caller, but their first message must come in time as well.
+        limited = not method.startswith(OPEN_PREFIXES)
         if handler.unary_unary is not None:
-            return self._unary(handler, operation)
-        if handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
-            return self._server_stream(handler, operation)
-        # Any other kind is refused by authentication without work or a log record.
+            return self._unary(handler, operation, limited)
+        if handler.unary_stream is not None:
+            return self._server_stream(handler, operation, limited)
+        if handler.stream_stream is not None and not limited:
+            return self._bidi_stream(handler)
+        # Any other kind of partner call is refused by authentication, without work or record.
         return handler
 
-    def _unary(self, handler: Handler, operation: str) -> Handler:
+    def _unary(self, handler: Handler, operation: str, limited: bool) -> Handler:
         inner = handler.unary_unary
         assert inner is not None
         admit, release, first_request = self._admit, self._limiter.release, self._first_request
 
-        async def limited(requests: AsyncIterator[Any], context: Context) -> Any:
-            caller = await admit(context, operation)
+        async def served(requests: AsyncIterator[Any], context: Context) -> Any:
+            caller = await admit(context, operation) if limited else None
             try:
                 request = await first_request(requests, context)
                 return await inner(request, context)  # type: ignore[arg-type]
             finally:
-                release(caller)
+                if caller is not None:
+                    release(caller)
 
         return grpc.stream_unary_rpc_method_handler(
-            limited,
+            served,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
-    def _server_stream(self, handler: Handler, operation: str) -> Handler:
-        inner = handler.unary_stream
+    def _server_stream(self, handler: Handler, operation: str, limited: bool) -> Handler:
+        inner: Any = handler.unary_stream
         assert inner is not None
         admit, release, first_request = self._admit, self._limiter.release, self._first_request
 
-        async def limited(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
-            caller = await admit(context, operation)
+        if not inspect.isasyncgenfunction(inner):
+            # A handler that writes with context.write (health Watch) and returns None.
+            async def written(requests: AsyncIterator[Any], context: Context) -> None:
+                caller = await admit(context, operation) if limited else None
+                try:
+                    await inner(await first_request(requests, context), context)
+                finally:
+                    if caller is not None:
+                        release(caller)
+
+            return grpc.stream_stream_rpc_method_handler(
+                written,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        async def streamed(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+            caller = await admit(context, operation) if limited else None
             try:
                 request = await first_request(requests, context)
-                responses: AsyncIterator[Any] = inner(request, context)  # type: ignore[arg-type,assignment]
-                async for response in responses:
+                async for response in inner(request, context):
                     yield response
             finally:
-                release(caller)
+                if caller is not None:
+                    release(caller)
 
         return grpc.stream_stream_rpc_method_handler(
-            limited,
+            streamed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _bidi_stream(self, handler: Handler) -> Handler:
+        """Reflection: its first request must come in time; it may then stay open."""
+        inner: Any = handler.stream_stream
+        if not inspect.isasyncgenfunction(inner):
+            return handler
+        first_request = self._first_request
+
+        async def streamed(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+            async def in_time() -> AsyncIterator[Any]:
+                yield await first_request(requests, context)
+                async for request in requests:
+                    yield request
+
+            async for response in inner(in_time(), context):
+                yield response
+
+        return grpc.stream_stream_rpc_method_handler(
+            streamed,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
