@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import pytest
@@ -29,7 +30,7 @@ from gateway.server.limits import CallLimit
 from gateway.store import LogRecord, RecordKind
 from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import register, to_case_meeting
-from tests.integration.log_accounting import PHASE, PURPOSE
+from tests.integration.log_accounting import PHASE, PURPOSE, read_log
 
 PARTNER = CallLimit(rate_per_s=20.0, burst=10, max_concurrent=16)
 UNKNOWN = CallLimit(rate_per_s=5.0, burst=5, max_concurrent=8)
@@ -42,10 +43,10 @@ OPERATION = "ExchangeService/RequestDisclosure"
 
 @pytest.fixture
 async def limited(
-    db_url: str, dev_keys: object, shipped_policy: CompiledPolicy
+    db_url: str, dev_keys: Path, shipped_policy: CompiledPolicy
 ) -> AsyncIterator[Harness]:
     async with running_harness(
-        db_url, dev_keys, shipped_policy, config_changes={"limits": LIMITS}  # type: ignore[arg-type]
+        db_url, dev_keys, shipped_policy, config_changes={"limits": LIMITS}
     ) as harness:
         yield harness
 
@@ -174,3 +175,29 @@ async def test_a_flood_is_held_at_the_limit_and_logged_per_window(limited: Harne
     metrics = harness.gateway.metrics.limited_calls
     assert metrics.labels("ggz", "rate")._value.get() == ggz.limited
     assert metrics.labels("unknown", "rate")._value.get() == unknown.limited
+
+
+async def test_the_window_in_progress_is_written_when_the_gateway_stops(
+    db_url: str, dev_keys: Path, shipped_policy: CompiledPolicy
+) -> None:
+    hourly = LimitSettings(partner=CallLimit(rate_per_s=1.0, burst=3, max_concurrent=8),
+                           report_interval_s=3600.0)
+    flood = Flood()
+    async with running_harness(
+        db_url, dev_keys, shipped_policy, config_changes={"limits": hourly}
+    ) as harness:
+        forged = harness.token(
+            "ggz", key=Ed25519PrivateKey.generate(), key_id=harness.credentials("ggz").token_key_id
+        )
+        async with harness.channel("ggz") as channel:
+            await _flood(channel, forged, time.monotonic() + 0.5, flood)
+        # The hour has not passed: nothing of the window is written yet.
+        kinds = {r.event.kind for r in _records(harness, 0)}
+        assert RecordKind.RATE_LIMITED not in kinds
+    assert flood.limited > 0
+
+    contents = read_log(db_url, dev_keys)
+    assert contents.verified.ok, contents.verified
+    [window] = [r.event for r in contents.records if r.event.kind is RecordKind.RATE_LIMITED]
+    assert window.partner_id == "ggz"
+    assert dict(window.detail)["calls"] == str(flood.limited)
