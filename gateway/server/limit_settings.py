@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.server.limits import UNKNOWN_CALLER, CallLimit
@@ -62,8 +62,9 @@ DEFAULT_MAX_HEALTH_WATCHERS = 100
 class LimitSettings:
     partner: CallLimit = DEFAULT_PARTNER_LIMIT
     unknown: CallLimit = DEFAULT_UNKNOWN_LIMIT
-    # partner id -> its own limit, where the covenant gives a partner more (or less).
-    partners: Mapping[str, CallLimit] = field(default_factory=dict)
+    # (partner id, its own limit) pairs, sorted, where the covenant gives a partner more or
+    # less; a tuple keeps the configuration hashable.
+    partners: tuple[tuple[str, CallLimit], ...] = ()
     report_interval_s: float = DEFAULT_REPORT_INTERVAL_S
     max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
@@ -87,7 +88,8 @@ class LimitSettings:
         """The limit of a partner id, or of ``UNKNOWN_CALLER``."""
         if caller == UNKNOWN_CALLER:
             return self.unknown
-        return self.partners.get(caller, self.partner)
+        # Asked once per caller by the limiter: a scan of a few pairs is cheap enough.
+        return dict(self.partners).get(caller, self.partner)
 
     def server_options(self) -> list[tuple[str, int]]:
         """grpc server options (channel arguments) that bound connections and streams."""
@@ -152,7 +154,7 @@ def limits_from_mapping(raw: Mapping[str, Any]) -> LimitSettings:
     return LimitSettings(
         partner=partner,
         unknown=_call_limit(raw, "unknown_", DEFAULT_UNKNOWN_LIMIT, "[limits]"),
-        partners=partners,
+        partners=tuple(sorted(partners.items())),
         report_interval_s=_seconds(raw, "report_interval_s", DEFAULT_REPORT_INTERVAL_S),
         max_concurrent_rpcs=_count(raw, "max_concurrent_rpcs", DEFAULT_MAX_CONCURRENT_RPCS),
         request_timeout_s=_seconds(raw, "request_timeout_s", DEFAULT_REQUEST_TIMEOUT_S),
