@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +20,7 @@ from gateway.server.limits import (
 )
 
 T0 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Clock:
@@ -152,3 +156,13 @@ def test_a_window_names_a_bounded_number_of_operations() -> None:
     [window] = tally.close(T0 + timedelta(seconds=1))
     assert window.count == MAX_OPERATIONS_PER_WINDOW * 3
     assert len(window.operations) == MAX_OPERATIONS_PER_WINDOW
+
+
+def test_the_limiter_is_separate_from_grpc_and_storage() -> None:
+    # The operations issue's overload protection reuses it; a fresh interpreter shows what
+    # importing it drags in.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, gateway.server.limits; print(' '.join(sys.modules))"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout.split()
+    assert not [m for m in loaded if m.split(".")[0] in {"grpc", "sqlalchemy", "psycopg"}]
