@@ -142,6 +142,7 @@ async def _gateway_main(conn: Connection, spec: GatewaySpec) -> None:
     from adapters.grpc_source import GrpcSource
     from gateway.server.app import gateway_client_tls, start_gateway
     from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
+    from gateway.server.limit_settings import LimitSettings
 
     config = GatewayConfig(
         listen="127.0.0.1:0",
@@ -155,6 +156,8 @@ async def _gateway_main(conn: Connection, spec: GatewaySpec) -> None:
         tls_mode=TlsMode.MUTUAL if spec.mutual_tls else TlsMode.INSECURE,
         certificate_bound_tokens=spec.mutual_tls,
         metrics_port=None,
+        # The benchmark measures throughput, not the per-partner call limits.
+        limits=LimitSettings.lifted(),
     )
     # The source answers in clear and is asked in clear, like the direct and proxy targets,
     # so that all three carry the same bytes.

@@ -9,7 +9,6 @@ policy names the partners and their roles.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import grpc
 from grpc import aio
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 from sqlalchemy import Engine
@@ -50,6 +48,7 @@ from gateway.crypto.live_keystore import LiveKeystore
 from gateway.crypto.provider import HpkeRecipient, KeyRing
 from gateway.policyfiles import load_policy_dir
 from gateway.reports.access_request import SubjectAccessReports
+from gateway.server import health
 from gateway.server.accountability_service import AccountabilityService
 from gateway.server.auth import TokenVerifier
 from gateway.server.auth_refusals import refusal_recorder
@@ -57,6 +56,9 @@ from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
 from gateway.server.interceptors import AuthInterceptor
 from gateway.server.key_refresh import follow_key_changes
+from gateway.server.limit_interceptor import CallerKeys, LimitInterceptor
+from gateway.server.limit_report import LimitReport
+from gateway.server.limits import CallLimiter, LimitedCalls
 from gateway.server.log_watch import LogWatch
 from gateway.server.metrics import Metrics
 from gateway.server.partners import PartnerRegistry
@@ -109,7 +111,7 @@ class Gateway:
     reloader: PolicyReloader
     log: AuditLog
     metrics: Metrics
-    health: health.HealthServicer
+    health: health.HealthService
     sources: dict[str, Source]
     engine: Engine
     snapshots: CaseSnapshots
@@ -120,6 +122,7 @@ class Gateway:
     admission: TokenAdmission | None = None
     keystore: Keystore | None = None
     signer: CheckpointSigner | None = None
+    limit_report: LimitReport | None = None
 
     @property
     def address(self) -> str:
@@ -162,6 +165,9 @@ class Gateway:
         await self.server.stop(grace)
         # Registrations and entries whose callers gave up still finish with their records.
         await finish_running_work(WORK_FINISH_TIMEOUT_S)
+        if self.limit_report is not None:
+            # The calls turned away since the last window, before the log closes.
+            await self.limit_report.stop()
         await self.log.close()
         await self.snapshots.close()
         for source in self.sources.values():
@@ -306,12 +312,16 @@ async def start_gateway(
         refusal_recorder(audit.append, lambda: holder.current.version, clock),
         mutual_tls=config.tls_mode is TlsMode.MUTUAL,
     )
+    limit_interceptor, limit_report = _call_limits(config, partners, metrics, audit, holder, clock)
     server = aio.server(
-        interceptors=[interceptor],
+        # The call limits come first: a call over its partner's limit costs no token check.
+        interceptors=[limit_interceptor, interceptor],
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
+            *config.limits.server_options(),
         ],
+        maximum_concurrent_rpcs=config.limits.max_concurrent_rpcs,
     )
     exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(  # type: ignore[no-untyped-call]
         ExchangeService(
@@ -341,15 +351,15 @@ async def start_gateway(
         ),
         server,
     )
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_servicer = health.HealthService(max_watchers=config.limits.max_health_watchers)
+    health_servicer.add_to_server(server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     port = _bind(server, config)
     await server.start()
     for name in ("", *SERVICE_NAMES):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        health_servicer.set(name, health.SERVING)
     # A standing log alarm (or one raised later) makes the accountability service NOT_SERVING.
     log_watch.on_state = accountability_health(health_servicer)
 
@@ -374,6 +384,7 @@ async def start_gateway(
         registry_reloader.start()
     retention = start_retention(engine, config, metrics, clock)
     rewrap = start_rewrap(engine, keys, config, metrics)
+    limit_report.start()
     metrics.up.set(1)
     return Gateway(
         config,
@@ -395,25 +406,49 @@ async def start_gateway(
         admission=admission,
         keystore=keystore,
         signer=signer,
+        limit_report=limit_report,
     )
 
 
-def accountability_health(servicer: object) -> Callable[[bool], None]:
-    """Reports the accountability service's health on ``servicer`` (the synchronous or the
-    asyncio grpc_health servicer, whose ``set`` is a coroutine)."""
+def accountability_health(servicer: health.HealthService) -> Callable[[bool], None]:
+    """Reports the accountability service's health on ``servicer`` (callable from any thread)."""
     name = SERVICE_NAMES[1]
 
     def report(healthy: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if healthy
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
-        outcome = servicer.set(name, status)  # type: ignore[attr-defined]
-        if inspect.isawaitable(outcome):
-            asyncio.ensure_future(outcome)
+        servicer.set(name, health.SERVING if healthy else health.NOT_SERVING)
 
     return report
+def _call_limits(
+    config: GatewayConfig,
+    partners: PartnerDirectory,
+    metrics: Metrics,
+    audit: AuditLog,
+    policy: PolicyHolder,
+    clock: Callable[[], datetime],
+) -> tuple[LimitInterceptor, LimitReport]:
+    """The call limits of this replica (gateway.server.limits): the interceptor that admits
+    or turns away each call, and the task that writes the calls turned away to the log."""
+    limited = LimitedCalls(clock())
+    callers = CallerKeys(
+        lambda: partners.current.by_certificate,
+        lambda: partners.current.partners,
+        mutual_tls=config.tls_mode is TlsMode.MUTUAL,
+    )
+    interceptor = LimitInterceptor(
+        CallLimiter(config.limits.limit_of),
+        limited,
+        callers,
+        metrics,
+        request_timeout_s=config.limits.request_timeout_s,
+    )
+    report = LimitReport(
+        limited,
+        audit.append,
+        lambda: policy.current.version,
+        clock,
+        interval_s=config.limits.report_interval_s,
+    )
+    return interceptor, report
 
 
 def _load_policy(directory: Path) -> CompiledPolicy:

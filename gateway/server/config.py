@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_mapping
 from gateway.registry.entries import TOKEN_ALGORITHMS
+from gateway.server.limit_settings import LimitSettings, limits_from_mapping
 
 DEFAULT_LISTEN = "127.0.0.1:50651"
 DEFAULT_METRICS_PORT = 9651
@@ -129,6 +130,8 @@ class GatewayConfig:
         if self.checkpoint_dir is not None:
             return self.checkpoint_dir
         return self.keys_dir.parent / "checkpoints"
+    # Call limits per partner and connection limits ([limits] table; limit_settings).
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
     @property
     def registry_path(self) -> Path:
@@ -199,6 +202,7 @@ _KNOWN_KEYS = {
     "key_provider",
     "checkpoint_dir",
     "replica_id",
+    "limits",
 }
 
 
@@ -278,6 +282,7 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         ),
         seal_source_requests=_bool(raw, "seal_source_requests", DEFAULT_SEAL_SOURCE_REQUESTS),
         key_provider=_key_provider(raw.get("key_provider", {}), base),
+        limits=_limits(raw.get("limits", {})),
     )
 
 
@@ -286,6 +291,15 @@ def _key_provider(value: object, base: Path) -> KeyProviderSettings:
         raise ConfigError("[key_provider] must be a table")
     try:
         return settings_from_mapping(value, base)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _limits(value: object) -> LimitSettings:
+    if not isinstance(value, Mapping):
+        raise ConfigError("[limits] must be a table")
+    try:
+        return limits_from_mapping(value)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 # Reasons of ketenpoort_rewrap_errors_total (gateway.store.rewrap.FailureReason, and a run
 # that failed as a whole).
 REWRAP_ERROR_REASONS = ("malformed", "unknown_kek", "does_not_open", "run_failed")
+# Reasons of ketenpoort_limited_calls_total (gateway.server.limits.LimitReason).
+LIMIT_REASONS = ("rate", "concurrency")
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -188,10 +190,36 @@ class Metrics:
             # Exported at 0 from the start, so that alerts see the series before a failure.
             self.rewrap_errors.labels(reason)
 
+        self.limited_calls = Counter(
+            "ketenpoort_limited_calls_total",
+            "Calls turned away by this replica's call limits (RESOURCE_EXHAUSTED, before any "
+            "work), by partner (a registered partner id, or unknown for every certificate "
+            "registered to no partner) and reason (rate, concurrency)",
+            ["partner", "reason"],
+            registry=r,
+        )
+        for reason in LIMIT_REASONS:
+            # Exported at 0 from the start, so that alerts see the series before a flood.
+            self.limited_calls.labels("unknown", reason)
+        self.request_timeouts = Counter(
+            "ketenpoort_request_timeouts_total",
+            "Calls closed (DEADLINE_EXCEEDED) because their request message did not arrive "
+            "within request_timeout_s",
+            registry=r,
+        )
+
         self._children: dict[tuple[object, ...], Any] = {}
 
     def auth_failure(self, reason: str) -> None:
         self._child(self.auth_failures, reason).inc()
+
+    def limited_call(self, partner: str, reason: str) -> None:
+        """A call turned away by the call limits; ``partner`` is a registered partner id or
+        "unknown", never anything the caller chose."""
+        self._child(self.limited_calls, partner, reason).inc()
+
+    def request_timeout(self) -> None:
+        self.request_timeouts.inc()
 
     def refusal(self, reason: str) -> None:
         self._child(self.refusals, reason).inc()

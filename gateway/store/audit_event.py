@@ -51,6 +51,9 @@ class RecordKind(StrEnum):
     # An operator cleared the gateway's log alarm (`ketenpoort audit acknowledge`): the log
     # verified again, or the operator overrode the check and said why (a digest of it).
     LOG_ALARM_CLEARED = "log_alarm_cleared"
+    # Calls of one caller turned away by the call limits in one window, counted in one
+    # record (start and end of the window, the count, the operations), never one per call.
+    RATE_LIMITED = "rate_limited"
 
 
 class EventStatus(StrEnum):

@@ -34,6 +34,7 @@ from gateway.crypto.layout import CaPaths, GatewayKeyPaths
 from gateway.registry.dev import register_dev_partners
 from gateway.server.app import Gateway, gateway_client_tls, request_sealer, start_gateway
 from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
+from gateway.server.limit_settings import LimitSettings
 from tests.integration.wire_tap import WireTap
 
 SOURCE_PARTNERS = {
@@ -145,17 +146,25 @@ def gateway_config(db_url: str, keys: Path, **changes: object) -> GatewayConfig:
         metrics_port=None,
         source_deadline_s=1.0,
         checkpoint_dir=own_checkpoints,
+        # Tests of the call limits set their own; the others must not run into them.
+        limits=LimitSettings.lifted(),
     )
     return base.with_overrides(**changes)
 
 
 @asynccontextmanager
 async def running_harness(
-    db_url: str, keys: Path, policy: CompiledPolicy, **gateway_options: Any
+    db_url: str,
+    keys: Path,
+    policy: CompiledPolicy,
+    *,
+    config_changes: dict[str, Any] | None = None,
+    **gateway_options: Any,
 ) -> AsyncIterator[Harness]:
     """A gateway with a real source system per source partner, stopped on exit.
 
-    ``gateway_options`` go to ``start_gateway`` (a ``clock``, say). The sources seal their
+    ``gateway_options`` go to ``start_gateway`` (a ``clock``, say); ``config_changes`` to
+    the gateway's configuration (``limits``, say). The sources seal their
     answers to the gateway's key file; the gateway opens them with its key ring. Gateway and
     sources speak mutual TLS; the gateway seals its requests to each source partner's
     registered sealing key (the registry in force), and each source opens them with its
@@ -164,7 +173,7 @@ async def running_harness(
     adapters: dict[str, Source] = {}
     wire: dict[str, WireTap] = {}
     registry = Path(tempfile.mkdtemp(prefix="ketenpoort-registry-"))
-    config = gateway_config(db_url, keys, registry_dir=registry)
+    config = gateway_config(db_url, keys, registry_dir=registry, **(config_changes or {}))
     tls = gateway_client_tls(keys)
     gateway_keys = GatewayKeys.from_public_key_file(GatewayKeyPaths.under(keys).hpke_pub)
     # The sources' answers are opened with the serving gateway's own key ring, as the

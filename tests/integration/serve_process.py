@@ -113,7 +113,9 @@ def write_config(
         "tls_mode = 'insecure'\n"
         "metrics_port = 0\n"
         # Generous: the sources share the test's event loop with the load.
-        "source_deadline_s = 10.0\n" + entries,
+        "source_deadline_s = 10.0\n" + entries
+        # Tests of other things must not run into the call limits.
+        + "\n[limits]\nrate_per_s = 1000000.0\nburst = 1000000\nmax_concurrent = 1000000\n",
         encoding="utf-8",
     )
     return path
