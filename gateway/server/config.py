@@ -76,6 +76,10 @@ class SourceEndpoint:
     # Ask this source in clear while its partner has no registered sealing key, rather than
     # not at all (deprecated: the subject's identity then travels readable inside TLS).
     allow_clear_requests: bool = False
+    # Accept this source's answers unsigned (deprecated): by default an answer counts only when
+    # signed by a token key registered to the partner (docs/sealed-answers.md, "Signed source
+    # answers"); a partner system that cannot sign yet is otherwise unavailable.
+    allow_unsigned_answers: bool = False
 
 
 @dataclass(frozen=True)
@@ -332,7 +336,9 @@ def _log_origin(value: object) -> str:
     return value
 
 
-_SOURCE_KEYS = frozenset({"partner", "address", "tls", "allow_clear_requests"})
+_SOURCE_KEYS = frozenset(
+    {"partner", "address", "tls", "allow_clear_requests", "allow_unsigned_answers"}
+)
 
 
 def _source(item: Mapping[str, Any]) -> SourceEndpoint:
@@ -345,6 +351,7 @@ def _source(item: Mapping[str, Any]) -> SourceEndpoint:
             address=str(item["address"]),
             tls=bool(item.get("tls", True)),
             allow_clear_requests=_bool(item, "allow_clear_requests", False),
+            allow_unsigned_answers=_bool(item, "allow_unsigned_answers", False),
         )
     except KeyError as exc:
         raise ConfigError(
