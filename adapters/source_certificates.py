@@ -118,7 +118,8 @@ class PinnedChannel:
         self._pin: _Pin | None = None
         self._lock: asyncio.Lock | None = None
         self._next_look = 0.0
-        self._closing: set[asyncio.Task[None]] = set()
+        # Channels of earlier pins, closing once the calls on them had time to end.
+        self._retired: dict[aio.Channel, asyncio.Task[None]] = {}
 
     @property
     def thumbprint(self) -> str:
@@ -150,16 +151,19 @@ class PinnedChannel:
         """Drop the pin (a call failed to connect): the next call looks again."""
         pin, self._pin = self._pin, None
         if pin is not None:
-            task = asyncio.get_running_loop().create_task(pin.channel.close(_OLD_CHANNEL_GRACE_S))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            channel = pin.channel
+            task = asyncio.get_running_loop().create_task(channel.close(_OLD_CHANNEL_GRACE_S))
+            self._retired[channel] = task
+            task.add_done_callback(lambda _: self._retired.pop(channel, None))
 
     async def close(self) -> None:
         pin, self._pin = self._pin, None
-        if pin is not None:
-            await pin.channel.close(None)
-        for task in list(self._closing):
+        channels = [pin.channel] if pin is not None else []
+        for channel, task in list(self._retired.items()):
             task.cancel()
+            channels.append(channel)
+        for channel in channels:
+            await channel.close(None)
 
     async def _look(self, registered: frozenset[str]) -> aio.Channel:
         now = self._pinning.clock()

@@ -11,19 +11,34 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import load_pem_x509_certificate
 
-from adapters.client import PartnerClient
+from adapters.client import PartnerClient, PartnerCredentials
 from adapters.grpc_source import GrpcSource
-from adapters.source_server import InMemoryBackend, SubjectRecord
+from adapters.source_certificates import (
+    CertificateNotRegistered,
+    SourceCertificates,
+    probe_context,
+)
+from adapters.source_server import InMemoryBackend, SubjectRecord, serve_source
 from gateway.api.v1 import common_pb2
+from gateway.broker.sources import SourceUnavailable, Subject
 from gateway.cli.demo_data import SUBJECT
 from gateway.core import CompiledPolicy
+from gateway.crypto import _certs
+from gateway.crypto._pem import load_certificate, load_ec_private_key
+from gateway.crypto.keyids import certificate_thumbprint
+from gateway.crypto.layout import CaPaths, GatewayKeyPaths
 from gateway.registry.edits import revoke_certificate
 from gateway.registry.files import entry_path, read_entry, write_entry
+from gateway.server.app import gateway_client_tls
 from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import register
 
@@ -142,3 +157,74 @@ async def test_the_genuine_sources_answer_and_a_revoked_certificate_ends_the_pin
         hits = {h.partner_type: h for h in again.hits}
         assert again.incomplete and not hits["police"].answered and hits["ggz"].answered
         assert harness.sources["police"].servicer.lookups == asked
+
+
+def _police_certificate(keys: Path) -> tuple[bytes, bytes]:
+    """A further certificate of the police's from the development CA, naming 127.0.0.1."""
+    ca = CaPaths.under(keys)
+    key = _certs.new_tls_key()
+    cert = _certs.build_client_cert(
+        load_certificate(ca.cert), load_ec_private_key(ca.key), key, "police",
+        datetime.now(UTC), ip_addresses=("127.0.0.1",),
+    )
+    return (
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption()),
+        cert.public_bytes(serialization.Encoding.PEM),
+    )
+
+
+@dataclass(frozen=True)
+class _Registered:
+    certificates: frozenset[str]
+
+
+async def test_a_source_moving_to_a_newly_registered_certificate_is_pinned_again(
+    dev_keys: Path,
+) -> None:
+    # The pin follows the registry: a source that restarts with another certificate of its
+    # partner's is asked again once that certificate is registered, and not while it is not.
+    old = PartnerCredentials.from_key_dir(dev_keys, "police").tls
+    assert old is not None and old.key_pem and old.cert_pem
+    new_key, new_cert = _police_certificate(dev_keys)
+    thumb = {pem: certificate_thumbprint(load_pem_x509_certificate(pem).public_bytes(
+        serialization.Encoding.DER)) for pem in (old.cert_pem, new_cert)}
+    registry = {"police": _Registered(frozenset({thumb[old.cert_pem], thumb[new_cert]}))}
+    paths = GatewayKeyPaths.under(dev_keys)
+    pinning = SourceCertificates(
+        lambda: registry,
+        probe_context(old.ca_pem, paths.tls_cert, paths.tls_key),
+        retry_after_s=0.0,
+    )
+    backend = InMemoryBackend()
+    backend.add(SubjectRecord(SUBJECT.bsn, "suspect", {}))
+
+    def serving(key_pem: bytes, cert_pem: bytes) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(key_pem, cert_pem)], root_certificates=old.ca_pem, require_client_auth=True
+        )
+
+    running = await serve_source(backend, credentials=serving(old.key_pem, old.cert_pem),
+                                 clear_answers=True)
+    source = GrpcSource(running.address, gateway_client_tls(dev_keys), partner_id="police",
+                        clear_requests=True, certificates=pinning)
+    subject = Subject(bsn=SUBJECT.bsn, name="", date_of_birth="")
+    try:
+        assert (await source.lookup(subject, "t_1", timeout_s=5.0)).known
+        assert source.pinned_certificate == thumb[old.cert_pem]
+
+        await running.stop(None)
+        running = await serve_source(backend, running.address,
+                                     credentials=serving(new_key, new_cert), clear_answers=True)
+        with pytest.raises(SourceUnavailable):  # the old pin refuses the new certificate
+            await source.lookup(subject, "t_2", timeout_s=5.0)
+        assert (await source.lookup(subject, "t_3", timeout_s=5.0)).known
+        assert source.pinned_certificate == thumb[new_cert]
+
+        registry["police"] = _Registered(frozenset({thumb[old.cert_pem]}))
+        with pytest.raises(CertificateNotRegistered):
+            await source.lookup(subject, "t_4", timeout_s=5.0)
+        assert running.servicer.lookups == 1  # t_3 only: t_2 and t_4 never reached it
+    finally:
+        await source.close()
+        await running.stop(None)
