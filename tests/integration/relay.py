@@ -5,13 +5,15 @@ it serves the partner's connection with a certificate the partner trusts, and op
 mutual-TLS connection upstream with the partner's client certificate (an egress proxy of the
 partner's that holds it), so tokens bound to that certificate still pass. Every unary call is
 forwarded as raw bytes, as bench/passthrough.py forwards them; ``rewrite_request`` and
-``rewrite_response`` see (method, bytes) and may hand back other bytes, which is all a relay
-that reads the plaintext can do to a sealed answer: keep it, replay it, swap it.
+``rewrite_response`` see (method, bytes) and may hand back other bytes (a response rewrite may
+be a coroutine), which is all a relay that reads the plaintext can do to a sealed answer: keep
+it, replay it, swap it, or put one of its own making in its place.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,8 @@ from grpc import aio
 from adapters.channels import TlsMaterial, open_channel
 
 RequestRewrite = Callable[[str, bytes], bytes]
-ResponseRewrite = Callable[[str, bytes, bytes], bytes]  # (method, request, response)
+# (method, request, response) -> the response to hand back, or a coroutine giving it.
+ResponseRewrite = Callable[[str, bytes, bytes], bytes | Awaitable[bytes]]
 
 if TYPE_CHECKING:
     _GenericHandler = grpc.GenericRpcHandler[bytes, bytes]
@@ -55,7 +58,8 @@ class _Relay(_GenericHandler):
                 )
             except aio.AioRpcError as exc:
                 await context.abort(exc.code(), exc.details() or "")
-            return self._on_response(method, request, response)
+            rewritten = self._on_response(method, request, response)
+            return await rewritten if inspect.isawaitable(rewritten) else rewritten
 
         return grpc.unary_unary_rpc_method_handler(forward)
 
