@@ -100,11 +100,19 @@ class TriageResult:
 
 class Disclosures:
     def __init__(
-        self, ctx: BrokerContext, casefile: CaseFile, observe: SourceObserver | None = None
+        self,
+        ctx: BrokerContext,
+        casefile: CaseFile,
+        observe: SourceObserver | None = None,
+        *,
+        require_request_nonce: bool = False,
     ) -> None:
+        """``require_request_nonce``: refuse requests without a nonce rather than answer them
+        sealed in format version 1, bound to nothing of the request's."""
         self._ctx = ctx
         self._casefile = casefile
         self._observe = observe
+        self._require_nonce = require_request_nonce
 
     async def request(
         self, who: Principal, trace: TraceContext, inp: DisclosureInput
@@ -115,7 +123,7 @@ class Disclosures:
             raise InvalidRequest(
                 f"justification is longer than {MAX_JUSTIFICATION_CHARS} characters"
             )
-        _check_nonce(inp.request_nonce)
+        _check_nonce(inp.request_nonce, self._require_nonce)
         started = self._ctx.clock()
         snap = await self._casefile.snapshot(inp.case_id)
         case = snap.case
@@ -184,7 +192,7 @@ class Disclosures:
         purpose: str,
         request_nonce: bytes = b"",
     ) -> TriageResult:
-        _check_nonce(request_nonce)
+        _check_nonce(request_nonce, self._require_nonce)
         snap = await self._casefile.snapshot(case_id)
         case = snap.case
         policy = self._ctx.policy.current
@@ -431,8 +439,13 @@ def _rfc3339(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _check_nonce(request_nonce: bytes) -> None:
+def _check_nonce(request_nonce: bytes, required: bool) -> None:
     # Checked before anything is decided or logged: a nonce that cannot be bound is bad input.
+    if required and not request_nonce:
+        raise InvalidRequest(
+            "this gateway answers only requests with a request_nonce "
+            f"({MIN_REQUEST_NONCE_BYTES} to {MAX_REQUEST_NONCE_BYTES} fresh random bytes)"
+        )
     if request_nonce and not (
         MIN_REQUEST_NONCE_BYTES <= len(request_nonce) <= MAX_REQUEST_NONCE_BYTES
     ):

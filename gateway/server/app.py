@@ -277,7 +277,9 @@ async def start_gateway(
     casefile = CaseFile(
         ctx, requests=RequestIds(ctx, retention=timedelta(seconds=config.request_id_retention_s))
     )
-    disclosures = Disclosures(ctx, casefile, metrics.source_call)
+    disclosures = Disclosures(
+        ctx, casefile, metrics.source_call, require_request_nonce=config.require_request_nonce
+    )
     holds = ConfidentialityHolds(ctx, hold_store)
     verifier = TokenVerifier(
         lambda: partners.current.partners,

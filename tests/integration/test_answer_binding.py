@@ -9,15 +9,19 @@ version 2, bound to the nonce it sent and the case it asked about.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import pytest
 
-from adapters.client import PartnerClient
+from adapters.client import PartnerClient, PartnerCredentials
 from gateway.api.v1 import exchange_pb2
+from gateway.core import CompiledPolicy
 from gateway.crypto.errors import SealOpenError
 from gateway.crypto.layout import GatewayKeyPaths
 from gateway.crypto.sealing import BOUND_SEAL_FORMAT_VERSION, SEAL_FORMAT_VERSION
-from tests.integration.harness import ROLES, Harness
+from gateway.server.app import start_gateway
+from tests.integration.harness import ROLES, Harness, gateway_config
 from tests.integration.helpers import register, to_case_meeting
 from tests.integration.relay import RequestRewrite, ResponseRewrite, tls_relay
 
@@ -166,3 +170,37 @@ async def test_a_nonce_of_the_wrong_size_is_invalid_argument(harness: Harness, s
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await director.triage_raw(case_id, request_nonce=b"n" * size)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_gateway_that_requires_nonces_refuses_requests_without_one(
+    db_url: str, dev_keys: Path, shipped_policy: CompiledPolicy, tmp_path: Path
+) -> None:
+    config = gateway_config(
+        db_url, dev_keys, registry_dir=tmp_path / "registry", require_request_nonce=True
+    )
+    gateway = await start_gateway(config, policy=shipped_policy, sources={})
+    address = f"127.0.0.1:{gateway.port}"
+    police = PartnerClient(address, PartnerCredentials.from_key_dir(dev_keys, "police"),
+                           role=ROLES["police"])
+    director = PartnerClient(address, PartnerCredentials.from_key_dir(dev_keys, "zvh"),
+                             role=ROLES["zvh"])
+    try:
+        case_id = await register(police)
+        await to_case_meeting(director, case_id)
+        request = exchange_pb2.DisclosureRequest(
+            case_id=case_id, purpose="analysis_and_plan", phase="case_meeting"
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await police.request_disclosure_raw(request)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "request_nonce" in (err.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await director.triage_raw(case_id)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # The client library always sends one.
+        opened = await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
+        assert opened.response.sealed.format_version == BOUND_SEAL_FORMAT_VERSION
+    finally:
+        await police.close()
+        await director.close()
+        await gateway.stop(grace=None)
