@@ -23,6 +23,7 @@ from adapters.source_server import (
     serve_source,
 )
 from adapters.tokens import TokenSource, mint_token
+from gateway.crypto.source_answers import SourceAnswerSigner
 
 __all__ = [
     "AnswerSealing",
@@ -41,6 +42,7 @@ __all__ = [
     "PartnerCredentials",
     "RequestOpening",
     "SourceBackend",
+    "SourceAnswerSigner",
     "SourceKeyRing",
     "SubjectRecord",
     "TlsMaterial",

@@ -12,6 +12,7 @@ and opens sealed answers with the partner's HPKE key::
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from gateway.crypto.errors import KeystoreError
 
 R = TypeVar("R")
 DEFAULT_AUDIENCE = "ketenpoort"
+# Fresh random bytes per disclosure or triage request; the answer is sealed bound to them.
+REQUEST_NONCE_BYTES = 16
 DEFAULT_TIMEOUT_S = 10.0
 # A whole export stream; a long one that is cut off resumes with after_seq.
 DEFAULT_EXPORT_TIMEOUT_S = 600.0
@@ -374,10 +377,15 @@ class PartnerClient:
         traceparent: str = "",
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> OpenedDisclosure:
-        """Ask for the case record and open the sealed answer with this partner's key."""
+        """Ask for the case record and open the sealed answer with this partner's key.
+
+        The request carries a fresh nonce, and only an answer sealed bound to that nonce and
+        this case opens (SealOpenError otherwise): a relay cannot pass off another request's
+        answer as this one's."""
+        nonce = new_request_nonce()
         request = exchange_pb2.DisclosureRequest(
             case_id=case_id, purpose=purpose, phase=phase, fields=list(fields),
-            justification=justification,
+            justification=justification, request_nonce=nonce,
         )
         response = await self.request_disclosure_raw(
             request, traceparent=traceparent, timeout=timeout
@@ -385,6 +393,7 @@ class PartnerClient:
         record = open_disclosure(
             response, self.credentials.hpke_key,
             recipient_id=self.credentials.partner_id, purpose=purpose,
+            case_id=case_id, request_nonce=nonce,
         )
         return OpenedDisclosure(response, record)
 
@@ -402,19 +411,25 @@ class PartnerClient:
         return response
 
     async def triage(self, case_id: str, purpose: str = "triage") -> OpenedTriage:
-        """Ask hit/no-hit and open the sealed answer with this partner's key."""
-        response = await self.triage_raw(case_id, purpose)
+        """Ask hit/no-hit and open the sealed answer with this partner's key; bound to a fresh
+        nonce as for ``request_disclosure``."""
+        nonce = new_request_nonce()
+        response = await self.triage_raw(case_id, purpose, request_nonce=nonce)
         answer = open_triage(
             response, self.credentials.hpke_key,
             recipient_id=self.credentials.partner_id, purpose=purpose,
+            case_id=case_id, request_nonce=nonce,
         )
         return OpenedTriage(response, answer)
 
     async def triage_raw(
-        self, case_id: str, purpose: str = "triage"
+        self, case_id: str, purpose: str = "triage", *, request_nonce: bytes = b""
     ) -> exchange_pb2.TriageResponse:
-        """The triage answer without opening it."""
-        request = exchange_pb2.TriageRequest(case_id=case_id, purpose=purpose)
+        """The triage answer without opening it (sealed in version 2 when ``request_nonce``
+        is given, else in version 1)."""
+        request = exchange_pb2.TriageRequest(
+            case_id=case_id, purpose=purpose, request_nonce=request_nonce
+        )
         response: exchange_pb2.TriageResponse = await self._exchange.Triage(
             request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
         )
@@ -567,6 +582,11 @@ class PartnerClient:
             )
         )
         return response
+
+
+def new_request_nonce() -> bytes:
+    """A fresh request nonce: 16 random bytes from the operating system."""
+    return secrets.token_bytes(REQUEST_NONCE_BYTES)
 
 
 def _rfc3339(moment: datetime | str | None) -> str:

@@ -16,6 +16,13 @@ the source partner's current registered sealing key; only the disclosure or tria
 request id and the gateway's key id stay in clear. Where the sealer says the request goes in
 clear (the operator allowed it), the same query fills the deprecated clear fields instead;
 never both.
+
+The answer must prove its origin (docs/sealed-answers.md, "Signed source answers"): with
+``origins`` (gateway.broker.source_origin) an answer is opened only once its signature by a
+token key registered to the source's partner, over this very request, verifies; an unsigned
+one counts as no answer unless the operator allowed it for that partner. With ``certificates``
+(adapters.source_certificates) the connection itself trusts only a certificate registered to
+that partner, so a system presenting another partner's certificate is not even asked.
 """
 
 from __future__ import annotations
@@ -28,15 +35,19 @@ import grpc
 from grpc import aio
 
 from adapters.channels import TlsMaterial, open_channel
+from adapters.source_certificates import PinnedChannel, SourceCertificates
 from adapters.source_requests import SOURCE_REQUEST_REASONS
 from adapters.submitting import REASON_METADATA_KEY
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
 from gateway.broker.errors import BrokerError
 from gateway.broker.ids import new_id
-from gateway.broker.sealed_content import opened_content
+from gateway.broker.sealed_content import opened_content, sealed_submission
+from gateway.broker.source_origin import AnswerOrigins
 from gateway.broker.source_requests import RequestSealer
 from gateway.broker.sources import FetchContext, LookupResult, SourceUnavailable, Subject
 from gateway.broker.submission_gate import SubmissionGate
+from gateway.crypto.source_answers import SourceAnswerBinding
+from gateway.crypto.submissions import SUBMISSION_FORMAT_VERSION
 
 C = TypeVar("C", source_pb2.FetchFieldsContent, source_pb2.LookupSubjectContent)
 log = logging.getLogger("ketenpoort.sources")
@@ -66,7 +77,13 @@ class GrpcSource:
         answers: SubmissionGate | None = None,
         requests: RequestSealer | None = None,
         clear_requests: bool = False,
+        origins: AnswerOrigins | None = None,
+        certificates: SourceCertificates | None = None,
     ) -> None:
+        if certificates is not None and (tls is None or not partner_id):
+            raise ValueError("a source whose certificate is pinned needs TLS and its partner id")
+        if origins is not None and answers is None:
+            raise ValueError("answers whose origin is checked are opened: give answers as well")
         if answers is not None and not partner_id:
             raise ValueError("a source whose answers are opened needs the partner id it belongs to")
         if requests is None and not clear_requests:
@@ -78,11 +95,30 @@ class GrpcSource:
             raise ValueError("give requests or clear_requests=True, not both")
         if requests is not None and not partner_id:
             raise ValueError("a source asked sealed needs the partner id it belongs to")
-        self._channel = open_channel(address, tls)
-        self._stub = source_pb2_grpc.SourceServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        # Pinned: a channel per certificate the source's partner registered, opened on demand;
+        # otherwise one channel trusting the CA.
+        self._pinned = (
+            PinnedChannel(address, tls, partner_id, certificates)
+            if certificates is not None and tls is not None
+            else None
+        )
+        self._channel = open_channel(address, tls) if self._pinned is None else None
+        self._stub_channel = self._channel
+        self._stub_of_channel = (
+            source_pb2_grpc.SourceServiceStub(self._channel)  # type: ignore[no-untyped-call]
+            if self._channel is not None
+            else None
+        )
         self._partner_id = partner_id
         self._answers = answers
         self._requests = requests
+        self._origins = origins
+
+    @property
+    def pinned_certificate(self) -> str:
+        """The thumbprint (x5t#S256) of the certificate this source's connection trusts, or ""
+        (not pinned, or not yet looked at)."""
+        return self._pinned.thumbprint if self._pinned is not None else ""
 
     async def fetch(
         self, subject: Subject, fields: Sequence[str], ctx: FetchContext, *, timeout_s: float
@@ -106,13 +142,15 @@ class GrpcSource:
             request.recipient_id = query.recipient_id
         else:
             request.sealed.CopyFrom(sealed)
+        stub = await self._stub()
         try:
-            response = await self._stub.FetchFields(request, timeout=timeout_s)
+            response = await stub.FetchFields(request, timeout=timeout_s)
         except grpc.RpcError as exc:
             raise self._unavailable(FETCH_FIELDS, exc) from exc
         content = self._content(
             FETCH_FIELDS,
             request.request_id,
+            ctx.disclosure_id,
             response.sealed if response.HasField("sealed") else None,
             source_pb2.FetchFieldsContent(values=dict(response.values)),
         )
@@ -130,13 +168,15 @@ class GrpcSource:
             request.subject.CopyFrom(query.subject)
         else:
             request.sealed.CopyFrom(sealed)
+        stub = await self._stub()
         try:
-            response = await self._stub.LookupSubject(request, timeout=timeout_s)
+            response = await stub.LookupSubject(request, timeout=timeout_s)
         except grpc.RpcError as exc:
             raise self._unavailable(LOOKUP_SUBJECT, exc) from exc
         content = self._content(
             LOOKUP_SUBJECT,
             request.request_id,
+            triage_id,
             response.sealed if response.HasField("sealed") else None,
             source_pb2.LookupSubjectContent(known=response.known, role=response.role),
         )
@@ -157,7 +197,23 @@ class GrpcSource:
             self._partner_id, operation, request_id=request_id, reference=reference, query=query
         )
 
+    async def _stub(self) -> source_pb2_grpc.SourceServiceStub:
+        if self._pinned is not None:
+            channel = await self._pinned.get()
+            if channel is not self._stub_channel:
+                self._stub_channel = channel
+                self._stub_of_channel = source_pb2_grpc.SourceServiceStub(channel)  # type: ignore[no-untyped-call]
+        assert self._stub_of_channel is not None
+        return self._stub_of_channel
+
     def _unavailable(self, operation: str, exc: grpc.RpcError) -> SourceUnavailable:
+        if (
+            self._pinned is not None
+            and isinstance(exc, aio.AioRpcError)
+            and exc.code() == grpc.StatusCode.UNAVAILABLE
+        ):
+            # Perhaps the source moved to another certificate: look again on the next call.
+            self._pinned.forget()
         reason = _request_refusal(exc)
         if reason:
             # A source that refuses the request as sealed wants an operator: a key it lacks
@@ -176,6 +232,7 @@ class GrpcSource:
         self,
         operation: str,
         request_id: str,
+        reference: str,
         sealed: common_pb2.SealedSubmission | None,
         clear: C,
     ) -> C:
@@ -183,6 +240,7 @@ class GrpcSource:
             if sealed is not None:
                 raise SourceUnavailable("sealed answer, but no gateway keys to open it")
             return clear
+        version = self._origin_checked(operation, request_id, reference, sealed)
         try:
             return opened_content(
                 self._answers,
@@ -191,6 +249,7 @@ class GrpcSource:
                 request_id=request_id,
                 sealed=sealed,
                 clear=clear,
+                version=version,
             )
         except BrokerError as exc:
             # Named by partner, operation and the kind of refusal; nothing of the answer.
@@ -200,8 +259,28 @@ class GrpcSource:
             )
             raise SourceUnavailable(f"source answer refused: {type(exc).__name__}") from None
 
+    def _origin_checked(
+        self,
+        operation: str,
+        request_id: str,
+        reference: str,
+        sealed: common_pb2.SealedSubmission | None,
+    ) -> int:
+        # The sealed-submission version to open with: 2 once the signature verified, 1 only
+        # where unsigned answers are allowed (or no origin is checked). Raises OriginRefused.
+        if self._origins is None:
+            return SUBMISSION_FORMAT_VERSION
+        binding = SourceAnswerBinding(
+            operation, self._origins.gateway_id, self._partner_id, request_id, reference
+        )
+        box = sealed_submission(sealed) if sealed is not None else None
+        return self._origins.check(box, binding)
+
     async def close(self) -> None:
-        await self._channel.close(None)
+        if self._pinned is not None:
+            await self._pinned.close()
+        if self._channel is not None:
+            await self._channel.close(None)
 
 
 def _identity(subject: Subject) -> common_pb2.SubjectIdentity:

@@ -1,4 +1,10 @@
-"""Opening a sealed answer on the partner side: a disclosure's record, a triage answer."""
+"""Opening a sealed answer on the partner side: a disclosure's record, a triage answer.
+
+A client that sent a request nonce (the client library sends a fresh one with every request)
+opens the answer only as format version 2, bound to that nonce and to the case it asked
+about: an answer to another request, or one of version 1 (bound to nothing of the request's),
+is refused like any box that does not open. See docs/sealed-answers.md, "Format version 2".
+"""
 
 from __future__ import annotations
 
@@ -25,9 +31,14 @@ def open_disclosure(
     *,
     recipient_id: str,
     purpose: str,
+    case_id: str = "",
+    request_nonce: bytes = b"",
 ) -> common_pb2.DisclosedRecord:
     """Open the sealed record of a disclosure answer; raises SealOpenError if it was not
-    sealed to this key, or for another disclosure, recipient or purpose, or was altered."""
+    sealed to this key, or for another disclosure, recipient or purpose, or was altered.
+
+    With ``request_nonce`` (the nonce sent in the request) and ``case_id`` (the case asked
+    about) only a version 2 answer bound to both opens; without them only version 1."""
     s = response.sealed
     box = SealedBox(
         version=s.format_version,
@@ -35,12 +46,22 @@ def open_disclosure(
         recipient_key_id=s.recipient_key_id,
         ciphertext=s.ciphertext,
     )
+    if not response.disclosure_id:
+        raise SealOpenError("sealed box could not be opened")
     binding = SealBinding(
-        disclosure_id=response.disclosure_id, recipient_id=recipient_id, purpose=purpose
+        disclosure_id=response.disclosure_id,
+        recipient_id=recipient_id,
+        purpose=purpose,
+        case_id=case_id,
+        request_nonce=request_nonce,
     )
     record = common_pb2.DisclosedRecord()
     record.ParseFromString(open_sealed(box, private_key, binding))
-    if record.disclosure_id != response.disclosure_id or record.recipient_id != recipient_id:
+    if (
+        record.disclosure_id != response.disclosure_id
+        or record.recipient_id != recipient_id
+        or (case_id and record.case_id != case_id)
+    ):
         # The binding already guarantees this; checking the inner copy costs nothing.
         raise ValueError("sealed record does not belong to this disclosure")
     return record
@@ -52,16 +73,22 @@ def open_triage(
     *,
     recipient_id: str,
     purpose: str,
+    case_id: str = "",
+    request_nonce: bytes = b"",
 ) -> exchange_pb2.TriageAnswer:
     """Open the sealed answer of a triage question; raises SealOpenError if the response has
     none, or it was not sealed to this key, or for another triage id, recipient or purpose,
-    or was altered."""
+    or was altered. ``case_id`` and ``request_nonce`` as for :func:`open_disclosure`."""
     if not response.HasField("sealed") or not response.triage_id:
         # An answer without a seal is refused, not read from the clear fields: a relay that
         # dropped the seal must not be able to pass off an answer of its own.
         raise SealOpenError("sealed box could not be opened")
     binding = TriageBinding(
-        triage_id=response.triage_id, recipient_id=recipient_id, purpose=purpose
+        triage_id=response.triage_id,
+        recipient_id=recipient_id,
+        purpose=purpose,
+        case_id=case_id,
+        request_nonce=request_nonce,
     )
     answer = exchange_pb2.TriageAnswer()
     answer.ParseFromString(open_sealed_triage(sealed_box(response.sealed), private_key, binding))

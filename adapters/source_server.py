@@ -29,12 +29,19 @@ from google.protobuf.message import Message
 from grpc import aio
 
 from adapters.channels import DEFAULT_MAX_MESSAGE_BYTES
+from adapters.client import DEFAULT_AUDIENCE, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
 from adapters.source_requests import RequestOpening, RequestRefused, fetch_query, lookup_query
 from adapters.submitting import REASON_METADATA_KEY
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
 from gateway.broker.sealed_content import sealed_submission_message
-from gateway.crypto.submissions import MAX_REQUEST_ID_CHARS, SubmissionBinding, seal_submission
+from gateway.crypto.source_answers import SourceAnswerBinding, SourceAnswerSigner
+from gateway.crypto.submissions import (
+    MAX_REQUEST_ID_CHARS,
+    SIGNED_SUBMISSION_FORMAT_VERSION,
+    SubmissionBinding,
+    seal_submission,
+)
 
 FETCH_FIELDS = "SourceService/FetchFields"
 LOOKUP_SUBJECT = "SourceService/LookupSubject"
@@ -62,20 +69,57 @@ class FetchSeen:
 @dataclass(frozen=True)
 class AnswerSealing:
     """How a source seals its answers: as ``partner_id`` (the partner whose system this is,
-    as the gateway's configuration names it), to the gateway's keys."""
+    as the gateway's configuration names it), to the gateway's keys.
+
+    With ``signer`` (the partner's token signing key and its registered kid) each answer is
+    also signed, over the request it answers, for the gateway named ``gateway_id`` (its token
+    audience): a gateway that requires signed source answers (the default) accepts no other
+    (docs/sealed-answers.md, "Signed source answers")."""
 
     partner_id: str
     gateway_keys: GatewayKeys
+    signer: SourceAnswerSigner | None = None
+    gateway_id: str = DEFAULT_AUDIENCE
+
+    @classmethod
+    def from_credentials(
+        cls,
+        credentials: PartnerCredentials,
+        gateway_keys: GatewayKeys,
+        *,
+        gateway_id: str = DEFAULT_AUDIENCE,
+    ) -> AnswerSealing:
+        """Sealing and signing as the partner whose credentials these are, with its token key."""
+        return cls(
+            credentials.partner_id,
+            gateway_keys,
+            SourceAnswerSigner(credentials.token_key, credentials.token_key_id),
+            gateway_id,
+        )
 
     async def seal(
-        self, operation: str, request_id: str, content: Message, seal_to: str = ""
+        self,
+        operation: str,
+        request_id: str,
+        content: Message,
+        seal_to: str = "",
+        reference: str = "",
     ) -> common_pb2.SealedSubmission:
-        """Seal ``content`` as this source's answer to ``request_id``; ``seal_to`` is the key id
+        """Seal ``content`` as this source's answer to ``request_id`` (for the disclosure or triage
+        id ``reference``), and sign it when this sealing has a signer; ``seal_to`` is the key id
         the request names as the gateway's current one (followed, see GatewayKeys.follow)."""
         key = await self.gateway_keys.follow(seal_to)
         binding = SubmissionBinding(operation, self.partner_id, request_id)
-        box = seal_submission(content.SerializeToString(deterministic=True), key, binding)
-        return sealed_submission_message(box)
+        plaintext = content.SerializeToString(deterministic=True)
+        if self.signer is None:
+            return sealed_submission_message(seal_submission(plaintext, key, binding))
+        box = seal_submission(
+            plaintext, key, binding, version=SIGNED_SUBMISSION_FORMAT_VERSION
+        )
+        request = SourceAnswerBinding(
+            operation, self.gateway_id, self.partner_id, request_id, reference
+        )
+        return sealed_submission_message(self.signer.sign(box, request))
 
 
 class SourceBackend(Protocol):
@@ -129,6 +173,7 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject.bsn is required")
         if self.sealing is not None:
             await _require_request_id(request.request_id, context)
+            await _require_reference(self.sealing, request.disclosure_id, context)
         self.seen.append(
             FetchSeen(
                 request.disclosure_id,
@@ -142,7 +187,8 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
         if self.sealing is None:
             return source_pb2.FetchFieldsResponse(values=content.values)
         sealed = await self.sealing.seal(
-            FETCH_FIELDS, request.request_id, content, request.gateway_key_id
+            FETCH_FIELDS, request.request_id, content, request.gateway_key_id,
+            request.disclosure_id,
         )
         return source_pb2.FetchFieldsResponse(sealed=sealed)
 
@@ -158,13 +204,15 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject.bsn is required")
         if self.sealing is not None:
             await _require_request_id(request.request_id, context)
+            await _require_reference(self.sealing, request.triage_id, context)
         self.lookups += 1
         known, role = self.backend.lookup(query.subject.bsn)
         if self.sealing is None:
             return source_pb2.LookupSubjectResponse(known=known, role=role)
         content = source_pb2.LookupSubjectContent(known=known, role=role)
         sealed = await self.sealing.seal(
-            LOOKUP_SUBJECT, request.request_id, content, request.gateway_key_id
+            LOOKUP_SUBJECT, request.request_id, content, request.gateway_key_id,
+            request.triage_id,
         )
         return source_pb2.LookupSubjectResponse(sealed=sealed)
 
@@ -182,6 +230,18 @@ async def _require_request_id(request_id: str, context: aio.ServicerContext[Any,
         await context.abort(
             grpc.StatusCode.FAILED_PRECONDITION,
             "this source seals its answers and needs the request's request_id",
+        )
+
+
+async def _require_reference(
+    sealing: AnswerSealing, reference: str, context: aio.ServicerContext[Any, Any]
+) -> None:
+    # A signed answer names the disclosure or triage it answers; without one there is nothing
+    # to sign for, and an unsigned answer would not be accepted.
+    if sealing.signer is not None and not reference:
+        await context.abort(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "this source signs its answers and needs the request's disclosure or triage id",
         )
 
 

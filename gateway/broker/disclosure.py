@@ -30,7 +30,15 @@ from gateway.core import (
     RequestError,
     apply_transform,
 )
-from gateway.crypto.sealing import SealBinding, SealedBox, TriageBinding, seal, seal_triage
+from gateway.crypto.sealing import (
+    MAX_REQUEST_NONCE_BYTES,
+    MIN_REQUEST_NONCE_BYTES,
+    SealBinding,
+    SealedBox,
+    TriageBinding,
+    seal,
+    seal_triage,
+)
 from gateway.store.audit_log import FieldEntry, RecordKind
 from gateway.store.cases import CaseRow, CaseSnapshot
 
@@ -47,6 +55,8 @@ class DisclosureInput:
     phase: str
     fields: tuple[str, ...] = ()
     justification: str = ""
+    # The client's fresh nonce: the answer is sealed bound to it and the case (version 2).
+    request_nonce: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -90,11 +100,19 @@ class TriageResult:
 
 class Disclosures:
     def __init__(
-        self, ctx: BrokerContext, casefile: CaseFile, observe: SourceObserver | None = None
+        self,
+        ctx: BrokerContext,
+        casefile: CaseFile,
+        observe: SourceObserver | None = None,
+        *,
+        require_request_nonce: bool = False,
     ) -> None:
+        """``require_request_nonce``: refuse requests without a nonce rather than answer them
+        sealed in format version 1, bound to nothing of the request's."""
         self._ctx = ctx
         self._casefile = casefile
         self._observe = observe
+        self._require_nonce = require_request_nonce
 
     async def request(
         self, who: Principal, trace: TraceContext, inp: DisclosureInput
@@ -105,6 +123,7 @@ class Disclosures:
             raise InvalidRequest(
                 f"justification is longer than {MAX_JUSTIFICATION_CHARS} characters"
             )
+        _check_nonce(inp.request_nonce, self._require_nonce)
         started = self._ctx.clock()
         snap = await self._casefile.snapshot(inp.case_id)
         case = snap.case
@@ -149,7 +168,11 @@ class Disclosures:
             values=values,
         )
         binding = SealBinding(
-            disclosure_id=disclosure_id, recipient_id=who.partner_id, purpose=inp.purpose
+            disclosure_id=disclosure_id,
+            recipient_id=who.partner_id,
+            purpose=inp.purpose,
+            case_id=case.case_id if inp.request_nonce else "",
+            request_nonce=inp.request_nonce,
         )
         return DisclosureResult(
             disclosure_id=disclosure_id,
@@ -162,8 +185,14 @@ class Disclosures:
         )
 
     async def triage(
-        self, who: Principal, trace: TraceContext, case_id: str, purpose: str
+        self,
+        who: Principal,
+        trace: TraceContext,
+        case_id: str,
+        purpose: str,
+        request_nonce: bytes = b"",
     ) -> TriageResult:
+        _check_nonce(request_nonce, self._require_nonce)
         snap = await self._casefile.snapshot(case_id)
         case = snap.case
         policy = self._ctx.policy.current
@@ -227,7 +256,13 @@ class Disclosures:
             hits=shown,
             known_anywhere=known_anywhere,
         )
-        binding = TriageBinding(triage_id=triage_id, recipient_id=who.partner_id, purpose=purpose)
+        binding = TriageBinding(
+            triage_id=triage_id,
+            recipient_id=who.partner_id,
+            purpose=purpose,
+            case_id=case.case_id if request_nonce else "",
+            request_nonce=request_nonce,
+        )
         return TriageResult(
             triage_id,
             effect,
@@ -402,3 +437,18 @@ def _code_of(exc: RequestError) -> str:
 
 def _rfc3339(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _check_nonce(request_nonce: bytes, required: bool) -> None:
+    # Checked before anything is decided or logged: a nonce that cannot be bound is bad input.
+    if required and not request_nonce:
+        raise InvalidRequest(
+            "this gateway answers only requests with a request_nonce "
+            f"({MIN_REQUEST_NONCE_BYTES} to {MAX_REQUEST_NONCE_BYTES} fresh random bytes)"
+        )
+    if request_nonce and not (
+        MIN_REQUEST_NONCE_BYTES <= len(request_nonce) <= MAX_REQUEST_NONCE_BYTES
+    ):
+        raise InvalidRequest(
+            f"request_nonce must be {MIN_REQUEST_NONCE_BYTES} to {MAX_REQUEST_NONCE_BYTES} bytes"
+        )

@@ -12,7 +12,7 @@ from gateway.api.v1 import common_pb2
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.submission_gate import SubmissionGate
 from gateway.crypto.sealing import SealedBox
-from gateway.crypto.submissions import SealedSubmission
+from gateway.crypto.submissions import SUBMISSION_FORMAT_VERSION, SealedSubmission
 
 __all__ = [
     "BOTH_GIVEN",
@@ -34,6 +34,8 @@ def sealed_submission(message: common_pb2.SealedSubmission) -> SealedSubmission:
         suite=message.suite,
         gateway_key_id=message.gateway_key_id,
         ciphertext=message.ciphertext,
+        signer_key_id=message.signer_key_id,
+        signature=message.signature,
     )
 
 
@@ -43,6 +45,8 @@ def sealed_submission_message(box: SealedSubmission) -> common_pb2.SealedSubmiss
         suite=box.suite,
         gateway_key_id=box.gateway_key_id,
         ciphertext=box.ciphertext,
+        signer_key_id=box.signer_key_id,
+        signature=box.signature,
     )
 
 
@@ -72,10 +76,12 @@ def opened_content(
     request_id: str,
     sealed: common_pb2.SealedSubmission | None,
     clear: M,
+    version: int = SUBMISSION_FORMAT_VERSION,
 ) -> M:
     """The content of a request: ``clear`` (the request's clear fields as the content message)
     when nothing came sealed and the gate admits clear content, else the sealed content opened
-    for this operation, sender and request id and parsed as the same message type.
+    for this operation, sender and request id and parsed as the same message type (a box of
+    ``version`` only).
 
     Content given both ways is refused rather than merged: which copy counts would otherwise
     be up to the reader.
@@ -86,7 +92,11 @@ def opened_content(
     if clear.ByteSize():
         raise InvalidRequest(BOTH_GIVEN)
     plaintext = gate.open(
-        sealed_submission(sealed), operation=operation, sender_id=sender_id, request_id=request_id
+        sealed_submission(sealed),
+        operation=operation,
+        sender_id=sender_id,
+        request_id=request_id,
+        version=version,
     )
     content = type(clear)()
     try:

@@ -77,9 +77,16 @@ class SubmissionGate:
         return self._keys().current_id
 
     def open(
-        self, sealed: SealedSubmission, *, operation: str, sender_id: str, request_id: str
+        self,
+        sealed: SealedSubmission,
+        *,
+        operation: str,
+        sender_id: str,
+        request_id: str,
+        version: int = SUBMISSION_FORMAT_VERSION,
     ) -> bytes:
-        """The plaintext of a sealed submission, opened for this operation, sender and request.
+        """The plaintext of a sealed submission, opened for this operation, sender and request,
+        if it is of ``version`` (2 only once the caller checked its signature).
 
         Raises InvalidRequest (a missing or malformed request id, or a box that does not open:
         one message for every cause) or GatewayKeyUnknown (the box names a key not in use).
@@ -90,7 +97,7 @@ class SubmissionGate:
             )
         binding = SubmissionBinding(operation, sender_id, request_id)
         try:
-            return open_submission(sealed, self._keys(), binding)
+            return open_submission(sealed, self._keys(), binding, version=version)
         except UnknownGatewayKey as exc:
             # Expected for a while after a retirement; the sender refetches the keys.
             log.info("%s from %s was sealed to a gateway key not in use", operation, sender_id)

@@ -33,6 +33,7 @@ from gateway.crypto._pem import load_ed25519_public_key
 from gateway.crypto.devkeys import init_dev_keys, load_partner_private_keys
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.layout import GatewayKeyPaths
+from gateway.crypto.source_answers import SourceAnswerSigner
 from gateway.policyfiles import load_policy_dir
 from gateway.registry.dev import register_dev_partners
 from gateway.server.app import Gateway, start_gateway
@@ -203,14 +204,18 @@ async def _start_source(keys: Path, policy: CompiledPolicy, partner_id: str) -> 
         root_certificates=own.ca_pem,
         require_client_auth=True,
     )
-    # The partner system is configured with the gateway's public key and seals its answers,
-    # and with its partner's private sealing key, which opens what the gateway asks it.
+    # The partner system is configured with the gateway's public key and seals and signs its
+    # answers, and with its partner's private sealing key, which opens what the gateway asks it.
     gateway_keys = GatewayKeys.from_public_key_file(GatewayKeyPaths.under(keys).hpke_pub)
     return await serve_source(
         backend,
         "127.0.0.1:0",
         credentials=creds,
-        sealing=AnswerSealing(partner_id, gateway_keys),
+        # Signed with the partner's token key: the gateway accepts only answers its registry
+        # shows to come from the partner.
+        sealing=AnswerSealing(
+            partner_id, gateway_keys, SourceAnswerSigner(own.token_key, own.token_key_id)
+        ),
         requests=RequestOpening(partner_id, SourceKeyRing([own.hpke_key])),
     )
 

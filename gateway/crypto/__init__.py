@@ -32,6 +32,7 @@ from gateway.crypto.keystore import KeyEncryptionKey, Keystore, rotate_kek
 from gateway.crypto.layout import CaPaths, DevKeyPaths, GatewayKeyPaths, PartnerKeyPaths
 from gateway.crypto.pseudonym import is_valid_bsn, normalise_bsn, subject_pseudonym
 from gateway.crypto.sealing import (
+    BOUND_SEAL_FORMAT_VERSION,
     SEAL_FORMAT_VERSION,
     SEAL_SUITE_NAME,
     SealBinding,
@@ -41,6 +42,7 @@ from gateway.crypto.sealing import (
 )
 
 __all__ = [
+    "BOUND_SEAL_FORMAT_VERSION",
     "SEAL_FORMAT_VERSION",
     "SEAL_SUITE_NAME",
     "CaPaths",

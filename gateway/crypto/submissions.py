@@ -27,6 +27,7 @@ from gateway.crypto.sealing import SEAL_SUITE_NAME
 
 __all__ = [
     "MAX_REQUEST_ID_CHARS",
+    "SIGNED_SUBMISSION_FORMAT_VERSION",
     "SUBMISSION_FORMAT_VERSION",
     "SUBMISSION_SUITE_NAME",
     "GatewayPublicKey",
@@ -38,6 +39,11 @@ __all__ = [
 ]
 
 SUBMISSION_FORMAT_VERSION = 1
+# Version 2: the same sealing, and the box signed by the sender's registered token key (source
+# answers: gateway.crypto.source_answers). Its info carries "2", so a box of one version never
+# opens as the other.
+SIGNED_SUBMISSION_FORMAT_VERSION = 2
+_VERSIONS = frozenset({SUBMISSION_FORMAT_VERSION, SIGNED_SUBMISSION_FORMAT_VERSION})
 SUBMISSION_SUITE_NAME = SEAL_SUITE_NAME
 # Long enough for a UUID or a prefixed 128-bit hex id; short enough that nobody stores text in it.
 MAX_REQUEST_ID_CHARS = 128
@@ -69,6 +75,10 @@ class SealedSubmission:
     suite: str
     gateway_key_id: str
     ciphertext: bytes
+    # Version 2 only: the sender's token key id and its signature over the box and the request
+    # (gateway.crypto.source_answers).
+    signer_key_id: str = ""
+    signature: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -107,14 +117,21 @@ def submission_info(binding: SubmissionBinding, gateway_key_id: str, version: in
 
 
 def seal_submission(
-    plaintext: bytes, gateway_key: GatewayPublicKey, binding: SubmissionBinding
+    plaintext: bytes,
+    gateway_key: GatewayPublicKey,
+    binding: SubmissionBinding,
+    *,
+    version: int = SUBMISSION_FORMAT_VERSION,
 ) -> SealedSubmission:
-    """Seal ``plaintext`` to ``gateway_key`` for the request described by ``binding``."""
+    """Seal ``plaintext`` to ``gateway_key`` for the request described by ``binding``, in
+    ``version`` (2 only for a box its sender then signs)."""
     if not gateway_key.key_id:
         raise ValueError("the gateway key has no id")
-    info = submission_info(binding, gateway_key.key_id, SUBMISSION_FORMAT_VERSION)
+    if version not in _VERSIONS:
+        raise ValueError(f"no sealed submission format version {version}")
+    info = submission_info(binding, gateway_key.key_id, version)
     return SealedSubmission(
-        version=SUBMISSION_FORMAT_VERSION,
+        version=version,
         suite=SUBMISSION_SUITE_NAME,
         gateway_key_id=gateway_key.key_id,
         ciphertext=_SUITE.encrypt(plaintext, gateway_key.public_key, info=info),
@@ -122,7 +139,11 @@ def seal_submission(
 
 
 def open_submission(
-    box: SealedSubmission, keys: KeyRing[HpkeRecipient], binding: SubmissionBinding
+    box: SealedSubmission,
+    keys: KeyRing[HpkeRecipient],
+    binding: SubmissionBinding,
+    *,
+    version: int = SUBMISSION_FORMAT_VERSION,
 ) -> bytes:
     """Open a sealed submission with the gateway key it names.
 
@@ -130,9 +151,10 @@ def open_submission(
     retired), and :class:`SealOpenError`, with one message for every cause, when the box is of
     another version or suite, was altered, or was sealed for another binding. The binding is
     the opener's own expectation; only the key id is taken from the box, and it is bound into
-    ``info``, so naming another key does not help a moved box open either.
+    ``info``, so naming another key does not help a moved box open either. Only a box of
+    ``version`` opens: the caller says which it expects (2 after checking the signature).
     """
-    if box.version != SUBMISSION_FORMAT_VERSION or box.suite != SUBMISSION_SUITE_NAME:
+    if box.version != version or box.suite != SUBMISSION_SUITE_NAME:
         raise SealOpenError(_OPEN_FAILED)
     try:
         recipient = keys.get(box.gateway_key_id)
@@ -144,7 +166,7 @@ def open_submission(
         ) from None
     if len(box.ciphertext) < _MIN_CIPHERTEXT:
         raise SealOpenError(_OPEN_FAILED)
-    info = submission_info(binding, recipient.key_id, SUBMISSION_FORMAT_VERSION)
+    info = submission_info(binding, recipient.key_id, version)
     try:
         return recipient.open(box.ciphertext, info)
     except SealOpenError:

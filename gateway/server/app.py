@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from adapters.channels import TlsMaterial
 from adapters.grpc_source import GrpcSource
+from adapters.source_certificates import SourceCertificates, probe_context
 from gateway.api.v1 import (
     accountability_pb2,
     accountability_pb2_grpc,
@@ -38,6 +39,7 @@ from gateway.broker.disclosure_export import DisclosureExports
 from gateway.broker.holds import ConfidentialityHolds
 from gateway.broker.request_ids import RequestIds
 from gateway.broker.signed_gateway_keys import SignedGatewayKeys
+from gateway.broker.source_origin import AnswerOrigins
 from gateway.broker.source_requests import RequestSealer, SourceRequestPolicy
 from gateway.broker.sources import Source
 from gateway.broker.submission_gate import SubmissionGate
@@ -50,7 +52,7 @@ from gateway.policyfiles import load_policy_dir
 from gateway.reports.access_request import SubjectAccessReports
 from gateway.server import health
 from gateway.server.accountability_service import AccountabilityService
-from gateway.server.auth import TokenVerifier
+from gateway.server.auth import RegisteredPartner, TokenVerifier
 from gateway.server.auth_refusals import refusal_recorder
 from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
@@ -258,6 +260,7 @@ async def start_gateway(
             request_sealer(
                 config, lambda: partners.current.sealing_keys, metrics.source_request
             ),
+            lambda: partners.current.partners,
         )
     )
     snapshots = CaseSnapshots(engine)
@@ -292,7 +295,9 @@ async def start_gateway(
     casefile = CaseFile(
         ctx, requests=RequestIds(ctx, retention=timedelta(seconds=config.request_id_retention_s))
     )
-    disclosures = Disclosures(ctx, casefile, metrics.source_call)
+    disclosures = Disclosures(
+        ctx, casefile, metrics.source_call, require_request_nonce=config.require_request_nonce
+    )
     holds = ConfidentialityHolds(ctx, hold_store)
     verifier = TokenVerifier(
         lambda: partners.current.partners,
@@ -517,14 +522,39 @@ def request_sealer(
     )
 
 
+def source_origins(
+    config: GatewayConfig, partners: Callable[[], Mapping[str, RegisteredPartner]]
+) -> AnswerOrigins:
+    """How this gateway checks that source answers come from their partner: signed by a token
+    key ``partners()`` (the registry in force) holds for it, unless the [[sources]] entry allows
+    unsigned answers."""
+    allowed = frozenset(s.partner_id for s in config.sources if s.allow_unsigned_answers)
+    for partner_id in sorted(allowed):
+        log.warning("the source of %s may answer unsigned (allow_unsigned_answers)", partner_id)
+    return AnswerOrigins(partners, gateway_id=config.audience, unsigned_allowed=allowed)
+
+
+def source_certificates(
+    keys_dir: Path, partners: Callable[[], Mapping[str, RegisteredPartner]]
+) -> SourceCertificates:
+    """How this gateway pins each source's connection to a certificate ``partners()`` holds
+    for the source's partner, looking with its own client certificate."""
+    paths = GatewayKeyPaths.under(keys_dir)
+    probe = probe_context(CaPaths.under(keys_dir).cert.read_bytes(), paths.tls_cert, paths.tls_key)
+    return SourceCertificates(partners, probe)
+
+
 def _connect_sources(
     config: GatewayConfig,
     policy: CompiledPolicy,
     answers: SubmissionGate,
     requests: RequestSealer,
+    partners: Callable[[], Mapping[str, RegisteredPartner]],
 ) -> dict[str, Source]:
     sources: dict[str, Source] = {}
     tls = gateway_client_tls(config.keys_dir) if any(s.tls for s in config.sources) else None
+    origins = source_origins(config, partners)
+    certificates = source_certificates(config.keys_dir, partners) if tls is not None else None
     for endpoint in config.sources:
         partner_type = policy.partner(endpoint.partner_id).type
         if partner_type in sources:
@@ -536,5 +566,7 @@ def _connect_sources(
             partner_id=endpoint.partner_id,
             answers=answers,
             requests=requests,
+            origins=origins,
+            certificates=certificates if endpoint.tls else None,
         )
     return sources

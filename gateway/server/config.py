@@ -45,6 +45,9 @@ DEFAULT_AUDIT_VERIFY_INTERVAL_S = 600.0
 # Partner systems that send registrations, case-file entries and source answers in clear keep
 # working until this is switched on; sealed submissions are always accepted.
 DEFAULT_REQUIRE_SEALED_SUBMISSIONS = False
+# Partner systems that send no request nonce get answers sealed in format version 1 (bound to
+# the disclosure, not to the request) until this is switched on.
+DEFAULT_REQUIRE_REQUEST_NONCE = False
 # What the gateway asks a partner's source system (the subject's identity, fields, purpose,
 # recipient) is sealed to the partner's registered sealing key. A partner without one is not
 # asked unless its [[sources]] entry says allow_clear_requests = true.
@@ -77,6 +80,10 @@ class SourceEndpoint:
     # Ask this source in clear while its partner has no registered sealing key, rather than
     # not at all (deprecated: the subject's identity then travels readable inside TLS).
     allow_clear_requests: bool = False
+    # Accept this source's answers unsigned (deprecated): by default an answer counts only when
+    # signed by a token key registered to the partner (docs/sealed-answers.md, "Signed source
+    # answers"); a partner system that cannot sign yet is otherwise unavailable.
+    allow_unsigned_answers: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,9 @@ class GatewayConfig:
     # Refuse registrations, case-file entries and source answers that are not sealed to the
     # gateway's key (FAILED_PRECONDITION; a clear source answer counts as no answer).
     require_sealed_submissions: bool = DEFAULT_REQUIRE_SEALED_SUBMISSIONS
+    # Refuse RequestDisclosure and Triage without a request nonce (INVALID_ARGUMENT), so that
+    # every answer is sealed bound to its request (docs/sealed-answers.md, "Format version 2").
+    require_request_nonce: bool = DEFAULT_REQUIRE_REQUEST_NONCE
     # Seal requests to partners' source systems to the partner's registered sealing key (see
     # SourceEndpoint.allow_clear_requests); false asks every source in clear.
     seal_source_requests: bool = DEFAULT_SEAL_SOURCE_REQUESTS
@@ -195,6 +205,7 @@ _KNOWN_KEYS = {
     "retention_interval_s",
     "audit_verify_interval_s",
     "require_sealed_submissions",
+    "require_request_nonce",
     "seal_source_requests",
     "rewrap_interval_s",
     "rewrap_batch_size",
@@ -280,6 +291,7 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         require_sealed_submissions=_bool(
             raw, "require_sealed_submissions", DEFAULT_REQUIRE_SEALED_SUBMISSIONS
         ),
+        require_request_nonce=_bool(raw, "require_request_nonce", DEFAULT_REQUIRE_REQUEST_NONCE),
         seal_source_requests=_bool(raw, "seal_source_requests", DEFAULT_SEAL_SOURCE_REQUESTS),
         key_provider=_key_provider(raw.get("key_provider", {}), base),
         limits=_limits(raw.get("limits", {})),
@@ -361,7 +373,9 @@ def _log_origin(value: object) -> str:
     return value
 
 
-_SOURCE_KEYS = frozenset({"partner", "address", "tls", "allow_clear_requests"})
+_SOURCE_KEYS = frozenset(
+    {"partner", "address", "tls", "allow_clear_requests", "allow_unsigned_answers"}
+)
 
 
 def _source(item: Mapping[str, Any]) -> SourceEndpoint:
@@ -374,6 +388,7 @@ def _source(item: Mapping[str, Any]) -> SourceEndpoint:
             address=str(item["address"]),
             tls=bool(item.get("tls", True)),
             allow_clear_requests=_bool(item, "allow_clear_requests", False),
+            allow_unsigned_answers=_bool(item, "allow_unsigned_answers", False),
         )
     except KeyError as exc:
         raise ConfigError(

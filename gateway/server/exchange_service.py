@@ -217,6 +217,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                 phase=request.phase,
                 fields=tuple(dict.fromkeys(request.fields)),
                 justification=request.justification,
+                request_nonce=request.request_nonce,
             )
             result = await self._disclosures.request(rc.principal, rc.trace, inp)
             self._count(result)
@@ -230,7 +231,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
         async def work() -> exchange_pb2.TriageResponse:
             rc = request_context.current()
             result = await self._disclosures.triage(
-                rc.principal, rc.trace, request.case_id, request.purpose
+                rc.principal, rc.trace, request.case_id, request.purpose, request.request_nonce
             )
             return triage_response(result)
 

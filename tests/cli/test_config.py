@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.server.config import ConfigError, TlsMode, config_from_mapping, load_config
+from gateway.server.config import (
+    ConfigError,
+    GatewayConfig,
+    TlsMode,
+    config_from_mapping,
+    load_config,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"
 
@@ -52,3 +58,11 @@ def test_policy_reload_interval_defaults_to_two_seconds_and_zero_switches_it_off
     assert off.policy_reload_interval_s == 0.0
     fast = config_from_mapping({"policy_reload_interval_s": 0.25}, base=Path("/"))
     assert fast.policy_reload_interval_s == 0.25
+
+
+def test_request_nonces_are_optional_unless_required() -> None:
+    assert GatewayConfig().require_request_nonce is False
+    required = config_from_mapping({"require_request_nonce": True}, base=Path("/"))
+    assert required.require_request_nonce is True
+    with pytest.raises(ConfigError, match="require_request_nonce must be true or false"):
+        config_from_mapping({"require_request_nonce": "yes"}, base=Path("/"))

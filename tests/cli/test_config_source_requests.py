@@ -45,3 +45,17 @@ def test_requests_are_sealed_unless_the_operator_says_otherwise() -> None:
 def test_bad_settings_are_refused_with_a_reason(raw: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         config_from_mapping(raw, base=Path("/"))
+
+
+def test_source_answers_must_be_signed_unless_the_operator_allows_unsigned_ones() -> None:
+    config = config_from_mapping(
+        {"sources": [POLICE, {**SOURCES[1], "allow_unsigned_answers": True}]}, base=Path("/")
+    )
+    assert {s.partner_id: s.allow_unsigned_answers for s in config.sources} == {
+        "police": False,
+        "housing": True,
+    }
+    with pytest.raises(ConfigError, match="allow_unsigned_answers must be true or false"):
+        config_from_mapping(
+            {"sources": [{**POLICE, "allow_unsigned_answers": "yes"}]}, base=Path("/")
+        )

@@ -6,6 +6,7 @@ from gateway.crypto import errors
 
 def test_public_names_are_exactly_the_intended_ones() -> None:
     assert set(crypto.__all__) == {
+        "BOUND_SEAL_FORMAT_VERSION",
         "SEAL_FORMAT_VERSION",
         "SEAL_SUITE_NAME",
         "CaPaths",

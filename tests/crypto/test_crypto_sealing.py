@@ -169,3 +169,40 @@ def test_round_trip_for_any_plaintext_and_binding(
     key = _PROPERTY_KEY
     binding = SealBinding(disclosure, recipient_id, purpose)
     assert open_sealed(seal(plaintext, key.public_key(), binding), key, binding) == plaintext
+
+
+NONCE = bytes(range(16))
+
+
+def test_a_binding_with_a_nonce_is_version_2_and_opens_only_as_version_2(
+    recipient: X25519PrivateKey,
+) -> None:
+    bound = dataclasses.replace(BINDING, case_id="c_1", request_nonce=NONCE)
+    assert BINDING.version == 1 and bound.version == 2
+    box = seal(b"record", recipient.public_key(), bound)
+    assert box.version == 2
+    assert open_sealed(box, recipient, bound) == b"record"
+    for other in (
+        BINDING,  # no nonce: a version 1 opener
+        dataclasses.replace(bound, case_id="c_2"),
+        dataclasses.replace(bound, request_nonce=NONCE[::-1]),
+    ):
+        with pytest.raises(SealOpenError):
+            open_sealed(box, recipient, other)
+    # ... and a version 1 box does not open for a client that sent a nonce, even relabelled.
+    unbound = seal(b"record", recipient.public_key(), BINDING)
+    for candidate in (unbound, dataclasses.replace(unbound, version=2)):
+        with pytest.raises(SealOpenError):
+            open_sealed(candidate, recipient, bound)
+
+
+@pytest.mark.parametrize(
+    ("case_id", "nonce"),
+    [("c_1", b""), ("", NONCE), ("c_1", NONCE[:15]), ("c_1", bytes(65))],
+    ids=["case-without-nonce", "nonce-without-case", "nonce-too-short", "nonce-too-long"],
+)
+def test_a_request_binding_needs_both_parts_and_a_nonce_of_16_to_64_bytes(
+    case_id: str, nonce: bytes
+) -> None:
+    with pytest.raises(ValueError):
+        dataclasses.replace(BINDING, case_id=case_id, request_nonce=nonce)

@@ -1,4 +1,6 @@
-"""The sealed-answer vectors checked by an independent HPKE implementation, in both directions.
+"""The sealed-answer vectors checked by an independent HPKE implementation, in both directions,
+for format version 1 (sealed-answer-v1.json) and version 2 (sealed-answer-v2.json: records and
+triage answers bound to the request nonce and case id).
 
 tests/vectors/open_sealed_vectors.mjs opens every case and refuses every negative with the
 @hpke/* npm packages (noble-curves X25519, noble-ciphers ChaCha20-Poly1305), computing
@@ -11,6 +13,7 @@ cannot be installed.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -27,16 +30,19 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from adapters.sealed import open_disclosure
+from adapters.sealed import open_disclosure, open_triage
 from gateway.api.v1 import common_pb2, exchange_pb2
 from gateway.crypto import SealOpenError
-from gateway.crypto.sealing import SealBinding, SealedBox, open_sealed
+from gateway.crypto.sealing import (
+    SealBinding,
+    SealedBox,
+    TriageBinding,
+    open_sealed,
+    open_sealed_triage,
+)
 
 VECTOR_DIR = Path(__file__).resolve().parents[1] / "vectors"
-VECTOR_FILE = VECTOR_DIR / "sealed-answer-v1.json"
-VECTORS: dict[str, Any] = json.loads(VECTOR_FILE.read_text(encoding="utf-8"))
-CASES: list[dict[str, Any]] = VECTORS["cases"]
-NEGATIVES: list[dict[str, Any]] = VECTORS["negatives"]
+VERSIONS = (1, 2)
 SCRIPT = VECTOR_DIR / "open_sealed_vectors.mjs"
 PACKAGE_DIR = VECTOR_DIR / "node"
 PACKAGE_FILES = ("package.json", "package-lock.json")
@@ -139,12 +145,26 @@ def challenge() -> bytes:
     return secrets.token_bytes(48)
 
 
+def _vector_file(version: int) -> Path:
+    return VECTOR_DIR / f"sealed-answer-v{version}.json"
+
+
+@pytest.fixture(scope="module", params=VERSIONS, ids=[f"v{v}" for v in VERSIONS])
+def vectors(request: pytest.FixtureRequest) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(_vector_file(request.param).read_text("utf-8"))
+    assert document["format_version"] == request.param
+    return document
+
+
 @pytest.fixture(scope="module")
-def node_report(node_modules: tuple[str, Path], challenge: bytes) -> dict[str, Any]:
+def node_report(
+    node_modules: tuple[str, Path], challenge: bytes, vectors: dict[str, Any]
+) -> dict[str, Any]:
     node, modules = node_modules
+    path = _vector_file(vectors["format_version"])
     done = subprocess.run(
         [node, str(SCRIPT), "--modules", str(modules),
-         "--vectors", str(VECTOR_FILE), "--challenge", challenge.hex()],
+         "--vectors", str(path), "--challenge", challenge.hex()],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
@@ -163,9 +183,11 @@ def test_node_check_passes_with_the_pinned_packages(node_report: dict[str, Any])
     assert node_report["ok"] and node_report["returncode"] == 0
 
 
-def test_node_opens_every_case_to_its_plaintext(node_report: dict[str, Any]) -> None:
+def test_node_opens_every_case_to_its_plaintext(
+    node_report: dict[str, Any], vectors: dict[str, Any]
+) -> None:
     results = {r["name"]: r for r in node_report["cases"]}
-    assert set(results) == {c["name"] for c in CASES}
+    assert set(results) == {c["name"] for c in vectors["cases"]}
     for name, r in results.items():
         assert r["error"] is None, name
         assert r["public_key_ok"] and r["key_id_ok"] and r["info_ok"], name
@@ -173,11 +195,11 @@ def test_node_opens_every_case_to_its_plaintext(node_report: dict[str, Any]) -> 
 
 
 def test_node_refuses_every_negative_at_the_stage_the_file_names(
-    node_report: dict[str, Any],
+    node_report: dict[str, Any], vectors: dict[str, Any]
 ) -> None:
     results = {r["name"]: r for r in node_report["negatives"]}
-    assert set(results) == {n["name"] for n in NEGATIVES}
-    for negative in NEGATIVES:
+    assert set(results) == {n["name"] for n in vectors["negatives"]}
+    for negative in vectors["negatives"]:
         r = results[negative["name"]]
         assert r["info_ok"], negative["name"]
         assert r["refused"], negative["name"]
@@ -197,43 +219,75 @@ def _node_box(sealed: dict[str, Any]) -> SealedBox:
     )
 
 
-def test_the_gateway_opens_what_node_sealed(node_report: dict[str, Any]) -> None:
-    by_case = {c["name"]: c for c in CASES}
+def _binding(vector: dict[str, Any]) -> SealBinding | TriageBinding:
+    b = vector["binding"]
+    common = {
+        "recipient_id": b["recipient_id"],
+        "purpose": b["purpose"],
+        "case_id": b.get("case_id", ""),
+        "request_nonce": bytes.fromhex(b.get("request_nonce", "")),
+    }
+    if vector.get("kind", "record") == "record":
+        return SealBinding(disclosure_id=b["disclosure_id"], **common)
+    return TriageBinding(triage_id=b["triage_id"], **common)
+
+
+def _open(box: SealedBox, key: X25519PrivateKey, binding: SealBinding | TriageBinding) -> bytes:
+    if isinstance(binding, SealBinding):
+        return open_sealed(box, key, binding)
+    return open_sealed_triage(box, key, binding)
+
+
+def _open_as_client(box: SealedBox, key: X25519PrivateKey,
+                    binding: SealBinding | TriageBinding) -> bytes:
+    """The partner-side opener, from a response as the gateway would send it."""
+    sealed = common_pb2.SealedRecord(
+        format_version=box.version,
+        suite=box.suite,
+        recipient_key_id=box.recipient_key_id,
+        ciphertext=box.ciphertext,
+    )
+    expected = {
+        "recipient_id": binding.recipient_id,
+        "purpose": binding.purpose,
+        "case_id": binding.case_id,
+        "request_nonce": binding.request_nonce,
+    }
+    if isinstance(binding, SealBinding):
+        response = exchange_pb2.DisclosureResponse(
+            disclosure_id=binding.disclosure_id, sealed=sealed
+        )
+        return open_disclosure(response, key, **expected).SerializeToString(deterministic=True)
+    triage = exchange_pb2.TriageResponse(triage_id=binding.triage_id, sealed=sealed)
+    return open_triage(triage, key, **expected).SerializeToString(deterministic=True)
+
+
+def test_the_gateway_opens_what_node_sealed(
+    node_report: dict[str, Any], vectors: dict[str, Any]
+) -> None:
+    cases = vectors["cases"]
+    by_case = {c["name"]: c for c in cases}
     sealed = [s for s in node_report["sealed"] if not s.get("challenge")]
-    assert [s["case"] for s in sealed] == [c["name"] for c in CASES]
+    assert [s["case"] for s in sealed] == [c["name"] for c in cases]
     for s in sealed:
         case = by_case[s["case"]]
         # A fresh ephemeral key, not the committed ciphertext handed back.
         assert s["ciphertext"][:64] != case["sealed"]["ciphertext"][:64]
         box = _node_box(s)
-        binding = SealBinding(**case["binding"])
-        assert open_sealed(box, _key(case), binding) == bytes.fromhex(case["plaintext"])
-        record = open_disclosure(
-            exchange_pb2.DisclosureResponse(
-                disclosure_id=binding.disclosure_id,
-                sealed=common_pb2.SealedRecord(
-                    format_version=box.version,
-                    suite=box.suite,
-                    recipient_key_id=box.recipient_key_id,
-                    ciphertext=box.ciphertext,
-                ),
-            ),
-            _key(case),
-            recipient_id=binding.recipient_id,
-            purpose=binding.purpose,
-        )
-        assert record.SerializeToString(deterministic=True) == bytes.fromhex(case["plaintext"])
+        binding = _binding(case)
+        assert _open(box, _key(case), binding) == bytes.fromhex(case["plaintext"])
+        assert _open_as_client(box, _key(case), binding) == bytes.fromhex(case["plaintext"])
 
 
 def test_the_gateway_opens_a_challenge_node_sealed(
-    node_report: dict[str, Any], challenge: bytes
+    node_report: dict[str, Any], challenge: bytes, vectors: dict[str, Any]
 ) -> None:
     (box,) = [s for s in node_report["sealed"] if s.get("challenge")]
-    case = CASES[0]
+    case = vectors["cases"][0]
     assert box["case"] == case["name"]
-    opened = open_sealed(_node_box(box), _key(case), SealBinding(**case["binding"]))
-    assert opened == challenge
+    binding = _binding(case)
+    assert _open(_node_box(box), _key(case), binding) == challenge
     # Bound like any answer: under another purpose it does not open.
-    other = SealBinding(**{**case["binding"], "purpose": case["binding"]["purpose"] + "x"})
+    other = dataclasses.replace(binding, purpose=binding.purpose + "x")
     with pytest.raises(SealOpenError):
-        open_sealed(_node_box(box), _key(case), other)
+        _open(_node_box(box), _key(case), other)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,8 +31,16 @@ from gateway.crypto import _certs
 from gateway.crypto._pem import load_certificate, load_ec_private_key
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.layout import CaPaths, GatewayKeyPaths
+from gateway.crypto.source_answers import SourceAnswerSigner
 from gateway.registry.dev import register_dev_partners
-from gateway.server.app import Gateway, gateway_client_tls, request_sealer, start_gateway
+from gateway.server.app import (
+    Gateway,
+    gateway_client_tls,
+    request_sealer,
+    source_certificates,
+    source_origins,
+    start_gateway,
+)
 from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
 from gateway.server.limit_settings import LimitSettings
 from tests.integration.wire_tap import WireTap
@@ -159,6 +167,8 @@ async def running_harness(
     policy: CompiledPolicy,
     *,
     config_changes: dict[str, Any] | None = None,
+    presented_certificates: Mapping[str, str] | None = None,
+    answer_signers: Mapping[str, str] | None = None,
     **gateway_options: Any,
 ) -> AsyncIterator[Harness]:
     """A gateway with a real source system per source partner, stopped on exit.
@@ -168,7 +178,13 @@ async def running_harness(
     answers to the gateway's key file; the gateway opens them with its key ring. Gateway and
     sources speak mutual TLS; the gateway seals its requests to each source partner's
     registered sealing key (the registry in force), and each source opens them with its
-    partner's private key (``harness.sources[p].servicer.requests.keys``)."""
+    partner's private key (``harness.sources[p].servicer.requests.keys``). Each source signs
+    its answers with its partner's token key, and the gateway checks the signature and pins the
+    connection to a certificate registered to the partner, as a configured gateway does.
+
+    ``presented_certificates`` (partner -> other partner) makes a partner's source present the
+    other partner's TLS certificate, ``answer_signers`` sign with the other partner's token key
+    (or, given "", not sign at all): impostors, for tests of source identity."""
     running: dict[str, RunningSource] = {}
     adapters: dict[str, Source] = {}
     wire: dict[str, WireTap] = {}
@@ -187,20 +203,40 @@ async def running_harness(
         lambda: _gateway_of(started).registry.sealing_keys,
         lambda partner, sealing: _gateway_of(started).metrics.source_request(partner, sealing),
     )
+    registered = lambda: _gateway_of(started).registry.partners  # noqa: E731
+    origins = source_origins(config, registered)
+    certificates = source_certificates(keys, registered)
+    presents = dict(presented_certificates or {})
+    signs_as = dict(answer_signers or {})
     for partner, partner_type in SOURCE_PARTNERS.items():
         backend = InMemoryBackend()
         backend.add(SOURCE_RECORDS[partner_type])
         own = PartnerCredentials.from_key_dir(keys, partner)
+        signer_id = signs_as.get(partner, partner)
+        signer = PartnerCredentials.from_key_dir(keys, signer_id or partner)
         wire[partner] = WireTap()
         running[partner] = await serve_source(
             backend,
-            credentials=_source_tls(own),
-            sealing=AnswerSealing(partner, gateway_keys),
+            credentials=_source_tls(
+                PartnerCredentials.from_key_dir(keys, presents.get(partner, partner))
+            ),
+            sealing=AnswerSealing(
+                partner,
+                gateway_keys,
+                # An empty signer: the source answers sealed but unsigned (version 1).
+                SourceAnswerSigner(signer.token_key, signer.token_key_id) if signer_id else None,
+            ),
             requests=RequestOpening.from_credentials(own),
             interceptors=[wire[partner]],
         )
         adapters[partner_type] = GrpcSource(
-            running[partner].address, tls, partner_id=partner, answers=answers, requests=requests
+            running[partner].address,
+            tls,
+            partner_id=partner,
+            answers=answers,
+            requests=requests,
+            origins=origins,
+            certificates=certificates,
         )
     gateway = await start_gateway(
         config,

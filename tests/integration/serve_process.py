@@ -25,9 +25,11 @@ import pytest
 from sqlalchemy.engine import URL
 
 from adapters.client import PartnerClient, PartnerCredentials
+from adapters.gateway_keys import GatewayKeys
 from adapters.source_requests import RequestOpening
-from adapters.source_server import InMemoryBackend, RunningSource, serve_source
+from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
 from gateway.cli.demo_data import SOURCE_RECORDS
+from gateway.crypto.layout import GatewayKeyPaths
 from gateway.server.config import shipped_policy_dir
 from tests.conftest import pg_server_url
 from tests.integration.harness import ROLES, SOURCE_PARTNERS, dev_registry
@@ -142,7 +144,9 @@ def start_serve(config: Path, home: Path) -> ServeProcess:
 @contextlib.asynccontextmanager
 async def running_sources(keys: Path) -> AsyncIterator[dict[str, str]]:
     """A source system per source partner, in this event loop; partner id -> address. Each
-    opens the gateway's sealed requests with its partner's private key from ``keys``."""
+    opens the gateway's sealed requests with its partner's private key from ``keys``, and seals
+    and signs its answers (a gateway requires signed source answers)."""
+    gateway_keys = GatewayKeys.from_public_key_file(GatewayKeyPaths.under(keys).hpke_pub)
     running: dict[str, RunningSource] = {}
     try:
         for partner, partner_type in SOURCE_PARTNERS.items():
@@ -150,7 +154,9 @@ async def running_sources(keys: Path) -> AsyncIterator[dict[str, str]]:
             backend.add(SOURCE_RECORDS[partner_type])
             own = PartnerCredentials.from_key_dir(keys, partner, tls=False)
             running[partner] = await serve_source(
-                backend, clear_answers=True, requests=RequestOpening.from_credentials(own)
+                backend,
+                sealing=AnswerSealing.from_credentials(own, gateway_keys),
+                requests=RequestOpening.from_credentials(own),
             )
         yield {partner: source.address for partner, source in running.items()}
     finally:

@@ -201,7 +201,7 @@ async def configured_gateway(
                 root_certificates=own.tls.ca_pem,
                 require_client_auth=True,
             ),
-            sealing=AnswerSealing(partner, gateway_keys),
+            sealing=AnswerSealing.from_credentials(own, gateway_keys),
             # Housing's system cannot open sealed requests yet.
             requests=None if partner == "housing" else RequestOpening.from_credentials(own),
             interceptors=[taps[partner]],

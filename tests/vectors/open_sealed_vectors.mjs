@@ -1,8 +1,11 @@
-// Checks the sealed-answer test vectors (sealed-answer-v1.json) with an HPKE implementation
-// that shares no code with the gateway's: @hpke/core for the key schedule, @hpke/dhkem-x25519
-// (noble-curves X25519) for the KEM and @hpke/chacha20poly1305 (noble-ciphers) for the AEAD.
-// The `info` bytes and key ids are computed here from docs/sealed-answers.md, not read from
-// the file, and then compared with it.
+// Checks the sealed-answer test vectors (sealed-answer-v1.json, sealed-answer-v2.json) with an
+// HPKE implementation that shares no code with the gateway's: @hpke/core for the key schedule,
+// @hpke/dhkem-x25519 (noble-curves X25519) for the KEM and @hpke/chacha20poly1305
+// (noble-ciphers) for the AEAD. The `info` bytes and key ids are computed here from
+// docs/sealed-answers.md, not read from the file, and then compared with it. The file's
+// format_version says which construction it holds: version 1 (disclosure records bound to
+// disclosure id, recipient, purpose and key id) or version 2 (records and triage answers,
+// bound also to the case id and the request nonce).
 //
 //   node open_sealed_vectors.mjs --modules DIR [--vectors FILE] [--challenge HEX]
 //
@@ -22,9 +25,12 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const FORMAT_VERSION = 1;
 const SUITE_NAME = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/ChaCha20Poly1305";
-const INFO_LABEL = "ketenpoort/v1 sealed-record";
+// The labels of docs/sealed-answers.md, per format version and kind of answer.
+const INFO_LABELS = {
+  1: { record: "ketenpoort/v1 sealed-record" },
+  2: { record: "ketenpoort/v2 sealed-record", triage: "ketenpoort/v2 sealed-triage" },
+};
 const ENC_LENGTH = 32;
 const TAG_LENGTH = 16;
 // PKCS#8 wrapping of a raw X25519 private key (RFC 8410), to let node:crypto derive the
@@ -71,7 +77,8 @@ const equal = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 function lengthPrefixed(label, parts) {
   const chunks = [utf8(label)];
   for (const part of parts) {
-    const bytes = utf8(part);
+    // Strings as their UTF-8 bytes, as given; byte strings (the nonce) as they are.
+    const bytes = typeof part === "string" ? utf8(part) : part;
     const length = new Uint8Array(4);
     new DataView(length.buffer).setUint32(0, bytes.length, false);
     chunks.push(length, bytes);
@@ -79,14 +86,19 @@ function lengthPrefixed(label, parts) {
   return Buffer.concat(chunks);
 }
 
-function info(binding, keyId) {
-  return lengthPrefixed(INFO_LABEL, [
-    String(FORMAT_VERSION),
-    binding.disclosure_id,
+// Version 1 vectors have no `kind`: they are all disclosure records.
+const kindOf = (vector) => vector.kind ?? "record";
+
+function info(version, kind, binding, keyId) {
+  const parts = [
+    String(version),
+    kind === "record" ? binding.disclosure_id : binding.triage_id,
     binding.recipient_id,
     binding.purpose,
     keyId,
-  ]);
+  ];
+  if (version === 2) parts.push(binding.case_id, unhex(binding.request_nonce));
+  return lengthPrefixed(INFO_LABELS[version][kind], parts);
 }
 
 function publicKeyOf(privateKey) {
@@ -104,7 +116,9 @@ function keyIdOf(publicKey) {
 
 // The opener of docs/sealed-answers.md: format checks first, then HPKE with the `info` it
 // computes from its own key and expectations. Returns the plaintext, or throws.
-async function openSealed(sealed, privateKeyBytes, binding) {
+// The opener expects exactly the version of the file: a client that sent a nonce accepts
+// only version 2, and one that did not can only open version 1.
+async function openSealed(sealed, privateKeyBytes, kind, binding) {
   const keyId = keyIdOf(publicKeyOf(privateKeyBytes));
   const data = unhex(sealed.ciphertext);
   if (
@@ -121,7 +135,7 @@ async function openSealed(sealed, privateKeyBytes, binding) {
       {
         recipientKey,
         enc: data.slice(0, ENC_LENGTH).buffer,
-        info: info(binding, keyId),
+        info: info(FORMAT_VERSION, kind, binding, keyId),
       },
       data.slice(ENC_LENGTH).buffer,
     );
@@ -139,13 +153,13 @@ async function checkCase(vector) {
     name: vector.name,
     public_key_ok: hex(publicKey) === vector.recipient_public_key,
     key_id_ok: keyId === vector.recipient_key_id && keyId === vector.sealed.recipient_key_id,
-    info_ok: hex(info(vector.binding, keyId)) === vector.info,
+    info_ok: hex(info(FORMAT_VERSION, kindOf(vector), vector.binding, keyId)) === vector.info,
     opened: false,
     plaintext_ok: false,
     error: null,
   };
   try {
-    const plaintext = await openSealed(vector.sealed, privateKey, vector.binding);
+    const plaintext = await openSealed(vector.sealed, privateKey, kindOf(vector), vector.binding);
     result.opened = true;
     result.plaintext_ok = equal(plaintext, unhex(vector.plaintext));
   } catch (error) {
@@ -159,13 +173,13 @@ async function checkNegative(vector) {
   const keyId = keyIdOf(publicKeyOf(privateKey));
   const result = {
     name: vector.name,
-    info_ok: hex(info(vector.binding, keyId)) === vector.info,
+    info_ok: hex(info(FORMAT_VERSION, kindOf(vector), vector.binding, keyId)) === vector.info,
     refused: false,
     stage: null,
     stage_ok: false,
   };
   try {
-    await openSealed(vector.sealed, privateKey, vector.binding);
+    await openSealed(vector.sealed, privateKey, kindOf(vector), vector.binding);
   } catch (error) {
     result.refused = true;
     result.stage = error.stage;
@@ -182,11 +196,12 @@ async function sealTo(vector, plaintext) {
   const keyId = keyIdOf(publicKey);
   const recipientPublicKey = await suite.kem.importKey("raw", publicKey.slice().buffer, true);
   const { enc, ct } = await suite.seal(
-    { recipientPublicKey, info: info(vector.binding, keyId) },
+    { recipientPublicKey, info: info(FORMAT_VERSION, kindOf(vector), vector.binding, keyId) },
     plaintext.slice().buffer,
   );
   return {
     case: vector.name,
+    kind: kindOf(vector),
     format_version: FORMAT_VERSION,
     suite: SUITE_NAME,
     recipient_key_id: keyId,
@@ -196,14 +211,19 @@ async function sealTo(vector, plaintext) {
 }
 
 const document = JSON.parse(readFileSync(args.vectors, "utf8"));
+const FORMAT_VERSION = document.format_version;
 const suiteIds = document.suite;
+const labelsOk =
+  FORMAT_VERSION === 1
+    ? document.info_label === INFO_LABELS[1].record
+    : JSON.stringify(document.info_labels) === JSON.stringify(INFO_LABELS[FORMAT_VERSION]);
 const suiteOk =
-  document.format_version === FORMAT_VERSION &&
+  FORMAT_VERSION in INFO_LABELS &&
   suiteIds.name === SUITE_NAME &&
   suiteIds.kem_id === KemId.DhkemX25519HkdfSha256 &&
   suiteIds.kdf_id === KdfId.HkdfSha256 &&
   suiteIds.aead_id === AeadId.Chacha20Poly1305 &&
-  document.info_label === INFO_LABEL;
+  labelsOk;
 
 const cases = [];
 for (const vector of document.cases) cases.push(await checkCase(vector));
@@ -219,7 +239,9 @@ if (args.challenge !== undefined) {
 const sealedOwnOk = [];
 for (const [index, box] of sealed.entries()) {
   const vector = document.cases[box.challenge ? 0 : index];
-  const opened = await openSealed(box, unhex(vector.recipient_private_key), vector.binding);
+  const opened = await openSealed(
+    box, unhex(vector.recipient_private_key), kindOf(vector), vector.binding,
+  );
   sealedOwnOk.push(equal(opened, unhex(box.plaintext)));
 }
 
