@@ -11,6 +11,7 @@ from google.protobuf.message import DecodeError, Message
 from gateway.api.v1 import common_pb2
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.submission_gate import SubmissionGate
+from gateway.broker.text_checks import check_strings
 from gateway.crypto.sealing import SealedBox
 from gateway.crypto.submissions import SealedSubmission
 
@@ -96,4 +97,10 @@ def opened_content(
         raise InvalidRequest(
             f"the sealed content is not a {content.DESCRIPTOR.name}"
         ) from None
+    # Opened content obeys the rules clear content met at the edge (NUL, control
+    # characters, lengths); the message names the field inside the sealed content.
+    try:
+        check_strings(content)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"sealed content: {exc}") from None
     return content

@@ -66,6 +66,7 @@ from gateway.server.policy_reload import (
     policy_snapshot,
 )
 from gateway.server.registry_reload import RegistryReloader
+from gateway.server.request_checks import MalformedRequestLog, RequestChecks
 from gateway.server.retention_task import RetentionTask, start_retention
 from gateway.server.rewrap_task import RewrapTask, start_rewrap
 from gateway.server.token_replay import TokenAdmission
@@ -295,7 +296,8 @@ async def start_gateway(
         mutual_tls=config.tls_mode is TlsMode.MUTUAL,
     )
     server = aio.server(
-        interceptors=[interceptor],
+        # Authentication first, then parsing and the string checks (request_checks).
+        interceptors=[interceptor, RequestChecks(MalformedRequestLog(metrics.registry))],
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
