@@ -319,7 +319,13 @@ async def start_gateway(
         server,
     )
     accountability_pb2_grpc.add_AccountabilityServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        AccountabilityService(audit, metrics, reviews=review_queue, subject_access=subject_access),
+        AccountabilityService(
+            audit,
+            metrics,
+            reviews=review_queue,
+            subject_access=subject_access,
+            max_message_bytes=config.max_message_bytes,
+        ),
         server,
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
