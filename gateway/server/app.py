@@ -9,6 +9,7 @@ policy names the partners and their roles.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -190,7 +191,7 @@ async def start_gateway(
     metrics = metrics or Metrics()
     # Taken before the files are read, so a change made during start-up is reloaded.
     on_disk = policy_snapshot(config.policy_dir)
-    compiled = policy or _load_policy(config.policy_dir)
+    compiled = policy or _load_policy(config.policy_dir, config.max_policy_file_bytes)
     holder = PolicyHolder(compiled)
     metrics.policy_in_force(compiled.version)
     keystore = Keystore.open(config.keys_dir, config.key_provider)
@@ -351,6 +352,7 @@ async def start_gateway(
         interval_s=config.policy_reload_interval_s,
         apply=put_in_force,
         loaded=on_disk,
+        load=functools.partial(load_policy_dir, max_file_bytes=config.max_policy_file_bytes),
     )
     if policy is None:
         # The directory is watched only when the gateway read its policy from it; a policy
@@ -383,8 +385,8 @@ async def start_gateway(
     )
 
 
-def _load_policy(directory: Path) -> CompiledPolicy:
-    compiled = load_policy_dir(directory)
+def _load_policy(directory: Path, max_file_bytes: int) -> CompiledPolicy:
+    compiled = load_policy_dir(directory, max_file_bytes=max_file_bytes)
     for warning in compiled.warnings:
         log.warning("%s", describe_issue(directory, warning))
     return compiled
