@@ -122,14 +122,15 @@ def load_policy_dir(
     directory: Path, *, max_file_bytes: int = DEFAULT_MAX_POLICY_FILE_BYTES
 ) -> CompiledPolicy:
     """Parse and compile the policy directory; raises PolicyError listing every problem."""
-    compiled = load_policy(read_documents(directory, max_file_bytes=max_file_bytes))
-    _require_contents(compiled)
-    return compiled
+    return compiled_with_contents(
+        load_policy(read_documents(directory, max_file_bytes=max_file_bytes))
+    )
 
 
-def _require_contents(compiled: CompiledPolicy) -> None:
-    """A policy that names no purpose, field or partner can answer no request: refuse it
-    rather than put a gateway that withholds everything in force."""
+def compiled_with_contents(compiled: CompiledPolicy) -> CompiledPolicy:
+    """``compiled``, if it names a purpose, a field and a partner: a policy that does not
+    can answer no request, so it is refused rather than put a gateway that withholds
+    everything in force. Raises PolicyError."""
     policy = compiled.policy
     missing = [(kind, key) for kind, key, items in (
         ("purpose", "purposes", policy.purposes),
@@ -140,6 +141,7 @@ def _require_contents(compiled: CompiledPolicy) -> None:
         raise PolicyError([PolicyIssue(
             "", 1, 1, f"the policy defines no {kind}",
             f"define at least one {kind} under `{key}:`") for kind, key in missing])
+    return compiled
 
 
 def _is_yaml(name: str) -> bool:

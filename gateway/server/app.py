@@ -66,6 +66,7 @@ from gateway.server.policy_reload import (
     describe_issue,
     policy_snapshot,
 )
+from gateway.server.policy_subprocess import load_checked_apart
 from gateway.server.registry_reload import RegistryReloader
 from gateway.server.request_checks import MalformedRequestLog, RequestChecks
 from gateway.server.retention_task import RetentionTask, start_retention
@@ -352,7 +353,8 @@ async def start_gateway(
         interval_s=config.policy_reload_interval_s,
         apply=put_in_force,
         loaded=on_disk,
-        load=functools.partial(load_policy_dir, max_file_bytes=config.max_policy_file_bytes),
+        # Checked in a process of its own first: parsing a broken file holds no request up.
+        load=functools.partial(load_checked_apart, max_file_bytes=config.max_policy_file_bytes),
     )
     if policy is None:
         # The directory is watched only when the gateway read its policy from it; a policy
