@@ -6,7 +6,9 @@ fetched; the accountability record is committed before the answer is returned. A
 justification is stored in the case file only after the record that names it (and that
 queues it for review) is committed, so no failure on the way leaves a justification without
 its record; everything that can fail on the request's content (sources, transforms) runs
-before either.
+before either. Should storing the justification fail after that (the database gone), the
+call fails and the review item names an entry the case file lacks: the privacy officer
+sees a review without its text, never a justification nobody is asked to review.
 
 A masking transform that cannot apply to the value held (a date of birth stored before the
 gateway took only YYYY-MM-DD, a source's postcode in another form) withholds that field and
