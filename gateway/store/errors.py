@@ -24,15 +24,11 @@ those UNAVAILABLE, which a client may retry; anything else stays an internal err
 from __future__ import annotations
 
 import sqlite3
+import sys
 from typing import Final
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-try:  # PostgreSQL support is an optional extra
-    from psycopg import OperationalError as PgOperationalError
-except ImportError:  # pragma: no cover - without the extra there is no PostgreSQL to lose
-    PgOperationalError = None  # type: ignore[assignment,misc]
 
 __all__ = [
     "DATABASE_UNAVAILABLE",
@@ -80,7 +76,11 @@ def _is_away(exc: BaseException) -> bool:
         return True
     if isinstance(exc, sqlite3.OperationalError):
         return getattr(exc, "sqlite_errorcode", -1) & 0xFF in _SQLITE_AWAY
-    if PgOperationalError is not None and isinstance(exc, PgOperationalError):
+    # psycopg is imported only by a gateway on PostgreSQL; without it, none of its errors
+    # can have been raised. Its OperationalError covers refused, reset and closed
+    # connections and the server's admin shutdown.
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(exc, psycopg.OperationalError):
         return True
     return isinstance(exc, AuditLogClosed)
 
