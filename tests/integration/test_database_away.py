@@ -149,12 +149,13 @@ async def test_cut_postgresql_connections_are_unavailable_never_internal(
     assert load.codes[grpc.StatusCode.OK] > 0
     assert load.details <= FIXED_MESSAGES
     load.check_every_answer_has_its_record()
-    # The client library retries: a disclosure during another cut still gets its answer.
+    # The client library retries: right after its connections are cut (as by a restart),
+    # the gateway may answer UNAVAILABLE once, and the partner still gets its answer.
     async with harness.client("police") as police:
-        cutter = asyncio.create_task(_keep_cutting(database, 0.5))
-        answers = [await police.request_disclosure(case_id, PURPOSE, PHASE) for _ in range(10)]
-        await cutter
-    assert all(a.values for a in answers)
+        for _ in range(3):
+            assert await asyncio.to_thread(_terminate_backends, database) > 0
+            for _ in range(3):
+                assert (await police.request_disclosure(case_id, PURPOSE, PHASE)).values
 
 
 # -- SQLite ---------------------------------------------------------------------------------
