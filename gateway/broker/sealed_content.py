@@ -83,6 +83,7 @@ def opened_content(
     """
     if sealed is None:
         gate.admit_clear()
+        _check_content(clear, "")
         return clear
     if clear.ByteSize():
         raise InvalidRequest(BOTH_GIVEN)
@@ -97,10 +98,14 @@ def opened_content(
         raise InvalidRequest(
             f"the sealed content is not a {content.DESCRIPTOR.name}"
         ) from None
-    # Opened content obeys the rules clear content met at the edge (NUL, control
-    # characters, lengths); the message names the field inside the sealed content.
+    _check_content(content, "sealed content: ")
+    return content
+
+
+def _check_content(content: Message, where: str) -> None:
+    """Content obeys the string rules of gateway.broker.text_checks (NUL, control characters,
+    lengths) whichever way it came; the message names the field, never its value."""
     try:
         check_strings(content)
     except InvalidRequest as exc:
-        raise InvalidRequest(f"sealed content: {exc}") from None
-    return content
+        raise InvalidRequest(f"{where}{exc}") from None

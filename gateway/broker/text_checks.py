@@ -1,8 +1,9 @@
 """The rules every string in a request obeys, checked by walking the message's descriptor.
 
-One place for every RPC and every sealed content: the gRPC edge applies ``check_strings`` to
-each parsed request (gateway.server.request_checks) and the submission path to each opened
-sealed content (gateway.broker.sealed_content), so a new RPC or a new field cannot forget it.
+One place for every RPC and every submitted content: the gRPC edge applies ``check_strings``
+to each parsed request (gateway.server.request_checks), and the submission path to each
+content, opened from its seal or given in clear, including the answers of partners' source
+systems (gateway.broker.sealed_content), so a new RPC or a new field cannot forget it.
 
 - No string holds NUL or another control character (C0, DEL, C1): nothing an identifier,
   a purpose or a name needs, and PostgreSQL stores no NUL in text (the query fails rather
@@ -46,12 +47,20 @@ _FREE_TEXT = (
     "ketenpoort.v1.PlaceHoldRequest.reason",
     "ketenpoort.v1.CloseBreakGlassReviewRequest.comment",
 )
+# Values a partner's source system answers with: whatever its record holds (a report, a
+# list of incidents), bounded only by the message size limit.
+_SOURCE_VALUES = (
+    "ketenpoort.v1.FetchFieldsContent.ValuesEntry.value",
+    "ketenpoort.v1.FetchFieldsResponse.ValuesEntry.value",
+)
+SOURCE_VALUE_LIMIT = 4 * 1024 * 1024
 # Full field name -> limit in characters, where DEFAULT_LIMIT does not fit.
 LIMITS: Mapping[str, int] = {
     **dict.fromkeys(_FREE_TEXT, FREE_TEXT_LIMIT),
+    **dict.fromkeys(_SOURCE_VALUES, SOURCE_VALUE_LIMIT),
     "ketenpoort.v1.SubjectIdentity.address": 500,
 }
-FREE_TEXT = frozenset(_FREE_TEXT)
+FREE_TEXT = frozenset((*_FREE_TEXT, *_SOURCE_VALUES))
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

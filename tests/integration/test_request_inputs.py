@@ -5,16 +5,18 @@ never UNKNOWN or INTERNAL, never the value, and never a traceback per call in th
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import grpc
 import pytest
 
 from adapters.client import PartnerClient
+from adapters.source_server import InMemoryBackend
 from gateway.api.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
 from gateway.cli.demo_data import GOAL, REASON, SUBJECT
 from gateway.server.request_checks import malformed_message
 from tests.integration.harness import Harness
-from tests.integration.helpers import register
+from tests.integration.helpers import register, to_case_meeting
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 DISCLOSURE = "/ketenpoort.v1.ExchangeService/RequestDisclosure"
@@ -142,3 +144,30 @@ async def test_a_bell_in_a_case_file_note_is_refused_but_newlines_are_kept(
         assert caught.value.code() == INVALID
         assert "text holds a NUL or another control character" in (caught.value.details() or "")
         assert await police.add_to_case_file(case_id, "case.notes", "regel 1\r\nregel 2")
+
+
+async def _police_source_holds(harness: Harness, field: str, value: str) -> None:
+    backend = harness.sources["police"].servicer.backend
+    assert isinstance(backend, InMemoryBackend)
+    record = backend.records[SUBJECT.bsn]
+    backend.add(replace(record, fields={**record.fields, field: value}))
+
+
+async def test_a_source_answer_is_held_to_the_same_rules_once_opened(harness: Harness) -> None:
+    async with harness.client("police") as police, harness.client("zvh") as director:
+        case_id = await register(police)
+        await to_case_meeting(director, case_id)
+        # A long, multi-line value from the partner's own system is answered as it is.
+        long_text = "2026-10-02 call-out\n\t" + "detail " * 2000
+        await _police_source_holds(harness, "police.incidents", long_text)
+        answer = await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
+        assert answer.values["police.incidents"] == long_text
+        # A NUL in it refuses the source's answer: its fields are unavailable, the rest is
+        # answered, and nothing fails.
+        await _police_source_holds(harness, "police.incidents", "call-out\x00")
+        answer = await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
+    assert answer.response.incomplete
+    assert "police" in answer.response.unavailable_sources
+    assert answer.outcomes["police.incidents"].availability == (
+        common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE
+    )
