@@ -28,7 +28,11 @@ from adapters.channels import TlsMaterial, open_channel
 from adapters.gateway_keys import GatewayKeys
 from adapters.gateway_trust import DEFAULT_LOG_ORIGIN, GatewayTrust, gateway_signing_pins
 from adapters.log_witness import LogWitness, Witnessed
-from adapters.resending import DEFAULT_ATTEMPTS, resend_until_answered
+from adapters.resending import (
+    DEFAULT_ATTEMPTS,
+    resend_until_answered,
+    retry_while_unavailable,
+)
 from adapters.sealed import OpenedTriage, open_disclosure, open_triage
 from adapters.submitting import SubmissionSealer, new_request_id
 from adapters.tokens import TokenSource, certificate_thumbprint
@@ -256,8 +260,10 @@ class PartnerClient:
         """The gateway's answer as received, unverified: its HPKE public keys, the current one
         first, and the signed statement of them (verified by GatewayKeys before use)."""
         request = exchange_pb2.GetGatewayKeysRequest()
-        response: exchange_pb2.GetGatewayKeysResponse = await self._exchange.GetGatewayKeys(
-            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        response: exchange_pb2.GetGatewayKeysResponse = await self._retrying(
+            lambda: self._exchange.GetGatewayKeys(
+                request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         if self._witness is not None:
             await self.witness_log()
@@ -348,6 +354,11 @@ class PartnerClient:
         # Safe only for calls that carry the same request id every time.
         return await resend_until_answered(call, attempts=self._resend_attempts)
 
+    async def _retrying(self, call: Callable[[], Awaitable[R]]) -> R:
+        # For calls that change nothing but the log: sent again after UNAVAILABLE, with a
+        # fresh token each time (the gateway takes a token once).
+        return await retry_while_unavailable(call, attempts=self._resend_attempts)
+
     async def add_to_case_file_raw(
         self, request: exchange_pb2.AddToCaseFileRequest
     ) -> exchange_pb2.AddToCaseFileResponse:
@@ -405,8 +416,10 @@ class PartnerClient:
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> exchange_pb2.DisclosureResponse:
         """The answer without opening it (for tools that store sealed answers)."""
-        response: exchange_pb2.DisclosureResponse = await self._exchange.RequestDisclosure(
-            request, metadata=self.metadata(traceparent), timeout=timeout
+        response: exchange_pb2.DisclosureResponse = await self._retrying(
+            lambda: self._exchange.RequestDisclosure(
+                request, metadata=self.metadata(traceparent), timeout=timeout
+            )
         )
         return response
 
@@ -430,8 +443,10 @@ class PartnerClient:
         request = exchange_pb2.TriageRequest(
             case_id=case_id, purpose=purpose, request_nonce=request_nonce
         )
-        response: exchange_pb2.TriageResponse = await self._exchange.Triage(
-            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        response: exchange_pb2.TriageResponse = await self._retrying(
+            lambda: self._exchange.Triage(
+                request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response
 
@@ -542,8 +557,8 @@ class PartnerClient:
             partner_id=partner_id, case_id=case_id, kinds=list(kinds),
             after_seq=after_seq, page_size=page_size,
         )
-        response: accountability_pb2.ListDisclosuresResponse = (
-            await self._accountability.ListDisclosures(
+        response: accountability_pb2.ListDisclosuresResponse = await self._retrying(
+            lambda: self._accountability.ListDisclosures(
                 request, metadata=self.metadata(), timeout=30.0
             )
         )

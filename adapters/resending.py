@@ -7,6 +7,11 @@ gateway was briefly unavailable or still finishing the first attempt) is sent ag
 same request id, a few times with a growing pause. Every other failure is the caller's: a
 refusal, a malformed request, or a request id already used for another request
 (ALREADY_EXISTS, ``request_id_reused``), which resending cannot fix.
+
+Calls that change nothing but the log (disclosures, triage, the accountability service's
+reads, the gateway's keys) are sent again after UNAVAILABLE only: the gateway could not be
+reached, or its database was briefly away (a restart, a full disk), and did nothing the
+caller was told of. A second attempt that succeeds is a second, logged disclosure.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from typing import TypeVar
 import grpc
 from grpc import aio
 
-__all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_FIRST_PAUSE_S", "is_resendable", "resend_until_answered"]
+__all__ = [
+    "DEFAULT_ATTEMPTS",
+    "DEFAULT_FIRST_PAUSE_S",
+    "is_resendable",
+    "resend_until_answered",
+    "retry_while_unavailable",
+]
 
 R = TypeVar("R")
 DEFAULT_ATTEMPTS = 3
@@ -27,6 +38,9 @@ DEFAULT_FIRST_PAUSE_S = 0.2
 # reached: either way the same request may be sent again. UNAVAILABLE includes the gateway's
 # "request_in_progress" (the first attempt is still being finished).
 _RESENDABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+_UNAVAILABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
 
 
 def is_resendable(exc: BaseException) -> bool:
@@ -44,6 +58,28 @@ async def resend_until_answered(
     """``call()``, made again after a resendable failure, at most ``attempts`` times in all,
     pausing ``first_pause_s`` and then twice as long each time. ``call`` must send the same
     request id every time."""
+    return await _again_after(_RESENDABLE, call, attempts, first_pause_s, sleep)
+
+
+async def retry_while_unavailable(
+    call: Callable[[], Awaitable[R]],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    first_pause_s: float = DEFAULT_FIRST_PAUSE_S,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> R:
+    """``call()``, made again after UNAVAILABLE, at most ``attempts`` times in all, with the
+    same pauses; for calls that are safe to repeat without a request id."""
+    return await _again_after(_UNAVAILABLE, call, attempts, first_pause_s, sleep)
+
+
+async def _again_after(
+    codes: frozenset[grpc.StatusCode],
+    call: Callable[[], Awaitable[R]],
+    attempts: int,
+    first_pause_s: float,
+    sleep: Callable[[float], Awaitable[None]],
+) -> R:
     if attempts < 1:
         raise ValueError("attempts must be 1 or more")
     pause = first_pause_s
@@ -51,7 +87,7 @@ async def resend_until_answered(
         try:
             return await call()
         except aio.AioRpcError as exc:
-            if not is_resendable(exc):
+            if exc.code() not in codes:
                 raise
         await sleep(pause)
         pause *= 2

@@ -7,6 +7,12 @@ ConfigMap) are never read. Policy tests live in ``DIR/tests/`` and the JSON sche
 draft left in ``drafts/`` must not become policy, and a rules file renamed to ``.yml`` must
 not silently drop out of it. Names are kept relative to the directory so errors read
 ``rules/care.yaml:12:3``.
+
+What a load may cost is bounded before anything is parsed: a file larger than
+``max_file_bytes`` (1 MiB by default; the shipped policy's largest file is a few tens of
+KB) is refused without being read, and so is a file that is a symbolic link to somewhere
+outside the directory (a ConfigMap's links into its own ``..data`` stay inside). Nesting
+depth is checked by the core on the YAML event stream before any tree is built.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ RULES_DIR = "rules"
 TESTS_DIR = "tests"
 SCHEMA_DIR = "schema"
 POLICY_SUFFIX = ".yaml"
+DEFAULT_MAX_POLICY_FILE_BYTES = 1024 * 1024
 YAML_SUFFIXES = (".yaml", ".yml")
 # Directories below DIR that may hold YAML that is not policy.
 _NOT_POLICY_DIRS = frozenset({TESTS_DIR, SCHEMA_DIR})
@@ -82,16 +89,22 @@ def select_policy_files(directory: Path) -> PolicyFiles:
     return PolicyFiles(policy, dict(sorted(misplaced.items())))
 
 
-def read_documents(directory: Path, *, tests: bool = False) -> dict[str, str]:
+def read_documents(
+    directory: Path,
+    *,
+    tests: bool = False,
+    max_file_bytes: int = DEFAULT_MAX_POLICY_FILE_BYTES,
+) -> dict[str, str]:
     """Relative name -> text of the policy files (or, with tests=True, the policy tests).
 
-    Raises PolicyError when a YAML file lies outside the policy layout or when there is no
-    policy file at all, so an empty or half-moved directory is never loaded as policy.
+    Raises PolicyError when a YAML file lies outside the policy layout, is larger than
+    ``max_file_bytes`` or links outside the directory, or when there is no policy file at
+    all, so an empty or half-moved directory is never loaded as policy.
     """
     if not directory.is_dir():
         raise PolicyDirectoryError(f"{directory}: no such policy directory")
     if tests:
-        return _read(_test_files(directory))
+        return _read(directory, _test_files(directory), max_file_bytes)
     try:
         files = select_policy_files(directory)
     except OSError as exc:
@@ -102,19 +115,22 @@ def read_documents(directory: Path, *, tests: bool = False) -> dict[str, str]:
         raise PolicyError([PolicyIssue(
             "", 1, 1, f"no policy files in {directory}",
             "policy files are DIR/*.yaml and DIR/rules/*.yaml")])
-    return _read(files.policy)
+    return _read(directory, files.policy, max_file_bytes)
 
 
-def load_policy_dir(directory: Path) -> CompiledPolicy:
+def load_policy_dir(
+    directory: Path, *, max_file_bytes: int = DEFAULT_MAX_POLICY_FILE_BYTES
+) -> CompiledPolicy:
     """Parse and compile the policy directory; raises PolicyError listing every problem."""
-    compiled = load_policy(read_documents(directory))
-    _require_contents(compiled)
-    return compiled
+    return compiled_with_contents(
+        load_policy(read_documents(directory, max_file_bytes=max_file_bytes))
+    )
 
 
-def _require_contents(compiled: CompiledPolicy) -> None:
-    """A policy that names no purpose, field or partner can answer no request: refuse it
-    rather than put a gateway that withholds everything in force."""
+def compiled_with_contents(compiled: CompiledPolicy) -> CompiledPolicy:
+    """``compiled``, if it names a purpose, a field and a partner: a policy that does not
+    can answer no request, so it is refused rather than put a gateway that withholds
+    everything in force. Raises PolicyError."""
     policy = compiled.policy
     missing = [(kind, key) for kind, key, items in (
         ("purpose", "purposes", policy.purposes),
@@ -125,6 +141,7 @@ def _require_contents(compiled: CompiledPolicy) -> None:
         raise PolicyError([PolicyIssue(
             "", 1, 1, f"the policy defines no {kind}",
             f"define at least one {kind} under `{key}:`") for kind, key in missing])
+    return compiled
 
 
 def _is_yaml(name: str) -> bool:
@@ -145,7 +162,25 @@ def _test_files(directory: Path) -> dict[str, Path]:
     }
 
 
-def _read(paths: dict[str, Path]) -> dict[str, str]:
+def _read(directory: Path, paths: dict[str, Path], max_file_bytes: int) -> dict[str, str]:
+    """The text of every file, once every file is within bounds; else PolicyError naming
+    each one that is not."""
+    issues: list[PolicyIssue] = []
+    try:
+        inside = directory.resolve(strict=True)
+        for name, path in paths.items():
+            if not path.resolve(strict=True).is_relative_to(inside):
+                issues.append(PolicyIssue(
+                    name, 1, 1, "links to a file outside the policy directory; not loaded",
+                    "copy the file into the policy directory instead of linking to it"))
+            elif path.stat().st_size > max_file_bytes:
+                issues.append(PolicyIssue(
+                    name, 1, 1, f"file is larger than {max_file_bytes} bytes; not read",
+                    "split it into smaller files, or raise max_policy_file_bytes"))
+    except OSError as exc:
+        raise PolicyDirectoryError(f"{directory}: cannot read: {exc}") from exc
+    if issues:
+        raise PolicyError(issues)
     documents: dict[str, str] = {}
     for name, path in paths.items():
         try:

@@ -90,3 +90,17 @@ async def test_one_attempt_sends_once() -> None:
     assert calls.made == 1
     with pytest.raises(ValueError):
         await resend_until_answered(calls, attempts=0)
+
+
+async def test_reads_are_retried_after_unavailable_only() -> None:
+    from adapters.resending import retry_while_unavailable
+
+    pauses = Pauses()
+    calls = Calls(rpc_error(grpc.StatusCode.UNAVAILABLE), rpc_error(grpc.StatusCode.UNAVAILABLE))
+    assert await retry_while_unavailable(calls, attempts=3, sleep=pauses) == "answer"
+    assert calls.made == 3 and pauses == [0.2, 0.4]
+    # A lost answer of a call without a request id is not sent again.
+    calls = Calls(rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED))
+    with pytest.raises(aio.AioRpcError):
+        await retry_while_unavailable(calls, attempts=3, sleep=Pauses())
+    assert calls.made == 1

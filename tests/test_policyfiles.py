@@ -155,3 +155,43 @@ def test_the_snapshot_watches_the_policy_files_and_misplaced_ones(policy_dir: Pa
     assert "rules/privacy_officer.yml" in {name for name, *_ in policy_snapshot(policy_dir)}
     (policy_dir / "rules" / "privacy_officer.yml").unlink()
     assert policy_snapshot(policy_dir) == before
+
+
+def test_a_file_larger_than_the_limit_is_refused_unread(policy_dir: Path) -> None:
+    # A 50 MB policy file was accepted; nothing of it is read now (checked by its size).
+    big = policy_dir / "rules" / "big.yaml"
+    with big.open("wb") as out:
+        out.truncate(50 * 1024 * 1024)
+    assert _refused(policy_dir) == [(
+        "rules/big.yaml", "file is larger than 1048576 bytes; not read",
+        "split it into smaller files, or raise max_policy_file_bytes")]
+    # The limit is the caller's to set.
+    big.write_text("rules: []\n" + "#" * 5000 + "\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy_dir(policy_dir, max_file_bytes=4096)
+    assert [i.file for i in caught.value.issues] == ["rules/big.yaml"]
+    assert load_policy_dir(policy_dir).version
+
+
+def test_a_link_to_a_rule_file_outside_the_directory_is_refused(
+    policy_dir: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere" / "permissive.yaml"
+    _write(outside, "rules: []\n")
+    (policy_dir / "rules" / "permissive.yaml").symlink_to(outside)
+    assert _refused(policy_dir) == [(
+        "rules/permissive.yaml", "links to a file outside the policy directory; not loaded",
+        "copy the file into the policy directory instead of linking to it")]
+
+
+def test_deep_nesting_is_an_error_at_its_place_not_a_recursion_error(policy_dir: Path) -> None:
+    _write(policy_dir / "rules" / "deep.yaml", "rules:\n  - " + "[" * 50_000 + "\n")
+    ((file, message, _),) = _refused(policy_dir)
+    assert (file, message) == ("rules/deep.yaml", "nesting deeper than 64 levels")
+    _write(policy_dir / "rules" / "deep.yaml",
+           "rules:\n  - " + "[" * 70 + "x" + "]" * 70 + "\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy_dir(policy_dir)
+    (issue,) = caught.value.issues
+    assert (issue.file, issue.line, issue.message) == (
+        "rules/deep.yaml", 2, "nesting deeper than 64 levels")

@@ -73,6 +73,9 @@ JUSTIFICATION_FIELD = "case.justification"
 MAX_TEXT_CHARS = 20_000
 MAX_CASE_ID_CHARS = 64
 _CASE_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+# The one date form taken: date.fromisoformat also takes 19840307 and 1984-W10-3, which the
+# transforms (year_only) and the partners' systems read differently or not at all.
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
 PHASE_DIRECTOR_ROLE = "process_director"
 
 
@@ -372,9 +375,10 @@ class CaseFile:
         )
         return record.seq
 
-    async def store_justification(self, who: Principal, case: CaseRow, text: str) -> str:
-        """Keep a break-glass justification in the encrypted case file; return its entry id."""
-        entry = _entry(
+    def justification_entry(self, who: Principal, case: CaseRow, text: str) -> EntryRow:
+        """A break-glass justification as an encrypted case-file entry, not yet stored: its
+        id goes into the disclosure's log record, which is written first."""
+        return _entry(
             self.data_key(case),
             case.case_id,
             JUSTIFICATION_FIELD,
@@ -382,11 +386,13 @@ class CaseFile:
             who.partner_id,
             self._ctx.clock(),
         )
+
+    async def store_justification(self, entry: EntryRow) -> None:
+        """Keep a justification built by ``justification_entry`` in the case file."""
         try:
-            await asyncio.to_thread(self._ctx.cases.add_entries, case.case_id, [entry])
+            await asyncio.to_thread(self._ctx.cases.add_entries, entry.case_id, [entry])
         except StoreCaseShredded:
             raise CaseShredded(SHREDDED_MESSAGE) from None
-        return entry.entry_id
 
     def data_key(self, case: CaseRow) -> DataKey:
         if case.shredded_at is not None:
@@ -438,10 +444,10 @@ class CaseFile:
             raise InvalidRequest("subject.bsn is not a valid BSN (nine digits passing the 11-test)")
         if not s.name.strip() or len(s.name) > 200:
             raise InvalidRequest("subject.name is required (at most 200 characters)")
-        try:
-            date.fromisoformat(s.date_of_birth)
-        except ValueError as exc:
-            raise InvalidRequest("subject.date_of_birth must be an ISO date (YYYY-MM-DD)") from exc
+        if not is_calendar_date(s.date_of_birth):
+            raise InvalidRequest(
+                "subject.date_of_birth must be a calendar date written YYYY-MM-DD"
+            )
         if not _CASE_TYPE.match(reg.case_type):
             raise InvalidRequest("case_type must be a lower-case id such as 'code_rood'")
         if not reg.reason.strip() or len(reg.reason) > MAX_TEXT_CHARS:
@@ -450,6 +456,18 @@ class CaseFile:
             raise InvalidRequest("goal, address or postcode is too long")
         for partner in reg.invitees:
             _known_partner(policy, partner)
+
+
+def is_calendar_date(text: str) -> bool:
+    """True for ``YYYY-MM-DD`` naming a day that exists (no 1984-02-30), and nothing else."""
+    match = _ISO_DATE.match(text)
+    if match is None:
+        return False
+    try:
+        date(*(int(part) for part in match.groups()))
+    except ValueError:
+        return False
+    return True
 
 
 def registration_content(reg: Registration) -> tuple[str, ...]:

@@ -2,13 +2,25 @@
 transform, log durably, then seal the answer to the recipient.
 
 Order matters: the policy decides before any source is asked, so a withheld field is never
-fetched; the accountability record is committed before the answer is returned.
+fetched; the accountability record is committed before the answer is returned. A break-glass
+justification is stored in the case file only after the record that names it (and that
+queues it for review) is committed, so no failure on the way leaves a justification without
+its record; everything that can fail on the request's content (sources, transforms) runs
+before either. Should storing the justification fail after that (the database gone), the
+call fails and the review item names an entry the case file lacks: the privacy officer
+sees a review without its text, never a justification nobody is asked to review.
+
+A masking transform that cannot apply to the value held (a date of birth stored before the
+gateway took only YYYY-MM-DD, a source's postcode in another form) withholds that field and
+says so (availability ``transform_failed``, in the answer and the log); it never fails the
+request.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from gateway.broker.caller import Principal, TraceContext
@@ -40,9 +52,12 @@ from gateway.crypto.sealing import (
     seal_triage,
 )
 from gateway.store.audit_log import FieldEntry, RecordKind
-from gateway.store.cases import CaseRow, CaseSnapshot
+from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow
+
+log = logging.getLogger("ketenpoort.broker")
 
 ZVH_SOURCE = "zvh"
+TRANSFORM_FAILED = "transform_failed"
 TRIAGE_FIELD = "triage.role"
 MAX_FIELDS_PER_REQUEST = 500
 MAX_JUSTIFICATION_CHARS = 4000
@@ -137,8 +152,9 @@ class Disclosures:
         )
         recipient_key = self._recipient_key(who)
         disclosure_id = new_id("d_")
-        justification_ref = await self._keep_justification(who, case, decision, inp)
         values, availability, unavailable = await self._gather(who, snap, decision, disclosure_id)
+        decision = _withhold_failed(decision, availability)
+        justification = self._justification(who, case, decision, inp)
         status = "incomplete" if unavailable else "ok"
         now = self._ctx.clock()
         record = await self._ctx.log.append(
@@ -153,10 +169,12 @@ class Disclosures:
                 status=status,
                 availability=availability,
                 disclosure_id=disclosure_id,
-                justification_ref=justification_ref,
+                justification_ref=justification.entry_id if justification else "",
                 started_at=started,
             )
         )
+        if justification is not None:
+            await self._casefile.store_justification(justification)
         plaintext = encode_record(
             disclosure_id=disclosure_id,
             case_id=case.case_id,
@@ -374,15 +392,16 @@ class Disclosures:
             )
         return key
 
-    async def _keep_justification(
+    def _justification(
         self, who: Principal, case: CaseRow, decision: Decision, inp: DisclosureInput
-    ) -> str:
-        """A break-glass justification goes into the encrypted case file; the log keeps its id."""
+    ) -> EntryRow | None:
+        """The case-file entry of a justification the purpose asks for (the log keeps its
+        id), or None."""
         if not inp.justification or not (
             decision.purpose.break_glass or decision.purpose.requires_justification
         ):
-            return ""
-        return await self._casefile.store_justification(who, case, inp.justification)
+            return None
+        return self._casefile.justification_entry(who, case, inp.justification)
 
     async def _gather(
         self, who: Principal, snap: CaseSnapshot, decision: Decision, disclosure_id: str
@@ -416,7 +435,10 @@ class Disclosures:
             else:
                 state, value = _shape(d, raw.get(d.field), key)
             availability[d.field] = state
-            values.append(ReleasedValue(d.field, d.effect, d.transform, value, state))
+            if state == TRANSFORM_FAILED:
+                values.append(ReleasedValue(d.field, Effect.WITHHOLD, None, "", state))
+            else:
+                values.append(ReleasedValue(d.field, d.effect, d.transform, value, state))
         return values, availability, unavailable
 
 
@@ -424,10 +446,33 @@ def _shape(d: FieldDecision, raw: str | None, key: bytes) -> tuple[str, str]:
     if d.effect is Effect.MASK and d.transform is not None:
         if raw is None and d.transform != "presence":
             return "not_held", ""
-        return "available", apply_transform(d.transform, d.params, raw, pseudonym_key=key)
+        try:
+            return "available", apply_transform(d.transform, d.params, raw, pseudonym_key=key)
+        except ValueError:
+            # The message never holds the value; the field and transform are enough to look.
+            log.warning("transform %s cannot apply to the value of %s; the field is withheld",
+                        d.transform, d.field)
+            return TRANSFORM_FAILED, ""
     if raw is None:
         return "not_held", ""
     return "available", raw
+
+
+def _withhold_failed(decision: Decision, availability: dict[str, str]) -> Decision:
+    """``decision`` with every field whose transform failed withheld (what the log records
+    and the answer's outcomes say)."""
+    failed = {f for f, state in availability.items() if state == TRANSFORM_FAILED}
+    if not failed:
+        return decision
+    return replace(
+        decision,
+        fields=tuple(
+            replace(d, effect=Effect.WITHHOLD, transform=None, params=(),
+                    reason=TRANSFORM_FAILED)
+            if d.field in failed else d
+            for d in decision.fields
+        ),
+    )
 
 
 def _code_of(exc: RequestError) -> str:

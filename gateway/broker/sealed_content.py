@@ -11,6 +11,7 @@ from google.protobuf.message import DecodeError, Message
 from gateway.api.v1 import common_pb2
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.submission_gate import SubmissionGate
+from gateway.broker.text_checks import check_strings
 from gateway.crypto.sealing import SealedBox
 from gateway.crypto.submissions import SUBMISSION_FORMAT_VERSION, SealedSubmission
 
@@ -88,6 +89,7 @@ def opened_content(
     """
     if sealed is None:
         gate.admit_clear()
+        _check_content(clear, "")
         return clear
     if clear.ByteSize():
         raise InvalidRequest(BOTH_GIVEN)
@@ -106,4 +108,14 @@ def opened_content(
         raise InvalidRequest(
             f"the sealed content is not a {content.DESCRIPTOR.name}"
         ) from None
+    _check_content(content, "sealed content: ")
     return content
+
+
+def _check_content(content: Message, where: str) -> None:
+    """Content obeys the string rules of gateway.broker.text_checks (NUL, control characters,
+    lengths) whichever way it came; the message names the field, never its value."""
+    try:
+        check_strings(content)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"{where}{exc}") from None

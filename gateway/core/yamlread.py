@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Collection, Mapping, Sequence
+from typing import Protocol
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -29,6 +30,19 @@ _TEXT_HINT = "write one value here, not a list or a mapping"
 _TRUE = frozenset({"yes", "true", "on"})
 
 Entries = dict[str, tuple[ScalarNode, Node]]
+
+
+class _Mark(Protocol):
+    """A position as both loaders give it (0-based)."""
+
+    line: int
+    column: int
+
+# Policy files nest a handful of levels; far deeper input is an attack or a mistake, and
+# building (or walking) its tree recursively would exhaust the interpreter's stack.
+MAX_NESTING_DEPTH = 64
+_DEPTH_HINT = (f"policy files nest a few levels deep; more than {MAX_NESTING_DEPTH} levels of "
+               "lists and mappings is refused")
 
 
 # How many known ids a hint lists before it stops; long lists bury the likely one.
@@ -86,6 +100,8 @@ class Reader:
         self.issues.append(PolicyIssue(loc.file, loc.line, loc.column, message, hint))
 
     def compose(self, text: str) -> Node | None:
+        if self._too_deep(text):
+            return None
         if _FAST_LOADER is not None:
             try:
                 return yaml.compose(text, Loader=_FAST_LOADER)
@@ -93,6 +109,9 @@ class Reader:
                 pass  # Read again below, so that every install reports a mistake alike.
         try:
             return yaml.compose(text, Loader=yaml.SafeLoader)
+        except RecursionError:
+            # Deep nesting before a mistake libyaml found first: not walked any further.
+            self._report_depth(None)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             problem = exc.problem or exc.context or "unreadable"
@@ -109,6 +128,42 @@ class Reader:
             self.issues.append(PolicyIssue(self.file, 1, 1, f"invalid YAML: {exc}",
                                            _YAML_HINT))
         return None
+
+    def _too_deep(self, text: str) -> bool:
+        """Report (and say True) when collections nest deeper than MAX_NESTING_DEPTH, judged
+        on the event stream, which is read without building a tree or recursing. libyaml
+        stops at its own, higher, limit while scanning ahead of its events: that too is
+        reported here. Input that is not YAML for another reason is left to ``compose``."""
+        loader = _FAST_LOADER or yaml.SafeLoader
+        try:
+            return self._deeper_than_allowed(text, loader)
+        except yaml.MarkedYAMLError as exc:
+            if "nesting depth" not in str(exc.problem):
+                return False
+            self._report_depth(exc.problem_mark)
+            return True
+        except yaml.YAMLError:
+            return False
+
+    def _report_depth(self, mark: _Mark | None) -> None:
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        self.issues.append(PolicyIssue(
+            self.file, line, column, f"nesting deeper than {MAX_NESTING_DEPTH} levels",
+            _DEPTH_HINT))
+
+    def _deeper_than_allowed(
+        self, text: str, loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader]
+    ) -> bool:
+        depth = 0
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_NESTING_DEPTH:
+                    self._report_depth(event.start_mark)
+                    return True
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+        return False
 
     def entries(self, node: Node, what: str) -> Entries | None:
         if not isinstance(node, MappingNode):

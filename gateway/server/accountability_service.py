@@ -15,8 +15,10 @@ from gateway.broker.errors import InvalidRequest, Refused
 from gateway.broker.log_positions import log_position
 from gateway.reports.access_request import ReportRequest, SubjectAccessReports
 from gateway.server import request_context
+from gateway.server.config import DEFAULT_MAX_MESSAGE_BYTES
 from gateway.server.logged_fields import field_values
 from gateway.server.metrics import Metrics
+from gateway.server.page_budget import page_budget, take_within
 from gateway.server.proof_messages import (
     checkpoint_message,
     consistency_message,
@@ -42,9 +44,12 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
         reviews: BreakGlassReviewQueue | None = None,
         subject_access: SubjectAccessReports | None = None,
         outside_checkpoints: Callable[[], list[str]] | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         """``outside_checkpoints`` reads the checkpoints kept outside the database (this
-        replica's checkpoint directory), which VerifyLog checks the log against too."""
+        replica's checkpoint directory), which VerifyLog checks the log against too. A page of
+        ListDisclosures stays within ``max_message_bytes`` (page_budget)."""
+        self._page_bytes = page_budget(max_message_bytes)
         self._log = log
         self._outside = outside_checkpoints
         self._metrics = metrics
@@ -68,7 +73,7 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
                     f"kinds must be among {[k.value for k in RecordKind]}"
                 ) from exc
             limit = request.page_size or DEFAULT_PAGE
-            records = await asyncio.to_thread(
+            records: list[LogRecord] = await asyncio.to_thread(
                 self._log.list_records,
                 partner_id=request.partner_id or None,
                 case_id=request.case_id or None,
@@ -76,11 +81,11 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
                 after_seq=log_position("after_seq", request.after_seq),
                 limit=limit + 1,
             )
-            page = records[:limit]
-            more = len(records) > limit
+            entries, cut = take_within((log_entry(r) for r in records[:limit]), self._page_bytes)
+            more = cut or len(records) > limit
             return accountability_pb2.ListDisclosuresResponse(
-                entries=[log_entry(r) for r in page],
-                next_after_seq=page[-1].seq if more and page else 0,
+                entries=entries,
+                next_after_seq=entries[-1].seq if more and entries else 0,
             )
 
         return await serve_call("ListDisclosures", context, self._metrics, work)
@@ -167,9 +172,12 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
         async def work() -> accountability_pb2.ListBreakGlassReviewsResponse:
             _require_privacy_officer()
             page = await reviews.list(request.status, request.after_seq, request.page_size)
+            shown, cut = take_within(
+                (break_glass_review(r) for r in page.reviews), self._page_bytes
+            )
             return accountability_pb2.ListBreakGlassReviewsResponse(
-                reviews=[break_glass_review(r) for r in page.reviews],
-                next_after_seq=page.next_after_seq,
+                reviews=shown,
+                next_after_seq=shown[-1].disclosure.seq if cut else page.next_after_seq,
             )
 
         return await serve_call("ListBreakGlassReviews", context, self._metrics, work)

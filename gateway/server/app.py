@@ -9,6 +9,7 @@ policy names the partners and their roles.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -70,7 +71,9 @@ from gateway.server.policy_reload import (
     describe_issue,
     policy_snapshot,
 )
+from gateway.server.policy_subprocess import load_checked_apart
 from gateway.server.registry_reload import RegistryReloader
+from gateway.server.request_checks import MalformedRequestLog, RequestChecks
 from gateway.server.retention_task import RetentionTask, start_retention
 from gateway.server.rewrap_task import RewrapTask, start_rewrap
 from gateway.server.token_replay import TokenAdmission
@@ -200,7 +203,7 @@ async def start_gateway(
     metrics = metrics or Metrics()
     # Taken before the files are read, so a change made during start-up is reloaded.
     on_disk = policy_snapshot(config.policy_dir)
-    compiled = policy or _load_policy(config.policy_dir)
+    compiled = policy or _load_policy(config.policy_dir, config.max_policy_file_bytes)
     holder = PolicyHolder(compiled)
     metrics.policy_in_force(compiled.version)
     keystore = Keystore.open(config.keys_dir, config.key_provider)
@@ -320,7 +323,12 @@ async def start_gateway(
     limit_interceptor, limit_report = _call_limits(config, partners, metrics, audit, holder, clock)
     server = aio.server(
         # The call limits come first: a call over its partner's limit costs no token check.
-        interceptors=[limit_interceptor, interceptor],
+        # Then authentication, then parsing and the string checks (request_checks).
+        interceptors=[
+            limit_interceptor,
+            interceptor,
+            RequestChecks(MalformedRequestLog(metrics.registry)),
+        ],
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
@@ -353,6 +361,7 @@ async def start_gateway(
             reviews=review_queue,
             subject_access=subject_access,
             outside_checkpoints=lambda: read_notes(config.checkpoints_path),
+            max_message_bytes=config.max_message_bytes,
         ),
         server,
     )
@@ -381,6 +390,8 @@ async def start_gateway(
         interval_s=config.policy_reload_interval_s,
         apply=put_in_force,
         loaded=on_disk,
+        # Checked in a process of its own first: parsing a broken file holds no request up.
+        load=functools.partial(load_checked_apart, max_file_bytes=config.max_policy_file_bytes),
     )
     if policy is None:
         # The directory is watched only when the gateway read its policy from it; a policy
@@ -423,6 +434,8 @@ def accountability_health(servicer: health.HealthService) -> Callable[[bool], No
         servicer.set(name, health.SERVING if healthy else health.NOT_SERVING)
 
     return report
+
+
 def _call_limits(
     config: GatewayConfig,
     partners: PartnerDirectory,
@@ -456,8 +469,8 @@ def _call_limits(
     return interceptor, report
 
 
-def _load_policy(directory: Path) -> CompiledPolicy:
-    compiled = load_policy_dir(directory)
+def _load_policy(directory: Path, max_file_bytes: int) -> CompiledPolicy:
+    compiled = load_policy_dir(directory, max_file_bytes=max_file_bytes)
     for warning in compiled.warnings:
         log.warning("%s", describe_issue(directory, warning))
     return compiled

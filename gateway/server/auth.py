@@ -11,7 +11,8 @@ and presents it over mutual TLS. The gateway:
   and only the key the header's ``kid`` names (never ``none``, never HMAC: a registry
   cannot even hold such a key);
 - requires ``iss``, ``aud``, ``exp``, ``iat``, ``jti`` and ``role``; checks ``nbf`` when
-  present, a maximum lifetime and a clock-skew leeway;
+  present, a maximum lifetime and a clock-skew leeway; times are whole seconds (a JSON
+  integer), so NaN, Infinity and fractions are refused like any other bad claim;
 - checks the acting role against the roles the policy grants the partner and that the
   user reference is an opaque reference, not a name.
 
@@ -57,6 +58,8 @@ _REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti", "role")
 _USER_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}\Z")
 _JTI = re.compile(r"[\x21-\x7e]{8,128}\Z")
 _ROLE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+# Beyond the year 9999: no token time the gateway can compare, store or turn into a date.
+_MAX_SECONDS = 253_402_300_800
 
 
 class RefusalReason(StrEnum):
@@ -274,10 +277,10 @@ class TokenVerifier:
             raise refuse(RefusalReason.WRONG_AUDIENCE, "token is for another audience")
         now = self._clock()
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])
-        if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in (exp, iat, nbf)):
-            raise refuse(RefusalReason.BAD_CLAIM, "token times must be numbers")
-        assert isinstance(exp, int | float) and isinstance(iat, int | float)
-        assert isinstance(nbf, int | float)
+        if not (_is_seconds(exp) and _is_seconds(iat) and _is_seconds(nbf)):
+            raise refuse(RefusalReason.BAD_CLAIM,
+                         "token times (exp, iat, nbf) must be whole seconds since the epoch")
+        assert isinstance(exp, int) and isinstance(iat, int) and isinstance(nbf, int)
         if exp + self._leeway <= now:
             raise refuse(RefusalReason.EXPIRED, "token has expired")
         if nbf - self._leeway > now or iat - self._leeway > now:
@@ -306,6 +309,13 @@ class TokenVerifier:
             expires_at=float(exp),
         )
         return VerifiedToken(principal, jti, kid, certificate or "")
+
+
+def _is_seconds(value: object) -> bool:
+    """A NumericDate as the gateway takes it: a JSON integer within the range a timestamp
+    can have. NaN, Infinity (which Python's JSON reader accepts) and fractions are refused:
+    NaN compares false with everything, so it would pass every expiry and lifetime check."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _MAX_SECONDS
 
 
 def _refuse(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_mapping
+from gateway.policyfiles import DEFAULT_MAX_POLICY_FILE_BYTES
 from gateway.registry.entries import TOKEN_ALGORITHMS
 from gateway.server.limit_settings import LimitSettings, limits_from_mapping
 
@@ -92,6 +93,8 @@ class GatewayConfig:
     database_url: str = ""
     policy_dir: Path = Path("policies")
     policy_reload_interval_s: float = DEFAULT_POLICY_RELOAD_INTERVAL_S
+    # A larger policy file is refused unread (gateway.policyfiles).
+    max_policy_file_bytes: int = DEFAULT_MAX_POLICY_FILE_BYTES
     keys_dir: Path = Path()
     data_dir: Path = Path()
     # The partner registry (one file per partner); None means DATA_DIR/registry.
@@ -185,6 +188,7 @@ _KNOWN_KEYS = {
     "database_url",
     "policy_dir",
     "policy_reload_interval_s",
+    "max_policy_file_bytes",
     "keys_dir",
     "data_dir",
     "registry_dir",
@@ -260,6 +264,9 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         token_leeway_s=int(raw.get("token_leeway_s", DEFAULT_TOKEN_LEEWAY_S)),
         max_token_lifetime_s=int(raw.get("max_token_lifetime_s", DEFAULT_MAX_TOKEN_LIFETIME_S)),
         max_message_bytes=int(raw.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)),
+        max_policy_file_bytes=_positive_int(
+            raw, "max_policy_file_bytes", DEFAULT_MAX_POLICY_FILE_BYTES
+        ),
         source_deadline_s=float(raw.get("source_deadline_s", DEFAULT_SOURCE_DEADLINE_S)),
         metrics_port=None if metrics in (None, 0, False) else int(metrics),
         sources=tuple(_source(item) for item in raw.get("sources", [])),

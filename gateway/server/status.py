@@ -26,6 +26,7 @@ from gateway.broker.errors import (
     SealingRequired,
 )
 from gateway.server.metrics import Metrics
+from gateway.store.errors import DATABASE_UNAVAILABLE, database_unavailable
 
 log = logging.getLogger("ketenpoort.server")
 
@@ -80,12 +81,27 @@ async def serve_call(
         code = context.code() or grpc.StatusCode.UNKNOWN
         raise
     except Exception as exc:
-        code = grpc.StatusCode.INTERNAL
-        # Exception text can carry request content: log the error's type, never its message.
-        log.error("internal error in %s: %s", method, type(exc).__name__)
-        await _abort(context, code, "internal error; see the gateway log")
+        code = unexpected_error_status(method, exc)
+        await _abort(context, code, UNEXPECTED_MESSAGE[code])
     finally:
         metrics.request_done(method, code.name, time.perf_counter() - start)
+
+
+UNEXPECTED_MESSAGE = {
+    grpc.StatusCode.UNAVAILABLE: DATABASE_UNAVAILABLE,
+    grpc.StatusCode.INTERNAL: "internal error; see the gateway log",
+}
+
+
+def unexpected_error_status(method: str, exc: Exception) -> grpc.StatusCode:
+    """The status of an error no use case raised on purpose, logged by its type only
+    (exception text can carry request content): UNAVAILABLE when the database is briefly
+    away (a client retries), INTERNAL for anything else."""
+    if database_unavailable(exc):
+        log.warning("database unavailable in %s: %s", method, type(exc).__name__)
+        return grpc.StatusCode.UNAVAILABLE
+    log.error("internal error in %s: %s", method, type(exc).__name__)
+    return grpc.StatusCode.INTERNAL
 
 
 async def _abort(

@@ -14,7 +14,7 @@ from grpc import aio
 
 from gateway.broker.errors import BrokerError, Refused
 from gateway.server.metrics import Metrics
-from gateway.server.status import status_of
+from gateway.server.status import UNEXPECTED_MESSAGE, status_of, unexpected_error_status
 
 log = logging.getLogger("ketenpoort.server")
 
@@ -50,9 +50,7 @@ async def serve_stream(
         code = grpc.StatusCode.CANCELLED
         raise
     except Exception as exc:
-        code = grpc.StatusCode.INTERNAL
-        # Exception text can carry request content: log the error's type, never its message.
-        log.error("internal error in %s: %s", method, type(exc).__name__)
-        await context.abort(code, "internal error; see the gateway log")
+        code = unexpected_error_status(method, exc)
+        await context.abort(code, UNEXPECTED_MESSAGE[code])
     finally:
         metrics.request_done(method, code.name, time.perf_counter() - start)

@@ -74,6 +74,8 @@ class Availability(StrEnum):
     NOT_HELD = "not_held"
     SOURCE_UNAVAILABLE = "source_unavailable"
     NOT_REQUESTED = "not_requested"
+    # Masked by the policy, but the transform could not apply to the value: withheld.
+    TRANSFORM_FAILED = "transform_failed"
 
 
 _KINDS = frozenset(RecordKind)

@@ -113,3 +113,15 @@ def test_serve_on_the_embedded_default(tmp_path: Path) -> None:
     assert f"serving on 127.0.0.1:{port} (mtls)" in out
     assert "how a partner connects" in out
     assert (tmp_path / "home" / "ketenpoort.db").exists()
+
+
+def test_policy_check_reports_deep_nesting_as_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "policies"
+    shutil.copytree(shipped_policy_dir(), broken)
+    (broken / "rules" / "deep.yaml").write_text("rules:\n  - " + "[" * 100_000 + "\n")
+    assert main(["policy", "check", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert "rules/deep.yaml:2:" in err and "nesting deeper than 64 levels" in err
+    assert "Traceback" not in err and "RecursionError" not in err

@@ -251,3 +251,43 @@ async def test_refusal_records_hold_no_token_and_the_log_verifies(harness: Harne
 def _partner_cli(harness: Harness, *args: str) -> int:
     argv = ["partner", *args, "--registry", str(harness.registry), "--db", harness.db_url]
     return main(argv)
+
+
+def _signed_claims(harness: Harness, **times: object) -> str:
+    """A police token signed with its registered key, with ``times`` as exp/iat/nbf."""
+    creds = harness.credentials("police")
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": "police", "aud": "ketenpoort", "iat": now, "exp": now + 60,
+        "jti": f"time-claims-{time.monotonic_ns()}", "role": "case_director",
+        "cnf": {"x5t#S256": police_thumbprint(harness)},
+    }
+    claims.update(times)
+    return jwt.encode(claims, creds.token_key, algorithm="EdDSA",
+                      headers={"kid": creds.token_key_id})
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"exp": float("nan")},
+        {"exp": float("inf")},
+        {"exp": float("inf"), "iat": float("inf")},
+        {"exp": float("-inf")},
+        # NaN compares false with everything: a ten-year token passed the lifetime check.
+        {"iat": float("nan"), "exp": int(time.time()) + 10 * 365 * 86400},
+        {"nbf": float("nan")},
+        {"exp": time.time() + 60.5},
+        {"exp": 10**30},
+        {"iat": True},
+    ],
+    ids=["exp-nan", "exp-inf", "both-inf", "exp-minus-inf", "iat-nan-ten-years", "nbf-nan",
+         "fraction", "huge", "boolean"],
+)
+async def test_time_claims_that_are_not_whole_seconds_are_refused_and_logged(
+    harness: Harness, times: dict[str, object]
+) -> None:
+    assert await call(harness, _signed_claims(harness, **times)) == UNAUTHENTICATED
+    assert last_refusal(harness)[:2] == ("police", "bad_claim")
+    # Integers still pass.
+    assert await call(harness, _signed_claims(harness)) == OK

@@ -1,0 +1,172 @@
+"""Request parsing and string checks at the edge, for every unary and server-streaming RPC.
+
+grpc.aio runs a method's request deserializer before any handler or interceptor code: an
+exception there ends the call as UNKNOWN with the exception's text, and grpc logs a
+traceback per call. So this interceptor registers each method without a deserializer (the
+handler receives the raw bytes) and parses inside the handler, where the call can be
+answered properly:
+
+- bytes that do not parse as the method's request type (garbage, invalid UTF-8 in a string,
+  another message type's wire format, nesting beyond protobuf's recursion limit) are
+  INVALID_ARGUMENT with one fixed message per method, never the parser's text. They are
+  counted in ``ketenpoort_malformed_requests_total{method}`` and reported in the server log
+  at most once per ``window_s`` with the count since the last line, never a traceback per
+  call;
+- a parsed request whose strings break the rules of ``gateway.broker.text_checks`` (length,
+  NUL and control characters) is INVALID_ARGUMENT naming the field, never its value.
+
+Put it after the authentication interceptor: the caller is authenticated (and a refused
+call recorded) before its request is parsed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from grpc import aio
+from prometheus_client import CollectorRegistry, Counter
+
+from gateway.broker.errors import InvalidRequest
+from gateway.broker.text_checks import check_strings
+
+__all__ = ["DEFAULT_WINDOW_S", "MalformedRequestLog", "RequestChecks", "malformed_message"]
+
+log = logging.getLogger("ketenpoort.server")
+
+DEFAULT_WINDOW_S = 60.0
+# Served by grpc's own servicers, which parse their own small requests.
+_OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+if TYPE_CHECKING:  # grpc's classes are generic only in the type stubs
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    _Interceptor = aio.ServerInterceptor[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
+    _Interceptor = aio.ServerInterceptor
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]
+Ctx = aio.ServicerContext[Any, Any]
+
+
+def malformed_message(operation: str) -> str:
+    """The one answer to bytes that are not the method's request: names the method only."""
+    return f"the request is not a valid {operation} request message"
+
+
+class MalformedRequestLog:
+    """Counts malformed requests and says so in the server log at most once per window."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        window_s: float = DEFAULT_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.counter = Counter(
+            "ketenpoort_malformed_requests_total",
+            "Requests whose bytes did not parse as the method's request message, by method",
+            ["method"],
+            registry=registry,
+        )
+        self._window = window_s
+        self._clock = clock
+        self._unreported = 0
+        self._last_line: float | None = None
+
+    def note(self, operation: str) -> None:
+        self.counter.labels(operation).inc()
+        self._unreported += 1
+        now = self._clock()
+        if self._last_line is not None and now - self._last_line < self._window:
+            return
+        log.warning(
+            "%d malformed request(s) answered INVALID_ARGUMENT since the last report "
+            "(latest: %s); next report in %.0f s at the earliest",
+            self._unreported,
+            operation,
+            self._window,
+        )
+        self._unreported = 0
+        self._last_line = now
+
+
+class RequestChecks(_Interceptor):
+    def __init__(self, malformed: MalformedRequestLog) -> None:
+        self._malformed = malformed
+        # method -> (the service's handler, its parsing wrapper), as the auth interceptor.
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if (
+            handler is None
+            or method.startswith(_OPEN_PREFIXES)
+            or handler.request_deserializer is None
+        ):
+            return handler
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._parsing(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _parsing(self, handler: Handler, method: str) -> Handler:
+        # "/ketenpoort.v1.ExchangeService/RegisterCase" -> "ExchangeService/RegisterCase"
+        operation = method.lstrip("/").rsplit(".", 1)[-1]
+        parse = self._parser(handler.request_deserializer, operation)
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
+
+            async def unary_behavior(raw: bytes, context: Ctx) -> Any:
+                request = await parse(raw, context)
+                return await unary(request, context)  # type: ignore[arg-type]
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_behavior, response_serializer=handler.response_serializer
+            )
+        stream = handler.unary_stream
+        if stream is not None and inspect.isasyncgenfunction(stream):
+
+            async def stream_behavior(raw: bytes, context: Ctx) -> AsyncIterator[Any]:
+                request = await parse(raw, context)
+                responses: AsyncIterator[Any] = stream(request, context)  # type: ignore[arg-type]
+                async for response in responses:
+                    yield response
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream_behavior, response_serializer=handler.response_serializer
+            )
+        # Other kinds are refused by the authentication interceptor; leave them as they are.
+        return handler
+
+    def _parser(
+        self, deserialize: Callable[[bytes], Any] | None, operation: str
+    ) -> Callable[[bytes, Ctx], Awaitable[Any]]:
+        assert deserialize is not None
+        malformed = self._malformed
+        fixed = malformed_message(operation)
+
+        async def parse(raw: bytes, context: Ctx) -> Any:
+            try:
+                request = deserialize(raw)
+            except Exception:
+                # The parser's message may quote the request's bytes: never passed on.
+                malformed.note(operation)
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, fixed)
+                raise AssertionError("unreachable: abort raises") from None
+            try:
+                check_strings(request)
+            except InvalidRequest as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            return request
+
+        return parse
