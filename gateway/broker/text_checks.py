@@ -54,13 +54,18 @@ _SOURCE_VALUES = (
     "ketenpoort.v1.FetchFieldsResponse.ValuesEntry.value",
 )
 SOURCE_VALUE_LIMIT = 4 * 1024 * 1024
+# A checkpoint a witness cosigned: a signed note of a few lines (C2SP signed-note), with one
+# signature line per signer; generous for a few dozen cosignatures.
+_SIGNED_NOTES = ("ketenpoort.v1.WitnessCheckpointRequest.cosigned_note",)
+SIGNED_NOTE_LIMIT = 16 * 1024
 # Full field name -> limit in characters, where DEFAULT_LIMIT does not fit.
 LIMITS: Mapping[str, int] = {
     **dict.fromkeys(_FREE_TEXT, FREE_TEXT_LIMIT),
     **dict.fromkeys(_SOURCE_VALUES, SOURCE_VALUE_LIMIT),
+    **dict.fromkeys(_SIGNED_NOTES, SIGNED_NOTE_LIMIT),
     "ketenpoort.v1.SubjectIdentity.address": 500,
 }
-FREE_TEXT = frozenset((*_FREE_TEXT, *_SOURCE_VALUES))
+FREE_TEXT = frozenset((*_FREE_TEXT, *_SOURCE_VALUES, *_SIGNED_NOTES))
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
