@@ -8,6 +8,7 @@ fetched; the accountability record is committed before the answer is returned.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,10 +67,15 @@ class DisclosureResult:
 
 @dataclass(frozen=True)
 class TriageHit:
+    """One partner type's answer. ``asked`` is false for a partner type whose fields the
+    policy knows but whose source system this gateway has not configured: nobody was asked,
+    so its "not known" is no answer (``answered`` false, the triage incomplete)."""
+
     partner_type: str
     answered: bool
     known: bool
     role: str
+    asked: bool = True
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,7 @@ class Disclosures:
         answers = await lookup_all(
             self._ctx.sources, subject, triage_id, self._ctx.source_deadline_s, self._observe
         )
-        hits = tuple(
+        asked = tuple(
             TriageHit(
                 partner_type=t,
                 answered=a is not None,
@@ -187,6 +193,7 @@ class Disclosures:
             )
             for t, a in answers.items()
         )
+        hits = asked + _not_asked(policy, answers)
         d = decision.fields[0]
         entries = tuple(
             FieldEntry(
@@ -195,7 +202,7 @@ class Disclosures:
                 outcome="disclosed" if effect is Effect.DISCLOSE else "masked",
                 transform=d.transform,
                 source=h.partner_type,
-                availability="available" if h.answered else "source_unavailable",
+                availability=_triage_availability(h),
             )
             for h in hits
         )
@@ -383,6 +390,26 @@ class Disclosures:
             availability[d.field] = state
             values.append(ReleasedValue(d.field, d.effect, d.transform, value, state))
         return values, availability, unavailable
+
+
+def _not_asked(
+    policy: CompiledPolicy, answers: Mapping[str, object]
+) -> tuple[TriageHit, ...]:
+    """The partner types whose systems hold fields of the record but have no source here.
+
+    A question nobody was asked has no "no hit" for an answer: such a type counts as not
+    answered, as a disclosure counts its fields unavailable, so the triage is incomplete."""
+    return tuple(
+        TriageHit(partner_type=t, answered=False, known=False, role="", asked=False)
+        for t in policy.source_types
+        if t not in answers
+    )
+
+
+def _triage_availability(hit: TriageHit) -> str:
+    if not hit.asked:
+        return "not_asked"
+    return "available" if hit.answered else "source_unavailable"
 
 
 def _shape(d: FieldDecision, raw: str | None, key: bytes) -> tuple[str, str]:

@@ -18,6 +18,7 @@ AVAILABILITY = {
     "not_held": common_pb2.AVAILABILITY_NOT_HELD,
     "source_unavailable": common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE,
     "not_requested": common_pb2.AVAILABILITY_NOT_REQUESTED,
+    "not_asked": common_pb2.AVAILABILITY_NOT_ASKED,
 }
 
 

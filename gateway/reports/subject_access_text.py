@@ -58,12 +58,14 @@ AVAILABILITY_WORDS: Final = {
         "not_held": "niets aanwezig, dus niets verstrekt",
         "source_unavailable": "bron niet bereikbaar, dus niets verstrekt",
         "not_requested": "niet opgevraagd",
+        "not_asked": "geen bron aangesloten, dus niet gevraagd",
     },
     "en": {
         "available": "supplied",
         "not_held": "nothing held, so nothing supplied",
         "source_unavailable": "source not reachable, so nothing supplied",
         "not_requested": "not requested",
+        "not_asked": "no source connected, so not asked",
     },
 }
 

@@ -66,6 +66,8 @@ class Availability(StrEnum):
     NOT_HELD = "not_held"
     SOURCE_UNAVAILABLE = "source_unavailable"
     NOT_REQUESTED = "not_requested"
+    # No source system of that partner type is configured: it was not asked (triage).
+    NOT_ASKED = "not_asked"
 
 
 _KINDS = frozenset(RecordKind)

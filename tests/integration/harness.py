@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,7 +146,12 @@ def gateway_config(db_url: str, keys: Path, **changes: object) -> GatewayConfig:
 
 @asynccontextmanager
 async def running_harness(
-    db_url: str, keys: Path, policy: CompiledPolicy, **gateway_options: Any
+    db_url: str,
+    keys: Path,
+    policy: CompiledPolicy,
+    *,
+    source_partners: Mapping[str, str] = SOURCE_PARTNERS,
+    **gateway_options: Any,
 ) -> AsyncIterator[Harness]:
     """A gateway with a real source system per source partner, stopped on exit.
 
@@ -154,7 +159,8 @@ async def running_harness(
     answers to the gateway's key file; the gateway opens them with its key ring. Gateway and
     sources speak mutual TLS; the gateway seals its requests to each source partner's
     registered sealing key (the registry in force), and each source opens them with its
-    partner's private key (``harness.sources[p].servicer.requests.keys``)."""
+    partner's private key (``harness.sources[p].servicer.requests.keys``).
+    ``source_partners`` (partner id -> partner type) chooses which source systems run."""
     running: dict[str, RunningSource] = {}
     adapters: dict[str, Source] = {}
     wire: dict[str, WireTap] = {}
@@ -173,7 +179,7 @@ async def running_harness(
         lambda: _gateway_of(started).registry.sealing_keys,
         lambda partner, sealing: _gateway_of(started).metrics.source_request(partner, sealing),
     )
-    for partner, partner_type in SOURCE_PARTNERS.items():
+    for partner, partner_type in source_partners.items():
         backend = InMemoryBackend()
         backend.add(SOURCE_RECORDS[partner_type])
         own = PartnerCredentials.from_key_dir(keys, partner)
