@@ -76,8 +76,12 @@ async def test_partner_rotations_under_load_lose_no_call(harness: Harness, tmp_p
     assert _cli(harness, "revoke", "ggz", "--key", old.token_key_id) == 0
 
     # 2. Sealing key: current at once; answers sealed to the old key still open on the side
-    # that kept it.
+    # that kept it. As docs/partners-and-tokens.md says, the partner's source system is given
+    # the new private key before the rotation: requests to it are sealed to the new key too.
     new_hpke = X25519PrivateKey.generate()
+    requests = harness.sources["ggz"].servicer.requests
+    assert requests is not None
+    requests.keys.add(new_hpke)
     assert _cli(harness, "rotate", "ggz", "--sealing-key", _pem(tmp_path, new_hpke)) == 0
     assert await harness.gateway.reload_registry() == "applied"
     current = rolling.client.credentials
@@ -109,6 +113,8 @@ async def test_partner_rotations_under_load_lose_no_call(harness: Harness, tmp_p
     await director.close()
 
     assert errors == []
+    # No source was ever asked with a key it did not hold: every answer is complete.
+    assert [a.disclosure_id for a in answers if a.incomplete] == []
     sealed_to = {a.sealed.recipient_key_id for a in answers}
     assert sealed_to == set(rolling.private_keys)  # both sealing keys were used
     for answer in answers:
