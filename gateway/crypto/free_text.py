@@ -13,7 +13,8 @@ Keys by class, not by case
     file, and nothing else ever decrypts them. A key is per class and case
     (``<class>/case/<case id>``), shredded with the case at the end of its retention; a hold
     on all of a subject's cases has no case, so its reason gets a key of its own
-    (``hold_reason/hold/<hold id>``), and so does the comment on a review closed after its
+    (``hold_reason/hold/<hold id>``), as does a hold placed on a case already shredded (its
+    log records still reach the access report), and so does the comment on a review closed after its
     case was shredded (``privacy_officer/review/<seq>``). The wrapped keys live in the
     ``text_keys`` table, and a key-encryption-key rotation re-wraps them with the cases'
     keys.
