@@ -115,11 +115,12 @@ async def keys_cli(keys: Path, db_url: str, *args: str) -> int:
     return await asyncio.to_thread(main, ["keys", *args, "--keys", str(keys), *database])
 
 
-async def current_id(keys: Path, kind: str) -> str:
-    return await asyncio.to_thread(_current_id, keys, kind)
+async def current_id_beside(keys: Path, kind: str) -> str:
+    """``current_id`` read in a thread, beside the running gateway."""
+    return await asyncio.to_thread(current_id, keys, kind)
 
 
-def _current_id(keys: Path, kind: str) -> str:
+def current_id(keys: Path, kind: str) -> str:
     keystore = Keystore.open(keys)
     try:
         if kind == "signing":
@@ -172,9 +173,9 @@ async def test_each_gateway_key_rotates_and_retires_under_load_without_a_lost_ca
 
         # 1. Log-signing key: checkpoints are signed with the new key from the gateway's next
         # look; the old one, retired, stays trusted for what it signed.
-        old_signing = await current_id(keys, "signing")
+        old_signing = await current_id_beside(keys, "signing")
         assert await keys_cli(keys, db_url, "rotate", "signing") == 0
-        new_signing = await current_id(keys, "signing")
+        new_signing = await current_id_beside(keys, "signing")
         await taken_up(harness, lambda: signing_ring(harness).current_id == new_signing)
         await load.answers()
         signed_by.add((await asyncio.to_thread(log.checkpoint_now)).key_id)
@@ -185,9 +186,9 @@ async def test_each_gateway_key_rotates_and_retires_under_load_without_a_lost_ca
 
         # 2. HPKE key: partners whose cached key is retired fetch the keys again and resend;
         # sources follow the key id the gateway names in each request.
-        old_hpke = await current_id(keys, "hpke")
+        old_hpke = await current_id_beside(keys, "hpke")
         assert await keys_cli(keys, db_url, "rotate", "hpke") == 0
-        new_hpke = await current_id(keys, "hpke")
+        new_hpke = await current_id_beside(keys, "hpke")
         await taken_up(harness, lambda: hpke_ring(harness).current_id == new_hpke)
         await load.answers()
         assert await keys_cli(keys, db_url, "retire", "hpke", old_hpke, "--grace-s", "0") == 0
@@ -198,9 +199,9 @@ async def test_each_gateway_key_rotates_and_retires_under_load_without_a_lost_ca
 
         # 3. Key-encryption key: new cases are wrapped under the new key, the re-wrap task
         # moves the old ones, and the old key is retired once nothing is under it.
-        old_kek = await current_id(keys, "kek")
+        old_kek = await current_id_beside(keys, "kek")
         assert await keys_cli(keys, db_url, "rotate", "kek") == 0
-        new_kek = await current_id(keys, "kek")
+        new_kek = await current_id_beside(keys, "kek")
         await taken_up(harness, lambda: data_keys_under(gateway.engine, old_kek) == 0)
         await load.answers()
         while await keys_cli(keys, db_url, "retire", "kek", old_kek, "--grace-s", "0") != 0:
