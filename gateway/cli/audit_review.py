@@ -29,7 +29,9 @@ from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.free_texts import FreeTexts
 from gateway.cli.gateway_state import add_state_args, config_of, log_signer, opened_database
+from gateway.crypto.errors import CryptoError
 from gateway.crypto.keystore import Keystore
+from gateway.server.config import ConfigError
 from gateway.store.audit_event import AuditEvent, format_time
 from gateway.store.audit_log import AuditLog, LogRecord
 from gateway.store.reviews import BreakGlassReviews, Review, ReviewStatus, Verdict
@@ -82,7 +84,12 @@ def _open(args: argparse.Namespace) -> Iterator[BreakGlassReviewQueue]:
     """The review queue on the database and its log; the log signs checkpoints when the log
     key is at hand. The gateway's keys open and seal the comments (encrypted at rest)."""
     config = config_of(args)
-    keystore = Keystore.open(config.keys_dir, config.key_provider)
+    try:
+        keystore = Keystore.open(config.keys_dir, config.key_provider)
+    except CryptoError as exc:
+        raise ConfigError(
+            f"review comments are encrypted; the gateway's keys are needed: {exc}"
+        ) from exc
     try:
         with opened_database(config) as engine:
             yield _queue(engine, AuditLog(engine, signer=log_signer(config)), keystore)

@@ -291,6 +291,10 @@ async def test_the_command_line_lists_and_closes_reviews(
     assert await asyncio.to_thread(main, [*regular, "--comment", COMMENT, *where]) == 1
     assert "not a break-glass disclosure" in capsys.readouterr().err
     assert await asyncio.to_thread(main, [*close, "--comment", " ", *where]) == 2
+    # The comments are encrypted: without the gateway's keys the command says so.
+    keyless = ["audit", "review", "list", "--db", harness.db_url, "--keys", "/nonexistent"]
+    assert await asyncio.to_thread(main, keyless) == 2
+    assert "the gateway's keys are needed" in capsys.readouterr().err
 
     assert await asyncio.to_thread(main, ["audit", "review", "list", *where]) == 0
     assert "0 open review(s)" in capsys.readouterr().out
