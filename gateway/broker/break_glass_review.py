@@ -10,17 +10,20 @@ the command line (appending with ``append_sync``): the caller hands in ``append`
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import AlreadyEnded, CaseNotFound, InvalidRequest, choice_of
+from gateway.broker.free_texts import FreeTexts, SealedText
 from gateway.broker.log_positions import log_position
 from gateway.broker.records import event
+from gateway.crypto.free_text import KeyScope, TextClass, TextKind
 from gateway.store.audit_event import AuditEvent, RecordKind, detail_of
 from gateway.store.audit_writer import LogRecord
+from gateway.store.errors import CaseNotFound as CaseNotFoundInStore
+from gateway.store.errors import CaseShredded
 from gateway.store.reviews import (
     BreakGlassReviews,
     NotBreakGlassDisclosure,
@@ -28,6 +31,7 @@ from gateway.store.reviews import (
     ReviewAlreadyClosed,
     ReviewClosure,
     ReviewStatus,
+    SealedComment,
     Verdict,
 )
 
@@ -53,9 +57,41 @@ class ReviewPage:
     next_after_seq: int
 
 
-def comment_digest(comment: str) -> str:
-    """What the log keeps of a comment: ``sha256:<hex of its UTF-8 bytes>``."""
-    return "sha256:" + hashlib.sha256(comment.encode("utf-8")).hexdigest()
+class ReviewComments:
+    """Review comments under the privacy-officer text key of the reviewed case (the class a
+    later rights feature opens to the privacy officer alone); a review closed after its case
+    was shredded gets a key of its own, kept as long as the review."""
+
+    def __init__(self, texts: FreeTexts) -> None:
+        self._texts = texts
+
+    def seal_comment(self, comment: str, disclosure: LogRecord) -> SealedComment:
+        row_id = str(disclosure.seq)
+        case_id = disclosure.event.case_id
+        if case_id:
+            try:
+                sealed = self._seal(comment, row_id, KeyScope.CASE, case_id)
+                return SealedComment(sealed.key_id, sealed.ciphertext)
+            except (CaseShredded, CaseNotFoundInStore):
+                pass  # the case's key is gone (or never was): the review's own key
+        sealed = self._seal(comment, row_id, KeyScope.REVIEW, row_id)
+        return SealedComment(sealed.key_id, sealed.ciphertext)
+
+    def open_comments(self, stored: Sequence[tuple[SealedComment, int]]) -> list[str | None]:
+        return self._texts.open_many(
+            [(SealedText(s.key_id, s.ciphertext), str(seq)) for s, seq in stored],
+            kind=TextKind.REVIEW_COMMENT,
+        )
+
+    def _seal(self, comment: str, row_id: str, scope: KeyScope, scope_id: str) -> SealedText:
+        return self._texts.seal(
+            comment,
+            text_class=TextClass.PRIVACY_OFFICER,
+            kind=TextKind.REVIEW_COMMENT,
+            row_id=row_id,
+            scope=scope,
+            scope_id=scope_id,
+        )
 
 
 def reviewer_of(principal: Principal) -> str:
@@ -74,9 +110,11 @@ class BreakGlassReviewQueue:
         reviews: BreakGlassReviews,
         append: Append,
         clock: Callable[[], datetime],
+        texts: FreeTexts,
         on_open_count: Callable[[int], None] | None = None,
     ) -> None:
         self._reviews = reviews
+        self._texts = texts
         self._append = append
         self._clock = clock
         self._on_open_count = on_open_count
@@ -116,7 +154,10 @@ class BreakGlassReviewQueue:
             raise ReviewClosed(str(exc)) from exc
         now = self._clock()
         record = await self._append(
-            _review_event(who, trace, now, disclosure, chosen, comment_digest(comment))
+            _review_event(
+                who, trace, now, disclosure, chosen,
+                self._texts.digest(TextKind.REVIEW_COMMENT, comment),
+            )
         )
         closure = ReviewClosure(chosen, comment, reviewer_of(who), now, record.seq)
         try:
@@ -154,7 +195,7 @@ def _review_event(
         # The review is about one past disclosure, not a step of the case or the policy.
         phase="",
         policy_version="",
-        detail=detail_of(reviewed_seq=disclosure.seq, verdict=verdict.value, comment_sha256=digest),
+        detail=detail_of(reviewed_seq=disclosure.seq, verdict=verdict.value, comment_hmac=digest),
     )
 
 

@@ -29,6 +29,7 @@ from gateway.broker.errors import (
     PhaseMismatch,
     Refused,
 )
+from gateway.broker.free_texts import FreeTexts
 from gateway.broker.ids import new_id
 from gateway.broker.request_ids import ADD_TO_CASE_FILE, REGISTER_CASE, RequestIds
 from gateway.broker.sources import Subject
@@ -40,6 +41,7 @@ from gateway.crypto.envelope import (
     unwrap_data_key,
     wrap_data_key,
 )
+from gateway.crypto.free_text import KeyScope, TextClass, TextKind
 from gateway.crypto.pseudonym import is_valid_bsn, subject_pseudonym
 from gateway.store.audit_event import detail_of
 from gateway.store.audit_log import RecordKind
@@ -97,8 +99,11 @@ class CaseView:
 
 
 class CaseFile:
-    def __init__(self, ctx: BrokerContext, *, requests: RequestIds | None = None) -> None:
+    def __init__(
+        self, ctx: BrokerContext, *, texts: FreeTexts, requests: RequestIds | None = None
+    ) -> None:
         self._ctx = ctx
+        self._texts = texts
         self._requests = requests or RequestIds(ctx)
 
     async def register(
@@ -375,16 +380,36 @@ class CaseFile:
         )
         return record.seq
 
-    def justification_entry(self, who: Principal, case: CaseRow, text: str) -> EntryRow:
+    async def justification_entry(self, who: Principal, case: CaseRow, text: str) -> EntryRow:
         """A break-glass justification as an encrypted case-file entry, not yet stored: its
-        id goes into the disclosure's log record, which is written first."""
-        return _entry(
-            self.data_key(case),
-            case.case_id,
-            JUSTIFICATION_FIELD,
-            text,
-            who.partner_id,
-            self._ctx.clock(),
+        id goes into the disclosure's log record, which is written first.
+
+        Encrypted under the case's privacy-officer text key, not the case's data key: it is
+        for the privacy officer who reviews the break-glass use, not for the case's partners
+        (``gateway.crypto.free_text``; key ``privacy_officer/case/<case id>``, kind
+        ``justification``, row the entry id)."""
+        if case.shredded_at is not None:
+            raise CaseShredded(SHREDDED_MESSAGE)
+        entry_id = new_id("e_")
+        try:
+            sealed = await asyncio.to_thread(
+                self._texts.seal,
+                text,
+                text_class=TextClass.PRIVACY_OFFICER,
+                kind=TextKind.JUSTIFICATION,
+                row_id=entry_id,
+                scope=KeyScope.CASE,
+                scope_id=case.case_id,
+            )
+        except StoreCaseShredded:
+            raise CaseShredded(SHREDDED_MESSAGE) from None
+        return EntryRow(
+            entry_id=entry_id,
+            case_id=case.case_id,
+            field=JUSTIFICATION_FIELD,
+            ciphertext=sealed.ciphertext,
+            created_by=who.partner_id,
+            created_at=self._ctx.clock(),
         )
 
     async def store_justification(self, entry: EntryRow) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -91,10 +92,15 @@ class DisclosureResult:
 
 @dataclass(frozen=True)
 class TriageHit:
+    """One partner type's answer. ``asked`` is false for a partner type whose fields the
+    policy knows but whose source system this gateway has not configured: nobody was asked,
+    so its "not known" is no answer (``answered`` false, the triage incomplete)."""
+
     partner_type: str
     answered: bool
     known: bool
     role: str
+    asked: bool = True
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,7 @@ class Disclosures:
         disclosure_id = new_id("d_")
         values, availability, unavailable = await self._gather(who, snap, decision, disclosure_id)
         decision = _withhold_failed(decision, availability)
-        justification = self._justification(who, case, decision, inp)
+        justification = await self._justification(who, case, decision, inp)
         status = "incomplete" if unavailable else "ok"
         now = self._ctx.clock()
         record = await self._ctx.log.append(
@@ -225,7 +231,7 @@ class Disclosures:
         answers = await lookup_all(
             self._ctx.sources, subject, triage_id, self._ctx.source_deadline_s, self._observe
         )
-        hits = tuple(
+        asked = tuple(
             TriageHit(
                 partner_type=t,
                 answered=a is not None,
@@ -234,6 +240,7 @@ class Disclosures:
             )
             for t, a in answers.items()
         )
+        hits = asked + _not_asked(policy, answers)
         d = decision.fields[0]
         entries = tuple(
             FieldEntry(
@@ -242,7 +249,7 @@ class Disclosures:
                 outcome="disclosed" if effect is Effect.DISCLOSE else "masked",
                 transform=d.transform,
                 source=h.partner_type,
-                availability="available" if h.answered else "source_unavailable",
+                availability=_triage_availability(h),
             )
             for h in hits
         )
@@ -392,7 +399,7 @@ class Disclosures:
             )
         return key
 
-    def _justification(
+    async def _justification(
         self, who: Principal, case: CaseRow, decision: Decision, inp: DisclosureInput
     ) -> EntryRow | None:
         """The case-file entry of a justification the purpose asks for (the log keeps its
@@ -401,7 +408,7 @@ class Disclosures:
             decision.purpose.break_glass or decision.purpose.requires_justification
         ):
             return None
-        return self._casefile.justification_entry(who, case, inp.justification)
+        return await self._casefile.justification_entry(who, case, inp.justification)
 
     async def _gather(
         self, who: Principal, snap: CaseSnapshot, decision: Decision, disclosure_id: str
@@ -440,6 +447,26 @@ class Disclosures:
             else:
                 values.append(ReleasedValue(d.field, d.effect, d.transform, value, state))
         return values, availability, unavailable
+
+
+def _not_asked(
+    policy: CompiledPolicy, answers: Mapping[str, object]
+) -> tuple[TriageHit, ...]:
+    """The partner types whose systems hold fields of the record but have no source here.
+
+    A question nobody was asked has no "no hit" for an answer: such a type counts as not
+    answered, as a disclosure counts its fields unavailable, so the triage is incomplete."""
+    return tuple(
+        TriageHit(partner_type=t, answered=False, known=False, role="", asked=False)
+        for t in policy.source_types
+        if t not in answers
+    )
+
+
+def _triage_availability(hit: TriageHit) -> str:
+    if not hit.asked:
+        return "not_asked"
+    return "available" if hit.answered else "source_unavailable"
 
 
 def _shape(d: FieldDecision, raw: str | None, key: bytes) -> tuple[str, str]:

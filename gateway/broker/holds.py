@@ -4,7 +4,10 @@ A hold (AVG art. 23, art. 41 UAVG, Wpg) keeps disclosures about a subject out of
 subject's access report while an investigation could be harmed by them. Only partners whose
 type the policy allows (``may_place_holds``) may place one; only the partner that placed a
 hold may lift it. Each place and lift is a log record, written before the answer; the record
-holds the hold's id, end, scope and the digest of its reason, never the BSN or the reason.
+holds the hold's id, end and scope, and the placing record the keyed digest of its reason
+(``reason_hmac``), never the BSN or the reason. The reason is stored encrypted under a
+hold-reason text key (``gateway.crypto.free_text``): the case's, or for a hold on every case
+of the subject, one of the hold's own.
 
 The record is committed before the hold's row: a hold is only in force once its placing is on
 record. If the row write then fails (or two lifts race), the log names a hold attempt that did
@@ -15,7 +18,6 @@ place or lift writes a second record.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -29,11 +31,14 @@ from gateway.broker.errors import (
     InvalidRequest,
     Refused,
 )
+from gateway.broker.free_texts import FreeTexts, SealedText
 from gateway.broker.ids import new_id
 from gateway.core import CompiledPolicy, UnknownPartner
+from gateway.crypto.free_text import KeyScope, TextClass, TextKind
 from gateway.crypto.pseudonym import subject_pseudonym
 from gateway.store.audit_event import detail_of, format_time
 from gateway.store.audit_log import RecordKind
+from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.holds import ALL_CASES, Hold, HoldStore
 
 MAX_REASON_CHARS = 2000
@@ -60,11 +65,6 @@ class HoldRequest:
 class PlacedHold:
     hold_id: str
     record_seq: int
-
-
-def reason_digest(reason: str) -> str:
-    """``sha256:<hex>`` of the reason's UTF-8 text: what the log keeps of it."""
-    return "sha256:" + hashlib.sha256(reason.encode("utf-8")).hexdigest()
 
 
 def parse_until(text: str) -> datetime:
@@ -102,9 +102,10 @@ def _scope(case_id: str) -> str:
 
 
 class ConfidentialityHolds:
-    def __init__(self, ctx: BrokerContext, store: HoldStore) -> None:
+    def __init__(self, ctx: BrokerContext, store: HoldStore, texts: FreeTexts) -> None:
         self._ctx = ctx
         self._store = store
+        self._texts = texts
 
     async def place(self, who: Principal, trace: TraceContext, req: HoldRequest) -> PlacedHold:
         policy = self._ctx.policy.current
@@ -132,6 +133,8 @@ class ConfidentialityHolds:
             raise InvalidRequest(f"a hold lasts at most {MAX_HOLD_YEARS} years")
         phase = await self._case_phase(req.case_id, pseudonym)
         hold_id = new_id("h_")
+        # Sealed before the record, so a failure leaves no record of a hold never placed.
+        sealed = await self._seal_reason(req.reason, hold_id, req.case_id)
         record = await self._ctx.record(
             RecordKind.HOLD_PLACED,
             who,
@@ -144,7 +147,7 @@ class ConfidentialityHolds:
                 hold_id=hold_id,
                 until=format_time(until),
                 case_scope=_scope(req.case_id),
-                reason_sha256=reason_digest(req.reason),
+                reason_hmac=self._texts.digest(TextKind.HOLD_REASON, req.reason),
             ),
         )
         hold = Hold(
@@ -152,7 +155,8 @@ class ConfidentialityHolds:
             subject_pseudonym=pseudonym,
             placed_by=who.partner_id,
             case_id=req.case_id or ALL_CASES,
-            reason=req.reason,
+            reason_ciphertext=sealed.ciphertext,
+            reason_key_id=sealed.key_id,
             placed_at=now,
             until=until,
             lifted_at=None,
@@ -187,7 +191,6 @@ class ConfidentialityHolds:
                 hold_id=hold.hold_id,
                 until=format_time(hold.until),
                 case_scope=_scope(hold.case_id),
-                reason_sha256=reason_digest(hold.reason),
                 placed_seq=hold.record_seq,
             ),
         )
@@ -195,6 +198,26 @@ class ConfidentialityHolds:
             # Another lift of the same hold committed between our read and our update.
             raise AlreadyEnded(f"hold {hold_id!r} was lifted meanwhile")
         return record.seq
+
+    async def _seal_reason(self, reason: str, hold_id: str, case_id: str) -> SealedText:
+        """Under the case's hold-reason key; a hold on every case, or on a case already
+        shredded (its log records still reach the access report), gets a key of its own."""
+        if case_id:
+            try:
+                return await asyncio.to_thread(self._seal, reason, hold_id, KeyScope.CASE, case_id)
+            except StoreCaseShredded:
+                pass
+        return await asyncio.to_thread(self._seal, reason, hold_id, KeyScope.HOLD, hold_id)
+
+    def _seal(self, reason: str, hold_id: str, scope: KeyScope, scope_id: str) -> SealedText:
+        return self._texts.seal(
+            reason,
+            text_class=TextClass.HOLD_REASON,
+            kind=TextKind.HOLD_REASON,
+            row_id=hold_id,
+            scope=scope,
+            scope_id=scope_id,
+        )
 
     def _pseudonym_or_none(self, bsn: str) -> str | None:
         try:

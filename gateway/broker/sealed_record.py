@@ -19,6 +19,7 @@ AVAILABILITY = {
     "source_unavailable": common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE,
     "not_requested": common_pb2.AVAILABILITY_NOT_REQUESTED,
     "transform_failed": common_pb2.AVAILABILITY_TRANSFORM_FAILED,
+    "not_asked": common_pb2.AVAILABILITY_NOT_ASKED,
 }
 
 

@@ -23,9 +23,11 @@ from gateway.broker.break_glass_review import (
     BreakGlassDisclosureNotFound,
     BreakGlassReviewQueue,
     ReviewClosed,
+    ReviewComments,
 )
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import InvalidRequest
+from gateway.broker.free_texts import FreeTexts
 from gateway.cli.gateway_state import (
     add_state_args,
     checkpoint_journal,
@@ -33,9 +35,13 @@ from gateway.cli.gateway_state import (
     log_signer,
     opened_database,
 )
+from gateway.crypto.errors import CryptoError
+from gateway.crypto.keystore import Keystore
+from gateway.server.config import ConfigError
 from gateway.store.audit_event import AuditEvent, format_time
 from gateway.store.audit_log import AuditLog, LogRecord
 from gateway.store.reviews import BreakGlassReviews, Review, ReviewStatus, Verdict
+from gateway.store.text_keys import TextKeyStore
 
 # The ZVH's privacy officer acts for the ZVH, the only partner the shipped policy gives the
 # privacy_officer role.
@@ -67,7 +73,9 @@ def add_parsers(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     close.add_argument("seq", type=int, help="log seq of the break-glass disclosure")
     close.add_argument("--verdict", required=True, choices=[v.value for v in Verdict])
     close.add_argument(
-        "--comment", required=True, help="why (kept beside the log; the log holds its digest)"
+        "--comment",
+        required=True,
+        help="why (kept encrypted beside the log; the log holds its keyed digest)",
     )
     close.add_argument(
         "--reviewer",
@@ -78,18 +86,31 @@ def add_parsers(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 @contextmanager
-def _open(args: argparse.Namespace) -> Iterator[tuple[Engine, AuditLog]]:
-    """The database and its log; the log signs checkpoints when the log key is at hand."""
+def _open(args: argparse.Namespace) -> Iterator[BreakGlassReviewQueue]:
+    """The review queue on the database and its log; the log signs checkpoints when the log
+    key is at hand. The gateway's keys open and seal the comments (encrypted at rest)."""
     config = config_of(args)
-    with opened_database(config) as engine:
-        yield engine, AuditLog(
-            engine, signer=log_signer(config), on_checkpoint=checkpoint_journal(config)
-        )
+    try:
+        keystore = Keystore.open(config.keys_dir, config.key_provider)
+    except CryptoError as exc:
+        raise ConfigError(
+            f"review comments are encrypted; the gateway's keys are needed: {exc}"
+        ) from exc
+    try:
+        with opened_database(config) as engine:
+            yield _queue(
+                engine,
+                AuditLog(
+                    engine, signer=log_signer(config), on_checkpoint=checkpoint_journal(config)
+                ),
+                keystore,
+            )
+    finally:
+        keystore.close()
 
 
 def run_list(args: argparse.Namespace) -> int:
-    with _open(args) as (engine, log):
-        queue = _queue(engine, log)
+    with _open(args) as queue:
         shown = asyncio.run(_print_all(queue, args.status))
     print(f"{shown} {args.status} review(s)")
     return 0
@@ -121,8 +142,14 @@ def describe(review: Review) -> str:
     return (
         f"{line} verdict={closure.verdict.value} by={closure.reviewed_by} "
         f"at={format_time(closure.reviewed_at)} review_seq={closure.review_seq}\n"
-        f"    comment: {closure.comment}"
+        f"    comment: {_comment(closure.comment)}"
     )
+
+
+def _comment(comment: str | None) -> str:
+    if comment is None:
+        return "(deleted with the case at the end of its retention period)"
+    return comment
 
 
 def run_close(args: argparse.Namespace) -> int:
@@ -135,8 +162,7 @@ def run_close(args: argparse.Namespace) -> int:
         expires_at=0,
     )
     trace = TraceContext.from_traceparent(None, operation="ketenpoort audit review close")
-    with _open(args) as (engine, log):
-        queue = _queue(engine, log)
+    with _open(args) as queue:
         try:
             review = asyncio.run(queue.close(officer, trace, args.seq, args.verdict, args.comment))
         except InvalidRequest as exc:
@@ -153,7 +179,7 @@ def run_close(args: argparse.Namespace) -> int:
     return 0
 
 
-def _queue(engine: Engine, log: AuditLog) -> BreakGlassReviewQueue:
+def _queue(engine: Engine, log: AuditLog, keystore: Keystore) -> BreakGlassReviewQueue:
     def append_now(event: AuditEvent) -> LogRecord:
         return log.append_sync([event])[0]
 
@@ -161,7 +187,10 @@ def _queue(engine: Engine, log: AuditLog) -> BreakGlassReviewQueue:
         # Committed before it returns, like the gateway's writer; no writer thread needed.
         return await asyncio.to_thread(append_now, event)
 
-    return BreakGlassReviewQueue(BreakGlassReviews(engine), append, _now)
+    texts = FreeTexts(TextKeyStore(engine), keystore, _now)
+    return BreakGlassReviewQueue(
+        BreakGlassReviews(engine, ReviewComments(texts)), append, _now, texts
+    )
 
 
 def _now() -> datetime:

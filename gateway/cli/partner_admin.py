@@ -9,7 +9,9 @@ without waiting to reload the file.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,7 +39,10 @@ from gateway.registry.files import entry_path, read_entry, read_registry, write_
 from gateway.server.config import GatewayConfig
 from gateway.store.errors import StoreError
 
-__all__ = ["add_parser"]
+# An x5t#S256 thumbprint: SHA-256, base64url without padding.
+_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
+
+__all__ = ["add_parser", "thumbprint_values_joined"]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,6 +96,31 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "refuse only after they reload the registry file)")
     _registry_args(revoke)
     revoke.set_defaults(run=_revoke)
+
+
+def thumbprint_values_joined(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--certificate <x5t>`` written as ``--certificate=<x5t>`` where the
+    thumbprint starts with "-".
+
+    A thumbprint is base64url, so one in 64 begins with "-", and argparse takes such a word
+    for an option: ``partner revoke --certificate -Xy...`` would fail with "expected one
+    argument" for exactly the certificates whose thumbprint happens to start that way.
+    Only a word of a thumbprint's exact shape is joined; anything else is left to argparse.
+    """
+    out: list[str] = []
+    words = iter(argv)
+    for word in words:
+        out.append(word)
+        if word != "--certificate":
+            continue
+        value = next(words, None)
+        if value is None:
+            break
+        if value.startswith("-") and _THUMBPRINT.fullmatch(value):
+            out[-1] = f"--certificate={value}"
+        else:
+            out.append(value)
+    return out
 
 
 def _registry_args(p: argparse.ArgumentParser) -> None:

@@ -33,7 +33,15 @@ from gateway.core.errors import (
     UnknownRole,
 )
 from gateway.core.explain import Cell, Explanation, explain_fields, missing_cell
-from gateway.core.model import Effect, FieldSpec, PartnerSpec, PolicySet, Purpose, Rule
+from gateway.core.model import (
+    ZVH_SOURCE,
+    Effect,
+    FieldSpec,
+    PartnerSpec,
+    PolicySet,
+    Purpose,
+    Rule,
+)
 from gateway.core.parser import parse_documents
 from gateway.core.rulechecks import check_rules, unmentioned_fields
 from gateway.core.validate import validate
@@ -76,6 +84,11 @@ class CompiledPolicy:
         self.policy = policy
         self.warnings = warnings
         self.fields: tuple[FieldSpec, ...] = policy.fields
+        # Partner types whose own systems hold fields of the record: the ones a triage
+        # question is for. A type without a configured source is then "not asked".
+        self.source_types: tuple[str, ...] = tuple(
+            sorted({f.source for f in policy.fields} - {ZVH_SOURCE})
+        )
         self.phases: tuple[str, ...] = tuple(p.id for p in policy.phases)
         self._partners = {p.id: p for p in policy.partners}
         self._purposes = {p.id: p for p in policy.purposes}

@@ -29,7 +29,9 @@ __all__ = [
     "WrappedKey",
     "field_aad",
     "unwrap_data_key",
+    "unwrap_text_key",
     "wrap_data_key",
+    "wrap_text_key",
     "wrapped_key_header",
 ]
 
@@ -40,6 +42,9 @@ DATA_KEY_BYTES = 32
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _WRAP_LABEL = b"ketenpoort/v1 wrapped-data-key"
+# A free-text key (gateway.crypto.free_text) is wrapped under its own label: a wrap made for
+# one never opens as the other, whatever ids the two carry.
+_TEXT_WRAP_LABEL = b"ketenpoort/v1 wrapped-text-key"
 _FIELD_LABEL = b"ketenpoort/v1 case-field"
 
 
@@ -130,8 +135,8 @@ def wrapped_key_header(kek_id: str, version: int = WRAP_FORMAT_VERSION) -> bytes
     return bytes([version, len(encoded)]) + encoded
 
 
-def _wrap_aad(version: int, case_id: str, kek_id: str) -> bytes:
-    return length_prefixed(_WRAP_LABEL, str(version), case_id, kek_id)
+def _wrap_aad(version: int, owner: str, kek_id: str, label: bytes = _WRAP_LABEL) -> bytes:
+    return length_prefixed(label, str(version), owner, kek_id)
 
 
 def wrap_data_key(key: DataKey, kek: KeyEncryptionKey, case_id: str) -> WrappedKey:
@@ -140,8 +145,23 @@ def wrap_data_key(key: DataKey, kek: KeyEncryptionKey, case_id: str) -> WrappedK
     return WrappedKey(WRAP_FORMAT_VERSION, kek.kek_id, kek.wrap(key._key, aad))
 
 
+def wrap_text_key(key: DataKey, kek: KeyEncryptionKey, text_key_id: str) -> WrappedKey:
+    """Wrap a free-text data key for storage as ``text_key_id``; it unwraps only as that."""
+    aad = _wrap_aad(WRAP_FORMAT_VERSION, text_key_id, kek.kek_id, _TEXT_WRAP_LABEL)
+    return WrappedKey(WRAP_FORMAT_VERSION, kek.kek_id, kek.wrap(key._key, aad))
+
+
+def unwrap_text_key(wrapped: WrappedKey, keystore: KekLookup, text_key_id: str) -> DataKey:
+    """Unwrap a stored free-text data key ``text_key_id``, or raise EnvelopeError."""
+    return _unwrap(wrapped, keystore, text_key_id, _TEXT_WRAP_LABEL)
+
+
 def unwrap_data_key(wrapped: WrappedKey, keystore: KekLookup, case_id: str) -> DataKey:
     """Unwrap a stored data key for ``case_id``, or raise EnvelopeError."""
+    return _unwrap(wrapped, keystore, case_id, _WRAP_LABEL)
+
+
+def _unwrap(wrapped: WrappedKey, keystore: KekLookup, owner: str, label: bytes) -> DataKey:
     if wrapped.version != WRAP_FORMAT_VERSION:
         raise EnvelopeError(f"wrapped key has unknown format version {wrapped.version}")
     try:
@@ -150,7 +170,7 @@ def unwrap_data_key(wrapped: WrappedKey, keystore: KekLookup, case_id: str) -> D
         raise EnvelopeError(
             f"wrapped key names unknown key-encryption key {wrapped.kek_id!r}"
         ) from exc
-    material = kek.unwrap(wrapped.blob, _wrap_aad(wrapped.version, case_id, kek.kek_id))
+    material = kek.unwrap(wrapped.blob, _wrap_aad(wrapped.version, owner, kek.kek_id, label))
     if len(material) != DATA_KEY_BYTES:
         raise EnvelopeError("wrapped key does not hold a data key")
     return DataKey(material)

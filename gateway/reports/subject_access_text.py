@@ -59,6 +59,7 @@ AVAILABILITY_WORDS: Final = {
         "source_unavailable": "bron niet bereikbaar, dus niets verstrekt",
         "not_requested": "niet opgevraagd",
         "transform_failed": "kon niet worden afgeschermd, dus niets verstrekt",
+        "not_asked": "geen bron aangesloten, dus niet gevraagd",
     },
     "en": {
         "available": "supplied",
@@ -66,6 +67,7 @@ AVAILABILITY_WORDS: Final = {
         "source_unavailable": "source not reachable, so nothing supplied",
         "not_requested": "not requested",
         "transform_failed": "could not be masked, so nothing supplied",
+        "not_asked": "no source connected, so not asked",
     },
 }
 

@@ -238,7 +238,8 @@ def break_glass_review(review: Review) -> accountability_pb2.BreakGlassReview:
     )
     if closure is not None:
         message.verdict = closure.verdict.value
-        message.comment = closure.comment
+        # Empty once the comment's key was shredded with the reviewed case.
+        message.comment = closure.comment or ""
         message.reviewed_by = closure.reviewed_by
         message.reviewed_at = format_time(closure.reviewed_at)
         message.review_seq = closure.review_seq

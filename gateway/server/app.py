@@ -31,12 +31,13 @@ from gateway.api.v1 import (
     exchange_pb2,
     exchange_pb2_grpc,
 )
-from gateway.broker.break_glass_review import BreakGlassReviewQueue
+from gateway.broker.break_glass_review import BreakGlassReviewQueue, ReviewComments
 from gateway.broker.casefile import CaseFile
 from gateway.broker.completion import finish_running_work
 from gateway.broker.context import BrokerContext, PolicyHolder, SealingKey
 from gateway.broker.disclosure import Disclosures
 from gateway.broker.disclosure_export import DisclosureExports
+from gateway.broker.free_texts import FreeTexts
 from gateway.broker.holds import ConfidentialityHolds
 from gateway.broker.request_ids import RequestIds
 from gateway.broker.signed_gateway_keys import SignedGatewayKeys
@@ -86,6 +87,7 @@ from gateway.store.holds import HoldStore
 from gateway.store.partner_export import PartnerExportStore
 from gateway.store.reviews import BreakGlassReviews
 from gateway.store.snapshots import CaseSnapshots
+from gateway.store.text_keys import TextKeyStore
 
 log = logging.getLogger("ketenpoort.server")
 
@@ -267,8 +269,13 @@ async def start_gateway(
         )
     )
     snapshots = CaseSnapshots(engine)
+    texts = FreeTexts(TextKeyStore(engine), keys, clock)
     review_queue = BreakGlassReviewQueue(
-        BreakGlassReviews(engine), audit.append, clock, metrics.open_break_glass_reviews
+        BreakGlassReviews(engine, ReviewComments(texts)),
+        audit.append,
+        clock,
+        texts,
+        metrics.open_break_glass_reviews,
     )
     await review_queue.refresh_open_count()
     exports = DisclosureExports(
@@ -296,12 +303,14 @@ async def start_gateway(
     )
 
     casefile = CaseFile(
-        ctx, requests=RequestIds(ctx, retention=timedelta(seconds=config.request_id_retention_s))
+        ctx,
+        texts=texts,
+        requests=RequestIds(ctx, retention=timedelta(seconds=config.request_id_retention_s)),
     )
     disclosures = Disclosures(
         ctx, casefile, metrics.source_call, require_request_nonce=config.require_request_nonce
     )
-    holds = ConfidentialityHolds(ctx, hold_store)
+    holds = ConfidentialityHolds(ctx, hold_store, texts)
     verifier = TokenVerifier(
         lambda: partners.current.partners,
         lambda: partners.current.by_certificate,

@@ -76,6 +76,8 @@ class Availability(StrEnum):
     NOT_REQUESTED = "not_requested"
     # Masked by the policy, but the transform could not apply to the value: withheld.
     TRANSFORM_FAILED = "transform_failed"
+    # No source system of that partner type is configured: it was not asked (triage).
+    NOT_ASKED = "not_asked"
 
 
 _KINDS = frozenset(RecordKind)

@@ -218,7 +218,7 @@ class CaseRepository:
         _require_aware(now)
         try:
             with self._writer.begin() as conn:
-                _require_live_case(conn, case_id)
+                require_live_case(conn, case_id)
                 already = conn.execute(
                     select(case_participants.c.partner_id).where(
                         case_participants.c.case_id == case_id,
@@ -293,7 +293,7 @@ class CaseRepository:
             with self._writer.begin() as conn:
                 if claim is not None and (prior := claim_request(conn, claim)) is not None:
                     return prior
-                _require_live_case(conn, case_id)
+                require_live_case(conn, case_id)
                 conn.execute(insert(case_entries), [_entry_params(e) for e in entries])
                 return None
         except IntegrityError as exc:
@@ -462,7 +462,7 @@ def _require_case(conn: Connection, case_id: str) -> None:
         raise CaseNotFound(case_id)
 
 
-def _require_live_case(conn: Connection, case_id: str) -> None:
+def require_live_case(conn: Connection, case_id: str) -> None:
     """The case exists and was not shredded; for a write that adds to it.
 
     On PostgreSQL the case row stays share-locked until the writing transaction ends: a

@@ -2,8 +2,10 @@
 table.
 
 A hold keeps the disclosures it covers out of a subject's access report while it lasts: until
-``until``, or until it is lifted. The reason is free text and lives
-here, beside the log; the log record of the hold (``record_seq``) holds only its digest.
+``until``, or until it is lifted. The reason is free text and lives here, beside the log,
+encrypted under a text key (``gateway.crypto.free_text``: the hold-reason key of the case, or
+of the hold itself when it covers every case of the subject); the log record of the hold
+(``record_seq``) holds only its keyed digest.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ class Hold:
     placed_by: str
     # ALL_CASES ("") for every case of the subject.
     case_id: str
-    reason: str
+    # The reason, encrypted under the text key ``reason_key_id``; the row's hold id is the
+    # row id bound into the encryption.
+    reason_ciphertext: bytes
+    reason_key_id: str
     placed_at: datetime
     until: datetime
     lifted_at: datetime | None
@@ -51,7 +56,8 @@ def _hold(row: Row[tuple[object, ...]]) -> Hold:
         subject_pseudonym=m["subject_pseudonym"],
         placed_by=m["placed_by"],
         case_id=m["case_id"],
-        reason=m["reason"],
+        reason_ciphertext=bytes(m["reason_ciphertext"]),
+        reason_key_id=m["reason_key_id"],
         placed_at=m["placed_at"],
         until=m["until"],
         lifted_at=m["lifted_at"],
@@ -77,7 +83,8 @@ class HoldStore:
                     subject_pseudonym=hold.subject_pseudonym,
                     placed_by=hold.placed_by,
                     case_id=hold.case_id,
-                    reason=hold.reason,
+                    reason_ciphertext=hold.reason_ciphertext,
+                    reason_key_id=hold.reason_key_id,
                     placed_at=hold.placed_at,
                     until=hold.until,
                     lifted_at=None,

@@ -26,7 +26,9 @@ What is kept, what goes
     and keep their meaning, and a request that arrives late is told that the case's data was
     deleted at the end of its retention period instead of "no such case". The registering
     partner is the same fact the case's registration record keeps in the log.
-    Deleted: the entries (every value of the case file, as ciphertext) and the participants.
+    Deleted: the entries (every value of the case file, as ciphertext) and the participants;
+    emptied: the case's free-text keys (``text_keys``: the keys of its hold reasons, break-glass
+    justifications and review comments), so those texts close with the case.
     The participant list is not the subject's data, but it links the subject's pseudonym to
     the partners that took part (that a mental-health or addiction-care provider was invited
     says something about the subject), nothing needs it once the case is shredded (every use
@@ -62,7 +64,7 @@ from gateway.store.audit_writer import ChainWriter, EncodedEvent, LogRecord
 from gateway.store.db import translate_errors
 from gateway.store.errors import StoreError
 from gateway.store.sqlite_checkpoint import is_sqlite_file
-from gateway.store.tables import case_entries, case_participants, cases
+from gateway.store.tables import case_entries, case_participants, cases, text_keys
 
 DEFAULT_PAGE = 100
 # Attempts at one case whose entries keep changing between listing and shredding.
@@ -110,6 +112,11 @@ class CaseShredder:
             f"AND closed_at = {mark}"
         )
         self._delete_entries_sql = f"DELETE FROM {case_entries.name} WHERE case_id = {mark}"
+        # The case's free-text keys (hold reasons, justifications, review comments) go with it.
+        self._shred_text_keys_sql = (
+            f"UPDATE {text_keys.name} SET wrapped_data_key = {mark}, shredded_at = {mark} "
+            f"WHERE case_id = {mark} AND shredded_at IS NULL"
+        )
         self._delete_participants_sql = (
             f"DELETE FROM {case_participants.name} WHERE case_id = {mark}"
         )
@@ -201,6 +208,9 @@ class CaseShredder:
                     pooled.rollback()
                     return _Recount(deleted)
                 cursor.execute(self._delete_participants_sql, (case.case_id,))
+                cursor.execute(
+                    self._shred_text_keys_sql, (b"", self._time(now), case.case_id)
+                )
                 pooled.commit()
                 return ShreddedCase(case, now, records[0])
             finally:

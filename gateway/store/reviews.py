@@ -5,7 +5,8 @@ A disclosure made under a break-glass purpose (a log record of kind ``disclosure
 seq. Closing a review takes two writes, in this order:
 
 1. the review's own log record (kind ``break_glass_review``, detail ``reviewed_seq``,
-   ``verdict`` and ``comment_sha256``; never the comment) is appended and committed;
+   ``verdict`` and ``comment_hmac``, a keyed digest; never the comment) is appended and
+   committed;
 2. the row is inserted and names that record as ``review_seq``.
 
 The row's primary key on ``disclosure_seq`` decides between closes that race on several
@@ -15,16 +16,19 @@ and closing it again works.
 
 So the log may hold more than one review record for a disclosure (one per interrupted or
 losing close). The row names the one that counts: read a review through this table, never by
-taking the newest review record from the log. The comment text lives only in the row; the
-record holds its digest, which proves the row's comment unchanged since the review.
+taking the newest review record from the log. The comment text lives only in the row,
+encrypted by a ``CommentCipher`` (the gateway's: under the privacy-officer text key of the
+reviewed case, ``gateway.crypto.free_text``); the record holds its keyed digest, which proves
+the row's comment unchanged since the review to whoever holds the gateway's keys.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, Select, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -37,6 +41,8 @@ from gateway.store.tables import audit_log, break_glass_reviews
 
 __all__ = [
     "BreakGlassReviews",
+    "CommentCipher",
+    "SealedComment",
     "NotBreakGlassDisclosure",
     "Review",
     "ReviewAlreadyClosed",
@@ -81,11 +87,32 @@ class ReviewAlreadyClosed(StoreError):
 
 
 @dataclass(frozen=True, slots=True)
+class SealedComment:
+    """A review comment as stored: the id of its text key and its ciphertext."""
+
+    key_id: str
+    ciphertext: bytes
+
+
+class CommentCipher(Protocol):
+    """Encrypts review comments for storage and opens them again."""
+
+    def seal_comment(self, comment: str, disclosure: LogRecord) -> SealedComment: ...
+
+    def open_comments(
+        self, stored: Sequence[tuple[SealedComment, int]]
+    ) -> list[str | None]:
+        """Each (comment, reviewed seq) in clear, or None where its key was shredded."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class ReviewClosure:
     """The privacy officer's verdict on one break-glass disclosure."""
 
     verdict: Verdict
-    comment: str
+    # None when it can no longer be read: its key was shredded with the case.
+    comment: str | None
     # "<partner id>:<user reference>" of the reviewer.
     reviewed_by: str
     reviewed_at: datetime
@@ -111,7 +138,8 @@ _COLUMNS = (
     audit_log.c.recorded_at,
     break_glass_reviews.c.disclosure_seq.label("reviewed"),
     break_glass_reviews.c.verdict,
-    break_glass_reviews.c.comment,
+    break_glass_reviews.c.comment_ciphertext,
+    break_glass_reviews.c.comment_key_id,
     break_glass_reviews.c.reviewed_by,
     break_glass_reviews.c.reviewed_at,
     break_glass_reviews.c.review_seq,
@@ -137,15 +165,13 @@ def _filtered(query: Select[Any], status: ReviewStatus) -> Select[Any]:
     return query
 
 
-def _review(row: Any) -> Review:
-    record = LogRecord(
-        int(row.seq), parse_event(row.body), row.prev_hash, row.record_hash, row.recorded_at
-    )
+def _review(row: Any, comment: str | None) -> Review:
+    record = _record(row)
     if row.reviewed is None:
         return Review(record, None)
     closure = ReviewClosure(
         verdict=Verdict(row.verdict),
-        comment=row.comment,
+        comment=comment,
         reviewed_by=row.reviewed_by,
         reviewed_at=row.reviewed_at,
         review_seq=int(row.review_seq),
@@ -153,13 +179,20 @@ def _review(row: Any) -> Review:
     return Review(record, closure)
 
 
+def _record(row: Any) -> LogRecord:
+    return LogRecord(
+        int(row.seq), parse_event(row.body), row.prev_hash, row.record_hash, row.recorded_at
+    )
+
+
 class BreakGlassReviews:
     """Synchronous access to the review queue; call it through ``asyncio.to_thread`` from a
     server. Writing the review's log record is the caller's step (see the module doc)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, comments: CommentCipher) -> None:
         self._engine = engine
         self._writer = for_writing(engine)
+        self._comments = comments
 
     @translate_errors("listing break-glass reviews")
     def list_reviews(
@@ -175,7 +208,14 @@ class BreakGlassReviews:
         query = _filtered(_queue(*_COLUMNS), ReviewStatus(status))
         query = query.where(audit_log.c.seq > after_seq).order_by(audit_log.c.seq).limit(limit)
         with self._engine.begin() as conn:
-            return [_review(row) for row in conn.execute(query)]
+            rows = conn.execute(query).all()
+        closed = [r for r in rows if r.reviewed is not None]
+        opened = self._comments.open_comments(
+            [(SealedComment(r.comment_key_id, bytes(r.comment_ciphertext)), int(r.seq))
+             for r in closed]
+        )
+        comments = {int(r.seq): c for r, c in zip(closed, opened, strict=True)}
+        return [_review(row, comments.get(int(row.seq))) for row in rows]
 
     @translate_errors("counting open break-glass reviews")
     def count_open(self) -> int:
@@ -195,20 +235,23 @@ class BreakGlassReviews:
             row = conn.execute(query).one_or_none()
         if row is None:
             raise NotBreakGlassDisclosure(seq)
-        review = _review(row)
-        if review.closure is not None:
+        if row.reviewed is not None:
             raise ReviewAlreadyClosed(seq)
-        return review.disclosure
+        return _record(row)
 
     def record_closure(self, disclosure: LogRecord, closure: ReviewClosure) -> Review:
         """Close the review by inserting its row; ``ReviewAlreadyClosed`` if one exists.
 
         The review's log record (``closure.review_seq``) must be committed first.
         """
+        if closure.comment is None:
+            raise ValueError("a review is closed with a comment")
+        sealed = self._comments.seal_comment(closure.comment, disclosure)
         values = {
             "disclosure_seq": disclosure.seq,
             "verdict": closure.verdict.value,
-            "comment": closure.comment,
+            "comment_ciphertext": sealed.ciphertext,
+            "comment_key_id": sealed.key_id,
             "reviewed_by": closure.reviewed_by,
             "reviewed_at": closure.reviewed_at,
             "review_seq": closure.review_seq,

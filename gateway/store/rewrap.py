@@ -1,5 +1,10 @@
 """Re-wrapping the cases' data keys under the current key-encryption key (KEK).
 
+The free-text keys (``text_keys``: hold reasons, justifications, review comments; see
+``gateway.crypto.free_text``) are stored in the same wrapped format and re-wrapped the same
+way, table after table in each pass; everything below about a case holds for a text key,
+with its key id for the case id and emptied-when-shredded alike.
+
 A case's data key is stored wrapped under a KEK, and the stored bytes name that KEK in clear
 (``gateway.crypto.envelope.wrapped_key_header``). After a rotation the keys wrapped under
 older KEKs are unwrapped and wrapped again under the current one, so that the old KEK can be
@@ -50,20 +55,33 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, LargeBinary, and_, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    LargeBinary,
+    Table,
+    and_,
+    bindparam,
+    func,
+    select,
+    update,
+)
 
 from gateway.crypto.envelope import (
     WRAP_FORMAT_VERSION,
+    DataKey,
     KekLookup,
     WrappedKey,
     unwrap_data_key,
+    unwrap_text_key,
     wrap_data_key,
+    wrap_text_key,
     wrapped_key_header,
 )
 from gateway.crypto.errors import EnvelopeError, KeystoreError
 from gateway.crypto.keystore import KeyEncryptionKey
 from gateway.store.db import for_writing, translate_errors
-from gateway.store.tables import cases
+from gateway.store.tables import cases, text_keys
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -84,8 +102,38 @@ DEFAULT_BATCH = 100
 # Passes one run makes when the current KEK keeps changing under it; the next run goes on.
 MAX_PASSES = 5
 
-_KEY = cases.c.wrapped_data_key
-_LIVE = and_(cases.c.shredded_at.is_(None), func.length(_KEY) > 0)
+
+
+@dataclass(frozen=True)
+class _KeyTable:
+    """A table of wrapped data keys: its rows' id, their stored key, which rows are live,
+    and how a key of that table is wrapped (bound to the row's id under its own label)."""
+
+    table: Table
+    wrap: Callable[[DataKey, KeyEncryptionKey, str], WrappedKey]
+    unwrap: Callable[[WrappedKey, KekLookup, str], DataKey]
+    id_name: str
+
+    @property
+    def id(self) -> Any:
+        return self.table.c[self.id_name]
+
+    @property
+    def key(self) -> Any:
+        return self.table.c.wrapped_data_key
+
+    @property
+    def live(self) -> ColumnElement[bool]:
+        return and_(self.table.c.shredded_at.is_(None), func.length(self.key) > 0)
+
+    def bytes_at(self, start: int, length: int) -> Any:
+        # substr counts bytes on a BLOB (SQLite) and on a bytea (PostgreSQL).
+        return func.substr(self.key, start, length, type_=LargeBinary)
+
+
+_CASES = _KeyTable(cases, wrap_data_key, unwrap_data_key, "case_id")
+_TEXT_KEYS = _KeyTable(text_keys, wrap_text_key, unwrap_text_key, "key_id")
+_TABLES = (_CASES, _TEXT_KEYS)
 
 
 class KekSource(KekLookup, Protocol):
@@ -96,29 +144,32 @@ class KekSource(KekLookup, Protocol):
     def current_kek(self) -> KeyEncryptionKey: ...
 
 
-def _bytes_at(start: int, length: int) -> Any:
-    # substr counts bytes on a BLOB (SQLite) and on a bytea (PostgreSQL).
-    return func.substr(_KEY, start, length, type_=LargeBinary)
-
-
 @translate_errors("re-wrap: counting data keys under a key-encryption key")
 def data_keys_under(engine: Engine, kek_id: str) -> int:
-    """The number of live (not shredded) cases whose data key is wrapped under ``kek_id``,
-    in any wrap format. Zero means the KEK can be retired without losing a case."""
+    """The number of live (not shredded) data keys, of cases and free texts, wrapped under
+    ``kek_id`` in any wrap format. Zero means the KEK can be retired without losing data."""
     marker = wrapped_key_header(kek_id)[1:]
-    query = select(func.count()).where(_LIVE, _bytes_at(2, len(marker)) == marker)
     with engine.begin() as conn:
-        return int(conn.execute(query).scalar_one())
+        return sum(
+            int(conn.execute(
+                select(func.count()).where(t.live, t.bytes_at(2, len(marker)) == marker)
+            ).scalar_one())
+            for t in _TABLES
+        )
 
 
 @translate_errors("re-wrap: counting data keys still to re-wrap")
 def data_keys_pending(engine: Engine, current_kek_id: str) -> int:
-    """The number of live cases whose data key is not in the current wrap format under
-    ``current_kek_id``: what a re-wrap toward it still has to do (one scan, no unwrapping)."""
+    """The number of live data keys not in the current wrap format under ``current_kek_id``:
+    what a re-wrap toward it still has to do (one scan per table, no unwrapping)."""
     header = wrapped_key_header(current_kek_id)
-    query = select(func.count()).where(_LIVE, _bytes_at(1, len(header)) != header)
     with engine.begin() as conn:
-        return int(conn.execute(query).scalar_one())
+        return sum(
+            int(conn.execute(
+                select(func.count()).where(t.live, t.bytes_at(1, len(header)) != header)
+            ).scalar_one())
+            for t in _TABLES
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,33 +200,35 @@ class RewrapStatus:
 
 @translate_errors("re-wrap: status")
 def rewrap_status(engine: Engine, keystore: KekSource) -> RewrapStatus:
-    """Count the live data keys per KEK (two grouped scans of ``cases``, no unwrapping)."""
+    """Count the live data keys per KEK (two grouped scans of each key table, no
+    unwrapping)."""
     current = keystore.current_kek.kek_id
-    head = _bytes_at(1, 2).label("head")
     by_kek: dict[str, int] = {}
     under_current = unreadable = 0
     with engine.begin() as conn:
-        heads = conn.execute(select(head, func.count()).where(_LIVE).group_by(head)).all()
-        for raw_head, count in heads:
-            version_and_length = bytes(raw_head)
-            id_length = version_and_length[1] if len(version_and_length) == 2 else 0
-            if id_length == 0:
-                unreadable += int(count)
-                continue
-            kek = _bytes_at(3, id_length).label("kek")
-            named = conn.execute(
-                select(kek, func.count())
-                .where(_LIVE, _bytes_at(1, 2) == version_and_length)
-                .group_by(kek)
-            ).all()
-            for raw_id, n in named:
-                kek_id = _kek_id(bytes(raw_id), id_length)
-                if kek_id is None:
-                    unreadable += int(n)
+        for t in _TABLES:
+            head = t.bytes_at(1, 2).label("head")
+            heads = conn.execute(select(head, func.count()).where(t.live).group_by(head)).all()
+            for raw_head, count in heads:
+                version_and_length = bytes(raw_head)
+                id_length = version_and_length[1] if len(version_and_length) == 2 else 0
+                if id_length == 0:
+                    unreadable += int(count)
                     continue
-                by_kek[kek_id] = by_kek.get(kek_id, 0) + int(n)
-                if kek_id == current and version_and_length[0] == WRAP_FORMAT_VERSION:
-                    under_current += int(n)
+                kek = t.bytes_at(3, id_length).label("kek")
+                named = conn.execute(
+                    select(kek, func.count())
+                    .where(t.live, t.bytes_at(1, 2) == version_and_length)
+                    .group_by(kek)
+                ).all()
+                for raw_id, n in named:
+                    kek_id = _kek_id(bytes(raw_id), id_length)
+                    if kek_id is None:
+                        unreadable += int(n)
+                        continue
+                    by_kek[kek_id] = by_kek.get(kek_id, 0) + int(n)
+                    if kek_id == current and version_and_length[0] == WRAP_FORMAT_VERSION:
+                        under_current += int(n)
     unknown = tuple(k for k in sorted(by_kek) if not _holds(keystore, k))
     return RewrapStatus(
         current_kek_id=current,
@@ -213,6 +266,7 @@ class FailureReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RewrapFailure:
+    # The case id, or for a free-text key its key id (``<class>/<scope>/<id>``).
     case_id: str
     kek_id: str  # as the stored key names it; empty when it names none
     reason: FailureReason
@@ -264,15 +318,16 @@ class Rewrapper:
         self._writer = for_writing(engine)
         self._keys = keys
         self._batch = batch_size
-        self._cas = (
-            update(cases)
+        self._cas = {
+            t.table.name: update(t.table)
             .where(
-                cases.c.case_id == bindparam("listed_case"),
-                _KEY == bindparam("listed_key"),
-                cases.c.shredded_at.is_(None),
+                t.id == bindparam("listed_case"),
+                t.key == bindparam("listed_key"),
+                t.table.c.shredded_at.is_(None),
             )
             .values(wrapped_data_key=bindparam("new_key"))
-        )
+            for t in _TABLES
+        }
 
     @property
     def batch_size(self) -> int:
@@ -294,36 +349,60 @@ class Rewrapper:
             report.passes += 1
             target = self._keys.current_kek
             report.target_kek_id = target.kek_id
-            after = ""
-            while True:
-                if should_stop():
-                    report.stopped = True
-                    return report
-                if self._keys.current_kek.kek_id != target.kek_id:
-                    break  # rotated: a new pass toward the new key
-                batch = self.rewrap_batch(target, after)
-                report.add(batch)
-                if on_batch is not None:
-                    on_batch(batch)
-                if batch.listed < self._batch:
-                    return report
-                after = batch.last_case_id
+            outcome = "done"
+            for table in _TABLES:
+                outcome = self._pass(table, target, report, should_stop, on_batch)
+                if outcome != "done":
+                    break
+            if outcome == "stopped":
+                report.stopped = True
+                return report
+            if outcome == "done":
+                return report
         report.unsettled = True
         return report
 
+    def _pass(
+        self,
+        table: _KeyTable,
+        target: KeyEncryptionKey,
+        report: RewrapReport,
+        should_stop: Callable[[], bool],
+        on_batch: Callable[[BatchOutcome], None] | None,
+    ) -> str:
+        """One table's keys toward ``target``: "done", "stopped", or "rotated" (a new pass)."""
+        after = ""
+        while True:
+            if should_stop():
+                return "stopped"
+            if self._keys.current_kek.kek_id != target.kek_id:
+                return "rotated"
+            batch = self._batch_of(table, target, after)
+            if batch.listed == 0 and table is not _CASES:
+                return "done"  # no text key to move: no batch to report
+            report.add(batch)
+            if on_batch is not None:
+                on_batch(batch)
+            if batch.listed < self._batch:
+                return "done"
+            after = batch.last_case_id
+
     def rewrap_batch(self, target: KeyEncryptionKey, after: str = "") -> BatchOutcome:
-        """List the next batch after case id ``after`` not under ``target`` and re-wrap it
-        in one transaction."""
-        rows = self._list(target, after)
+        """List the next batch of cases after case id ``after`` not under ``target`` and
+        re-wrap it in one transaction."""
+        return self._batch_of(_CASES, target, after)
+
+    def _batch_of(self, table: _KeyTable, target: KeyEncryptionKey, after: str) -> BatchOutcome:
+        rows = self._list(table, target, after)
         updates: list[dict[str, Any]] = []
         failures: list[RewrapFailure] = []
-        for case_id, stored in rows:
-            new_key = self._rewrapped(case_id, stored, target)
+        for row_id, stored in rows:
+            new_key = self._rewrapped(table, row_id, stored, target)
             if isinstance(new_key, RewrapFailure):
                 failures.append(new_key)
             else:
-                updates.append({"listed_case": case_id, "listed_key": stored, "new_key": new_key})
-        written = self._write(updates) if updates else 0
+                updates.append({"listed_case": row_id, "listed_key": stored, "new_key": new_key})
+        written = self._write(table, updates) if updates else 0
         return BatchOutcome(
             target_kek_id=target.kek_id,
             listed=len(rows),
@@ -334,25 +413,27 @@ class Rewrapper:
         )
 
     @translate_errors("re-wrap: listing data keys")
-    def _list(self, target: KeyEncryptionKey, after: str) -> list[tuple[str, bytes]]:
+    def _list(
+        self, table: _KeyTable, target: KeyEncryptionKey, after: str
+    ) -> list[tuple[str, bytes]]:
         header = wrapped_key_header(target.kek_id)
         query = (
-            select(cases.c.case_id, _KEY)
-            .where(cases.c.case_id > after, _LIVE, _bytes_at(1, len(header)) != header)
-            .order_by(cases.c.case_id)
+            select(table.id, table.key)
+            .where(table.id > after, table.live, table.bytes_at(1, len(header)) != header)
+            .order_by(table.id)
             .limit(self._batch)
         )
         with self._engine.begin() as conn:
             return [(r[0], bytes(r[1])) for r in conn.execute(query)]
 
     @translate_errors("re-wrap: writing data keys")
-    def _write(self, updates: list[dict[str, Any]]) -> int:
-        # Rows in case-id order, as listed: every re-wrapper locks them in the same order.
+    def _write(self, table: _KeyTable, updates: list[dict[str, Any]]) -> int:
+        # Rows in id order, as listed: every re-wrapper locks them in the same order.
         with self._writer.begin() as conn:
-            return int(conn.execute(self._cas, updates).rowcount)
+            return int(conn.execute(self._cas[table.table.name], updates).rowcount)
 
     def _rewrapped(
-        self, case_id: str, stored: bytes, target: KeyEncryptionKey
+        self, table: _KeyTable, case_id: str, stored: bytes, target: KeyEncryptionKey
     ) -> bytes | RewrapFailure:
         try:
             wrapped = WrappedKey.from_bytes(stored)
@@ -363,13 +444,13 @@ class Rewrapper:
         if not _holds(self._keys, wrapped.kek_id):
             return RewrapFailure(case_id, wrapped.kek_id, FailureReason.UNKNOWN_KEK)
         try:
-            data_key = unwrap_data_key(wrapped, self._keys, case_id)
+            data_key = table.unwrap(wrapped, self._keys, case_id)
         except EnvelopeError:
             return RewrapFailure(case_id, wrapped.kek_id, FailureReason.DOES_NOT_OPEN)
-        rewrapped = wrap_data_key(data_key, target, case_id)
+        rewrapped = table.wrap(data_key, target, case_id)
         # Checked before the old wrap is replaced: once the old KEK is retired, a new wrap
         # that does not open would have lost the case. Raises, so the batch writes nothing.
-        unwrap_data_key(rewrapped, _Only(target), case_id)
+        table.unwrap(rewrapped, _Only(target), case_id)
         return rewrapped.to_bytes()
 
 

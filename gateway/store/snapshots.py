@@ -235,9 +235,7 @@ class _PostgresReader:
 
     async def close(self) -> None:
         self._closed = True
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await connection.close()
+        await self._drop_idle()
 
     async def _query(self, case_id: str) -> list[tuple[Any, ...]]:
         for attempt in (1, 2):
@@ -250,8 +248,11 @@ class _PostgresReader:
                 rows = await cursor.fetchall()
             except self._psycopg.OperationalError as exc:
                 await connection.close()
-                # An idle connection the server dropped: nothing was read, so read again.
+                # An idle connection the server dropped: nothing was read, so read again. The
+                # other idle ones were most likely cut with it (a restart, a failover, an
+                # operator ending sessions), so they go too and the read opens a fresh one.
                 if reused and attempt == 1:
+                    await self._drop_idle()
                     continue
                 raise StoreError(_FAILED) from exc
             except self._psycopg.Error as exc:
@@ -267,6 +268,11 @@ class _PostgresReader:
                 self._idle.append(connection)
             return rows
         raise AssertionError("unreachable")
+
+    async def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.close()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         try:

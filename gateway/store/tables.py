@@ -215,7 +215,9 @@ confidentiality_holds = Table(
     Column("placed_by", String(), nullable=False),
     # Empty: every case of the subject.
     Column("case_id", String(), nullable=False),
-    Column("reason", Text(), nullable=False),
+    # The reason, encrypted under the text key reason_key_id (gateway.crypto.free_text).
+    Column("reason_ciphertext", LargeBinary(), nullable=False),
+    Column("reason_key_id", String(), nullable=False),
     Column("placed_at", UTCDateTime(), nullable=False),
     Column("until", UTCDateTime(), nullable=False),
     Column("lifted_at", UTCDateTime(), nullable=True),
@@ -229,13 +231,31 @@ break_glass_reviews = Table(
     metadata,
     Column("disclosure_seq", _SEQ, primary_key=True, autoincrement=False),
     Column("verdict", String(), nullable=False),
-    Column("comment", Text(), nullable=False),
+    # The comment, encrypted under the text key comment_key_id (gateway.crypto.free_text).
+    Column("comment_ciphertext", LargeBinary(), nullable=False),
+    Column("comment_key_id", String(), nullable=False),
     Column("reviewed_by", String(), nullable=False),
     Column("reviewed_at", UTCDateTime(), nullable=False),
     Column("review_seq", _SEQ, nullable=False),
     CheckConstraint(
         "verdict IN ('justified', 'not_justified')", name="ck_break_glass_reviews_verdict"
     ),
+)
+
+# Data keys of free texts (hold reasons, break-glass justifications, review comments), one per
+# text class and case, or per hold on all of a subject's cases (gateway.crypto.free_text).
+# Stored wrapped like a case's key, in the same format, so a re-wrap moves them too; emptied
+# when the case they belong to is shredded.
+text_keys = Table(
+    "text_keys",
+    metadata,
+    Column("key_id", String(), primary_key=True),
+    Column("text_class", String(), nullable=False),
+    # Empty for a key that belongs to no case (a hold on every case of a subject).
+    Column("case_id", String(), nullable=False, index=True),
+    Column("wrapped_data_key", LargeBinary(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("shredded_at", UTCDateTime(), nullable=True),
 )
 
 # Withdrawn partners, certificates and keys, shared by every replica: a gateway checks
@@ -289,4 +309,5 @@ schema_info = Table(
     Column("version", Integer(), nullable=False),
     CheckConstraint("id = 1", name="ck_schema_info_single_row"),
 )
-SCHEMA_VERSION = 2
+# 3: free texts encrypted (text_keys; hold reasons and review comments as ciphertext).
+SCHEMA_VERSION = 3

@@ -20,13 +20,17 @@ from gateway.api.v1 import (
     exchange_pb2,
     exchange_pb2_grpc,
 )
+from gateway.broker.free_texts import FreeTexts, SealedText
 from gateway.cli.demo_data import SUBJECT
+from gateway.crypto.free_text import TextKind
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.pseudonym import subject_pseudonym
 from gateway.store.audit_event import FieldOutcome
 from gateway.store.audit_log import AuditLog, LogRecord
 from gateway.store.checkpoints import open_checkpoint
+from gateway.store.holds import Hold
 from gateway.store.merkle import leaf_hash, verify_inclusion
+from gateway.store.text_keys import TextKeyStore
 from tests.integration.harness import ROLES, Harness
 from tests.integration.helpers import register
 
@@ -144,6 +148,15 @@ def listed_seqs(document: dict[str, Any]) -> list[int]:
 
 def pseudonym_of(harness: Harness, bsn: str) -> str:
     return subject_pseudonym(Keystore.open(harness.keys).pseudonym_key, bsn)
+
+
+def hold_reason(harness: Harness, hold: Hold) -> str | None:
+    """A stored hold's reason, opened with the serving gateway's keys as the product does."""
+    keystore = harness.gateway.keystore
+    assert keystore is not None
+    texts = FreeTexts(TextKeyStore(harness.gateway.engine), keystore, lambda: datetime.now(UTC))
+    sealed = SealedText(hold.reason_key_id, hold.reason_ciphertext)
+    return texts.open(sealed, kind=TextKind.HOLD_REASON, row_id=hold.hold_id)
 
 
 def reported_records(harness: Harness, bsn: str) -> list[LogRecord]:

@@ -169,6 +169,7 @@ async def running_harness(
     config_changes: dict[str, Any] | None = None,
     presented_certificates: Mapping[str, str] | None = None,
     answer_signers: Mapping[str, str] | None = None,
+    source_partners: Mapping[str, str] = SOURCE_PARTNERS,
     **gateway_options: Any,
 ) -> AsyncIterator[Harness]:
     """A gateway with a real source system per source partner, stopped on exit.
@@ -184,7 +185,9 @@ async def running_harness(
 
     ``presented_certificates`` (partner -> other partner) makes a partner's source present the
     other partner's TLS certificate, ``answer_signers`` sign with the other partner's token key
-    (or, given "", not sign at all): impostors, for tests of source identity."""
+    (or, given "", not sign at all): impostors, for tests of source identity.
+
+    ``source_partners`` (partner id -> partner type) chooses which source systems run."""
     running: dict[str, RunningSource] = {}
     adapters: dict[str, Source] = {}
     wire: dict[str, WireTap] = {}
@@ -208,7 +211,7 @@ async def running_harness(
     certificates = source_certificates(keys, registered)
     presents = dict(presented_certificates or {})
     signs_as = dict(answer_signers or {})
-    for partner, partner_type in SOURCE_PARTNERS.items():
+    for partner, partner_type in source_partners.items():
         backend = InMemoryBackend()
         backend.add(SOURCE_RECORDS[partner_type])
         own = PartnerCredentials.from_key_dir(keys, partner)

@@ -7,7 +7,6 @@ regular disclosure; only the first is queued for review.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.records import event
 from gateway.cli.main import main
 from gateway.core import CompiledPolicy
+from gateway.crypto.free_text import TextKind, text_digest, text_digest_key
 from gateway.store.audit_event import RecordKind, detail_of
 from gateway.store.db import create_engine_for
 from tests.integration.harness import Harness, running_harness
@@ -66,6 +66,15 @@ def _log_table_text(db_url: str) -> str:
     return "\n".join(" ".join(str(value) for value in row) for row in rows)
 
 
+def _keyed_digest(harness: Harness, comment: str) -> str:
+    """What the log keeps of a comment: HMAC-SHA256 under a key derived from the gateway's
+    pseudonym key, never a plain hash anyone could confirm a guess with."""
+    keystore = harness.gateway.keystore
+    assert keystore is not None
+    key = text_digest_key(keystore.pseudonym_key)
+    return text_digest(key, TextKind.REVIEW_COMMENT, comment)
+
+
 async def _code(call: object) -> grpc.StatusCode:
     try:
         await call  # type: ignore[misc]
@@ -105,7 +114,7 @@ async def test_break_glass_disclosures_are_reviewed_once(harness: Harness) -> No
     assert dict(review.event.detail) == {
         "reviewed_seq": str(acute_seq),
         "verdict": "justified",
-        "comment_sha256": "sha256:" + hashlib.sha256(COMMENT.encode()).hexdigest(),
+        "comment_hmac": _keyed_digest(harness, COMMENT),
     }
     assert review.event.case_id == acute.event.case_id
     assert review.event.subject_pseudonym == acute.event.subject_pseudonym
@@ -219,7 +228,7 @@ async def test_a_close_interrupted_after_its_log_record_can_be_repeated(
             phase="",
             policy_version="",
             detail=detail_of(
-                reviewed_seq=acute_seq, verdict="justified", comment_sha256="sha256:" + "0" * 64
+                reviewed_seq=acute_seq, verdict="justified", comment_hmac="hmac-sha256:" + "0" * 64
             ),
         )
     )
@@ -254,9 +263,7 @@ async def test_concurrent_closes_of_one_review_one_wins(harness: Harness) -> Non
         for r in harness.gateway.log.list_records(kinds=[RecordKind.BREAK_GLASS_REVIEW])
         if r.seq == done.review_seq
     ]
-    assert dict(record.event.detail)["comment_sha256"] == (
-        "sha256:" + hashlib.sha256(done.comment.encode()).hexdigest()
-    )
+    assert dict(record.event.detail)["comment_hmac"] == _keyed_digest(harness, done.comment)
 
 
 async def test_the_command_line_lists_and_closes_reviews(
@@ -284,6 +291,10 @@ async def test_the_command_line_lists_and_closes_reviews(
     assert await asyncio.to_thread(main, [*regular, "--comment", COMMENT, *where]) == 1
     assert "not a break-glass disclosure" in capsys.readouterr().err
     assert await asyncio.to_thread(main, [*close, "--comment", " ", *where]) == 2
+    # The comments are encrypted: without the gateway's keys the command says so.
+    keyless = ["audit", "review", "list", "--db", harness.db_url, "--keys", "/nonexistent"]
+    assert await asyncio.to_thread(main, keyless) == 2
+    assert "the gateway's keys are needed" in capsys.readouterr().err
 
     assert await asyncio.to_thread(main, ["audit", "review", "list", *where]) == 0
     assert "0 open review(s)" in capsys.readouterr().out

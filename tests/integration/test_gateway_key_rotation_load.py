@@ -106,9 +106,18 @@ async def until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.02)
 
 
-def keys_cli(keys: Path, db_url: str, *args: str) -> int:
+async def keys_cli(keys: Path, db_url: str, *args: str) -> int:
+    # An operator's command is a process of its own. Here gateway, sources and partners share
+    # one event loop: run on it, the command would stop them all while it opens the database
+    # (up to a second on a loaded PostgreSQL), and source calls in flight would miss their
+    # deadline. So it runs in a thread, beside them, as it does beside a real gateway.
     database = ["--db", db_url] if args[0] == "retire" else []  # retire checks the data keys
-    return main(["keys", *args, "--keys", str(keys), *database])
+    return await asyncio.to_thread(main, ["keys", *args, "--keys", str(keys), *database])
+
+
+async def current_id_beside(keys: Path, kind: str) -> str:
+    """``current_id`` read in a thread, beside the running gateway."""
+    return await asyncio.to_thread(current_id, keys, kind)
 
 
 def current_id(keys: Path, kind: str) -> str:
@@ -135,11 +144,14 @@ def hpke_ring(harness: Harness) -> KeyRing[HpkeRecipient]:
 
 async def taken_up(harness: Harness, check: Callable[[], bool]) -> None:
     """Let the gateway look at its keys (it does so every few seconds on its own) until
-    ``check`` holds."""
+    ``check`` holds; asked in a thread, as it may read the database."""
     task = harness.gateway.rewrap
     assert task is not None
     task.wake()
-    await until(check)
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while not await asyncio.to_thread(check):
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.02)
 
 
 async def test_each_gateway_key_rotates_and_retires_under_load_without_a_lost_call(
@@ -157,29 +169,29 @@ async def test_each_gateway_key_rotates_and_retires_under_load_without_a_lost_ca
         load = Load(harness, meeting_case, early)
         load.start()
         await load.answers()
-        signed_by = {log.checkpoint_now().key_id}
+        signed_by = {(await asyncio.to_thread(log.checkpoint_now)).key_id}
 
         # 1. Log-signing key: checkpoints are signed with the new key from the gateway's next
         # look; the old one, retired, stays trusted for what it signed.
-        old_signing = current_id(keys, "signing")
-        assert keys_cli(keys, db_url, "rotate", "signing") == 0
-        new_signing = current_id(keys, "signing")
+        old_signing = await current_id_beside(keys, "signing")
+        assert await keys_cli(keys, db_url, "rotate", "signing") == 0
+        new_signing = await current_id_beside(keys, "signing")
         await taken_up(harness, lambda: signing_ring(harness).current_id == new_signing)
         await load.answers()
-        signed_by.add(log.checkpoint_now().key_id)
-        assert keys_cli(keys, db_url, "retire", "signing", old_signing, "--grace-s", "0") == 0
+        signed_by.add((await asyncio.to_thread(log.checkpoint_now)).key_id)
+        assert await keys_cli(keys, db_url, "retire", "signing", old_signing, "--grace-s", "0") == 0
         await load.answers()
-        signed_by.add(log.checkpoint_now().key_id)
+        signed_by.add((await asyncio.to_thread(log.checkpoint_now)).key_id)
         assert len(signed_by) == 2 and "" not in signed_by  # both keys signed, both trusted
 
         # 2. HPKE key: partners whose cached key is retired fetch the keys again and resend;
         # sources follow the key id the gateway names in each request.
-        old_hpke = current_id(keys, "hpke")
-        assert keys_cli(keys, db_url, "rotate", "hpke") == 0
-        new_hpke = current_id(keys, "hpke")
+        old_hpke = await current_id_beside(keys, "hpke")
+        assert await keys_cli(keys, db_url, "rotate", "hpke") == 0
+        new_hpke = await current_id_beside(keys, "hpke")
         await taken_up(harness, lambda: hpke_ring(harness).current_id == new_hpke)
         await load.answers()
-        assert keys_cli(keys, db_url, "retire", "hpke", old_hpke, "--grace-s", "0") == 0
+        assert await keys_cli(keys, db_url, "retire", "hpke", old_hpke, "--grace-s", "0") == 0
         await taken_up(harness, lambda: old_hpke not in hpke_ring(harness).keys)
         await load.answers()
         advertised = await police.gateway_keys()
@@ -187,12 +199,12 @@ async def test_each_gateway_key_rotates_and_retires_under_load_without_a_lost_ca
 
         # 3. Key-encryption key: new cases are wrapped under the new key, the re-wrap task
         # moves the old ones, and the old key is retired once nothing is under it.
-        old_kek = current_id(keys, "kek")
-        assert keys_cli(keys, db_url, "rotate", "kek") == 0
-        new_kek = current_id(keys, "kek")
+        old_kek = await current_id_beside(keys, "kek")
+        assert await keys_cli(keys, db_url, "rotate", "kek") == 0
+        new_kek = await current_id_beside(keys, "kek")
         await taken_up(harness, lambda: data_keys_under(gateway.engine, old_kek) == 0)
         await load.answers()
-        while keys_cli(keys, db_url, "retire", "kek", old_kek, "--grace-s", "0") != 0:
+        while await keys_cli(keys, db_url, "retire", "kek", old_kek, "--grace-s", "0") != 0:
             # A case registered just before the gateway took the new key up is moved next.
             await taken_up(harness, lambda: data_keys_under(gateway.engine, old_kek) == 0)
         await load.answers(2 * STEP)

@@ -26,6 +26,7 @@ from tests.integration.access_helpers import (
     access_report,
     check_proofs,
     covered_by,
+    hold_reason,
     lift_hold,
     listed_seqs,
     place_hold,
@@ -134,13 +135,14 @@ async def test_a_hold_hides_what_it_covers_until_lifted_or_ended(
     # The table keeps the hold and the seq of its log record; the log keeps no reason.
     row = HoldStore(harness.gateway.engine).get(case_hold.hold_id)
     assert row is not None and row.record_seq == case_hold.record_seq
-    assert row.reason == REASON and row.case_id == scenario.case_a1
+    assert row.case_id == scenario.case_a1 and REASON.encode() not in row.reason_ciphertext
+    assert hold_reason(harness, row) == REASON
     (placed,) = harness.gateway.log.list_records(kinds=[RecordKind.HOLD_PLACED])
     assert placed.seq == case_hold.record_seq
     detail = dict(placed.event.detail)
-    assert set(detail) == {"case_scope", "hold_id", "reason_sha256", "until"}
+    assert set(detail) == {"case_scope", "hold_id", "reason_hmac", "until"}
     assert detail["hold_id"] == case_hold.hold_id and detail["case_scope"] == "case"
-    assert detail["reason_sha256"].startswith("sha256:")
+    assert detail["reason_hmac"].startswith("hmac-sha256:")
     assert placed.event.subject_pseudonym == pseudonym_of(harness, SUBJECT.bsn)
 
     lift_seq = await lift_hold(harness, "police", case_hold.hold_id)
@@ -163,5 +165,8 @@ async def test_a_hold_hides_what_it_covers_until_lifted_or_ended(
     assert listed_seqs(ended) == everything and ended["statement"] is None
     row = HoldStore(harness.gateway.engine).get(all_cases.hold_id)
     assert row is not None and row.case_id == "" and row.lifted_at is None
+    # No case key to share: the reason has a key of its own.
+    assert row.reason_key_id == f"hold_reason/hold/{all_cases.hold_id}"
+    assert hold_reason(harness, row) == REASON
     for r in harness.gateway.log.list_records(limit=10_000):
         assert REASON not in json.dumps(r.event.detail)

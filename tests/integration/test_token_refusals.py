@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 import grpc
 import jwt
@@ -229,6 +230,30 @@ async def test_revoking_a_certificate_refuses_connections_with_it(harness: Harne
     assert _partner_cli(harness, "revoke", "police", "--certificate", thumbprint) == 0
     assert await call(harness, harness.token()) == UNAUTHENTICATED
     assert last_refusal(harness)[1] == "revoked_certificate"
+
+
+async def test_a_certificate_whose_thumbprint_starts_with_a_dash_can_be_revoked(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # One thumbprint in 64 starts with "-", which the command line took for an option: the
+    # revocation then failed for that certificate alone (and a rotation run with it).
+    tls = harness.new_client_certificate("police")
+    assert tls.cert_pem is not None
+    while not certificate_thumbprint(tls.cert_pem).startswith("-"):
+        tls = harness.new_client_certificate("police")
+        assert tls.cert_pem is not None
+    thumbprint = certificate_thumbprint(tls.cert_pem)
+    cert_file = tmp_path / "police-dash.pem"
+    cert_file.write_bytes(tls.cert_pem)
+    assert _partner_cli(harness, "rotate", "police", "--certificate", str(cert_file)) == 0
+    assert await harness.gateway.reload_registry() == "applied"
+    token = harness.token(certificate=thumbprint)
+    assert await call(harness, token, tls) == OK
+    assert _partner_cli(harness, "revoke", "police", "--certificate", thumbprint) == 0
+    assert await call(harness, harness.token(certificate=thumbprint), tls) == UNAUTHENTICATED
+    assert last_refusal(harness)[1] == "revoked_certificate"
+    # The other certificate of the partner still works.
+    assert await call(harness, harness.token()) == OK
 
 
 async def test_a_missing_token_is_refused_and_logged(harness: Harness) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 import pytest
 
 from gateway.broker.errors import InvalidRequest
-from gateway.broker.holds import latest_end, parse_until, reason_digest
+from gateway.broker.holds import latest_end, parse_until
 
 
 @pytest.mark.parametrize(
@@ -50,8 +49,3 @@ def test_a_hold_lies_at_most_five_calendar_years_ahead() -> None:
         2031, 11, 23, 8, tzinfo=UTC
     )
     assert latest_end(datetime(2028, 2, 29, tzinfo=UTC)) == datetime(2033, 2, 28, tzinfo=UTC)
-
-
-def test_the_log_keeps_a_digest_of_the_reason() -> None:
-    digest = reason_digest("onderzoek")
-    assert digest == "sha256:" + hashlib.sha256(b"onderzoek").hexdigest()

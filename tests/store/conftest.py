@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine
 
+from gateway.broker.free_texts import FreeTexts
+from gateway.crypto import Keystore
+from gateway.crypto.devkeys import init_dev_keys
 from gateway.store import AuditEvent, AuditLog, CaseRepository, create_engine_for, init_schema
+from gateway.store.text_keys import TextKeyStore
 from tests.store.factories import event
 
 EventFactory = Callable[..., AuditEvent]
@@ -41,3 +46,20 @@ async def audit(engine: Engine) -> AsyncIterator[AuditLog]:
 @pytest.fixture
 def make_event() -> EventFactory:
     return event
+
+
+@pytest.fixture(scope="session")
+def gateway_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystore]:
+    """The gateway's keys (development keys of its own): KEKs and the pseudonym key."""
+    root = tmp_path_factory.mktemp("store-keys") / "keys"
+    init_dev_keys(root, ["police"])
+    keystore = Keystore.open(root)
+    try:
+        yield keystore
+    finally:
+        keystore.close()
+
+
+@pytest.fixture
+def free_texts(engine: Engine, gateway_keys: Keystore) -> FreeTexts:
+    return FreeTexts(TextKeyStore(engine), gateway_keys, lambda: datetime.now(UTC))

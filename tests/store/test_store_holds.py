@@ -19,7 +19,9 @@ def hold(hold_id: str, subject: str = "ps_a", case_id: str = "", days: int = 30)
         subject_pseudonym=subject,
         placed_by="police",
         case_id=case_id,
-        reason="Lopend onderzoek; geen inzage.",
+        # The store keeps what the use case sealed (gateway.broker.holds), as given.
+        reason_ciphertext=b"\x01sealed reason",
+        reason_key_id=f"hold_reason/hold/{hold_id}",
         placed_at=T0,
         until=T0 + timedelta(days=days),
         lifted_at=None,

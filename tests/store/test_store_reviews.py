@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from gateway.broker.break_glass_review import BreakGlassReviewQueue, ReviewClosed
+from gateway.broker.break_glass_review import BreakGlassReviewQueue, ReviewClosed, ReviewComments
 from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.free_texts import FreeTexts
+from gateway.crypto import Keystore
 from gateway.store import (
     AuditEvent,
     AuditLog,
@@ -23,6 +25,7 @@ from gateway.store import (
     init_schema,
 )
 from gateway.store.reviews import BreakGlassReviews, NotBreakGlassDisclosure, ReviewStatus
+from gateway.store.text_keys import TextKeyStore
 from tests.store.conftest import EventFactory
 
 
@@ -49,10 +52,10 @@ def _officer(n: int) -> Principal:
 
 
 async def test_only_break_glass_disclosures_are_queued(
-    engine: Engine, audit: AuditLog, make_event: EventFactory
+    engine: Engine, audit: AuditLog, make_event: EventFactory, free_texts: FreeTexts
 ) -> None:
     seqs = await _seed(audit, make_event)
-    reviews = BreakGlassReviews(engine)
+    reviews = BreakGlassReviews(engine, ReviewComments(free_texts))
     for status in ReviewStatus:
         listed = reviews.list_reviews(status=status)
         expected = [] if status is ReviewStatus.CLOSED else [seqs["break_glass"]]
@@ -86,6 +89,7 @@ async def test_racing_closes_on_two_replicas_leave_one_review(
     audit: AuditLog,
     make_event: EventFactory,
     replicas: list[tuple[Engine, AuditLog]],
+    free_texts: FreeTexts,
 ) -> None:
     """Both closes pass the open check and append their record before either writes the
     row; the primary key lets exactly one row in, and the loser is told it is closed."""
@@ -98,7 +102,12 @@ async def test_racing_closes_on_two_replicas_leave_one_review(
             await both_appended.wait()
             return record
 
-        return BreakGlassReviewQueue(BreakGlassReviews(engine), append, lambda: datetime.now(UTC))
+        return BreakGlassReviewQueue(
+            BreakGlassReviews(engine, ReviewComments(free_texts)),
+            append,
+            lambda: datetime.now(UTC),
+            free_texts,
+        )
 
     async def close(n: int) -> int | str:
         try:
@@ -113,20 +122,22 @@ async def test_racing_closes_on_two_replicas_leave_one_review(
     outcomes = await asyncio.wait_for(asyncio.gather(close(0), close(1)), 30)
     assert outcomes.count("closed") == 1
     [winner] = [o for o in outcomes if o != "closed"]
-    [row] = BreakGlassReviews(engine).list_reviews(status=ReviewStatus.CLOSED)
+    reviews = BreakGlassReviews(engine, ReviewComments(free_texts))
+    [row] = reviews.list_reviews(status=ReviewStatus.CLOSED)
     assert row.closure is not None and row.closure.review_seq == winner
     assert row.closure.reviewed_by == f"zvh:fg-{outcomes.index(winner)}"
     records = audit.list_records(kinds=[RecordKind.BREAK_GLASS_REVIEW])
     # Both appended: the row, not the newest record, says which review counts.
     assert len(records) == 2 and winner in [r.seq for r in records]
-    assert BreakGlassReviews(engine).count_open() == 0
+    assert BreakGlassReviews(engine, ReviewComments(free_texts)).count_open() == 0
 
 
 async def test_the_queue_reads_through_the_partial_index(
-    tmp_path: Path, make_event: EventFactory
+    tmp_path: Path, make_event: EventFactory, gateway_keys: Keystore
 ) -> None:
     engine = create_engine_for(f"sqlite:///{tmp_path / 'plan.db'}")
     init_schema(engine)
+    free_texts = FreeTexts(TextKeyStore(engine), gateway_keys, lambda: datetime.now(UTC))
     log = AuditLog(engine)
     log.append_sync([make_event(n, break_glass=n % 50 == 0) for n in range(500)])
     seen: list[tuple[str, Any]] = []
@@ -136,7 +147,7 @@ async def test_the_queue_reads_through_the_partial_index(
         if "break_glass_reviews" in statement:
             seen.append((statement, params))
 
-    assert len(BreakGlassReviews(engine).list_reviews()) == 10
+    assert len(BreakGlassReviews(engine, ReviewComments(free_texts)).list_reviews()) == 10
     statement, params = seen[-1]
     with engine.connect() as conn:
         plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
