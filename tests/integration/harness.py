@@ -106,13 +106,14 @@ class Harness:
         return mint_token(**args)  # type: ignore[arg-type]
 
     def new_client_certificate(self, partner: str) -> TlsMaterial:
-        """A further client certificate for ``partner`` from the development CA: trusted by
+        """A further certificate for ``partner`` from the development CA, naming the local
+        host as the development ones do (a partner's source serves with it too): trusted by
         TLS, but not in the registry until a test adds it."""
         ca = CaPaths.under(self.keys)
         key = _certs.new_tls_key()
         cert = _certs.build_client_cert(
             load_certificate(ca.cert), load_ec_private_key(ca.key), key, partner,
-            datetime.now(UTC),
+            datetime.now(UTC), ("localhost",), ("127.0.0.1",),
         )
         return TlsMaterial(
             ca_pem=ca.cert.read_bytes(),
@@ -127,6 +128,25 @@ class Harness:
     def channel(self, partner: str = "police") -> aio.Channel:
         """A mutual-TLS channel presenting ``partner``'s certificate."""
         return open_channel(self.address, self.credentials(partner).tls)
+
+    async def restart_source(self, partner: str, tls: TlsMaterial) -> None:
+        """Stop ``partner``'s source system and start it again on the same port, serving
+        with ``tls`` (a new certificate) and otherwise as before."""
+        running = self.sources[partner]
+        servicer = running.servicer
+        await running.stop(None)
+        assert tls.key_pem and tls.cert_pem
+        self.sources[partner] = await serve_source(
+            servicer.backend,
+            running.address,
+            credentials=grpc.ssl_server_credentials(
+                [(tls.key_pem, tls.cert_pem)], root_certificates=tls.ca_pem,
+                require_client_auth=True,
+            ),
+            sealing=servicer.sealing,
+            requests=servicer.requests,
+            interceptors=[self.wire[partner]],
+        )
 
 
 def dev_registry(keys: Path, registry: Path | None = None) -> Path:
