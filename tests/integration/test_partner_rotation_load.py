@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from adapters.client import PartnerClient, PartnerCredentials
-from adapters.source_server import SourceAnswerSigner
 from adapters.sealed import open_disclosure
+from adapters.source_server import SourceAnswerSigner
 from adapters.tokens import certificate_thumbprint
 from gateway.api.v1 import exchange_pb2
 from gateway.cli.main import main
