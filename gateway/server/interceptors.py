@@ -13,35 +13,36 @@ import contextvars
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from grpc import aio
 
 from gateway.broker.caller import TraceContext
-from gateway.crypto.keyids import pem_certificate_thumbprint
 from gateway.server import request_context
 from gateway.server.auth import AuthRefused, RefusalReason, TokenVerifier
+from gateway.server.handlers import (
+    OPEN_PREFIXES,
+    Continuation,
+    Handler,
+    PeerThumbprints,
+    ServerInterceptor,
+    WrappedHandlers,
+    operation_name,
+    served_as,
+)
 from gateway.server.metrics import Metrics
 from gateway.server.token_replay import TokenAdmission
 
-OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+__all__ = ["OPEN_PREFIXES", "AuthInterceptor", "RefusalRecorder"]
 
 log = logging.getLogger("ketenpoort.server")
 
-if TYPE_CHECKING:  # grpc's classes are generic only in the type stubs
-    Handler = grpc.RpcMethodHandler[Any, Any]
-    _Interceptor = aio.ServerInterceptor[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler
-    _Interceptor = aio.ServerInterceptor
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]
 # Writes the accountability record of a refused call; awaited before the call is answered.
 RefusalRecorder = Callable[[AuthRefused, TraceContext], Awaitable[None]]
-_MAX_CACHED_CERTIFICATES = 1024
 
 
-class AuthInterceptor(_Interceptor):
+class AuthInterceptor(ServerInterceptor):
     def __init__(
         self,
         verifier: TokenVerifier,
@@ -56,12 +57,9 @@ class AuthInterceptor(_Interceptor):
         self._metrics = metrics
         self._record_refusal = record_refusal
         self._mutual_tls = mutual_tls
-        # PEM of a client certificate -> its x5t#S256 thumbprint; a connection presents the
-        # same certificate on every call.
-        self._thumbprints: dict[bytes, str] = {}
-        # method -> (the service's handler, its authenticating wrapper). A wrapper reads the
-        # token from its own call's context, so one per method serves every call.
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+        self._thumbprints = PeerThumbprints()
+        # A wrapper reads the token from its own call's context: one per method serves all.
+        self._wrapped = WrappedHandlers(self._authenticating)
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -70,16 +68,10 @@ class AuthInterceptor(_Interceptor):
         method = handler_call_details.method
         if handler is None or method.startswith(OPEN_PREFIXES):
             return handler
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._authenticating(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._wrapped.of(handler, method)
 
     def _authenticating(self, handler: Handler, method: str) -> Handler:
-        # "/ketenpoort.v1.ExchangeService/RequestDisclosure" -> "ExchangeService/RequestDisclosure"
-        operation = method.lstrip("/").rsplit(".", 1)[-1]
+        operation = operation_name(method)
         if handler.unary_unary is not None:
             return self._unary(handler, operation)
         if handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
@@ -104,11 +96,7 @@ class AuthInterceptor(_Interceptor):
             finally:
                 request_context.unbind(token)
 
-        return grpc.unary_unary_rpc_method_handler(
-            authenticated,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return served_as(grpc.unary_unary_rpc_method_handler, authenticated, handler)
 
     def _server_stream(self, handler: Handler, operation: str) -> Handler:
         inner = handler.unary_stream
@@ -127,11 +115,7 @@ class AuthInterceptor(_Interceptor):
             finally:
                 _unbind_stream(token)
 
-        return grpc.unary_stream_rpc_method_handler(
-            authenticated,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return served_as(grpc.unary_stream_rpc_method_handler, authenticated, handler)
 
     def _refusing(self, handler: Handler) -> Handler:
         metrics = self._metrics
@@ -149,11 +133,7 @@ class AuthInterceptor(_Interceptor):
             make = grpc.stream_unary_rpc_method_handler
         else:
             make = grpc.stream_stream_rpc_method_handler
-        return make(
-            refuse,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return served_as(make, refuse, handler)
 
     async def _authenticate(
         self, context: aio.ServicerContext[Any, Any], operation: str
@@ -194,15 +174,9 @@ class AuthInterceptor(_Interceptor):
         """The RFC 8705 thumbprint of the client certificate, or None without mutual TLS."""
         if not self._mutual_tls:
             return None
-        pem = next(iter(context.auth_context().get("x509_pem_cert") or ()), None)
-        if pem is None:
-            raise AuthRefused(RefusalReason.NO_CERTIFICATE, "a client certificate is required")
-        thumbprint = self._thumbprints.get(pem)
+        thumbprint = self._thumbprints.of(context)
         if thumbprint is None:
-            thumbprint = pem_certificate_thumbprint(pem)
-            if len(self._thumbprints) >= _MAX_CACHED_CERTIFICATES:
-                self._thumbprints.clear()
-            self._thumbprints[pem] = thumbprint
+            raise AuthRefused(RefusalReason.NO_CERTIFICATE, "a client certificate is required")
         return thumbprint
 
 

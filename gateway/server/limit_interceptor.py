@@ -30,29 +30,27 @@ import binascii
 import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
-from grpc import aio
 
-from gateway.crypto.keyids import pem_certificate_thumbprint
 from gateway.server.auth import MAX_TOKEN_BYTES
-from gateway.server.interceptors import OPEN_PREFIXES
+from gateway.server.handlers import (
+    OPEN_PREFIXES,
+    Context,
+    Continuation,
+    Handler,
+    PeerThumbprints,
+    ServerInterceptor,
+    WrappedHandlers,
+    operation_name,
+    served_as,
+)
 from gateway.server.limits import UNKNOWN_CALLER, CallLimiter, Limited, LimitedCalls, LimitReason
 from gateway.server.metrics import Metrics
 
 __all__ = ["CallerKeys", "LimitInterceptor"]
 
-if TYPE_CHECKING:  # grpc's classes are generic only in the type stubs
-    Handler = grpc.RpcMethodHandler[Any, Any]
-    _Interceptor = aio.ServerInterceptor[Any, Any]
-    Context = aio.ServicerContext[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler
-    _Interceptor = aio.ServerInterceptor
-    Context = aio.ServicerContext
-
-_MAX_CACHED_CERTIFICATES = 1024
 _REASONS = {
     LimitReason.RATE: "rate_limited",
     LimitReason.CONCURRENCY: "concurrency_limited",
@@ -75,20 +73,14 @@ class CallerKeys:
         self._by_certificate = by_certificate
         self._partners = partners
         self._mutual_tls = mutual_tls
-        self._thumbprints: dict[bytes, str] = {}
+        self._thumbprints = PeerThumbprints()
 
     def of(self, context: Context) -> str:
         if not self._mutual_tls:
             return self._claimed_issuer(context)
-        pem = next(iter(context.auth_context().get("x509_pem_cert") or ()), None)
-        if pem is None:
-            return UNKNOWN_CALLER
-        thumbprint = self._thumbprints.get(pem)
+        thumbprint = self._thumbprints.of(context)
         if thumbprint is None:
-            thumbprint = pem_certificate_thumbprint(pem)
-            if len(self._thumbprints) >= _MAX_CACHED_CERTIFICATES:
-                self._thumbprints.clear()
-            self._thumbprints[pem] = thumbprint
+            return UNKNOWN_CALLER
         return self._by_certificate().get(thumbprint, UNKNOWN_CALLER)
 
     def _claimed_issuer(self, context: Context) -> str:
@@ -113,7 +105,7 @@ def _unverified_issuer(authorization: str) -> str:
     return issuer if isinstance(issuer, str) else ""
 
 
-class LimitInterceptor(_Interceptor):
+class LimitInterceptor(ServerInterceptor):
     def __init__(
         self,
         limiter: CallLimiter,
@@ -128,27 +120,18 @@ class LimitInterceptor(_Interceptor):
         self._callers = callers
         self._metrics = metrics
         self._request_timeout_s = request_timeout_s
-        # method -> (the handler behind this interceptor, its limiting wrapper)
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+        self._wrapped = WrappedHandlers(self._wrap)
 
     async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        handler_call_details: grpc.HandlerCallDetails,
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler:
-        handler: Handler = await continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._wrapped.of(handler, handler_call_details.method)
 
     def _wrap(self, handler: Handler, method: str) -> Handler:
-        operation = method.lstrip("/").rsplit(".", 1)[-1]
+        operation = operation_name(method)
         # Health and reflection answer without a partner (orchestrators probe them): they
         # are not limited per caller, but their first message must come in time as well.
         limited = not method.startswith(OPEN_PREFIXES)
@@ -175,11 +158,7 @@ class LimitInterceptor(_Interceptor):
                 if caller is not None:
                     release(caller)
 
-        return grpc.stream_unary_rpc_method_handler(
-            served,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return served_as(grpc.stream_unary_rpc_method_handler, served, handler)
 
     def _server_stream(self, handler: Handler, operation: str, limited: bool) -> Handler:
         inner: Any = handler.unary_stream
@@ -196,11 +175,7 @@ class LimitInterceptor(_Interceptor):
                     if caller is not None:
                         release(caller)
 
-            return grpc.stream_stream_rpc_method_handler(
-                written,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return served_as(grpc.stream_stream_rpc_method_handler, written, handler)
 
         async def streamed(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
             caller = await admit(context, operation) if limited else None
@@ -212,11 +187,7 @@ class LimitInterceptor(_Interceptor):
                 if caller is not None:
                     release(caller)
 
-        return grpc.stream_stream_rpc_method_handler(
-            streamed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return served_as(grpc.stream_stream_rpc_method_handler, streamed, handler)
 
     def _bidi_stream(self, handler: Handler) -> Handler:
         """Reflection: its first request must come in time; it may then stay open."""
@@ -234,11 +205,7 @@ class LimitInterceptor(_Interceptor):
             async for response in inner(in_time(), context):
                 yield response
 
-        return grpc.stream_stream_rpc_method_handler(
-            streamed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return served_as(grpc.stream_stream_rpc_method_handler, streamed, handler)
 
     async def _admit(self, context: Context, operation: str) -> str:
         """The caller's key once admitted (release it when the call ends); a call over the

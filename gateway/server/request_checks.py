@@ -25,31 +25,28 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
-from grpc import aio
 from prometheus_client import CollectorRegistry, Counter
 
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.text_checks import check_strings
+from gateway.server.handlers import (
+    OPEN_PREFIXES,
+    Context,
+    Continuation,
+    Handler,
+    ServerInterceptor,
+    WrappedHandlers,
+    operation_name,
+)
 
 __all__ = ["DEFAULT_WINDOW_S", "MalformedRequestLog", "RequestChecks", "malformed_message"]
 
 log = logging.getLogger("ketenpoort.server")
 
 DEFAULT_WINDOW_S = 60.0
-# Served by grpc's own servicers, which parse their own small requests.
-_OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
-
-if TYPE_CHECKING:  # grpc's classes are generic only in the type stubs
-    Handler = grpc.RpcMethodHandler[Any, Any]
-    _Interceptor = aio.ServerInterceptor[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler
-    _Interceptor = aio.ServerInterceptor
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]
-Ctx = aio.ServicerContext[Any, Any]
 
 
 def malformed_message(operation: str) -> str:
@@ -95,38 +92,33 @@ class MalformedRequestLog:
         self._last_line = now
 
 
-class RequestChecks(_Interceptor):
+class RequestChecks(ServerInterceptor):
     def __init__(self, malformed: MalformedRequestLog) -> None:
         self._malformed = malformed
-        # method -> (the service's handler, its parsing wrapper), as the auth interceptor.
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+        self._wrapped = WrappedHandlers(self._parsing)
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
+        # Health and reflection are served by grpc's own servicers, which parse their own
+        # small requests.
         if (
             handler is None
-            or method.startswith(_OPEN_PREFIXES)
+            or method.startswith(OPEN_PREFIXES)
             or handler.request_deserializer is None
         ):
             return handler
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._parsing(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._wrapped.of(handler, method)
 
     def _parsing(self, handler: Handler, method: str) -> Handler:
-        # "/ketenpoort.v1.ExchangeService/RegisterCase" -> "ExchangeService/RegisterCase"
-        operation = method.lstrip("/").rsplit(".", 1)[-1]
+        operation = operation_name(method)
         parse = self._parser(handler.request_deserializer, operation)
         if handler.unary_unary is not None:
             unary = handler.unary_unary
 
-            async def unary_behavior(raw: bytes, context: Ctx) -> Any:
+            async def unary_behavior(raw: bytes, context: Context) -> Any:
                 request = await parse(raw, context)
                 return await unary(request, context)  # type: ignore[arg-type]
 
@@ -136,7 +128,7 @@ class RequestChecks(_Interceptor):
         stream = handler.unary_stream
         if stream is not None and inspect.isasyncgenfunction(stream):
 
-            async def stream_behavior(raw: bytes, context: Ctx) -> AsyncIterator[Any]:
+            async def stream_behavior(raw: bytes, context: Context) -> AsyncIterator[Any]:
                 request = await parse(raw, context)
                 responses: AsyncIterator[Any] = stream(request, context)  # type: ignore[arg-type]
                 async for response in responses:
@@ -150,12 +142,12 @@ class RequestChecks(_Interceptor):
 
     def _parser(
         self, deserialize: Callable[[bytes], Any] | None, operation: str
-    ) -> Callable[[bytes, Ctx], Awaitable[Any]]:
+    ) -> Callable[[bytes, Context], Awaitable[Any]]:
         assert deserialize is not None
         malformed = self._malformed
         fixed = malformed_message(operation)
 
-        async def parse(raw: bytes, context: Ctx) -> Any:
+        async def parse(raw: bytes, context: Context) -> Any:
             try:
                 request = deserialize(raw)
             except Exception:
