@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from gateway.crypto._encoding import length_prefixed
 from gateway.crypto.errors import SealOpenError
 from gateway.crypto.submissions import (
-    MAX_REQUEST_ID_CHARS,
     SIGNED_SUBMISSION_FORMAT_VERSION,
     SealedSubmission,
+    check_binding,
 )
 
 __all__ = [
@@ -67,11 +67,7 @@ class SourceAnswerBinding:
     reference: str
 
     def __post_init__(self) -> None:
-        for name in ("operation", "gateway_id", "source_id", "request_id", "reference"):
-            if not getattr(self, name):
-                raise ValueError(f"SourceAnswerBinding.{name} must not be empty")
-        if len(self.request_id) > MAX_REQUEST_ID_CHARS:
-            raise ValueError(f"request_id is longer than {MAX_REQUEST_ID_CHARS} characters")
+        check_binding(self, ("operation", "gateway_id", "source_id", "request_id", "reference"))
 
 
 def signed_answer_payload(

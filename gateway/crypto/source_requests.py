@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from gateway.crypto._encoding import length_prefixed
 from gateway.crypto.errors import SealOpenError, UnknownRecipientKey
 from gateway.crypto.sealing import SEAL_SUITE_NAME, SealedBox, open_with_info, seal_with_info
-from gateway.crypto.submissions import MAX_REQUEST_ID_CHARS
+from gateway.crypto.submissions import check_binding
 
 __all__ = [
     "SOURCE_REQUEST_FORMAT_VERSION",
@@ -60,11 +60,7 @@ class SourceRequestBinding:
     reference: str
 
     def __post_init__(self) -> None:
-        for name in ("operation", "gateway_id", "source_id", "request_id", "reference"):
-            if not getattr(self, name):
-                raise ValueError(f"SourceRequestBinding.{name} must not be empty")
-        if len(self.request_id) > MAX_REQUEST_ID_CHARS:
-            raise ValueError(f"request_id is longer than {MAX_REQUEST_ID_CHARS} characters")
+        check_binding(self, ("operation", "gateway_id", "source_id", "request_id", "reference"))
 
 
 def source_request_info(

@@ -16,6 +16,7 @@ in the box, current or not yet retired, so that boxes sealed just before a rotat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -33,6 +34,7 @@ __all__ = [
     "GatewayPublicKey",
     "SealedSubmission",
     "SubmissionBinding",
+    "check_binding",
     "open_submission",
     "seal_submission",
     "submission_info",
@@ -96,11 +98,17 @@ class SubmissionBinding:
     request_id: str
 
     def __post_init__(self) -> None:
-        for name in ("operation", "sender_id", "request_id"):
-            if not getattr(self, name):
-                raise ValueError(f"SubmissionBinding.{name} must not be empty")
-        if len(self.request_id) > MAX_REQUEST_ID_CHARS:
-            raise ValueError(f"request_id is longer than {MAX_REQUEST_ID_CHARS} characters")
+        check_binding(self, ("operation", "sender_id", "request_id"))
+
+
+def check_binding(binding: Any, fields: tuple[str, ...]) -> None:
+    """Refuses a binding with an empty field among ``fields`` or an over-long ``request_id``:
+    an empty part would bind a box to less than its reader believes."""
+    for name in fields:
+        if not getattr(binding, name):
+            raise ValueError(f"{type(binding).__name__}.{name} must not be empty")
+    if len(binding.request_id) > MAX_REQUEST_ID_CHARS:
+        raise ValueError(f"request_id is longer than {MAX_REQUEST_ID_CHARS} characters")
 
 
 def submission_info(binding: SubmissionBinding, gateway_key_id: str, version: int) -> bytes:
