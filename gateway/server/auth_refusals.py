@@ -14,7 +14,8 @@ from datetime import datetime
 
 from gateway.broker.caller import TraceContext
 from gateway.server.auth import AuthRefused
-from gateway.store.audit_event import AuditEvent, EventStatus, RecordKind, detail_of
+from gateway.server.refused_calls import refused_call_event
+from gateway.store.audit_event import AuditEvent, RecordKind, detail_of
 
 __all__ = ["refusal_event", "refusal_recorder"]
 
@@ -34,8 +35,8 @@ def refusal_event(
         refused.issuer
     ):
         items["claimed_issuer"] = refused.issuer
-    return AuditEvent(
-        kind=RecordKind.AUTH_REFUSAL,
+    return refused_call_event(
+        RecordKind.AUTH_REFUSAL,
         occurred_at=at,
         trace_id=trace.trace_id,
         span_id=trace.span_id,
@@ -43,20 +44,8 @@ def refusal_event(
         name=trace.operation,
         partner_id=refused.partner_id,
         role=refused.role,
-        user_ref="",
-        purpose="",
-        legal_basis="",
-        processing_activity="",
-        phase="",
-        case_id="",
-        subject_pseudonym="",
-        status=EventStatus.REFUSED.value,
         refusal_code=refused.reason.value,
-        disclosure_id="",
         policy_version=policy_version,
-        break_glass=False,
-        justification_ref="",
-        fields=(),
         detail=detail_of(**items),
     )
 

@@ -21,13 +21,8 @@ from datetime import datetime
 
 from gateway.broker.ids import random_hex
 from gateway.server.limits import UNKNOWN_CALLER, LimitedCalls, LimitedWindow
-from gateway.store.audit_event import (
-    MAX_DETAIL_VALUE,
-    AuditEvent,
-    EventStatus,
-    RecordKind,
-    detail_of,
-)
+from gateway.server.refused_calls import refused_call_event
+from gateway.store.audit_event import MAX_DETAIL_VALUE, AuditEvent, RecordKind, detail_of
 
 __all__ = ["OPERATION", "LimitReport", "limited_event"]
 
@@ -42,8 +37,8 @@ def limited_event(window: LimitedWindow, policy_version: str) -> AuditEvent:
     if len(operations) > MAX_DETAIL_VALUE:
         operations = operations[: MAX_DETAIL_VALUE - 1] + "…"
     by_reason = {f"by_{reason.value}": n for reason, n in window.by_reason.items() if n}
-    return AuditEvent(
-        kind=RecordKind.RATE_LIMITED,
+    return refused_call_event(
+        RecordKind.RATE_LIMITED,
         occurred_at=window.started_at,
         ended_at=window.ended_at,
         trace_id=random_hex(16),
@@ -51,20 +46,8 @@ def limited_event(window: LimitedWindow, policy_version: str) -> AuditEvent:
         name=OPERATION,
         partner_id="" if window.caller == UNKNOWN_CALLER else window.caller,
         role="",
-        user_ref="",
-        purpose="",
-        legal_basis="",
-        processing_activity="",
-        phase="",
-        case_id="",
-        subject_pseudonym="",
-        status=EventStatus.REFUSED.value,
         refusal_code=REFUSAL_CODE,
-        disclosure_id="",
         policy_version=policy_version,
-        break_glass=False,
-        justification_ref="",
-        fields=(),
         detail=detail_of(
             caller="partner" if window.caller != UNKNOWN_CALLER else UNKNOWN_CALLER,
             calls=window.count,
