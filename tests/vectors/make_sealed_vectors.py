@@ -19,7 +19,6 @@ the file, and must never protect anything.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -30,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hpke, serialization
+from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from google.protobuf.message import Message
 
 from gateway.api.v1 import common_pb2
 from gateway.broker.sealed_record import ReleasedValue, encode_record
@@ -49,11 +47,25 @@ from gateway.crypto.sealing import (
     seal_info,
 )
 
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path (the tests): vector_files sits beside this file
+    sys.path.insert(0, _HERE)
+from vector_files import (  # noqa: E402
+    fields_in_order,
+    fixture_x25519_key,
+    flip,
+    passes_format_checks,
+    raw_private,
+    raw_public,
+    render,
+    run,
+    sealed_json,
+)
+
 VECTOR_FILE = Path(__file__).resolve().parent / "sealed-answer-v1.json"
 
 KEM_ID, KDF_ID, AEAD_ID = 0x0020, 0x0001, 0x0003
 INFO_LABEL = b"ketenpoort/v1 sealed-record"
-MIN_CIPHERTEXT = 32 + 16  # enc + AEAD tag
 HPKE_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 WARNING = (
     "TEST FIXTURE. The private keys in this file are published on purpose and derived from "
@@ -172,23 +184,7 @@ CASES: tuple[Case, ...] = (
 
 def fixture_key(label: str) -> X25519PrivateKey:
     """A TEST FIXTURE X25519 key: SHA-256 of a public label as the raw private key."""
-    return X25519PrivateKey.from_private_bytes(
-        hashlib.sha256((_KEY_LABEL + label).encode("utf-8")).digest()
-    )
-
-
-def _raw_private(key: X25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.Raw,
-        serialization.PrivateFormat.Raw,
-        serialization.NoEncryption(),
-    )
-
-
-def _raw_public(key: X25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    return fixture_x25519_key(_KEY_LABEL, label)
 
 
 def _plaintext(case: Case) -> bytes:
@@ -208,22 +204,7 @@ def _readable(plaintext: bytes) -> dict[str, Any]:
     """The record as JSON: every field in field-number order, empty ones too, enums by name."""
     record = common_pb2.DisclosedRecord()
     record.ParseFromString(plaintext)
-    return _fields_in_order(record)
-
-
-def _fields_in_order(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for field in message.DESCRIPTOR.fields:
-        value = getattr(message, field.name)
-        if isinstance(value, Message):
-            out[field.name] = _fields_in_order(value)
-        elif field.message_type is not None:
-            out[field.name] = [_fields_in_order(item) for item in value]
-        elif field.enum_type is not None:
-            out[field.name] = field.enum_type.values_by_number[value].name
-        else:
-            out[field.name] = value
-    return out
+    return fields_in_order(record)
 
 
 def _binding_json(binding: SealBinding) -> dict[str, str]:
@@ -231,15 +212,6 @@ def _binding_json(binding: SealBinding) -> dict[str, str]:
         "disclosure_id": binding.disclosure_id,
         "recipient_id": binding.recipient_id,
         "purpose": binding.purpose,
-    }
-
-
-def _sealed_json(box: SealedBox) -> dict[str, Any]:
-    return {
-        "format_version": box.version,
-        "suite": box.suite,
-        "recipient_key_id": box.recipient_key_id,
-        "ciphertext": box.ciphertext.hex(),
     }
 
 
@@ -257,28 +229,12 @@ def _attempt(
         "name": name,
         "case": case.name,
         "description": description,
-        "refused_by": "hpke" if _passes_format_checks(box, key) else "format",
-        "recipient_private_key": _raw_private(key).hex(),
+        "refused_by": "hpke" if passes_format_checks(box, key, SEAL_FORMAT_VERSION) else "format",
+        "recipient_private_key": raw_private(key).hex(),
         "binding": _binding_json(binding),
         "info": info.hex(),
-        "sealed": _sealed_json(box),
+        "sealed": sealed_json(box),
     }
-
-
-def _passes_format_checks(box: SealedBox, key: X25519PrivateKey) -> bool:
-    """The checks docs/sealed-answers.md asks of an opener before any decryption."""
-    return (
-        box.version == SEAL_FORMAT_VERSION
-        and box.suite == SEAL_SUITE_NAME
-        and box.recipient_key_id == key_id(key.public_key())
-        and len(box.ciphertext) >= MIN_CIPHERTEXT
-    )
-
-
-def _flip(data: bytes, position: int, bit: int) -> bytes:
-    out = bytearray(data)
-    out[position] ^= bit
-    return bytes(out)
 
 
 def _negatives(case: Case, key: X25519PrivateKey, box: SealedBox) -> list[dict[str, Any]]:
@@ -298,11 +254,11 @@ def _negatives(case: Case, key: X25519PrivateKey, box: SealedBox) -> list[dict[s
          box, key, replace(b, disclosure_id=b.disclosure_id + b.recipient_id[0],
                            recipient_id=b.recipient_id[1:])),
         ("flipped-byte-enc", "First byte of enc flipped (xor 0x01).",
-         replace(box, ciphertext=_flip(ct, 0, 0x01)), key, b),
+         replace(box, ciphertext=flip(ct, 0, 0x01)), key, b),
         ("flipped-byte-ct", "First byte after enc flipped (xor 0x80).",
-         replace(box, ciphertext=_flip(ct, 32, 0x80)), key, b),
+         replace(box, ciphertext=flip(ct, 32, 0x80)), key, b),
         ("flipped-byte-tag", "Last byte, in the AEAD tag, flipped (xor 0x01).",
-         replace(box, ciphertext=_flip(ct, len(ct) - 1, 0x01)), key, b),
+         replace(box, ciphertext=flip(ct, len(ct) - 1, 0x01)), key, b),
         ("truncated", "Ciphertext cut to 47 bytes, shorter than enc + tag.",
          replace(box, ciphertext=ct[:47]), key, b),
         ("wrong-key", "Another private key; the box still names the right recipient key id.",
@@ -355,14 +311,14 @@ def build(ciphertexts: Mapping[str, str] | None = None) -> dict[str, Any]:
             {
                 "name": case.name,
                 "description": case.description,
-                "recipient_private_key": _raw_private(key).hex(),
-                "recipient_public_key": _raw_public(key).hex(),
+                "recipient_private_key": raw_private(key).hex(),
+                "recipient_public_key": raw_public(key).hex(),
                 "recipient_key_id": kid,
                 "binding": _binding_json(case.binding),
                 "info": seal_info(case.binding, kid, SEAL_FORMAT_VERSION).hex(),
                 "plaintext": plaintext.hex(),
                 "record": _readable(plaintext),
-                "sealed": _sealed_json(box),
+                "sealed": sealed_json(box),
             }
         )
         negatives.extend(_negatives(case, key, box))
@@ -415,10 +371,6 @@ def _expect_refused(negative: Mapping[str, Any]) -> None:
         raise AssertionError(f"{negative['name']}: HPKE opened it")
 
 
-def render(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
 def committed_ciphertexts(text: str) -> dict[str, str]:
     return {c["name"]: c["sealed"]["ciphertext"] for c in json.loads(text)["cases"]}
 
@@ -430,19 +382,7 @@ def check(path: Path = VECTOR_FILE) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--out", type=Path, default=VECTOR_FILE)
-    parser.add_argument("--check", action="store_true", help="verify, do not write")
-    args = parser.parse_args(argv)
-    if args.check:
-        if check(args.out):
-            print(f"{args.out}: up to date")
-            return 0
-        print(f"{args.out}: differs from what the generator makes", file=sys.stderr)
-        return 1
-    args.out.write_text(render(build()), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    return run(argv, __doc__, VECTOR_FILE, build, check)
 
 
 if __name__ == "__main__":

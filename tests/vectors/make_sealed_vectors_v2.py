@@ -19,7 +19,6 @@ triage answer. The recipient private keys are TEST FIXTURES, as in version 1.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hpke, serialization
+from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from google.protobuf.message import Message
 
@@ -53,11 +52,25 @@ from gateway.crypto.sealing import (
     triage_seal_info,
 )
 
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path (the tests): vector_files sits beside this file
+    sys.path.insert(0, _HERE)
+from vector_files import (  # noqa: E402
+    fields_in_order,
+    fixture_x25519_key,
+    flip,
+    passes_format_checks,
+    raw_private,
+    raw_public,
+    render,
+    run,
+    sealed_json,
+)
+
 VECTOR_FILE = Path(__file__).resolve().parent / "sealed-answer-v2.json"
 
 KEM_ID, KDF_ID, AEAD_ID = 0x0020, 0x0001, 0x0003
 INFO_LABELS = {"record": "ketenpoort/v2 sealed-record", "triage": "ketenpoort/v2 sealed-triage"}
-MIN_CIPHERTEXT = 32 + 16  # enc + AEAD tag
 HPKE_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 WARNING = (
     "TEST FIXTURE. The private keys in this file are published on purpose and derived from "
@@ -99,9 +112,7 @@ def fixture_nonce(label: str, size: int) -> bytes:
 
 def fixture_key(label: str) -> X25519PrivateKey:
     """A TEST FIXTURE X25519 key: SHA-256 of a public label as the raw private key."""
-    return X25519PrivateKey.from_private_bytes(
-        hashlib.sha256((_KEY_LABEL + label).encode("utf-8")).digest()
-    )
+    return fixture_x25519_key(_KEY_LABEL, label)
 
 
 _POLICY = "sha256:" + hashlib.sha256(b"ketenpoort sealed-answer-v2 test policy").hexdigest()
@@ -215,18 +226,6 @@ def _cases() -> tuple[Case, ...]:
 CASES = _cases()
 
 
-def _raw_private(key: X25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-
-
-def _raw_public(key: X25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-
-
 def kind_of(binding: Binding) -> str:
     return "record" if isinstance(binding, SealBinding) else "triage"
 
@@ -282,47 +281,7 @@ def _readable(kind: str, plaintext: bytes) -> dict[str, Any]:
         common_pb2.DisclosedRecord() if kind == "record" else exchange_pb2.TriageAnswer()
     )
     message.ParseFromString(plaintext)
-    return _fields_in_order(message)
-
-
-def _fields_in_order(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for field in message.DESCRIPTOR.fields:
-        value = getattr(message, field.name)
-        if isinstance(value, Message):
-            out[field.name] = _fields_in_order(value)
-        elif field.message_type is not None:
-            out[field.name] = [_fields_in_order(item) for item in value]
-        elif field.enum_type is not None:
-            out[field.name] = field.enum_type.values_by_number[value].name
-        else:
-            out[field.name] = value
-    return out
-
-
-def _sealed_json(box: SealedBox) -> dict[str, Any]:
-    return {
-        "format_version": box.version,
-        "suite": box.suite,
-        "recipient_key_id": box.recipient_key_id,
-        "ciphertext": box.ciphertext.hex(),
-    }
-
-
-def _passes_format_checks(box: SealedBox, key: X25519PrivateKey) -> bool:
-    """The checks docs/sealed-answers.md asks of an opener before any decryption."""
-    return (
-        box.version == BOUND_SEAL_FORMAT_VERSION
-        and box.suite == SEAL_SUITE_NAME
-        and box.recipient_key_id == key_id(key.public_key())
-        and len(box.ciphertext) >= MIN_CIPHERTEXT
-    )
-
-
-def _flip(data: bytes, position: int, bit: int) -> bytes:
-    out = bytearray(data)
-    out[position] ^= bit
-    return bytes(out)
+    return fields_in_order(message)
 
 
 def _unbound(binding: Binding) -> Binding:
@@ -362,15 +321,15 @@ def _negatives(
         ("other-case-id", "Opened by a client that asked about another case.",
          box, key, replace(b, case_id=b.case_id + "x")),
         ("other-nonce", "Opened by a client that sent another nonce (last byte differs).",
-         box, key, replace(b, request_nonce=_flip(nonce, len(nonce) - 1, 0x01))),
+         box, key, replace(b, request_nonce=flip(nonce, len(nonce) - 1, 0x01))),
         ("other-nonce-length",
          "The nonce one byte shorter (or, at the shortest size, one zero byte longer): the "
          "length prefix keeps it apart from the one sent.",
          box, key, replace(b, request_nonce=nonce[:-1] if len(nonce) > 16 else nonce + b"\0")),
         ("flipped-byte-enc", "First byte of enc flipped (xor 0x01).",
-         replace(box, ciphertext=_flip(ct, 0, 0x01)), key, b),
+         replace(box, ciphertext=flip(ct, 0, 0x01)), key, b),
         ("flipped-byte-tag", "Last byte, in the AEAD tag, flipped (xor 0x01).",
-         replace(box, ciphertext=_flip(ct, len(ct) - 1, 0x01)), key, b),
+         replace(box, ciphertext=flip(ct, len(ct) - 1, 0x01)), key, b),
         ("truncated", "Ciphertext cut to 47 bytes, shorter than enc + tag.",
          replace(box, ciphertext=ct[:47]), key, b),
         ("wrong-key-relabelled",
@@ -418,11 +377,13 @@ def _attempt(
         "case": case.name,
         "kind": kind_of(binding),
         "description": description,
-        "refused_by": "hpke" if _passes_format_checks(box, key) else "format",
-        "recipient_private_key": _raw_private(key).hex(),
+        "refused_by": (
+            "hpke" if passes_format_checks(box, key, BOUND_SEAL_FORMAT_VERSION) else "format"
+        ),
+        "recipient_private_key": raw_private(key).hex(),
         "binding": binding_json(binding),
         "info": info_of(binding, key_id(key.public_key())).hex(),
-        "sealed": _sealed_json(box),
+        "sealed": sealed_json(box),
     }
 
 
@@ -454,14 +415,14 @@ def build(ciphertexts: Mapping[str, str] | None = None) -> dict[str, Any]:
                 "name": case.name,
                 "kind": case.kind,
                 "description": case.description,
-                "recipient_private_key": _raw_private(key).hex(),
-                "recipient_public_key": _raw_public(key).hex(),
+                "recipient_private_key": raw_private(key).hex(),
+                "recipient_public_key": raw_public(key).hex(),
                 "recipient_key_id": kid,
                 "binding": binding_json(case.binding),
                 "info": info_of(case.binding, kid).hex(),
                 "plaintext": case.plaintext.hex(),
                 "message": _readable(case.kind, case.plaintext),
-                "sealed": _sealed_json(box),
+                "sealed": sealed_json(box),
             }
         )
         negatives.extend(_negatives(case, key, box, downgraded))
@@ -512,10 +473,6 @@ def _expect_refused(negative: Mapping[str, Any]) -> None:
         raise AssertionError(f"{negative['name']}: HPKE opened it")
 
 
-def render(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
 def committed_ciphertexts(text: str) -> dict[str, str]:
     document = json.loads(text)
     found = {c["name"]: c["sealed"]["ciphertext"] for c in document["cases"]}
@@ -533,19 +490,7 @@ def check(path: Path = VECTOR_FILE) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--out", type=Path, default=VECTOR_FILE)
-    parser.add_argument("--check", action="store_true", help="verify, do not write")
-    args = parser.parse_args(argv)
-    if args.check:
-        if check(args.out):
-            print(f"{args.out}: up to date")
-            return 0
-        print(f"{args.out}: differs from what the generator makes", file=sys.stderr)
-        return 1
-    args.out.write_text(render(build()), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    return run(argv, __doc__, VECTOR_FILE, build, check)
 
 
 if __name__ == "__main__":
