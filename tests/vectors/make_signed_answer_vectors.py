@@ -16,7 +16,6 @@ labels: never use them for anything else.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import dataclasses
 import hashlib
@@ -56,6 +55,11 @@ from gateway.crypto.submissions import (
     seal_submission,
     submission_info,
 )
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path (the tests): vector_files sits beside this file
+    sys.path.insert(0, _HERE)
+from vector_files import render, run  # noqa: E402
 
 VECTOR_FILE = Path(__file__).resolve().parent / "signed-source-answer-v2.json"
 WARNING = (
@@ -303,10 +307,6 @@ def build(committed: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str,
     }
 
 
-def render(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
 def committed_parts(text: str) -> dict[str, dict[str, Any]]:
     document = json.loads(text)
     return {
@@ -324,19 +324,7 @@ def check(path: Path = VECTOR_FILE) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--out", type=Path, default=VECTOR_FILE)
-    parser.add_argument("--check", action="store_true", help="verify, do not write")
-    args = parser.parse_args(argv)
-    if args.check:
-        if check(args.out):
-            print(f"{args.out}: up to date")
-            return 0
-        print(f"{args.out}: differs from what the generator makes", file=sys.stderr)
-        return 1
-    args.out.write_text(render(build()), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    return run(argv, __doc__, VECTOR_FILE, build, check)
 
 
 if __name__ == "__main__":
