@@ -1,5 +1,6 @@
-"""What the vector generators beside this file share: fixture keys, the JSON shapes of keys,
-boxes and decoded messages, the file's rendering and the command line (write, or ``--check``).
+"""What the vector generators beside this file share: fixture keys, the HPKE suite, the JSON
+shapes of keys, boxes and decoded messages, the check that every negative is refused, the
+file's rendering and the command line (write, or ``--check``).
 
 The generators run as scripts and are loaded by path from the tests; both ways, this folder is
 on ``sys.path`` when they import this module.
@@ -15,14 +16,22 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from google.protobuf.message import Message
 
+from gateway.crypto.errors import SealOpenError
 from gateway.crypto.keyids import key_id
 from gateway.crypto.sealing import SEAL_SUITE_NAME, SealedBox
 
+KEM_ID, KDF_ID, AEAD_ID = 0x0020, 0x0001, 0x0003
+HPKE_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 MIN_CIPHERTEXT = 32 + 16  # enc + AEAD tag
+WARNING = (
+    "TEST FIXTURE. The private keys in this file are published on purpose and derived from "
+    "public labels: never use them, or anything sealed to them, outside tests."
+)
 
 
 def fixture_x25519_key(prefix: str, label: str) -> X25519PrivateKey:
@@ -69,6 +78,18 @@ def sealed_json(box: SealedBox) -> dict[str, Any]:
     }
 
 
+def suite_json() -> dict[str, Any]:
+    """The HPKE suite of sealed answers, as the files name it."""
+    return {
+        "name": SEAL_SUITE_NAME,
+        "mode": "base",
+        "kem_id": KEM_ID,
+        "kdf_id": KDF_ID,
+        "aead_id": AEAD_ID,
+        "aad": "",
+    }
+
+
 def passes_format_checks(box: SealedBox, key: X25519PrivateKey, version: int) -> bool:
     """The checks docs/sealed-answers.md asks of an opener before any decryption."""
     return (
@@ -77,6 +98,31 @@ def passes_format_checks(box: SealedBox, key: X25519PrivateKey, version: int) ->
         and box.recipient_key_id == key_id(key.public_key())
         and len(box.ciphertext) >= MIN_CIPHERTEXT
     )
+
+
+Opener = Callable[[SealedBox, X25519PrivateKey, Mapping[str, Any]], object]
+
+
+def expect_refused(negative: Mapping[str, Any], open_box: Opener) -> None:
+    """The gateway's opener (``open_box``, given the box, the key and the negative for its
+    binding) refuses the negative; one marked ``hpke`` passes every format check and is
+    refused by HPKE itself."""
+    s = negative["sealed"]
+    box = SealedBox(s["format_version"], s["suite"], s["recipient_key_id"],
+                    bytes.fromhex(s["ciphertext"]))
+    key = X25519PrivateKey.from_private_bytes(bytes.fromhex(negative["recipient_private_key"]))
+    try:
+        open_box(box, key, negative)
+    except SealOpenError:
+        pass
+    else:
+        raise AssertionError(f"{negative['name']}: opened, but must be refused")
+    if negative["refused_by"] == "hpke":
+        try:
+            HPKE_SUITE.decrypt(box.ciphertext, key, info=bytes.fromhex(negative["info"]))
+        except (InvalidTag, ValueError):
+            return
+        raise AssertionError(f"{negative['name']}: HPKE opened it")
 
 
 def flip(data: bytes, position: int, bit: int) -> bytes:
