@@ -7,11 +7,8 @@ plaintext encoding fails here even if sealing and opening still agree with each 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import unicodedata
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -24,8 +21,8 @@ from adapters.sealed import open_disclosure
 from gateway.api.v1 import common_pb2, exchange_pb2
 from gateway.crypto import SEAL_FORMAT_VERSION, SEAL_SUITE_NAME, SealOpenError, key_id
 from gateway.crypto.sealing import SealBinding, SealedBox, open_sealed, seal_info
+from tests.crypto.vector_generators import VECTOR_DIR, load_generator
 
-VECTOR_DIR = Path(__file__).resolve().parents[1] / "vectors"
 VECTORS: dict[str, Any] = json.loads(
     (VECTOR_DIR / "sealed-answer-v1.json").read_text(encoding="utf-8")
 )
@@ -69,17 +66,7 @@ def _response(vector: dict[str, Any]) -> exchange_pb2.DisclosureResponse:
 
 
 def _generator() -> ModuleType:
-    path = VECTOR_DIR / "make_sealed_vectors.py"
-    spec = importlib.util.spec_from_file_location("make_sealed_vectors", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Dataclasses look their module up in sys.modules while the module executes.
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+    return load_generator("make_sealed_vectors")
 
 
 def test_the_file_says_its_keys_are_test_fixtures() -> None:

@@ -8,10 +8,7 @@ version exists for: another case, another nonce, a version 1 box of the same ans
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -32,8 +29,8 @@ from gateway.crypto.sealing import (
     seal_info,
     triage_seal_info,
 )
+from tests.crypto.vector_generators import VECTOR_DIR, load_generator
 
-VECTOR_DIR = Path(__file__).resolve().parents[1] / "vectors"
 VECTORS: dict[str, Any] = json.loads(
     (VECTOR_DIR / "sealed-answer-v2.json").read_text(encoding="utf-8")
 )
@@ -102,17 +99,7 @@ def _open_as_client(
 
 
 def _generator() -> ModuleType:
-    path = VECTOR_DIR / "make_sealed_vectors_v2.py"
-    spec = importlib.util.spec_from_file_location("make_sealed_vectors_v2", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Dataclasses look their module up in sys.modules while the module executes.
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+    return load_generator("make_sealed_vectors_v2")
 
 
 def test_the_file_says_its_keys_are_test_fixtures() -> None:

@@ -6,10 +6,8 @@ committed answers, and signs and seals fresh ones the gateway must accept.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,8 +22,8 @@ from tests.crypto.test_sealed_answer_node import (  # noqa: F401 (a fixture)
     RUN_TIMEOUT_S,
     node_modules,
 )
+from tests.crypto.vector_generators import VECTOR_DIR, load_generator
 
-VECTOR_DIR = Path(__file__).resolve().parents[1] / "vectors"
 VECTOR_FILE = VECTOR_DIR / "signed-source-answer-v2.json"
 VECTORS: dict[str, Any] = json.loads(VECTOR_FILE.read_text(encoding="utf-8"))
 CASES: list[dict[str, Any]] = VECTORS["cases"]
@@ -34,16 +32,7 @@ SCRIPT = VECTOR_DIR / "verify_signed_answers.mjs"
 
 
 def _generator() -> ModuleType:
-    path = VECTOR_DIR / "make_signed_answer_vectors.py"
-    spec = importlib.util.spec_from_file_location("make_signed_answer_vectors", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+    return load_generator("make_signed_answer_vectors")
 
 
 GENERATOR = _generator()
