@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -147,45 +148,33 @@ class LimitInterceptor(ServerInterceptor):
     def _unary(self, handler: Handler, operation: str, limited: bool) -> Handler:
         inner = handler.unary_unary
         assert inner is not None
-        admit, release, first_request = self._admit, self._limiter.release, self._first_request
+        place, first_request = self._place if limited else _unlimited, self._first_request
 
         async def served(requests: AsyncIterator[Any], context: Context) -> Any:
-            caller = await admit(context, operation) if limited else None
-            try:
+            async with place(context, operation):
                 request = await first_request(requests, context)
                 return await inner(request, context)  # type: ignore[arg-type]
-            finally:
-                if caller is not None:
-                    release(caller)
 
         return served_as(grpc.stream_unary_rpc_method_handler, served, handler)
 
     def _server_stream(self, handler: Handler, operation: str, limited: bool) -> Handler:
         inner: Any = handler.unary_stream
         assert inner is not None
-        admit, release, first_request = self._admit, self._limiter.release, self._first_request
+        place, first_request = self._place if limited else _unlimited, self._first_request
 
         if not inspect.isasyncgenfunction(inner):
             # A handler that writes with context.write (health Watch) and returns None.
             async def written(requests: AsyncIterator[Any], context: Context) -> None:
-                caller = await admit(context, operation) if limited else None
-                try:
+                async with place(context, operation):
                     await inner(await first_request(requests, context), context)
-                finally:
-                    if caller is not None:
-                        release(caller)
 
             return served_as(grpc.stream_stream_rpc_method_handler, written, handler)
 
         async def streamed(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
-            caller = await admit(context, operation) if limited else None
-            try:
+            async with place(context, operation):
                 request = await first_request(requests, context)
                 async for response in inner(request, context):
                     yield response
-            finally:
-                if caller is not None:
-                    release(caller)
 
         return served_as(grpc.stream_stream_rpc_method_handler, streamed, handler)
 
@@ -206,6 +195,16 @@ class LimitInterceptor(ServerInterceptor):
                 yield response
 
         return served_as(grpc.stream_stream_rpc_method_handler, streamed, handler)
+
+    @contextlib.asynccontextmanager
+    async def _place(self, context: Context, operation: str) -> AsyncIterator[None]:
+        """The call's place in its caller's limit: taken when the call starts (a call over the
+        limit is counted and aborted there), given back when it ends, however it ends."""
+        caller = await self._admit(context, operation)
+        try:
+            yield
+        finally:
+            self._limiter.release(caller)
 
     async def _admit(self, context: Context, operation: str) -> str:
         """The caller's key once admitted (release it when the call ends); a call over the
@@ -248,3 +247,11 @@ class LimitInterceptor(ServerInterceptor):
                 grpc.StatusCode.INVALID_ARGUMENT, "the call carried no request message"
             )
         raise AssertionError("abort raises")  # pragma: no cover
+
+
+_NO_PLACE: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
+def _unlimited(_context: Context, _operation: str) -> contextlib.nullcontext[None]:
+    """Health and reflection: no place in any caller's limit."""
+    return _NO_PLACE
