@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -33,10 +34,42 @@ from gateway.server.handlers import (
 )
 from gateway.server.metrics import Metrics
 from gateway.server.token_replay import TokenAdmission
+from gateway.store.errors import DATABASE_UNAVAILABLE, database_unavailable
 
 __all__ = ["OPEN_PREFIXES", "AuthInterceptor", "RefusalRecorder"]
 
 log = logging.getLogger("ketenpoort.server")
+
+# At most one server-log line per this many seconds about refusals the log could not take.
+_UNRECORDED_WINDOW_S = 60.0
+
+
+class UnrecordedRefusals:
+    """Counts refusals whose log record could not be written because the database was away,
+    and says so in the server log at most once per window (a flood of refused calls while the
+    database is down must not write a traceback per call)."""
+
+    def __init__(
+        self, window_s: float = _UNRECORDED_WINDOW_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._window = window_s
+        self._clock = clock
+        self._unreported = 0
+        self._last_line: float | None = None
+
+    def note(self) -> None:
+        self._unreported += 1
+        now = self._clock()
+        if self._last_line is not None and now - self._last_line < self._window:
+            return
+        log.warning(
+            "%d refused call(s) answered UNAVAILABLE: the database was away and their log "
+            "records could not be written; next report in %.0f s at the earliest",
+            self._unreported,
+            self._window,
+        )
+        self._unreported = 0
+        self._last_line = now
 
 # Writes the accountability record of a refused call; awaited before the call is answered.
 RefusalRecorder = Callable[[AuthRefused, TraceContext], Awaitable[None]]
@@ -56,6 +89,7 @@ class AuthInterceptor(ServerInterceptor):
         self._admission = admission
         self._metrics = metrics
         self._record_refusal = record_refusal
+        self._unrecorded = UnrecordedRefusals()
         self._mutual_tls = mutual_tls
         self._thumbprints = PeerThumbprints()
         # A wrapper reads the token from its own call's context: one per method serves all.
@@ -158,17 +192,25 @@ class AuthInterceptor(ServerInterceptor):
             await self._admission.admit(verified)
         except AuthRefused as refused:
             self._metrics.auth_failure(refused.reason.value)
-            await self._record(refused, trace)
-            await context.abort(refused.reason.status, refused.message)
+            if await self._record(refused, trace):
+                await context.abort(refused.reason.status, refused.message)
+            # No refusal leaves without its record: without one the caller is told to retry.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, DATABASE_UNAVAILABLE)
             raise  # abort raises; this keeps type checkers from assuming a fall-through
         return request_context.RequestContext(verified.principal, trace)
 
-    async def _record(self, refused: AuthRefused, trace: TraceContext) -> None:
+    async def _record(self, refused: AuthRefused, trace: TraceContext) -> bool:
+        """Write the refusal's log record; False when it could not be written. A call is
+        never admitted because logging failed."""
         try:
             await self._record_refusal(refused, trace)
-        except Exception:
-            # The refusal stands either way; a call is never admitted because logging failed.
-            log.exception("could not record a refused call")
+        except Exception as exc:
+            if database_unavailable(exc):
+                self._unrecorded.note()
+            else:
+                log.exception("could not record a refused call")
+            return False
+        return True
 
     def _peer_thumbprint(self, context: aio.ServicerContext[Any, Any]) -> str | None:
         """The RFC 8705 thumbprint of the client certificate, or None without mutual TLS."""

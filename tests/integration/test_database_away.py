@@ -213,3 +213,50 @@ async def test_a_full_sqlite_disk_is_unavailable_never_internal(
     # Room again: the gateway answers as before.
     async with harness.client("police") as police:
         assert (await police.request_disclosure(case_id, PURPOSE, PHASE)).values
+
+
+async def test_a_refusal_the_full_disk_cannot_record_is_unavailable_not_answered(
+    sqlite_harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No refusal leaves without its record: while the log cannot be written, a call refused
+    at authentication is told UNAVAILABLE (retry), one server-log line says so for many calls,
+    and no traceback is written per call. With room again the refusal is answered and logged."""
+    harness = sqlite_harness
+    expired = {"now": time.time() - 3600, "lifetime_s": 300}
+    log = harness.gateway.log
+    before = len(log.list_records(kinds=[RecordKind.AUTH_REFUSAL], limit=10_000))
+    codes: Counter[grpc.StatusCode] = Counter()
+    details: set[str] = set()
+    channel = harness.channel("police")
+    stub = exchange_pb2_grpc.ExchangeServiceStub(channel)  # type: ignore[no-untyped-call]
+    request = exchange_pb2.GetGatewayKeysRequest()
+    try:
+        with _disk_full_at(_largest_database_file(harness)):
+            for _ in range(300):
+                metadata = (("authorization", f"Bearer {harness.token(**expired)}"),)
+                try:
+                    await stub.GetGatewayKeys(request, metadata=metadata, timeout=10)
+                except grpc.aio.AioRpcError as exc:
+                    codes[exc.code()] += 1
+                    details.add(exc.details() or "")
+                if codes[grpc.StatusCode.UNAVAILABLE] >= 20:
+                    break
+        assert set(codes) <= {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNAVAILABLE}
+        assert codes[grpc.StatusCode.UNAVAILABLE] >= 20, codes
+        assert DATABASE_UNAVAILABLE in details
+        # Every refusal answered as such has its record.
+        recorded = len(log.list_records(kinds=[RecordKind.AUTH_REFUSAL], limit=10_000))
+        assert recorded - before == codes[grpc.StatusCode.UNAUTHENTICATED]
+        server_lines = [r for r in caplog.records if r.name == "ketenpoort.server"]
+        assert not any(r.exc_info for r in server_lines)
+        assert len([r for r in server_lines if "answered UNAVAILABLE" in r.getMessage()]) == 1
+        # Room again: refused and recorded, as before.
+        metadata = (("authorization", f"Bearer {harness.token(**expired)}"),)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.GetGatewayKeys(request, metadata=metadata, timeout=10)
+        assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        after = len(log.list_records(kinds=[RecordKind.AUTH_REFUSAL], limit=10_000))
+        assert after == recorded + 1
+        assert log.verify().ok
+    finally:
+        await channel.close()

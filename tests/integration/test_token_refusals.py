@@ -135,8 +135,9 @@ async def test_an_unregistered_certificate_is_refused(harness: Harness) -> None:
 @pytest.mark.parametrize(
     ("overrides", "code"),
     [
-        ({"now": time.time() - 3600, "lifetime_s": 300}, "expired"),
-        ({"now": time.time() + 600, "lifetime_s": 300}, "not_yet_valid"),
+        # Times relative to the call, not to collection: a long run must not age them.
+        ({"now_offset_s": -3600, "lifetime_s": 300}, "expired"),
+        ({"now_offset_s": 600, "lifetime_s": 300}, "not_yet_valid"),
         ({"audience": "another-gateway"}, "wrong_audience"),
         ({"lifetime_s": 4 * 3600}, "lifetime_exceeded"),
         ({"key_id": "k_0000000000000000"}, "unknown_key"),
@@ -146,6 +147,10 @@ async def test_an_unregistered_certificate_is_refused(harness: Harness) -> None:
 async def test_bad_tokens_are_refused_and_logged(
     harness: Harness, overrides: dict[str, object], code: str
 ) -> None:
+    overrides = dict(overrides)
+    offset = overrides.pop("now_offset_s", None)
+    if isinstance(offset, int):
+        overrides["now"] = time.time() + offset
     assert await call(harness, harness.token(**overrides)) == UNAUTHENTICATED
     partner, logged, _ = last_refusal(harness)
     assert (partner, logged) == ("police", code)
