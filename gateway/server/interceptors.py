@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from gateway.server.handlers import (
     operation_name,
     served_as,
 )
+from gateway.server.log_windows import LineWindow
 from gateway.server.metrics import Metrics
 from gateway.server.token_replay import TokenAdmission
 from gateway.store.errors import DATABASE_UNAVAILABLE, database_unavailable
@@ -40,36 +40,25 @@ __all__ = ["OPEN_PREFIXES", "AuthInterceptor", "RefusalRecorder"]
 
 log = logging.getLogger("ketenpoort.server")
 
-# At most one server-log line per this many seconds about refusals the log could not take.
-_UNRECORDED_WINDOW_S = 60.0
-
-
 class UnrecordedRefusals:
     """Counts refusals whose log record could not be written because the database was away,
     and says so in the server log at most once per window (a flood of refused calls while the
     database is down must not write a traceback per call)."""
 
-    def __init__(
-        self, window_s: float = _UNRECORDED_WINDOW_S, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._window = window_s
-        self._clock = clock
-        self._unreported = 0
-        self._last_line: float | None = None
+    def __init__(self, lines: LineWindow | None = None) -> None:
+        self._lines = lines or LineWindow()
 
     def note(self) -> None:
-        self._unreported += 1
-        now = self._clock()
-        if self._last_line is not None and now - self._last_line < self._window:
+        due = self._lines.count()
+        if due is None:
             return
         log.warning(
             "%d refused call(s) answered UNAVAILABLE: the database was away and their log "
             "records could not be written; next report in %.0f s at the earliest",
-            self._unreported,
-            self._window,
+            due,
+            self._lines.window_s,
         )
-        self._unreported = 0
-        self._last_line = now
+
 
 # Writes the accountability record of a refused call; awaited before the call is answered.
 RefusalRecorder = Callable[[AuthRefused, TraceContext], Awaitable[None]]

@@ -41,13 +41,11 @@ from gateway.server.handlers import (
     WrappedHandlers,
     operation_name,
 )
+from gateway.server.log_windows import DEFAULT_WINDOW_S, LineWindow
 
 __all__ = ["DEFAULT_WINDOW_S", "MalformedRequestLog", "RequestChecks", "malformed_message"]
 
 log = logging.getLogger("ketenpoort.server")
-
-DEFAULT_WINDOW_S = 60.0
-
 
 def malformed_message(operation: str) -> str:
     """The one answer to bytes that are not the method's request: names the method only."""
@@ -70,26 +68,20 @@ class MalformedRequestLog:
             ["method"],
             registry=registry,
         )
-        self._window = window_s
-        self._clock = clock
-        self._unreported = 0
-        self._last_line: float | None = None
+        self._lines = LineWindow(window_s, clock)
 
     def note(self, operation: str) -> None:
         self.counter.labels(operation).inc()
-        self._unreported += 1
-        now = self._clock()
-        if self._last_line is not None and now - self._last_line < self._window:
+        due = self._lines.count()
+        if due is None:
             return
         log.warning(
             "%d malformed request(s) answered INVALID_ARGUMENT since the last report "
             "(latest: %s); next report in %.0f s at the earliest",
-            self._unreported,
+            due,
             operation,
-            self._window,
+            self._lines.window_s,
         )
-        self._unreported = 0
-        self._last_line = now
 
 
 class RequestChecks(ServerInterceptor):
