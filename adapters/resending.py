@@ -12,6 +12,13 @@ Calls that change nothing but the log (disclosures, triage, the accountability s
 reads, the gateway's keys) are sent again after UNAVAILABLE only: the gateway could not be
 reached, or its database was briefly away (a restart, a full disk), and did nothing the
 caller was told of. A second attempt that succeeds is a second, logged disclosure.
+
+Both kinds are also sent again after a call turned away by the gateway's call limits
+(RESOURCE_EXHAUSTED with trailing metadata ``retry-after-ms``): such a call was turned away
+before any work, so repeating it is always safe. The pause is the gateway's hint (or the
+growing pause, if longer); a hint longer than ``MAX_RETRY_AFTER_S`` is the caller's to honour,
+and the call fails with it at once. RESOURCE_EXHAUSTED without the hint (a message too large)
+is never repeated.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from grpc import aio
 __all__ = [
     "DEFAULT_ATTEMPTS",
     "DEFAULT_FIRST_PAUSE_S",
+    "MAX_RETRY_AFTER_S",
+    "retry_after_s",
     "is_resendable",
     "resend_until_answered",
     "retry_while_unavailable",
@@ -41,6 +50,21 @@ _RESENDABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_E
 
 
 _UNAVAILABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
+# The longest pause the client library waits out by itself on a call-limit hint.
+MAX_RETRY_AFTER_S = 5.0
+_RETRY_AFTER_KEY = "retry-after-ms"
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The gateway's hint, in seconds, for a call turned away by its call limits (nothing was
+    done), or None for any other failure."""
+    if not isinstance(exc, aio.AioRpcError) or exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    trailing = exc.trailing_metadata()
+    value = trailing.get(_RETRY_AFTER_KEY) if isinstance(trailing, aio.Metadata) else None
+    if not isinstance(value, str) or not value.isdigit():
+        return None
+    return int(value) / 1000
 
 
 def is_resendable(exc: BaseException) -> bool:
@@ -84,11 +108,15 @@ async def _again_after(
         raise ValueError("attempts must be 1 or more")
     pause = first_pause_s
     for _ in range(attempts - 1):
+        wait = pause
         try:
             return await call()
         except aio.AioRpcError as exc:
-            if exc.code() not in codes:
+            hint = retry_after_s(exc)
+            if hint is not None and hint <= MAX_RETRY_AFTER_S:
+                wait = max(hint, pause)
+            elif exc.code() not in codes:
                 raise
-        await sleep(pause)
+        await sleep(wait)
         pause *= 2
     return await call()

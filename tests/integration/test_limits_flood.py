@@ -201,3 +201,37 @@ async def test_the_window_in_progress_is_written_when_the_gateway_stops(
     [window] = [r.event for r in contents.records if r.event.kind is RecordKind.RATE_LIMITED]
     assert window.partner_id == "ggz"
     assert dict(window.detail)["calls"] == str(flood.limited)
+
+
+async def test_the_client_library_waits_out_a_limit_hint_and_gets_through(
+    db_url: str, dev_keys: Path, shipped_policy: CompiledPolicy
+) -> None:
+    """A partner that runs past its burst is turned away with retry-after-ms before any work;
+    the client library waits as told and calls again, so every call of a burst is answered.
+    A raw call without the library's retries is turned away."""
+    tight = LimitSettings(partner=CallLimit(rate_per_s=5.0, burst=2, max_concurrent=8))
+    async with running_harness(
+        db_url, dev_keys, shipped_policy, config_changes={"limits": tight}
+    ) as harness:
+        async with harness.client("police") as police, harness.client("zvh") as director:
+            case_id = await register(police)
+            await to_case_meeting(director, case_id)
+            answers = [await police.request_disclosure_raw(
+                exchange_pb2.DisclosureRequest(case_id=case_id, purpose=PURPOSE, phase=PHASE)
+            ) for _ in range(6)]
+        assert all(a.disclosure_id for a in answers)
+        async with harness.channel("police") as channel:
+            stub = exchange_pb2_grpc.ExchangeServiceStub(channel)  # type: ignore[no-untyped-call]
+            codes = Counter[grpc.StatusCode]()
+            for _ in range(6):
+                try:
+                    await stub.GetGatewayKeys(
+                        exchange_pb2.GetGatewayKeysRequest(),
+                        metadata=(("authorization", f"Bearer {harness.token()}"),),
+                        timeout=10,
+                    )
+                    codes[grpc.StatusCode.OK] += 1
+                except aio.AioRpcError as exc:
+                    codes[exc.code()] += 1
+                    assert dict(exc.trailing_metadata() or ())["retry-after-ms"].isdigit()
+        assert codes[grpc.StatusCode.RESOURCE_EXHAUSTED] > 0, codes
