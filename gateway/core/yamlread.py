@@ -38,6 +38,7 @@ class _Mark(Protocol):
     line: int
     column: int
 
+
 # Policy files nest a handful of levels; far deeper input is an attack or a mistake, and
 # building (or walking) its tree recursively would exhaust the interpreter's stack.
 MAX_NESTING_DEPTH = 64

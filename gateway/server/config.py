@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -234,7 +235,7 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
     unknown = sorted(set(raw) - _KNOWN_KEYS)
     if unknown:
         raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
-    data_dir = _path(raw.get("data_dir"), base) or default_data_dir()
+    data_dir = _path(raw.get("data_dir"), base, "data_dir") or default_data_dir()
     defaults = embedded_default(data_dir)
     algorithms = tuple(raw.get("algorithms", DEFAULT_ALGORITHMS))
     if not algorithms or "none" in {a.lower() for a in algorithms}:
@@ -252,11 +253,11 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
     return GatewayConfig(
         listen=str(raw.get("listen", DEFAULT_LISTEN)),
         database_url=str(raw.get("database_url", defaults.database_url)),
-        policy_dir=_path(raw.get("policy_dir"), base) or defaults.policy_dir,
+        policy_dir=_path(raw.get("policy_dir"), base, "policy_dir") or defaults.policy_dir,
         policy_reload_interval_s=reload_interval,
-        keys_dir=_path(raw.get("keys_dir"), base) or defaults.keys_dir,
+        keys_dir=_path(raw.get("keys_dir"), base, "keys_dir") or defaults.keys_dir,
         data_dir=data_dir,
-        registry_dir=_path(raw.get("registry_dir"), base),
+        registry_dir=_path(raw.get("registry_dir"), base, "registry_dir"),
         certificate_bound_tokens=_bound_tokens(raw, tls_mode),
         tls_mode=tls_mode,
         audience=str(raw.get("audience", DEFAULT_AUDIENCE)),
@@ -293,8 +294,8 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         request_id_retention_s=_positive_seconds(
             raw, "request_id_retention_s", DEFAULT_REQUEST_ID_RETENTION_S
         ),
-        checkpoint_dir=_path(raw.get("checkpoint_dir"), base),
-        replica_id=str(raw.get("replica_id", "")),
+        checkpoint_dir=_path(raw.get("checkpoint_dir"), base, "checkpoint_dir"),
+        replica_id=_replica_id(raw.get("replica_id", "")),
         require_sealed_submissions=_bool(
             raw, "require_sealed_submissions", DEFAULT_REQUIRE_SEALED_SUBMISSIONS
         ),
@@ -343,11 +344,28 @@ def _bool(raw: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def _path(value: object, base: Path) -> Path | None:
+def _path(value: object, base: Path, key: str) -> Path | None:
     if value is None or value == "":
         return None
-    p = Path(str(value)).expanduser()
+    if not isinstance(value, str) or "\0" in value:
+        raise ConfigError(f"{key} must be a path, written as a string (got {value!r})")
+    p = Path(value).expanduser()
     return p if p.is_absolute() else (base / p)
+
+
+# A replica's name is part of its checkpoint file's name: no separators, nothing hidden.
+_REPLICA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+
+
+def _replica_id(value: object) -> str:
+    if value == "":
+        return ""
+    if not isinstance(value, str) or not _REPLICA_ID.match(value):
+        raise ConfigError(
+            "replica_id must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+            f"or digit (got {value!r})"
+        )
+    return value
 
 
 def _non_negative_seconds(raw: Mapping[str, Any], key: str, default: float) -> float:

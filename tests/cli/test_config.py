@@ -38,6 +38,11 @@ def test_the_example_configuration_loads() -> None:
         ({"policy_reload_interval_s": "2s"}, "policy_reload_interval_s must be a number"),
         ({"policy_reload_interval_s": float("nan")}, "policy_reload_interval_s must be a number"),
         ({"policy_reload_interval_s": float("inf")}, "policy_reload_interval_s must be a number"),
+        ({"checkpoint_dir": 5}, "checkpoint_dir must be a path, written as a string"),
+        ({"keys_dir": ["a"]}, "keys_dir must be a path, written as a string"),
+        ({"replica_id": "a/b"}, "replica_id must be 1-64 letters"),
+        ({"replica_id": ".hidden"}, "replica_id must be 1-64 letters"),
+        ({"replica_id": 7}, "replica_id must be 1-64 letters"),
     ],
 )
 def test_bad_configuration_is_refused_with_a_reason(raw: dict[str, object], message: str) -> None:
