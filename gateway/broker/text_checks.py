@@ -55,9 +55,9 @@ _SOURCE_VALUES = (
 )
 SOURCE_VALUE_LIMIT = 4 * 1024 * 1024
 # A checkpoint a witness cosigned: a signed note of a few lines (C2SP signed-note), with one
-# signature line per signer; generous for a few dozen cosignatures.
+# signature line per signer; as the witness desk's byte limit (MAX_NOTE_BYTES).
 _SIGNED_NOTES = ("ketenpoort.v1.WitnessCheckpointRequest.cosigned_note",)
-SIGNED_NOTE_LIMIT = 16 * 1024
+SIGNED_NOTE_LIMIT = 8192
 # Full field name -> limit in characters, where DEFAULT_LIMIT does not fit.
 LIMITS: Mapping[str, int] = {
     **dict.fromkeys(_FREE_TEXT, FREE_TEXT_LIMIT),

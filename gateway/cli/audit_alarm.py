@@ -13,13 +13,15 @@ show what was there. Either way the clearing is a record in the log (kind
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.cli.gateway_state import config_of
+from gateway.crypto.free_text import TextKind, text_digest, text_digest_key
+from gateway.crypto.keystore import Keystore
+from gateway.server.config import GatewayConfig
 from gateway.store.checkpoint_file import checkpoint_files
 from gateway.store.log_alarm import Alarm, LogAlarm
 
@@ -88,7 +90,7 @@ def run_acknowledge(args: argparse.Namespace) -> int:
                     "override",
                     args.operator,
                     result.records_checked,
-                    reason_digest="sha256:" + hashlib.sha256(args.reason.encode()).hexdigest(),
+                    reason_digest=_reason_digest(config, args.reason),
                     superseded_files=len(moved),
                     fault_seq=result.first_bad_seq or 0,
                     fault_checkpoint=result.bad_checkpoint_size or 0,
@@ -149,3 +151,14 @@ def _cleared(
             **more,
         ),
     )
+
+
+def _reason_digest(config: GatewayConfig, reason: str) -> str:
+    """The keyed digest the log keeps of the override's reason (as of every free text), so
+    that a guessed text cannot be confirmed from the log."""
+    keystore = Keystore.open(config.keys_dir, config.key_provider)
+    try:
+        key = text_digest_key(keystore.pseudonym_key)
+    finally:
+        keystore.close()
+    return text_digest(key, TextKind.ALARM_OVERRIDE_REASON, reason)

@@ -75,6 +75,8 @@ class TextKind(StrEnum):
     HOLD_REASON = "hold_reason"
     REVIEW_COMMENT = "review_comment"
     JUSTIFICATION = "justification"
+    # Why an operator cleared the log alarm by override (only its digest is kept).
+    ALARM_OVERRIDE_REASON = "alarm_override_reason"
 
 
 class KeyScope(StrEnum):

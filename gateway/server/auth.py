@@ -354,7 +354,8 @@ def _split(
         header = json.loads(_b64url(parts[0]))
         claims = json.loads(_b64url(parts[1]))
         signature = _b64url(parts[2])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        # RecursionError: a payload of thousands of nested brackets fits in a token's size.
         raise malformed() from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise malformed()

@@ -6,7 +6,6 @@ policies and development keys created on first start. Every limit has a named de
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tomllib
@@ -368,11 +367,16 @@ def _replica_id(value: object) -> str:
     return value
 
 
+# Longer than any interval a gateway setting means (over 30 years), and a float comparison
+# never meets an int of hundreds of digits unguarded.
+_MAX_SECONDS = 1e9
+
+
 def _non_negative_seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
     value = raw.get(key, default)
     # TOML allows nan and inf; neither is a usable interval.
-    if (isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-            or not math.isfinite(value)):
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not 0 <= value <= _MAX_SECONDS):
         raise ConfigError(f"{key} must be a number of seconds, 0 or more (got {value!r})")
     return float(value)
 

@@ -32,7 +32,6 @@ times the configured rate of a partner.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,8 +87,10 @@ class LimitSettings:
         """The limit of a partner id, or of ``UNKNOWN_CALLER``."""
         if caller == UNKNOWN_CALLER:
             return self.unknown
-        # Asked once per caller by the limiter: a scan of a few pairs is cheap enough.
-        return dict(self.partners).get(caller, self.partner)
+        for partner_id, limit in self.partners:
+            if partner_id == caller:
+                return limit
+        return self.partner
 
     def server_options(self) -> list[tuple[str, int]]:
         """grpc server options (channel arguments) that bound connections and streams."""
@@ -103,6 +104,11 @@ class LimitSettings:
             ("grpc.max_connection_age_grace_ms", _ms(self.max_connection_age_grace_s)),
             ("grpc.server_handshake_timeout_ms", _ms(self.handshake_timeout_s)),
         ]
+
+
+# grpc takes channel arguments as C ints: every count and every time in milliseconds must fit.
+_MAX_COUNT = 2**31 - 1
+_MAX_SECONDS = _MAX_COUNT / 1000
 
 
 def _ms(seconds: float) -> int:
@@ -148,9 +154,9 @@ def limits_from_mapping(raw: Mapping[str, Any]) -> LimitSettings:
             raise ValueError(f"unknown key(s) in {where}: {', '.join(extra)}")
         partners[str(partner_id)] = _call_limit(table, "", partner, where)
     pings = raw.get("max_pings_without_data", DEFAULT_MAX_PINGS_WITHOUT_DATA)
-    if isinstance(pings, bool) or not isinstance(pings, int) or pings < 0:
-        raise ValueError(f"max_pings_without_data must be a whole number, 0 or more (got "
-                         f"{pings!r})")
+    if isinstance(pings, bool) or not isinstance(pings, int) or not 0 <= pings <= _MAX_COUNT:
+        raise ValueError(f"max_pings_without_data must be a whole number from 0 to {_MAX_COUNT} "
+                         f"(got {pings!r})")
     return LimitSettings(
         partner=partner,
         unknown=_call_limit(raw, "unknown_", DEFAULT_UNKNOWN_LIMIT, "[limits]"),
@@ -178,8 +184,7 @@ def limits_from_mapping(raw: Mapping[str, Any]) -> LimitSettings:
 
 def _call_limit(raw: Mapping[str, Any], prefix: str, default: CallLimit, where: str) -> CallLimit:
     rate = raw.get(f"{prefix}rate_per_s", default.rate_per_s)
-    if (isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate)
-            or rate <= 0):
+    if (isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= _MAX_COUNT):
         raise ValueError(f"{prefix}rate_per_s in {where} must be a number above 0 (got {rate!r})")
     return CallLimit(
         rate_per_s=float(rate),
@@ -190,14 +195,21 @@ def _call_limit(raw: Mapping[str, Any], prefix: str, default: CallLimit, where: 
 
 def _count(raw: Mapping[str, Any], key: str, default: int, where: str = "[limits]") -> int:
     value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{key} in {where} must be a whole number, 1 or more (got {value!r})")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_COUNT:
+        raise ValueError(
+            f"{key} in {where} must be a whole number from 1 to {_MAX_COUNT} (got {value!r})"
+        )
     return value
 
 
 def _seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
     value = raw.get(key, default)
+    # A chained comparison also refuses nan (every comparison with it is false) and needs no
+    # float conversion, which a whole number of hundreds of digits would overflow.
     if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not math.isfinite(value) or value <= 0):
-        raise ValueError(f"{key} in [limits] must be a number of seconds above 0 (got {value!r})")
+            or not 0 < value <= _MAX_SECONDS):
+        raise ValueError(
+            f"{key} in [limits] must be a number of seconds above 0 and at most "
+            f"{_MAX_SECONDS:.0f} (got {value!r})"
+        )
     return float(value)

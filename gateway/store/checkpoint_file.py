@@ -56,7 +56,6 @@ class CheckpointFile:
         self._lock = threading.Lock()
         # Digests of the notes already in the file, read once: a note is appended once.
         self._known: set[bytes] | None = None
-        self.newest_size = -1
 
     def append(self, note: str) -> bool:
         """Append ``note`` durably unless the file holds it already; True when appended."""
@@ -67,7 +66,6 @@ class CheckpointFile:
                 return False
             self._write_line(json.dumps({"note": note}, ensure_ascii=False) + "\n")
             known.add(digest)
-            self.newest_size = max(self.newest_size, _size_of(note))
             return True
 
     def _load_known(self) -> set[bytes]:
@@ -75,7 +73,6 @@ class CheckpointFile:
             # The newest lines suffice: a note is appended again only when it is newer.
             notes = read_file_notes(self.path, TAIL_BYTES) if self.path.exists() else []
             self._known = {hashlib.sha256(n.encode()).digest() for n in notes}
-            self.newest_size = max((_size_of(n) for n in notes), default=-1)
         return self._known
 
     def _write_line(self, line: str) -> None:
@@ -153,13 +150,6 @@ def read_file_notes(path: Path, tail_bytes: int | None = None) -> list[str]:
         notes.append(note)
     return notes
 
-
-def _size_of(note: str) -> int:
-    lines = note.split("\n", 2)
-    try:
-        return int(lines[1])
-    except (IndexError, ValueError):
-        return -1
 
 
 def _fsync_directory(directory: Path) -> None:

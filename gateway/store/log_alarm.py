@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,8 +71,10 @@ class LogAlarm:
             bad_checkpoint_size,
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
+        # A temporary name of this writer's own: replicas may share the directory.
+        fd, name = tempfile.mkstemp(prefix=".LOG-ALARM.", dir=self.path.parent)
+        tmp = Path(name)
+        with open(fd, "w", encoding="utf-8") as out:
             json.dump(
                 {
                     "raised_at": alarm.raised_at,

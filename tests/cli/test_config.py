@@ -43,6 +43,7 @@ def test_the_example_configuration_loads() -> None:
         ({"replica_id": "a/b"}, "replica_id must be 1-64 letters"),
         ({"replica_id": ".hidden"}, "replica_id must be 1-64 letters"),
         ({"replica_id": 7}, "replica_id must be 1-64 letters"),
+        ({"request_id_retention_s": 10**400}, "request_id_retention_s must be a number of seconds"),
     ],
 )
 def test_bad_configuration_is_refused_with_a_reason(raw: dict[str, object], message: str) -> None:

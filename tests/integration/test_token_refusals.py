@@ -5,6 +5,7 @@ accountability log before the answer leaves."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from pathlib import Path
@@ -321,3 +322,12 @@ async def test_time_claims_that_are_not_whole_seconds_are_refused_and_logged(
     assert last_refusal(harness)[:2] == ("police", "bad_claim")
     # Integers still pass.
     assert await call(harness, _signed_claims(harness)) == OK
+
+
+async def test_a_token_of_deeply_nested_json_is_refused_and_logged(harness: Harness) -> None:
+    # Two thousand nested brackets fit in a token's size; the JSON parser recursed into them
+    # and the call ended in UNKNOWN with a traceback, unrecorded.
+    deep = base64.urlsafe_b64encode(b"[" * 2000 + b"]" * 2000).rstrip(b"=").decode()
+    header = base64.urlsafe_b64encode(b'{"alg":"EdDSA","kid":"k"}').rstrip(b"=").decode()
+    assert await call(harness, f"{header}.{deep}.c2ln") == UNAUTHENTICATED
+    assert last_refusal(harness)[1] == "malformed_token"
