@@ -39,6 +39,10 @@ class AccessRequest:
     fields: tuple[str, ...] = ()
     justification: str = ""
     break_glass_minutes: int | None = None
+    # The case's approach (a policy approach id); empty: the policy's general approach.
+    approach: str = ""
+    # The role in the case of the person the fields are about; empty: case-level fields.
+    person_role: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,11 +99,44 @@ case_entries = Table(
         nullable=False,
     ),
     Column("field", String(), nullable=False),
+    # The person of the case the entry is about (an identity field); empty for the case itself.
+    Column("person_id", String(), nullable=False, server_default=""),
     Column("ciphertext", LargeBinary(), nullable=False),
     Column("created_by", String(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     # Serves "all entries of a case", "entries of one field" and "newest per field".
     Index("ix_case_entries_case_field_time", "case_id", "field", "created_at"),
+)
+
+# The persons a case is about (a household: alleged perpetrator, victim, children, ...).
+# Their identifying data lives in case_entries (person_id set), encrypted under the case key.
+# ``pseudonym`` is fixed when the person is added: the keyed pseudonym of the BSN when one is
+# known then, else the keyed pseudonym of the person id; every log record about the person
+# carries it. ``bsn_pseudonym`` is the keyed pseudonym of a BSN learnt later, so an access
+# request by BSN finds the person's records made before the BSN was known.
+case_persons = Table(
+    "case_persons",
+    metadata,
+    Column(
+        "case_id",
+        String(),
+        ForeignKey("cases.case_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("person_id", String(), primary_key=True),
+    Column("role_in_case", String(), nullable=False),
+    Column("pseudonym", String(), nullable=False, index=True),
+    Column("bsn_pseudonym", String(), nullable=True, index=True),
+    # bsn | name_and_birth | reference | unidentified: how the person was identified.
+    Column("identified_by", String(), nullable=False),
+    Column("added_by", String(), nullable=False),
+    Column("added_at", UTCDateTime(), nullable=False),
+    Column("removed_by", String(), nullable=True),
+    Column("removed_at", UTCDateTime(), nullable=True),
+    CheckConstraint(
+        "identified_by IN ('bsn', 'name_and_birth', 'reference', 'unidentified')",
+        name="ck_case_persons_identified_by",
+    ),
 )
 
 audit_log = Table(
