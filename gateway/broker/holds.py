@@ -9,6 +9,13 @@ holds the hold's id, end and scope, and the placing record the keyed digest of i
 hold-reason text key (``gateway.crypto.free_text``): the case's, or for a hold on every case
 of the subject, one of the hold's own.
 
+A hold names its subject by BSN (reaching every person with that BSN, see
+``gateway.broker.subjects``), optionally limited to one case the subject is a person of; or by
+case id and person id, for a person with or without a BSN: the hold is then kept on that
+person's pseudonym, limited to that case, and covers none of the other persons of the case.
+Either way the hold is one row on one pseudonym, and the log record names that pseudonym;
+which pseudonyms it reaches is worked out when a report is made.
+
 The record is committed before the hold's row: a hold is only in force once its placing is on
 record. If the row write then fails (or two lifts race), the log names a hold attempt that did
 not take effect; the hold table, not the log, says which holds are in force, and a retried
@@ -33,13 +40,14 @@ from gateway.broker.errors import (
 )
 from gateway.broker.free_texts import FreeTexts, SealedText
 from gateway.broker.ids import new_id
+from gateway.broker.subjects import NO_SUCH_PERSON, Subjects, check_person_ids
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.free_text import KeyScope, TextClass, TextKind
-from gateway.crypto.pseudonym import subject_pseudonym
 from gateway.store.audit_event import detail_of, format_time
 from gateway.store.audit_log import RecordKind
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.holds import ALL_CASES, Hold, HoldStore
+from gateway.store.persons import PersonDirectory
 
 MAX_REASON_CHARS = 2000
 MAX_HOLD_YEARS = 5
@@ -55,10 +63,14 @@ _DATE_TIME = re.compile(
 
 @dataclass(frozen=True)
 class HoldRequest:
+    """On whom: ``bsn`` (``case_id`` optional, limiting the hold), or ``case_id`` and
+    ``person_id`` together; never both ways."""
+
     bsn: str
     case_id: str
     reason: str
     until: str
+    person_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,23 +114,30 @@ def _scope(case_id: str) -> str:
 
 
 class ConfidentialityHolds:
-    def __init__(self, ctx: BrokerContext, store: HoldStore, texts: FreeTexts) -> None:
+    def __init__(
+        self,
+        ctx: BrokerContext,
+        store: HoldStore,
+        texts: FreeTexts,
+        persons: PersonDirectory,
+    ) -> None:
         self._ctx = ctx
         self._store = store
         self._texts = texts
+        self._persons = persons
 
     async def place(self, who: Principal, trace: TraceContext, req: HoldRequest) -> PlacedHold:
         policy = self._ctx.policy.current
-        pseudonym = self._pseudonym_or_none(req.bsn)
         if not _may_place_holds(policy, who.partner_id):
-            seq = await self._refuse(who, trace, policy, pseudonym or "", HOLDS_NOT_ALLOWED)
+            # The refusal names the subject where the request names one well.
+            named = await asyncio.to_thread(self._pseudonym_or_none, req)
+            seq = await self._refuse(who, trace, policy, named or "", HOLDS_NOT_ALLOWED)
             raise Refused(
                 HOLDS_NOT_ALLOWED,
                 "partners of this type may not place confidentiality holds",
                 seq,
             )
-        if pseudonym is None:
-            raise InvalidRequest("bsn is not a valid BSN (nine digits passing the 11-test)")
+        pseudonym = await asyncio.to_thread(self._pseudonym_of, req)
         reason = req.reason.strip()
         if not reason or len(req.reason) > MAX_REASON_CHARS:
             raise InvalidRequest(f"reason must be 1..{MAX_REASON_CHARS} characters")
@@ -131,7 +150,7 @@ class ConfidentialityHolds:
             raise InvalidRequest("until must lie in the future")
         if until > latest_end(now):
             raise InvalidRequest(f"a hold lasts at most {MAX_HOLD_YEARS} years")
-        phase = await self._case_phase(req.case_id, pseudonym)
+        phase = await self._case_phase(req, pseudonym)
         hold_id = new_id("h_")
         # Sealed before the record, so a failure leaves no record of a hold never placed.
         sealed = await self._seal_reason(req.reason, hold_id, req.case_id)
@@ -219,21 +238,48 @@ class ConfidentialityHolds:
             scope_id=scope_id,
         )
 
-    def _pseudonym_or_none(self, bsn: str) -> str | None:
+    def _subjects(self) -> Subjects:
+        return Subjects(self._persons, self._ctx.keystore.pseudonym_key)
+
+    def _pseudonym_of(self, req: HoldRequest) -> str:
+        """The pseudonym the hold is kept on (blocking: may read the case persons): the
+        BSN's, or the named person's; InvalidRequest / CaseNotFound for a bad or unknown one."""
+        if req.person_id:
+            if req.bsn:
+                raise InvalidRequest(
+                    "name the subject by bsn or by case_id and person_id, not both"
+                )
+            check_person_ids(req.case_id, req.person_id)
+            pseudonym = self._persons.pseudonym_of(req.case_id, req.person_id)
+            if pseudonym is None:
+                raise CaseNotFound(NO_SUCH_PERSON)
+            return pseudonym
+        return self._subjects().bsn_pseudonym(req.bsn)
+
+    def _pseudonym_or_none(self, req: HoldRequest) -> str | None:
         try:
-            return subject_pseudonym(self._ctx.keystore.pseudonym_key, bsn)
-        except ValueError:
+            return self._pseudonym_of(req)
+        except (InvalidRequest, CaseNotFound):
             return None
 
-    async def _case_phase(self, case_id: str, pseudonym: str) -> str:
+    async def _case_phase(self, req: HoldRequest, pseudonym: str) -> str:
         """The phase of the case a hold is limited to; NOT_FOUND alike for a case that does
-        not exist and one about another subject, so the answer tells nothing about either."""
+        not exist and one the subject is not in, so the answer tells nothing about either.
+        A subject named by BSN is in a case registered about it, and in a case where a
+        person has that BSN (known when added, or learnt later)."""
+        case_id = req.case_id
         if not case_id:
             return ""
         if len(case_id) > MAX_ID_CHARS or "\x00" in case_id:
             raise InvalidRequest(f"case_id is at most {MAX_ID_CHARS} characters, no NUL")
         case = await asyncio.to_thread(self._ctx.cases.get_case, case_id)
-        if case is None or case.subject_pseudonym != pseudonym:
+        if case is None:
+            raise CaseNotFound("no such case for this subject")
+        if req.person_id or case.subject_pseudonym == pseudonym:
+            # A named person was found in this very case.
+            return case.phase
+        subject = await asyncio.to_thread(self._subjects().by_bsn_pseudonym, pseudonym)
+        if not subject.in_case(case_id):
             raise CaseNotFound("no such case for this subject")
         return case.phase
 

@@ -8,6 +8,10 @@ The BSN on a command line stays in the shell's history and shows in the process 
 ``--subject -`` reads it from standard input instead (without echo when that is a terminal):
 
     ketenpoort audit report --subject - --format html -o report.html < bsn.txt
+
+A person of a case, with or without a BSN, is named by case id and person id instead:
+
+    ketenpoort audit report --case c_... --person p_... -o report.json
 """
 
 from __future__ import annotations
@@ -40,14 +44,26 @@ def add_parser(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="the access report for one data subject (AVG art. 15)",
         description="Every disclosure about the subject, without values, with inclusion "
         "proofs; disclosures under a confidentiality hold in force are left out. The report "
-        "is recorded in the log. Pass --subject - to read the BSN from standard input, so "
-        "that it stays out of the shell history.",
+        "is recorded in the log. Name the subject by BSN (every case, every person with that "
+        "BSN) or by --case and --person (a person of a case, also one without a BSN). Pass "
+        "--subject - to read the BSN from standard input, so that it stays out of the shell "
+        "history.",
     )
-    report.add_argument(
+    named = report.add_mutually_exclusive_group(required=True)
+    named.add_argument(
         "--subject",
-        required=True,
+        "--bsn",
+        dest="subject",
         metavar="BSN",
         help="the subject's BSN, or - to read it from standard input (recommended)",
+    )
+    named.add_argument(
+        "--person",
+        metavar="ID",
+        help="the person's id within the case given by --case (instead of a BSN)",
+    )
+    report.add_argument(
+        "--case", metavar="ID", help="the case the --person is in (only with --person)"
     )
     report.add_argument(
         "--format",
@@ -85,7 +101,7 @@ def output_format(args: argparse.Namespace) -> str:
 
 def run_report(args: argparse.Namespace) -> int:
     from gateway.broker.caller import Principal, TraceContext
-    from gateway.broker.errors import InvalidRequest
+    from gateway.broker.errors import CaseNotFound, InvalidRequest
     from gateway.core import PolicyError
     from gateway.crypto.errors import KeystoreError
     from gateway.crypto.keystore import Keystore
@@ -93,9 +109,13 @@ def run_report(args: argparse.Namespace) -> int:
     from gateway.reports.access_request import ReportRequest, SubjectAccessReports
     from gateway.store.audit_log import AuditLog, CheckpointSigner
     from gateway.store.holds import HoldStore
+    from gateway.store.persons import PersonDirectory
 
+    if (args.case is None) != (args.person is None):
+        print("ketenpoort audit report: --case and --person go together", file=sys.stderr)
+        return 2
     config = config_of(args)
-    bsn = read_subject(args.subject, sys.stdin)
+    bsn = "" if args.subject is None else read_subject(args.subject, sys.stdin)
     try:
         policy = load_policy_dir(config.policy_dir)
         keystore = Keystore.open(config.keys_dir, config.key_provider)
@@ -112,7 +132,13 @@ def run_report(args: argparse.Namespace) -> int:
         expires_at=0,
     )
     trace = TraceContext.from_traceparent(None, operation=OPERATION)
-    request = ReportRequest(bsn=bsn, format=output_format(args), language=args.language)
+    request = ReportRequest(
+        bsn=bsn,
+        format=output_format(args),
+        language=args.language,
+        case_id=args.case or "",
+        person_id=args.person or "",
+    )
     try:
         with opened_database(config) as engine:
             log = AuditLog(
@@ -122,10 +148,15 @@ def run_report(args: argparse.Namespace) -> int:
                 on_checkpoint=checkpoint_journal(config),
             )
             reports = SubjectAccessReports(
-                log, HoldStore(engine), lambda: policy, keystore.pseudonym_key, _utc_now
+                log,
+                HoldStore(engine),
+                lambda: policy,
+                keystore.pseudonym_key,
+                _utc_now,
+                PersonDirectory(engine),
             )
             produced = reports.produce_sync(principal, trace, request)
-    except InvalidRequest as exc:
+    except (InvalidRequest, CaseNotFound) as exc:
         print(f"ketenpoort audit report: {exc}", file=sys.stderr)
         return 2
     _write(args.output, produced.document)

@@ -11,13 +11,19 @@ A hold covers a disclosure about its subject (and its case, when it names one) t
 holding partner received, or that holds a disclosed or masked field its partner type
 supplied.
 
+One person may stand in the log under several pseudonyms (one per case where the BSN was not
+known when the person was added; see ``gateway.store.persons``): the report covers all of
+them, merged by seq, and only them, so a family member's report never lists another member's
+records even where they share a disclosure. A hold is stored on one pseudonym and reaches the
+pseudonyms linked to it (``hold_reach``), worked out when the report is made.
+
 Every entry carries an RFC 9162 inclusion proof from ``prove`` (None where no checkpoint
 covers the record yet); the checkpoints the proofs lead to are listed once each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -98,6 +104,14 @@ class CheckpointView:
 
 
 @dataclass(frozen=True)
+class CaseRole:
+    """The subject's role in one case (a role id of the policy; "" where not known)."""
+
+    case_id: str
+    role: str
+
+
+@dataclass(frozen=True)
 class ReportEntry:
     seq: int
     kind: str
@@ -109,6 +123,8 @@ class ReportEntry:
     legal_grounds: tuple[LegalGround, ...]
     processing_activity: str
     case_id: str
+    # The subject's role in that case, "" where not known (a case from before persons).
+    role_in_case: str
     break_glass: bool
     status: str
     fields: tuple[ReportedField, ...]
@@ -127,6 +143,7 @@ class LogKey:
 
 @dataclass(frozen=True)
 class SubjectAccessReport:
+    # The pseudonym the request named (a BSN's, or the named person's).
     subject_pseudonym: str
     subject_id_type: str
     generated_at: datetime
@@ -138,8 +155,13 @@ class SubjectAccessReport:
     # to the subject (the report says that, not how much, is withheld).
     entries_withheld: int = 0
     log_key: LogKey | None = None
-    # Seq of the log record of this report, once written.
+    # Seq of the log record of this report, once written (the first, where the report is
+    # recorded once per pseudonym).
     record_seq: int | None = None
+    # Every pseudonym the report covers, ``subject_pseudonym`` first.
+    subject_pseudonyms: tuple[str, ...] = ()
+    # The subject's role in each case where the case file knows it, by case id.
+    cases: tuple[CaseRole, ...] = ()
 
 
 def is_reported(record: LogRecord) -> bool:
@@ -148,9 +170,16 @@ def is_reported(record: LogRecord) -> bool:
     return e.kind in REPORTED_KINDS and e.status in REPORTED_STATUSES
 
 
-def covers(hold: Hold, holder_type: str | None, event: AuditEvent) -> bool:
-    """Whether ``hold`` (placed by a partner of ``holder_type``) covers the record ``event``."""
-    if event.subject_pseudonym != hold.subject_pseudonym:
+def covers(
+    hold: Hold,
+    holder_type: str | None,
+    event: AuditEvent,
+    reach: Collection[str] | None = None,
+) -> bool:
+    """Whether ``hold`` (placed by a partner of ``holder_type``) covers the record ``event``.
+
+    ``reach`` is the pseudonyms the hold reaches (default: its own only)."""
+    if event.subject_pseudonym not in (reach if reach is not None else {hold.subject_pseudonym}):
         return False
     if hold.case_id and event.case_id != hold.case_id:
         return False
@@ -171,30 +200,45 @@ def build_report(
     prove: Prover,
     now: datetime,
     log_key: LogKey | None = None,
+    pseudonyms: Sequence[str] = (),
+    cases: Sequence[CaseRole] = (),
+    hold_reach: Mapping[str, Collection[str]] | None = None,
 ) -> SubjectAccessReport:
     """The report on ``records`` (the subject's log records, any kind) under ``holds``.
 
-    ``holds`` are those in force at ``now``; a hold on another subject or no longer in force
-    is ignored all the same.
+    The subject stands in the log under ``pseudonyms`` (default: ``subject_pseudonym``
+    only); records under any other pseudonym are left out. ``hold_reach`` maps a hold's
+    pseudonym to the pseudonyms it reaches (default: itself only). ``holds`` are those in
+    force at ``now``; a hold reaching none of the subject's pseudonyms, or no longer in
+    force, is ignored all the same. ``cases`` gives the subject's role per case.
     """
+    own = tuple(dict.fromkeys((subject_pseudonym, *pseudonyms)))
+    reach = hold_reach or {}
     live = [
-        (h, _partner_type(policy, h.placed_by))
+        (h, _partner_type(policy, h.placed_by), frozenset(_reach(reach, h)))
         for h in holds
-        if h.subject_pseudonym == subject_pseudonym and h.active_at(now)
+        if h.active_at(now) and not frozenset(_reach(reach, h)).isdisjoint(own)
     ]
+    roles: dict[str, str] = {}
+    for case in cases:
+        roles.setdefault(case.case_id, case.role)
     entries: list[ReportEntry] = []
     checkpoints: dict[int, CheckpointView] = {}
     withheld = 0
+    seen: set[int] = set()
     for record in sorted(records, key=lambda r: r.seq):
-        if record.event.subject_pseudonym != subject_pseudonym or not is_reported(record):
+        if record.seq in seen:
             continue
-        if any(covers(h, t, record.event) for h, t in live):
+        seen.add(record.seq)
+        if record.event.subject_pseudonym not in own or not is_reported(record):
+            continue
+        if any(covers(h, t, record.event, r) for h, t, r in live):
             withheld += 1
             continue
         proof = prove(record.seq)
         if proof is not None:
             checkpoints.setdefault(proof.tree_size, _checkpoint_view(proof))
-        entries.append(_entry(policy, record, proof))
+        entries.append(_entry(policy, record, proof, roles.get(record.event.case_id, "")))
     return SubjectAccessReport(
         subject_pseudonym=subject_pseudonym,
         subject_id_type=subject_id_type,
@@ -205,7 +249,13 @@ def build_report(
         withheld_under_exception=withheld > 0,
         entries_withheld=withheld,
         log_key=log_key,
+        subject_pseudonyms=own,
+        cases=tuple(cases),
     )
+
+
+def _reach(reach: Mapping[str, Collection[str]], hold: Hold) -> Collection[str]:
+    return reach.get(hold.subject_pseudonym, (hold.subject_pseudonym,))
 
 
 def _partner_type(policy: CompiledPolicy, partner_id: str) -> str | None:
@@ -217,7 +267,7 @@ def _partner_type(policy: CompiledPolicy, partner_id: str) -> str | None:
 
 
 def _entry(
-    policy: CompiledPolicy, record: LogRecord, proof: InclusionProofData | None
+    policy: CompiledPolicy, record: LogRecord, proof: InclusionProofData | None, role: str
 ) -> ReportEntry:
     e = record.event
     assert e.ended_at is not None  # set by AuditEvent
@@ -232,6 +282,7 @@ def _entry(
         legal_grounds=_grounds(policy, e.legal_basis),
         processing_activity=e.processing_activity,
         case_id=e.case_id,
+        role_in_case=role,
         break_glass=e.break_glass,
         status=e.status,
         fields=tuple(

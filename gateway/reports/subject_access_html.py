@@ -176,6 +176,9 @@ def _entry(entry: ReportEntry, language: str) -> str:
         _row(words["activity"], f"<code>{_e(entry.processing_activity)}</code>"),
         _row(words["case"], f"<code>{_e(entry.case_id)}</code>"),
     ]
+    if entry.role_in_case:
+        # A role id of the policy: the case file names roles by id only.
+        rows.append(_row(words["role_in_case"], f"<code>{_e(entry.role_in_case)}</code>"))
     if entry.break_glass:
         rows.append(
             _row(words["break_glass"], f'<span class="flag">{_e(words["break_glass_yes"])}</span>')
@@ -266,10 +269,11 @@ def render_html(report: SubjectAccessReport, language: str) -> str:
     )
     if report.entries:
         body.append(_proofs(report, language))
+    pseudonyms = ", ".join(report.subject_pseudonyms or (report.subject_pseudonym,))
     footer = (
-        words["footer"].format(seq=report.record_seq, pseudonym=report.subject_pseudonym)
+        words["footer"].format(seq=report.record_seq, pseudonym=pseudonyms)
         if report.record_seq is not None
-        else words["footer_unrecorded"].format(pseudonym=report.subject_pseudonym)
+        else words["footer_unrecorded"].format(pseudonym=pseudonyms)
     )
     body.append(f'<footer><p class="muted">{_e(footer)}</p></footer>')
     return (

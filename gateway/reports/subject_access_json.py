@@ -33,7 +33,9 @@ def report_document(report: SubjectAccessReport, language: str) -> dict[str, Any
         "generated_at": format_time(report.generated_at),
         "subject": {
             "pseudonym": report.subject_pseudonym,
+            "pseudonyms": list(report.subject_pseudonyms or (report.subject_pseudonym,)),
             "id_type": report.subject_id_type,
+            "cases": [{"case_id": c.case_id, "role": c.role} for c in report.cases],
         },
         "policy_version": report.policy_version,
         "disclosures": [_entry(e, language) for e in report.entries],
@@ -72,6 +74,7 @@ def _entry(e: ReportEntry, language: str) -> dict[str, Any]:
         ],
         "processing_activity": e.processing_activity,
         "case_id": e.case_id,
+        "role_in_case": e.role_in_case,
         "break_glass": e.break_glass,
         "status": e.status,
         "fields": [_field(f, language) for f in e.fields],

@@ -100,6 +100,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "legal_basis": "Wettelijke grond",
         "activity": "Registerverwijzing (verwerkingsactiviteit)",
         "case": "Dossier",
+        "role_in_case": "Uw rol in dat dossier",
         "break_glass": "Spoedtoegang",
         "break_glass_yes": (
             "Ja: gegevens zijn met spoed gedeeld om acuut gevaar af te wenden. "
@@ -167,6 +168,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "legal_basis": "Legal ground",
         "activity": "Register reference (processing activity)",
         "case": "Case",
+        "role_in_case": "Your role in that case",
         "break_glass": "Emergency access",
         "break_glass_yes": (
             "Yes: information was shared urgently to avert acute danger. The data "

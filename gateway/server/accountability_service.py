@@ -212,6 +212,8 @@ class AccountabilityService(accountability_pb2_grpc.AccountabilityServiceService
                 bsn=request.bsn,
                 format=request.format or "json",
                 language=request.language or "nl",
+                case_id=request.case_id,
+                person_id=request.person_id,
             )
             produced = await reports.produce(rc.principal, rc.trace, wanted)
             return accountability_pb2.SubjectAccessReportResponse(

@@ -85,6 +85,7 @@ from gateway.store.checkpoint_file import CheckpointFile, read_notes
 from gateway.store.db import create_engine_for, init_schema
 from gateway.store.holds import HoldStore
 from gateway.store.partner_export import PartnerExportStore
+from gateway.store.persons import PersonDirectory
 from gateway.store.reviews import BreakGlassReviews
 from gateway.store.snapshots import CaseSnapshots
 from gateway.store.text_keys import TextKeyStore
@@ -286,8 +287,9 @@ async def start_gateway(
         source_partners=[endpoint.partner_id for endpoint in config.sources],
     )
     hold_store = HoldStore(engine)
+    persons = PersonDirectory(engine)
     subject_access = SubjectAccessReports(
-        audit, hold_store, lambda: holder.current, keystore.pseudonym_key, clock
+        audit, hold_store, lambda: holder.current, keystore.pseudonym_key, clock, persons
     )
 
     ctx = BrokerContext(
@@ -310,7 +312,7 @@ async def start_gateway(
     disclosures = Disclosures(
         ctx, casefile, metrics.source_call, require_request_nonce=config.require_request_nonce
     )
-    holds = ConfidentialityHolds(ctx, hold_store, texts)
+    holds = ConfidentialityHolds(ctx, hold_store, texts, persons)
     verifier = TokenVerifier(
         lambda: partners.current.partners,
         lambda: partners.current.by_certificate,

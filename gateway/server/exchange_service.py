@@ -249,6 +249,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                 case_id=request.case_id,
                 reason=request.reason,
                 until=request.until,
+                person_id=request.person_id,
             )
             placed = await holds.place(rc.principal, rc.trace, req)
             return exchange_pb2.PlaceHoldResponse(

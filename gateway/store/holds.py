@@ -6,10 +6,16 @@ A hold keeps the disclosures it covers out of a subject's access report while it
 encrypted under a text key (``gateway.crypto.free_text``: the hold-reason key of the case, or
 of the hold itself when it covers every case of the subject); the log record of the hold
 (``record_seq``) holds only its keyed digest.
+
+A hold is one row on one pseudonym: the BSN's for a hold placed by BSN, the person's for one
+placed on a person of a case. Which log pseudonyms it reaches (every person with that BSN,
+also one whose BSN was learnt after the hold) is worked out when a report is made
+(``gateway.broker.subjects.Subjects.reach``), so no row has to follow a person's links.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -112,14 +118,22 @@ class HoldStore:
             )
         return result.rowcount == 1
 
-    @translate_errors("confidentiality holds: list active")
     def active_for(self, subject_pseudonym: str, at: datetime) -> list[Hold]:
         """The holds on the subject in force at ``at``, oldest first."""
+        return self.active_for_any([subject_pseudonym], at)
+
+    @translate_errors("confidentiality holds: list active")
+    def active_for_any(self, subject_pseudonyms: Collection[str], at: datetime) -> list[Hold]:
+        """The holds stored on any of ``subject_pseudonyms`` (one person's pseudonyms) in
+        force at ``at``, oldest first."""
+        wanted = sorted(set(subject_pseudonyms))
+        if not wanted:
+            return []
         t = confidentiality_holds.c
         query = (
             select(confidentiality_holds)
             .where(
-                t.subject_pseudonym == subject_pseudonym,
+                t.subject_pseudonym.in_(wanted),
                 t.until > at,
                 or_(t.lifted_at.is_(None), t.lifted_at > at),
             )
