@@ -134,9 +134,7 @@ class Subjects:
         reach: dict[str, frozenset[str]] = {}
         for held in pseudonyms:
             linked = {
-                link.pseudonym
-                for link in links
-                if held in (link.pseudonym, link.bsn_pseudonym)
+                link.pseudonym for link in links if held in (link.pseudonym, link.bsn_pseudonym)
             }
             reach[held] = frozenset({held, *linked})
         return reach

@@ -79,13 +79,14 @@ async def place_hold(
     until: str,
     reason: str,
     case_id: str = "",
+    person_id: str = "",
 ) -> exchange_pb2.PlaceHoldResponse:
     client = harness.client(partner, role=ROLES.get(partner, "chain_partner"))
     try:
         async with channel(harness, partner) as ch:
             stub = exchange_pb2_grpc.ExchangeServiceStub(ch)  # type: ignore[no-untyped-call]
             request = exchange_pb2.PlaceHoldRequest(
-                bsn=bsn, case_id=case_id, reason=reason, until=until
+                bsn=bsn, case_id=case_id, reason=reason, until=until, person_id=person_id
             )
             response: exchange_pb2.PlaceHoldResponse = await stub.PlaceConfidentialityHold(
                 request, metadata=client.metadata(), timeout=10
@@ -117,7 +118,11 @@ async def access_report(
     fmt: str = "",
     language: str = "",
     role: str = "privacy_officer",
+    case_id: str = "",
+    person_id: str = "",
 ) -> accountability_pb2.SubjectAccessReportResponse:
+    """The report of the subject named by ``bsn``, or by ``case_id`` and ``person_id``
+    (pass ``bsn=""`` then)."""
     client = harness.client("zvh", role=role)
     try:
         async with channel(harness, "zvh") as ch:
@@ -125,7 +130,11 @@ async def access_report(
             response: accountability_pb2.SubjectAccessReportResponse = (
                 await stub.SubjectAccessReport(
                     accountability_pb2.SubjectAccessReportRequest(
-                        bsn=bsn, format=fmt, language=language
+                        bsn=bsn,
+                        format=fmt,
+                        language=language,
+                        case_id=case_id,
+                        person_id=person_id,
                     ),
                     metadata=client.metadata(),
                     timeout=30,
