@@ -60,3 +60,14 @@ def test_active_holds_are_those_in_force_at_the_moment(engine: Engine) -> None:
 def test_a_lifted_hold_cannot_be_placed(engine: Engine) -> None:
     with pytest.raises(ValueError):
         HoldStore(engine).place(replace(hold("h_x"), lifted_at=T0))
+
+
+def test_active_holds_of_several_pseudonyms_of_one_person(engine: Engine) -> None:
+    store = HoldStore(engine)
+    placed = (hold("h_a"), hold("h_b", "ps_b"), hold("h_c", "ps_c"), hold("h_s", "ps_b", days=1))
+    for h in placed:
+        store.place(h)
+    at = T0 + timedelta(days=2)
+    assert [h.hold_id for h in store.active_for_any(["ps_a", "ps_b", "ps_b"], at)] == ["h_a", "h_b"]
+    assert [h.hold_id for h in store.active_for_any(["ps_b"], T0)] == ["h_b", "h_s"]
+    assert store.active_for_any([], at) == []
