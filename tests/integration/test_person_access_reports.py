@@ -17,10 +17,13 @@ import grpc
 import pytest
 
 from gateway.broker.subjects import PERSON_ID_TYPE
+from gateway.cli.main import main
 from gateway.core import CompiledPolicy
 from gateway.reports.subject_access_text import WITHHELD_STATEMENT
+from gateway.server.config import shipped_policy_dir
 from gateway.store.audit_event import SUBJECT_ID_TYPE, RecordKind
-from gateway.store.audit_log import LogRecord
+from gateway.store.audit_log import AuditLog, LogRecord
+from gateway.store.db import create_engine_for
 from gateway.store.holds import HoldStore
 from tests.integration.access_helpers import (
     Clock,
@@ -286,3 +289,51 @@ async def test_naming_the_subject_badly_is_refused(gateway: Harness, clock: Cloc
     ]
     assert refusals == [("municipality", "holds_not_allowed", family.child1.pseudonym)]
     assert not gateway.gateway.log.list_records(kinds=[RecordKind.HOLD_PLACED])
+
+
+async def test_the_command_reports_on_a_person_of_a_case(
+    tmp_path: Path,
+    dev_keys: Path,
+    shipped_policy: CompiledPolicy,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    async with running_harness(url, dev_keys, shipped_policy) as harness:
+        family = await family_case(harness)
+    s = family.seqs
+    source = ["--database", url, "--keys", str(dev_keys), "--policy", str(shipped_policy_dir())]
+    out = tmp_path / "report.json"
+    person = ["--case", family.case_id, "--person", family.child1.person_id]
+    assert main(["audit", "report", *person, *source, "-o", str(out)]) == 0
+    document = json.loads(out.read_text("utf-8"))
+    assert schema_errors(document) == []
+    assert listed_seqs(document) == [s["d1_child1"], s["d3_child1"], s["d4_child1"]]
+    assert document["subject"]["cases"] == [{"case_id": family.case_id, "role": "child"}]
+    # --bsn is --subject by another name; the BSN learnt later finds both pseudonyms.
+    assert main(["audit", "report", "--bsn", CHILD_BSN, *source, "-o", str(out)]) == 0
+    assert listed_seqs(json.loads(out.read_text("utf-8"))) == [s["d1_child2"], s["d5_child2"]]
+
+    capsys.readouterr()
+    no_case = ["--person", family.child1.person_id]
+    assert main(["audit", "report", *no_case, *source]) == 2
+    assert "--case and --person" in capsys.readouterr().err
+    for wrong in (["--case", family.case_id], ["--subject", CHILD_BSN, *person]):
+        with pytest.raises(SystemExit) as refused:
+            main(["audit", "report", *wrong, *source])
+        assert refused.value.code == 2
+    unknown = ["--case", family.case_id, "--person", "p_nobody"]
+    assert main(["audit", "report", *unknown, *source]) == 2
+    assert "no such person" in capsys.readouterr().err
+    assert main(["audit", "report", "--bsn", CHILD_BSN, "--case", family.case_id, *source]) == 2
+
+    engine = create_engine_for(url)
+    try:
+        made = AuditLog(engine).list_records(kinds=[RecordKind.SUBJECT_ACCESS])
+    finally:
+        engine.dispose()
+    assert [r.event.subject_pseudonym for r in made] == [
+        family.child1.pseudonym,
+        family.child2_later.pseudonym,
+        family.child2.pseudonym,
+    ]
+    assert made[0].seq == document["record_seq"] and made[0].event.case_id == family.case_id
