@@ -15,6 +15,7 @@ from gateway.store.audit_event import FieldEntry
 from gateway.store.audit_log import LogRecord
 from gateway.store.holds import Hold
 from tests.reports.conftest import SUBJECT_A, SUBJECT_B, T0, entry, hold, record
+from tests.reports.test_subject_access_render import SCHEMA
 
 NOW = T0 + timedelta(days=1)
 # Person A stands under two pseudonyms: its own from before its BSN was known, and the BSN's.
@@ -88,6 +89,7 @@ def test_a_hold_reaches_the_pseudonyms_linked_to_its_own(policy: CompiledPolicy)
 def test_the_documents_name_roles_and_every_pseudonym(policy: CompiledPolicy) -> None:
     report = build(policy, family_records())
     document = report_document(report, "en")
+    assert [e.message for e in SCHEMA.iter_errors(document)] == []
     assert document["subject"] == {
         "pseudonym": SUBJECT_A,
         "pseudonyms": [SUBJECT_A, A_LATER],
