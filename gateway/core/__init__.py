@@ -29,7 +29,6 @@ from gateway.core.errors import (
 )
 from gateway.core.explain import Cell, Explanation, FieldExplanation, LostRule, RuleRef
 from gateway.core.model import (
-    IDENTIFIERS,
     About,
     ApproachGround,
     ApproachSpec,
@@ -63,7 +62,6 @@ from gateway.core.policytests import (
 from gateway.core.transforms import apply_transform
 
 __all__ = [
-    "IDENTIFIERS",
     "About",
     "AccessRequest",
     "ApproachGround",

@@ -21,10 +21,11 @@ PARTNERS = {
     "police": "police", "om": "om", "probation": "probation", "rvdk": "child_protection",
     "gi": "child_protection", "dji": "dji", "ggz": "ggz", "addiction-care": "addiction_care",
     "veilig-thuis": "veilig_thuis", "municipality": "municipality",
-    "housing": "housing_corporation", "zvh": "zvh"}
+    "housing": "housing_corporation", "zvh": "zvh", "police_avim": "police", "ggd": "ggd",
+    "trafficking-care-coordination": "trafficking_care_coordination"}
 PARTNER_TYPES = set(PARTNERS.values())
 PURPOSES = {"triage", "assess_and_accept", "analysis_and_plan", "coordinate_interventions",
-            "monitoring", "acute_safety"}
+            "monitoring", "acute_safety", "handover"}
 ACUTE_RESPONDERS = {"police", "child_protection", "veilig_thuis", "municipality", "zvh"}
 
 
@@ -58,7 +59,8 @@ def test_the_shipped_policy_names_what_the_covenant_names(shipped: CompiledPolic
     assert {p.id for p in policy.purposes} == PURPOSES
     assert {c.id: c.special for c in policy.categories if c.special != "none"} == {
         "supervision": "art10", "police_data": "art10", "om_case_data": "art10",
-        "judicial_documentation": "art10", "health": "art9"}
+        "judicial_documentation": "art10", "health": "art9",
+        "case_file_health": "art9", "case_file_criminal": "art10"}
     assert len(shipped.fields) >= 40
 
 
@@ -241,6 +243,16 @@ def test_the_privacy_officer_sees_no_case_content(shipped: CompiledPolicy) -> No
             assert all(d.effect is Effect.WITHHOLD for d in cell.fields), cell.purpose
 
 
-def test_no_case_data_is_exchanged_after_closure(shipped: CompiledPolicy) -> None:
+def test_after_closure_only_the_closing_summary_is_handed_over(
+        shipped: CompiledPolicy) -> None:
+    # Changed with the handover purpose: at closure the case director receives the closing
+    # summary for the warm handover, and nothing else.
     for purpose in shipped.purposes.values():
-        assert "closure" not in purpose.phases
+        assert "closure" not in purpose.phases or purpose.id == "handover"
+    for cell in shipped.cells(approach=None, person_role=None):
+        if cell.phase != "closure":
+            continue
+        released_here = {d.field for d in cell.fields if d.effect is not Effect.WITHHOLD}
+        assert released_here <= {"case.closing_summary"}
+        if cell.role == "case_director":
+            assert released_here == {"case.closing_summary"}
