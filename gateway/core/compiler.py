@@ -1,9 +1,9 @@
 """Compile a validated policy into lookup tables, and decide requests against them.
 
 For every (partner type, role, purpose, phase, approach, person role) the policy allows,
-every catalogue field is resolved once, at load (``gateway.core.analysis`` says how conflicts resolve). ``decide`` is
-then a few dictionary lookups and a selection of the requested fields; no rule is evaluated
-per request.
+every catalogue field is resolved once, at load (``gateway.core.analysis`` says how
+conflicts resolve). ``decide`` is then a few dictionary lookups and a selection of the
+requested fields; no rule is evaluated per request.
 """
 
 from __future__ import annotations

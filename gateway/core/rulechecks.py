@@ -116,8 +116,8 @@ def _contradictions(analysis: PolicyAnalysis) -> tuple[set[int], list[PolicyIssu
                     field = analysis.policy.fields[position].id
                     issues.append(_issue(
                         b.loc, f"rule {b.id!r} contradicts rule {a.id!r} ({_place(a)}) on "
-                        f"field {field!r} for {_cell(analysis, group.first_cell)}: both are equally "
-                        f"specific, {a.id!r} gives {_shown(a)} and this rule gives "
+                        f"field {field!r} for {_cell(analysis, group.first_cell)}: both are "
+                        f"equally specific, {a.id!r} gives {_shown(a)} and this rule gives "
                         f"{_shown(b)}",
                         "make the two agree, or narrow one of them (who.partner_types, "
                         "who.roles, phases, approaches, persons, or naming the field instead "

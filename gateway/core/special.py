@@ -126,8 +126,8 @@ class _Checker:
                 f"{release.category!r}")
         message = (f"rule {rule.id!r} releases {what} ({_outcome(rule)}) to partner type "
                    f"{partner_type!r} under purpose {purpose.id!r}"
-                   f"{f' in approach {approach.id!r}' if approach else ''}, but none of its grounds "
-                   f"({', '.join(grounds) or 'none'}) permits {release.regime}")
+                   f"{f' in approach {approach.id!r}' if approach else ''}, but none of its "
+                   f"grounds ({', '.join(grounds) or 'none'}) permits {release.regime}")
         fitting = self.permitting[release.regime]
         known = (f"; grounds that permit {release.regime}: {', '.join(fitting)}" if fitting
                  else f"; no ground in legal_bases permits {release.regime} yet")
