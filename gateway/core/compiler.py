@@ -133,16 +133,28 @@ class CompiledPolicy:
     def _build(self, specials: Mapping[str, str]) -> dict[CellKey, _Row]:
         analysis = self._analysis
         rules = self.policy.rules
+        # Groups differ in a few fields at most: each decision is made once and shared.
+        made: dict[tuple[int, int | None | str], FieldDecision] = {}
         rows: list[_Row] = []
         for group in analysis.groups:
-            outside = outside_approach_reason(group.first_cell[4])
-            rows.append(tuple(
-                FieldDecision(spec.id, spec.category, specials[spec.id], spec.source,
-                              Effect.WITHHOLD, None, (), None, outside)
-                if position in group.excluded else
-                _decision(spec, specials[spec.id], None if won is None else rules[won])
-                for position, (spec, won) in enumerate(zip(self.fields, group.winners,
-                                                           strict=True))))
+            approach = group.first_cell[4]
+            row: list[FieldDecision] = []
+            for position, (spec, won) in enumerate(zip(self.fields, group.winners,
+                                                       strict=True)):
+                memo: tuple[int, int | None | str] = (
+                    (position, approach) if position in group.excluded else (position, won))
+                decision = made.get(memo)
+                if decision is None:
+                    if position in group.excluded:
+                        decision = FieldDecision(spec.id, spec.category, specials[spec.id],
+                                                 spec.source, Effect.WITHHOLD, None, (), None,
+                                                 outside_approach_reason(approach))
+                    else:
+                        decision = _decision(spec, specials[spec.id],
+                                             None if won is None else rules[won])
+                    made[memo] = decision
+                row.append(decision)
+            rows.append(tuple(row))
         return {key: rows[index] for key, index in analysis.cells.items()}
 
     @staticmethod
