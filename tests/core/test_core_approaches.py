@@ -332,6 +332,7 @@ def test_an_approach_ground_can_open_special_data_in_that_approach_only(
     assert _fields(policy, _request(approach="acute_only"))["care.diagnosis"] is (
         Effect.DISCLOSE)
     assert _fields(policy, _request())["care.diagnosis"] is Effect.WITHHOLD
-    everywhere = _docs(mini_docs, RULES.rstrip(" ") + opening.replace("approaches: [acute_only],", ""))
+    unscoped = opening.replace("approaches: [acute_only],", "")
+    everywhere = _docs(mini_docs, RULES.rstrip(" ") + unscoped)
     issue = _only(_errors(everywhere), "releases special-category (art9)")
     assert "partner type 'police' under purpose 'meeting'" in issue.message
