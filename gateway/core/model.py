@@ -276,6 +276,15 @@ class ApproachSpec(_Marked):
     loc: Location = _loc()
     marks: Marks = _marks()
 
+    def on_table(self, partner_type: str) -> bool:
+        """Whether partners of the type take part in cases of this approach."""
+        return (partner_type == ZVH_PARTNER_TYPE or self.partner_types is None
+                or partner_type in self.partner_types)
+
+    def uses(self, purpose: str) -> bool:
+        """Whether the purpose is used in this approach."""
+        return self.purposes is None or purpose in self.purposes
+
     def grounds(self, purpose: str, partner_type: str) -> tuple[str, ...]:
         """The extra ground ids for (purpose, recipient partner type), in policy order."""
         return tuple(dict.fromkeys(

@@ -144,7 +144,10 @@ def test_a_purpose_the_approach_does_not_use_is_refused(policy: CompiledPolicy) 
 
 
 def test_the_zvh_is_on_every_table(policy: CompiledPolicy) -> None:
-    assert "zvh" in (policy.approaches["acute_only"].partner_types or ())
+    acute = policy.approaches["acute_only"]
+    assert acute.partner_types == ("police", "zvh")
+    assert acute.on_table("zvh") and acute.on_table("police") and not acute.on_table("care")
+    assert acute.uses("meeting") and not acute.uses("triage")
     decision = policy.decide(_request("zvh", "director", approach="acute_only"))
     assert decision.permitted
 
