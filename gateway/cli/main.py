@@ -144,6 +144,11 @@ def _policy_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     explain.add_argument("--purpose", required=True, help="purpose declared")
     explain.add_argument("--phase", required=True, help="phase the case is in")
     explain.add_argument("--field", help="explain this field only")
+    explain.add_argument("--approach", default="",
+                         help="approach the case is worked in (default: the default approach)")
+    explain.add_argument("--person-role", default="",
+                         help="role in the case of the person the fields are about "
+                              "(default: case level, no person-specific rule applies)")
     explain.set_defaults(run=_policy_explain)
 
     matrix = policy.add_parser(
@@ -156,6 +161,11 @@ def _policy_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     matrix.add_argument("--purpose", required=True)
     matrix.add_argument("--phase", required=True)
     matrix.add_argument("--role", help="show this role only (default: every role)")
+    matrix.add_argument("--approach", default="",
+                        help="show this approach (default: the policy's default approach)")
+    matrix.add_argument("--person-role", default="",
+                        help="show the fields about a person in this role in the case "
+                             "(default: case level, no person-specific rule applies)")
     matrix.add_argument(
         "--format",
         choices=("html", "md"),
@@ -251,7 +261,8 @@ def _policy_explain(args: argparse.Namespace) -> int:
     from gateway.cli.policy_explain import ExplainQuery, run_explain
 
     query = ExplainQuery(
-        args.partner, args.partner_type, args.role, args.purpose, args.phase, args.field
+        args.partner, args.partner_type, args.role, args.purpose, args.phase, args.field,
+        args.approach, args.person_role,
     )
     return run_explain(args.dir, query)
 
@@ -263,7 +274,8 @@ def _policy_matrix(args: argparse.Namespace) -> int:
     if fmt is None:
         suffix = args.output.suffix.lower() if args.output else ""
         fmt = "html" if suffix in (".html", ".htm") else "md"
-    return run_matrix(args.dir, args.purpose, args.phase, args.role, fmt, args.output)
+    return run_matrix(args.dir, args.purpose, args.phase, args.role, fmt, args.output,
+                      args.approach, args.person_role)
 
 
 def _policy_diff(args: argparse.Namespace) -> int:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.cli.policy_diff_elements import ElementChange, element_changes
 from gateway.cli.policy_output import (
@@ -36,7 +36,8 @@ from gateway.core import CompiledPolicy, Effect, FieldDecision
 from gateway.core.model import Params
 from gateway.core.transforms import TRANSFORMS
 
-CellKey = tuple[str, str, str, str]  # partner type, role, purpose, phase
+# partner type, role, purpose, phase, approach, person role ("" = case level)
+CellKey = tuple[str, str, str, str, str, str]
 _EFFECT_RANK = {Effect.DISCLOSE: 0, Effect.MASK: 1, Effect.WITHHOLD: 2}
 
 
@@ -76,6 +77,8 @@ class Change:
     field: str
     old: Outcome
     new: Outcome
+    approach: str = ""
+    person_role: str = ""
 
     @property
     def direction(self) -> str:
@@ -99,10 +102,14 @@ class FieldRelease:
     phase: str
     field: str
     outcome: Outcome
+    approach: str = ""
+    person_role: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"partner_type": self.partner_type, "role": self.role, "purpose": self.purpose,
-                "phase": self.phase, "field": self.field, "outcome": self.outcome.as_json()}
+                "phase": self.phase, "approach": self.approach,
+                "person_role": self.person_role, "field": self.field,
+                "outcome": self.outcome.as_json()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,8 @@ class PolicyDiff:
     added_field_releases: tuple[FieldRelease, ...] = ()
     removed_field_releases: tuple[FieldRelease, ...] = ()
     elements: tuple[ElementChange, ...] = ()
+    # The new policy's default approach: changes in it are shown without naming it.
+    default_approach: str = ""
 
     @property
     def empty(self) -> bool:
@@ -127,8 +136,15 @@ class PolicyDiff:
 
 
 def _cells(policy: CompiledPolicy) -> dict[CellKey, Mapping[str, FieldDecision]]:
-    return {(c.partner_type, c.role, c.purpose, c.phase): {d.field: d for d in c.fields}
-            for c in policy.cells()}
+    """Every cell of every approach and person role (case level included)."""
+    return {c.key: {d.field: d for d in c.fields}
+            for c in policy.cells(approach=None, person_role=None)}
+
+
+def scope_text(approach: str, person_role: str, default_approach: str) -> str:
+    """`` in approach x, person role y``: what a cell adds to (partner type, role)."""
+    said = "" if approach in ("", default_approach) else f" in approach {approach}"
+    return said + (f", person role {person_role}" if person_role else "")
 
 
 def diff_policies(old: CompiledPolicy, new: CompiledPolicy) -> PolicyDiff:
@@ -151,17 +167,65 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy) -> PolicyDiff:
         for field in shared_fields:
             before, after = Outcome.of(old_row[field]), Outcome.of(new_row[field])
             if before != after:
-                changes.append(Change(*key, field, before, after))
+                changes.append(Change(*key[:4], field, before, after, approach=key[4],
+                                      person_role=key[5]))
     fields_added = tuple(f for f in new_fields if f not in set(old_fields))
     fields_removed = tuple(f for f in old_fields if f not in set(new_fields))
+    default = new.default_approach
     return PolicyDiff(
-        old.version, new.version, tuple(changes),
-        tuple(k for k in new_cells if k not in old_cells),
-        tuple(k for k in old_cells if k not in new_cells),
+        old.version, new.version, _folded(changes, _change_key, default),
+        _folded([k for k in new_cells if k not in old_cells], lambda k: (k, released[k]),
+                default),
+        _folded([k for k in old_cells if k not in new_cells], lambda k: (k, released[k]),
+                default),
         fields_added, fields_removed, released,
-        tuple(_field_releases(new_cells, old_cells, fields_added)),
-        tuple(_field_releases(old_cells, new_cells, fields_removed)),
-        element_changes(old, new))
+        _folded(list(_field_releases(new_cells, old_cells, fields_added)), _release_key,
+                default),
+        _folded(list(_field_releases(old_cells, new_cells, fields_removed)), _release_key,
+                default),
+        element_changes(old, new), default)
+
+
+_T = TypeVar("_T")
+# What identifies an item: its cell, and what must be equal for the base cell's item to
+# stand for it.
+_Keyed = Callable[[_T], tuple[CellKey, object]]
+
+
+def _base(key: CellKey, default_approach: str) -> CellKey | None:
+    """The cell an item in ``key`` is compared with: the case level of its approach for a
+    person role, the default approach's case level for another approach's; None for that."""
+    approach, person = key[4], key[5]
+    if person:
+        return (*key[:4], approach, "")
+    if approach != default_approach:
+        return (*key[:4], default_approach, "")
+    return None
+
+
+def _folded(items: list[_T], keyed: _Keyed[_T], default_approach: str) -> tuple[_T, ...]:
+    """The items, without those of person roles and other approaches that say the same as
+    the item of their base cell: a change of a general rule is listed once, not once per
+    approach and person role."""
+    present = {keyed(item) for item in items}
+    kept = []
+    for item in items:
+        key, same = keyed(item)
+        base = _base(key, default_approach)
+        if base is not None and (base, same) in present:
+            continue
+        kept.append(item)
+    return tuple(kept)
+
+
+def _change_key(c: Change) -> tuple[CellKey, object]:
+    return ((c.partner_type, c.role, c.purpose, c.phase, c.approach, c.person_role),
+            (c.field, c.old, c.new))
+
+
+def _release_key(r: FieldRelease) -> tuple[CellKey, object]:
+    return ((r.partner_type, r.role, r.purpose, r.phase, r.approach, r.person_role),
+            (r.field, r.outcome))
 
 
 def _field_releases(cells: Mapping[CellKey, Mapping[str, FieldDecision]],
@@ -171,7 +235,8 @@ def _field_releases(cells: Mapping[CellKey, Mapping[str, FieldDecision]],
     for field in fields:
         for key, row in cells.items():
             if key in other and row[field].effect is not Effect.WITHHOLD:
-                yield FieldRelease(*key, field, Outcome.of(row[field]))
+                yield FieldRelease(*key[:4], field, Outcome.of(row[field]), approach=key[4],
+                                   person_role=key[5])
 
 
 def render_text(diff: PolicyDiff, old_name: str = "", new_name: str = "") -> Iterator[str]:
@@ -180,29 +245,34 @@ def render_text(diff: PolicyDiff, old_name: str = "", new_name: str = "") -> Ite
     if diff.empty:
         yield "no outcome changes"
         return
-    # purpose -> (partner type, role) -> (field, old, new) -> phases
-    grouped: dict[str, dict[tuple[str, str], dict[tuple[str, Outcome, Outcome], list[str]]]]
+    # purpose -> (partner type, role, scope) -> (field, old, new) -> phases
+    grouped: dict[str, dict[tuple[str, str, str],
+                            dict[tuple[str, Outcome, Outcome], list[str]]]]
     grouped = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for c in diff.changes:
-        grouped[c.purpose][(c.partner_type, c.role)][(c.field, c.old, c.new)].append(c.phase)
+        scope = scope_text(c.approach, c.person_role, diff.default_approach)
+        grouped[c.purpose][(c.partner_type, c.role, scope)][(c.field, c.old, c.new)].append(
+            c.phase)
     width = max((len(c.field) for c in diff.changes), default=0)
     for purpose, recipients in grouped.items():
         yield ""
         yield f"purpose {purpose}"
-        for (partner_type, role), changes in recipients.items():
-            yield f"  {partner_type} as {role}"
+        for (partner_type, role, scope), changes in recipients.items():
+            yield f"  {partner_type} as {role}{scope}"
             for (field, old, new), phases in changes.items():
                 direction = Change(partner_type, role, purpose, "", field, old, new).direction
                 yield (f"    {field:<{width}}  {old} -> {new}  ({direction}; "
                        f"phase{'s' if len(phases) > 1 else ''} {', '.join(phases)})")
     yield from _cell_lines("cells only in the new policy (requests now possible)",
-                           diff.cells_added, diff.released)
+                           diff.cells_added, diff.released, diff.default_approach)
     yield from _cell_lines("cells only in the old policy (requests no longer possible)",
-                           diff.cells_removed, diff.released)
+                           diff.cells_removed, diff.released, diff.default_approach)
     yield from _field_lines("fields added to the catalogue", "now released",
-                            diff.fields_added, diff.added_field_releases)
+                            diff.fields_added, diff.added_field_releases,
+                            diff.default_approach)
     yield from _field_lines("fields removed from the catalogue", "no longer released",
-                            diff.fields_removed, diff.removed_field_releases)
+                            diff.fields_removed, diff.removed_field_releases,
+                            diff.default_approach)
     if diff.elements:
         yield ""
         yield "purposes, partners, fields and legal bases changed:"
@@ -213,7 +283,8 @@ def render_text(diff: PolicyDiff, old_name: str = "", new_name: str = "") -> Ite
 
 
 def _summary(diff: PolicyDiff) -> str:
-    cells = {(c.partner_type, c.role, c.purpose, c.phase) for c in diff.changes}
+    cells = {(c.partner_type, c.role, c.purpose, c.phase, c.approach, c.person_role)
+             for c in diff.changes}
     line = (f"{plural(len(diff.changes), 'changed outcome')} in {plural(len(cells), 'cell')}; "
             f"{len(diff.cells_added)} cells added, {len(diff.cells_removed)} removed")
     if diff.fields_added or diff.fields_removed:
@@ -226,7 +297,7 @@ def _summary(diff: PolicyDiff) -> str:
 
 
 def _field_lines(title: str, released: str, fields: tuple[str, ...],
-                 releases: tuple[FieldRelease, ...]) -> Iterator[str]:
+                 releases: tuple[FieldRelease, ...], default_approach: str) -> Iterator[str]:
     """Per field, the cells both policies hold where it is (was) released, phases folded."""
     if not fields:
         return
@@ -236,7 +307,8 @@ def _field_lines(title: str, released: str, fields: tuple[str, ...],
         phases: dict[tuple[str, str, str, Outcome], list[str]] = defaultdict(list)
         for r in releases:
             if r.field == field:
-                phases[(r.purpose, r.partner_type, r.role, r.outcome)].append(r.phase)
+                role = r.role + scope_text(r.approach, r.person_role, default_approach)
+                phases[(r.purpose, r.partner_type, role, r.outcome)].append(r.phase)
         if not phases:
             yield f"  {field}: withheld in every cell both policies hold"
             continue
@@ -248,7 +320,7 @@ def _field_lines(title: str, released: str, fields: tuple[str, ...],
 
 
 def _cell_lines(title: str, keys: tuple[CellKey, ...],
-                released: Mapping[CellKey, Released]) -> Iterator[str]:
+                released: Mapping[CellKey, Released], default_approach: str) -> Iterator[str]:
     if not keys:
         return
     yield ""
@@ -256,7 +328,8 @@ def _cell_lines(title: str, keys: tuple[CellKey, ...],
     # Fold phases of one role that release the same, then roles with the same phases.
     by_role: dict[tuple[str, str, str, Released], list[str]] = defaultdict(list)
     for key in keys:
-        by_role[(key[2], key[0], key[1], released.get(key, ()))].append(key[3])
+        role = key[1] + scope_text(key[4], key[5], default_approach)
+        by_role[(key[2], key[0], role, released.get(key, ()))].append(key[3])
     by_type: dict[tuple[str, str, tuple[str, ...], Released], list[str]] = defaultdict(list)
     for (purpose, partner_type, role, fields), phase_list in by_role.items():
         by_type[(purpose, partner_type, tuple(phase_list), fields)].append(role)
@@ -269,7 +342,8 @@ def _cell_lines(title: str, keys: tuple[CellKey, ...],
 
 def diff_json(diff: PolicyDiff) -> dict[str, Any]:
     def cell(key: CellKey) -> dict[str, str]:
-        return dict(zip(("partner_type", "role", "purpose", "phase"), key, strict=True))
+        return dict(zip(("partner_type", "role", "purpose", "phase", "approach",
+                         "person_role"), key, strict=True))
 
     def released(key: CellKey) -> dict[str, Any]:
         fields = {f: o.as_json() for f, o in diff.released.get(key, ())}
@@ -278,7 +352,8 @@ def diff_json(diff: PolicyDiff) -> dict[str, Any]:
     return {
         "old_version": diff.old_version,
         "new_version": diff.new_version,
-        "changes": [{**cell((c.partner_type, c.role, c.purpose, c.phase)), "field": c.field,
+        "changes": [{**cell((c.partner_type, c.role, c.purpose, c.phase, c.approach,
+                             c.person_role)), "field": c.field,
                      "old": c.old.as_json(), "new": c.new.as_json(),
                      "direction": c.direction} for c in diff.changes],
         "cells_added": [released(k) for k in diff.cells_added],

@@ -1,6 +1,8 @@
 """`ketenpoort policy explain`: why a partner gets what it gets, field by field.
 
-For one (partner or partner type, role, purpose, phase) it prints, per field, the outcome,
+For one (partner or partner type, role, purpose, phase), in an approach (``--approach``,
+default the policy's default approach) and for a person role (``--person-role``, default a
+case-level request where rules with ``persons:`` do not apply), it prints, per field, the outcome,
 the rule that decided it with its place and reason, and every other rule that matched and
 why it lost. Participation in the case is assumed, as it is for a partner that takes part.
 """
@@ -39,6 +41,8 @@ class ExplainQuery:
     purpose: str
     phase: str
     field: str | None = None
+    approach: str = ""
+    person_role: str = ""
 
 
 def run_explain(directory: Path, query: ExplainQuery) -> int:
@@ -61,9 +65,15 @@ def run_explain(directory: Path, query: ExplainQuery) -> int:
         print(f"partner type {partner_type}")
     assert partner_type is not None
     print(f"role {query.role}, purpose {query.purpose}, phase {query.phase}")
+    approach = loaded.approach(query.approach).id
+    print(f"approach {approach}"
+          + (" (default)" if not query.approach else "")
+          + (f", person role {query.person_role}" if query.person_role
+             else ", case level (no person-specific rule applies)"))
     try:
         explanation = loaded.explain(partner_type, query.role, query.purpose, query.phase,
-                                     query.field)
+                                     query.field, approach=query.approach,
+                                     person_role=query.person_role)
     except RequestError as exc:
         print(f"ketenpoort policy explain: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -74,7 +84,7 @@ def run_explain(directory: Path, query: ExplainQuery) -> int:
             message += f"; it applies in phase{'s' if len(phases) > 1 else ''} {', '.join(phases)}"
         _print_refusal(message, explanation.refusal.code)
         return EXIT_FAILED
-    for line in _purpose_lines(loaded, partner_type, query.purpose):
+    for line in _purpose_lines(loaded, partner_type, query.purpose, approach):
         print(line)
     for field in explanation.fields:
         print()
@@ -94,6 +104,10 @@ def _unknown_ids(policy: CompiledPolicy, query: ExplainQuery) -> Iterator[str | 
     yield unknown_id("phase", query.phase, policy.phases)
     if query.field is not None:
         yield unknown_id("field", query.field, [f.id for f in policy.fields])
+    if query.approach:
+        yield unknown_id("approach", query.approach, list(policy.approaches))
+    if query.person_role:
+        yield unknown_id("person role", query.person_role, policy.person_roles)
 
 
 def _print_refusal(message: str, code: str) -> None:
@@ -101,11 +115,13 @@ def _print_refusal(message: str, code: str) -> None:
     print(f"  refusal code: {code}; no field is released")
 
 
-def _purpose_lines(policy: CompiledPolicy, partner_type: str, purpose_id: str) -> Iterator[str]:
+def _purpose_lines(policy: CompiledPolicy, partner_type: str, purpose_id: str,
+                   approach: str) -> Iterator[str]:
     purpose = policy.purpose(purpose_id)
     bases = {basis.id: basis for basis in policy.policy.legal_bases}
+    extra = policy.approach(approach).grounds(purpose_id, partner_type)
     yield "legal bases for this recipient:"
-    for ground in purpose.grounds(partner_type):
+    for ground in dict.fromkeys([*purpose.grounds(partner_type), *extra]):
         basis = bases.get(ground)
         text = "" if basis is None else one_line(basis.title) + permits_text(basis.permits)
         yield from wrapped(text, 4, f"  {ground}: ")
@@ -127,7 +143,9 @@ def _field_lines(directory: Path, policy: CompiledPolicy,
     yield f"{field.field}  [{field.category}{marker}]"
     yield f"  outcome:    {effect_text(field.effect, field.transform, field.params)}"
     winner = field.winner
-    if winner is None:
+    if field.outside_approach:
+        yield "  decided by: the field does not apply under this approach (withheld)"
+    elif winner is None:
         yield "  decided by: no rule grants this field (withheld by default)"
     else:
         override = ", an override" if winner.override else ""

@@ -5,6 +5,12 @@ use the purpose. A cell holds the outcome (``D`` disclose, ``M:<transform>`` mas
 withhold, ``—`` not applicable). A partner type whose roles get different outcomes shows
 each role's outcome in the cell; ``--role`` narrows the matrix to one role.
 
+``--approach`` shows the matrix of one approach (default: the policy's default approach):
+only the partner types on its table get a column, fields outside it are withheld, and its
+extra grounds are listed. ``--person-role`` shows the outcomes for the fields about a person
+in that role in the case (default: a case-level request, where rules with ``persons:`` do
+not apply).
+
 The matrix is built as plain data here and written as Markdown here or as HTML by
 ``gateway.cli.policy_matrix_html``.
 """
@@ -93,51 +99,82 @@ class Matrix:
     columns: tuple[Column, ...]
     closed_to: tuple[str, ...]  # partner types that may not use the purpose
     groups: tuple[Group, ...]
+    approach: str = ""
+    person_role: str = ""
+    off_table: tuple[str, ...] = ()  # partner types of the purpose not on the approach's table
 
     @property
     def title(self) -> str:
-        return f"Disclosure matrix: purpose {self.purpose.id}, phase {self.phase}"
+        title = f"Disclosure matrix: purpose {self.purpose.id}, phase {self.phase}"
+        if self.approach:
+            title += f", approach {self.approach}"
+        if self.person_role:
+            title += f", person role {self.person_role}"
+        return title
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    purpose: str
+    phase: str
+    approach: str
+    person_role: str
 
 
 def build_matrix(policy: CompiledPolicy, purpose_id: str, phase: str,
-                 role: str | None = None) -> Matrix:
-    """The matrix for a purpose and phase; ids must be known to the policy."""
+                 role: str | None = None, *, approach: str = "",
+                 person_role: str = "") -> Matrix:
+    """The matrix for a purpose and phase in an approach ("" the default one), for a person
+    role ("" case level); ids must be known to the policy."""
     purpose = policy.purpose(purpose_id)
-    columns = tuple(_column(policy, purpose, t, role) for t in purpose.partner_types)
-    named = dict.fromkeys([g for c in columns for g in purpose.grounds(c.partner_type)])
+    spec = policy.approach(approach)
+    table = spec.partner_types or ()
+    columns = tuple(_column(policy, purpose, t, role, approach)
+                    for t in purpose.partner_types if t in table)
+    named = dict.fromkeys([
+        g for c in columns for g in (*purpose.grounds(c.partner_type), *c.extra_grounds)])
     titles = {basis.id: one_line(basis.title) + permits_text(basis.permits)
               for basis in policy.policy.legal_bases}
     closed = tuple(t.id for t in policy.policy.partner_types
                    if t.id not in purpose.partner_types)
+    off_table = tuple(t for t in purpose.partner_types if t not in table)
+    scope = _Scope(purpose.id, phase, spec.id, person_role)
+    shown_approach = approach and spec.id
     return Matrix(purpose, phase, role, policy.version,
                   tuple((g, titles.get(g, "")) for g in named), columns, closed,
-                  tuple(_groups(policy, purpose.id, phase, columns)))
+                  tuple(_groups(policy, scope, columns)), shown_approach, person_role,
+                  off_table)
 
 
 def _column(policy: CompiledPolicy, purpose: Purpose, partner_type: str,
-            role: str | None) -> Column:
+            role: str | None, approach: str) -> Column:
     roles = policy.roles_of(partner_type)
     shown = roles if role is None else tuple(r for r in roles if r == role)
-    extra = tuple(g for g in purpose.grounds(partner_type) if g not in purpose.legal_bases)
+    spec = policy.approach(approach)
+    grounds = dict.fromkeys([*purpose.grounds(partner_type),
+                             *spec.grounds(purpose.id, partner_type)])
+    extra = tuple(g for g in grounds if g not in purpose.legal_bases)
     return Column(partner_type, shown, extra)
 
 
-def _groups(policy: CompiledPolicy, purpose: str, phase: str,
+def _groups(policy: CompiledPolicy, scope: _Scope,
             columns: tuple[Column, ...]) -> Iterator[Group]:
     specials = policy.policy.specials()
     for category in policy.policy.categories:
         rows = tuple(
             Row(spec.id, one_line(spec.description),
                 specials[spec.id] if specials[spec.id] != category.special else None,
-                tuple(_cell(policy, column, purpose, phase, spec.id) for column in columns))
+                tuple(_cell(policy, column, scope, spec.id) for column in columns))
             for spec in policy.fields if spec.category == category.id)
         if rows:
             yield Group(category.id, one_line(category.description), category.special, rows)
 
 
-def _cell(policy: CompiledPolicy, column: Column, purpose: str, phase: str,
+def _cell(policy: CompiledPolicy, column: Column, scope: _Scope,
           field: str) -> tuple[Outcome, ...]:
-    per_role = [(role, policy.outcome(column.partner_type, role, purpose, phase, field))
+    per_role = [(role, policy.outcome(column.partner_type, role, scope.purpose, scope.phase,
+                                      field, approach=scope.approach,
+                                      person_role=scope.person_role))
                 for role in column.roles]
     outcomes = [_outcome(role, decision) for role, decision in per_role]
     if not outcomes:
@@ -179,6 +216,9 @@ def render_markdown(matrix: Matrix) -> str:
         lines += [f"- {_md(c.partner_type)}: {_md(', '.join(c.extra_grounds))}" for c in extra]
     if matrix.closed_to:
         lines += ["", f"Not open to: {_md(', '.join(matrix.closed_to))}."]
+    if matrix.off_table:
+        lines += ["", f"Not on the table of approach {_md(matrix.approach)}: "
+                  f"{_md(', '.join(matrix.off_table))}."]
     lines += ["", "Legend: " + "; ".join(f"`{s}` {_md(text)}" for _, s, text in LEGEND), ""]
     header = ["Field", *(_md(c.partner_type) for c in matrix.columns)]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -203,7 +243,7 @@ def _md(text: str) -> str:
 
 
 def run_matrix(directory: Path, purpose: str, phase: str, role: str | None, fmt: str,
-               output: Path | None) -> int:
+               output: Path | None, approach: str = "", person_role: str = "") -> int:
     loaded = load_or_report(directory, "matrix")
     if isinstance(loaded, int):
         return loaded
@@ -211,8 +251,18 @@ def run_matrix(directory: Path, purpose: str, phase: str, role: str | None, fmt:
                 unknown_id("phase", phase, loaded.phases)]
     if role is not None:
         problems.append(unknown_id("role", role, [r.id for r in loaded.policy.roles]))
+    if approach:
+        problems.append(unknown_id("approach", approach, list(loaded.approaches)))
+    if person_role:
+        problems.append(unknown_id("person role", person_role, loaded.person_roles))
     if report_unknown("matrix", problems):
         return EXIT_USAGE
+    spec = loaded.approach(approach)
+    if purpose not in (spec.purposes or ()):
+        print(f"ketenpoort policy matrix: approach {spec.id!r} does not use purpose "
+              f"{purpose!r}; its purposes are {', '.join(spec.purposes or ())}",
+              file=sys.stderr)
+        return EXIT_FAILED
     phases = loaded.purpose(purpose).phases
     if phase not in phases:
         print(f"ketenpoort policy matrix: purpose {purpose!r} does not apply in phase "
@@ -225,7 +275,8 @@ def run_matrix(directory: Path, purpose: str, phase: str, role: str | None, fmt:
             print(f"ketenpoort policy matrix: no partner type of purpose {purpose!r} acts in "
                   f"role {role!r}; its roles are {', '.join(roles)}", file=sys.stderr)
             return EXIT_USAGE
-    matrix = build_matrix(loaded, purpose, phase, role)
+    matrix = build_matrix(loaded, purpose, phase, role, approach=approach,
+                          person_role=person_role)
     if fmt == "html":
         from gateway.cli.policy_matrix_html import render_html
 

@@ -94,6 +94,9 @@ def _intro(matrix: Matrix) -> Iterator[str]:
     yield "</ul>"
     if matrix.closed_to:
         yield (f'<p class="closed">Not open to: {escape(", ".join(matrix.closed_to))}.</p>')
+    if matrix.off_table:
+        yield (f'<p class="closed">Not on the table of approach {escape(matrix.approach)}: '
+               f'{escape(", ".join(matrix.off_table))}.</p>')
 
 
 def _legend(legend: Sequence[tuple[str, str, str]]) -> Iterator[str]:

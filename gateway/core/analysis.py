@@ -1,9 +1,15 @@
 """Which rules match which field in which cell, worked out once when a policy loads.
 
-A *cell* is a (partner type, role, purpose, phase) a request can be made in: the type may
-declare the purpose, the phase is one of the purpose's, and some partner of the type holds
-the role. Cells in which exactly the same rules apply share one *group*, so the per-field
-work is done once per group rather than once per cell.
+A *cell* is a (partner type, role, purpose, phase, approach, person role) a request can be
+made in: the type is on the approach's standing table and may declare the purpose, the
+approach uses the purpose, the phase is one of the purpose's, and some partner of the type
+holds the role. The person role is one of the policy's, or "" for a case-level request.
+Cells in which exactly the same rules apply, in approaches that apply the same fields,
+share one *group*, so the per-field work is done once per group rather than once per cell.
+
+Which rules apply in a cell is found without testing rule by rule: per dimension, every
+value has a bitmask (an int) of the rules that admit it, and a cell's rules are the AND of
+its values' masks. The per-field work is then shared by every cell with the same mask.
 
 Conflict resolution per field, over the rules that match it (in policy order):
   1. If any matching rule has ``override: true``, only the override rules compete.
@@ -18,13 +24,17 @@ this one analysis.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from gateway.core.model import Effect, Params, PolicySet, Rule
+from gateway.core.approaches import default_approach, person_role_ids, resolve_approaches
+from gateway.core.model import ApproachSpec, Effect, Params, PolicySet, Rule
 from gateway.core.transforms import TRANSFORMS
 
-CellKey = tuple[str, str, str, str]
+# partner type, role, purpose, phase, approach, person role ("" = case level)
+CellKey = tuple[str, str, str, str, str, str]
+# The person role of a case-level request.
+CASE_LEVEL = ""
 _EFFECT_RANK = {Effect.DISCLOSE: 0, Effect.MASK: 1, Effect.WITHHOLD: 2}
 Outcome = tuple[Effect, str | None, Params]
 
@@ -50,9 +60,10 @@ def outcome(rule: Rule) -> Outcome:
 
 
 def narrowed(rule: Rule) -> int:
-    """How many of who.partner_types, who.roles and phases the rule narrows."""
+    """How many of who.partner_types, who.roles, phases, approaches and persons the rule
+    narrows."""
     return sum(value is not None for value in (rule.who.partner_types, rule.who.roles,
-                                               rule.phases))
+                                               rule.phases, rule.approaches, rule.persons))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +72,40 @@ class Group:
 
     ``matching[f]`` lists, in policy order, the indices of the rules that match the field at
     catalogue position ``f``; ``winners[f]`` is the index of the deciding rule, or None.
+    ``excluded`` holds the positions of fields that do not apply under the group's approach:
+    they are withheld whatever the rules say, and have no winner.
     """
 
     rules: tuple[int, ...]
     first_cell: CellKey
     matching: tuple[tuple[int, ...], ...]
     winners: tuple[int | None, ...]
+    excluded: frozenset[int] = frozenset()
 
 
-def _applies(rule: Rule, partner_type: str, role: str, phase: str) -> bool:
-    types, roles, phases = rule.who.partner_types, rule.who.roles, rule.phases
-    return ((types is None or partner_type in types) and (roles is None or role in roles)
-            and (phases is None or phase in phases))
+def _masks(values: Iterable[str], selectors: Sequence[tuple[str, ...] | None],
+           everyone: int) -> dict[str, int]:
+    """Per value, the bitmask of the rules whose selector (None: any) admits it."""
+    open_to_all = everyone
+    for index, selector in enumerate(selectors):
+        if selector is not None:
+            open_to_all &= ~(1 << index)
+    masks = dict.fromkeys(values, open_to_all)
+    for index, selector in enumerate(selectors):
+        for value in selector or ():
+            if value in masks:
+                masks[value] |= 1 << index
+    return masks
+
+
+def _bits(mask: int) -> tuple[int, ...]:
+    """The rule indices set in ``mask``, in policy order."""
+    found: list[int] = []
+    while mask:
+        low = mask & -mask
+        found.append(low.bit_length() - 1)
+        mask ^= low
+    return tuple(found)
 
 
 def winner(rules: Sequence[Rule], matching: Sequence[int]) -> int | None:
@@ -109,6 +142,10 @@ class PolicyAnalysis:
             self.targets.append(tuple(sorted(reached)))
         self._narrowed = [narrowed(rule) for rule in policy.rules]
         self.roles_of = self._roles(policy)
+        self.approaches: tuple[ApproachSpec, ...] = resolve_approaches(policy)
+        self.approach_ids = {a.id: a for a in self.approaches}
+        self.default_approach = default_approach(self.approaches)
+        self.person_roles = person_role_ids(policy)
         self.groups: list[Group] = []
         self.cells: dict[CellKey, int] = {}
         self._build()
@@ -123,42 +160,76 @@ class PolicyAnalysis:
         return {t: tuple(r for r in order if r in roles) for t, roles in held.items()}
 
     def cell_keys(self) -> Iterator[CellKey]:
-        """Every cell: partner types, roles, purposes and phases each in policy order."""
+        """Every cell: approaches, partner types, roles, purposes, phases and person roles
+        (case level first) each in policy order."""
         phase_order = [p.id for p in self.policy.phases]
-        for partner_type in self.policy.partner_types:
-            roles = self.roles_of.get(partner_type.id, ())
-            purposes = [p for p in self.policy.purposes if partner_type.id in p.partner_types]
-            for role in roles:
-                for purpose in purposes:
-                    for phase in phase_order:
-                        if phase in purpose.phases:
-                            yield partner_type.id, role, purpose.id, phase
+        persons = (CASE_LEVEL, *self.person_roles)
+        for approach in self.approaches:
+            table = set(approach.partner_types or ())
+            used = set(approach.purposes or ())
+            for partner_type in self.policy.partner_types:
+                if partner_type.id not in table:
+                    continue
+                roles = self.roles_of.get(partner_type.id, ())
+                purposes = [p for p in self.policy.purposes
+                            if partner_type.id in p.partner_types and p.id in used]
+                for role in roles:
+                    for purpose in purposes:
+                        for phase in phase_order:
+                            if phase in purpose.phases:
+                                for person in persons:
+                                    yield (partner_type.id, role, purpose.id, phase,
+                                           approach.id, person)
 
     def _build(self) -> None:
-        by_purpose: dict[str, list[int]] = {p.id: [] for p in self.policy.purposes}
-        for index, rule in enumerate(self.rules):
-            for purpose in rule.purposes:
-                if purpose in by_purpose:
-                    by_purpose[purpose].append(index)
-        known: dict[tuple[int, ...], int] = {}
+        rules = self.rules
+        everyone = (1 << len(rules)) - 1
+        by_purpose = _masks((p.id for p in self.policy.purposes),
+                            [r.purposes for r in rules], 0)
+        by_type = _masks((t.id for t in self.policy.partner_types),
+                         [r.who.partner_types for r in rules], everyone)
+        by_role = _masks((r.id for r in self.policy.roles), [r.who.roles for r in rules],
+                         everyone)
+        by_phase = _masks((p.id for p in self.policy.phases), [r.phases for r in rules],
+                          everyone)
+        by_approach = _masks(self.approach_ids, [r.approaches for r in rules], everyone)
+        by_person = _masks((CASE_LEVEL, *self.person_roles), [r.persons for r in rules],
+                           everyone)
+        # A case-level request is about no one person: rules naming persons never apply.
+        by_person[CASE_LEVEL] = everyone & ~sum(
+            1 << i for i, r in enumerate(rules) if r.persons is not None)
+        per_mask: dict[int, tuple[tuple[tuple[int, ...], ...], tuple[int | None, ...]]] = {}
+        known: dict[tuple[int, str], int] = {}
+        outside = {a.id: self._outside(a) for a in self.approaches}
         for key in self.cell_keys():
-            partner_type, role, purpose, phase = key
-            applying = tuple(i for i in by_purpose[purpose]
-                             if _applies(self.rules[i], partner_type, role, phase))
-            group = known.get(applying)
+            partner_type, role, purpose, phase, approach, person = key
+            mask = (by_purpose[purpose] & by_type[partner_type] & by_role[role]
+                    & by_phase[phase] & by_approach[approach] & by_person[person])
+            group = known.get((mask, approach))
             if group is None:
-                group = known[applying] = len(self.groups)
-                self.groups.append(self._group(applying, key))
+                resolved = per_mask.get(mask)
+                if resolved is None:
+                    resolved = per_mask[mask] = self._resolve(_bits(mask))
+                matching, winners = resolved
+                excluded = outside[approach]
+                if excluded:
+                    winners = tuple(None if i in excluded else w for i, w in enumerate(winners))
+                group = known[(mask, approach)] = len(self.groups)
+                self.groups.append(Group(_bits(mask), key, matching, winners, excluded))
             self.cells[key] = group
 
-    def _group(self, applying: tuple[int, ...], first_cell: CellKey) -> Group:
+    def _outside(self, approach: ApproachSpec) -> frozenset[int]:
+        applying = set(approach.fields)
+        return frozenset(i for i, f in enumerate(self.policy.fields) if f.id not in applying)
+
+    def _resolve(self, applying: tuple[int, ...]
+                 ) -> tuple[tuple[tuple[int, ...], ...], tuple[int | None, ...]]:
         per_field: list[list[int]] = [[] for _ in self.policy.fields]
         for index in applying:
             for position in self.targets[index]:
                 per_field[position].append(index)
         matching = tuple(tuple(found) for found in per_field)
-        return Group(applying, first_cell, matching,
-                     tuple(winner(self.rules, found) for found in matching))
+        return matching, tuple(winner(self.rules, found) for found in matching)
 
     def group(self, key: CellKey) -> Group | None:
         index = self.cells.get(key)

@@ -1,9 +1,9 @@
 """Compile a validated policy into lookup tables, and decide requests against them.
 
-For every (partner type, role, purpose, phase) the policy allows, every catalogue field is
-resolved once, at load (``gateway.core.analysis`` says how conflicts resolve). ``decide`` is
-then a few dictionary lookups and a selection of the requested fields; no rule is evaluated
-per request.
+For every (partner type, role, purpose, phase, approach, person role) the policy allows,
+every catalogue field is resolved once, at load (``gateway.core.analysis`` says how
+conflicts resolve). ``decide`` is then a few dictionary lookups and a selection of the
+requested fields; no rule is evaluated per request.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import cast
 
-from gateway.core.analysis import CellKey, PolicyAnalysis
+from gateway.core.analysis import CASE_LEVEL, CellKey, PolicyAnalysis
 from gateway.core.decisions import (
     NO_RULE_REASON,
     AccessRequest,
@@ -21,13 +21,16 @@ from gateway.core.decisions import (
     FieldDecision,
     Refusal,
     RefusalCode,
+    outside_approach_reason,
 )
 from gateway.core.errors import (
     PolicyError,
     PolicyIssue,
+    UnknownApproach,
     UnknownField,
     UnknownPartner,
     UnknownPartnerType,
+    UnknownPersonRole,
     UnknownPhase,
     UnknownPurpose,
     UnknownRole,
@@ -35,6 +38,7 @@ from gateway.core.errors import (
 from gateway.core.explain import Cell, Explanation, explain_fields, missing_cell
 from gateway.core.model import (
     ZVH_SOURCE,
+    ApproachSpec,
     Effect,
     FieldSpec,
     PartnerSpec,
@@ -102,9 +106,21 @@ class CompiledPolicy:
         self._partner_types = frozenset(t.id for t in policy.partner_types)
         self._partner_roles = {p.id: frozenset(p.roles) for p in policy.partners}
         self._analysis = analysis if analysis is not None else PolicyAnalysis(policy)
+        # The person roles a request may name (besides "" for case level), in policy order.
+        self.person_roles: tuple[str, ...] = self._analysis.person_roles
+        self._person_roles = frozenset((CASE_LEVEL, *self.person_roles))
+        # Approaches by id, resolved: every partner type, purpose and field listed.
+        self._approaches = {a.id: a for a in self._analysis.approaches}
+        self.approaches: Mapping[str, ApproachSpec] = MappingProxyType(self._approaches)
+        self.default_approach: str = self._analysis.default_approach
+        self._approach_tables = {a.id: frozenset(a.partner_types or ())
+                                 for a in self._analysis.approaches}
+        self._approach_purposes = {a.id: frozenset(a.purposes or ())
+                                   for a in self._analysis.approaches}
+        self._identifiers = {t.id: frozenset(t.identifiers) for t in policy.partner_types}
         specials = {f: str(s) for f, s in policy.specials().items()}
         self._rows = self._build(specials)
-        self._legal_basis = self._grounds(policy)
+        self._legal_basis = self._grounds(policy, self._analysis.approaches)
         self._selectors: dict[tuple[str, ...], _Selector] = {}
         # Refused requests still list the asked fields, all withheld, for the log.
         self._refused = {
@@ -117,20 +133,62 @@ class CompiledPolicy:
     def _build(self, specials: Mapping[str, str]) -> dict[CellKey, _Row]:
         analysis = self._analysis
         rules = self.policy.rules
-        rows = [tuple(_decision(spec, specials[spec.id],
-                                None if won is None else rules[won])
-                      for spec, won in zip(self.fields, group.winners, strict=True))
-                for group in analysis.groups]
+        # Groups differ in a few fields at most: each decision is made once and shared.
+        made: dict[tuple[int, int | None | str], FieldDecision] = {}
+        rows: list[_Row] = []
+        for group in analysis.groups:
+            approach = group.first_cell[4]
+            row: list[FieldDecision] = []
+            for position, (spec, won) in enumerate(zip(self.fields, group.winners,
+                                                       strict=True)):
+                memo: tuple[int, int | None | str] = (
+                    (position, approach) if position in group.excluded else (position, won))
+                decision = made.get(memo)
+                if decision is None:
+                    if position in group.excluded:
+                        decision = FieldDecision(spec.id, spec.category, specials[spec.id],
+                                                 spec.source, Effect.WITHHOLD, None, (), None,
+                                                 outside_approach_reason(approach))
+                    else:
+                        decision = _decision(spec, specials[spec.id],
+                                             None if won is None else rules[won])
+                    made[memo] = decision
+                row.append(decision)
+            rows.append(tuple(row))
         return {key: rows[index] for key, index in analysis.cells.items()}
 
     @staticmethod
-    def _grounds(policy: PolicySet) -> dict[tuple[str, str], str]:
-        """The ground ids, as logged, for every (purpose, partner type)."""
+    def _grounds(policy: PolicySet, approaches: tuple[ApproachSpec, ...]
+                 ) -> dict[tuple[str, str, str], str]:
+        """The ground ids, as logged, for every (purpose, partner type, approach): the
+        purpose's grounds for the type, then the approach's extra grounds for them."""
         types = dict.fromkeys([*(t.id for t in policy.partner_types),
                                *(p.type for p in policy.partners)])
-        return {(purpose.id, partner_type): _GROUND_SEPARATOR.join(
-                    purpose.grounds(partner_type))
-                for purpose in policy.purposes for partner_type in types}
+        return {(purpose.id, partner_type, approach.id): _GROUND_SEPARATOR.join(
+                    dict.fromkeys([*purpose.grounds(partner_type),
+                                   *approach.grounds(purpose.id, partner_type)]))
+                for purpose in policy.purposes for partner_type in types
+                for approach in approaches}
+
+    def identifiers_for(self, partner_type: str) -> frozenset[str]:
+        """What a source of ``partner_type`` may be given to find a person (bsn, name,
+        date_of_birth, address, postcode, reference). Raises UnknownPartnerType."""
+        try:
+            return self._identifiers[partner_type]
+        except KeyError:
+            raise UnknownPartnerType(partner_type) from None
+
+    def approach(self, approach_id: str) -> ApproachSpec:
+        """The resolved approach; "" is the default approach. Raises UnknownApproach."""
+        try:
+            return self._approaches[approach_id or self.default_approach]
+        except KeyError:
+            raise UnknownApproach(approach_id) from None
+
+    def _person_role(self, person_role: str) -> str:
+        if person_role not in self._person_roles:
+            raise UnknownPersonRole(person_role)
+        return person_role
 
     def partner(self, partner_id: str) -> PartnerSpec:
         try:
@@ -158,10 +216,15 @@ class CompiledPolicy:
             raise UnknownPhase(request.phase)
         if request.role not in self._role_ids:
             raise UnknownRole(request.role)
+        approach = request.approach or self.default_approach
+        if approach not in self._approach_tables:
+            raise UnknownApproach(request.approach)
+        person = self._person_role(request.person_role)
         select = self._selector(request.fields)
-        refusal = self._refusal(partner, purpose, request)
+        refusal = self._refusal(partner, purpose, request, approach)
         if refusal is None:
-            row = self._rows[(partner.type, request.role, purpose.id, request.phase)]
+            row = self._rows[(partner.type, request.role, purpose.id, request.phase,
+                              approach, person)]
             chosen = row if select is None else select(row)
             for decision in chosen:
                 if decision.effect is not Effect.WITHHOLD:
@@ -174,7 +237,7 @@ class CompiledPolicy:
             row = self._refused[refusal.code]
             chosen = row if select is None else select(row)
         return Decision(request, partner.type, purpose, self.version, refusal, chosen,
-                        self._legal_basis[(purpose.id, partner.type)])
+                        self._legal_basis[(purpose.id, partner.type, approach)])
 
     def _selector(self, fields: tuple[str, ...]) -> _Selector | None:
         """How to pick the requested fields (each once, in request order) from a row."""
@@ -203,11 +266,18 @@ class CompiledPolicy:
         self._selectors[fields] = selector
         return selector
 
-    def _refusal(self, partner: PartnerSpec, purpose: Purpose,
-                 request: AccessRequest) -> Refusal | None:
+    def _refusal(self, partner: PartnerSpec, purpose: Purpose, request: AccessRequest,
+                 approach: str) -> Refusal | None:
         if request.role not in self._partner_roles[partner.id]:
             return Refusal(RefusalCode.ROLE_NOT_ALLOWED,
                            f"partner {partner.id!r} may not act in role {request.role!r}")
+        if partner.type not in self._approach_tables[approach]:
+            return Refusal(RefusalCode.NOT_ON_APPROACH_TABLE,
+                           f"partners of type {partner.type!r} are not on the standing table "
+                           f"of approach {approach!r}")
+        if purpose.id not in self._approach_purposes[approach]:
+            return Refusal(RefusalCode.PURPOSE_NOT_IN_APPROACH,
+                           f"approach {approach!r} does not use purpose {purpose.id!r}")
         if partner.type not in purpose.partner_types:
             return Refusal(RefusalCode.PURPOSE_NOT_ALLOWED,
                            f"partners of type {partner.type!r} may not ask for purpose "
@@ -238,28 +308,42 @@ class CompiledPolicy:
             raise UnknownPartnerType(partner_type)
         return self._analysis.roles_of.get(partner_type, ())
 
-    def cells(self) -> Iterator[Cell]:
-        """Every (partner type, role, purpose, phase) a request can be made in, with the
-        decision of every field; partner types, roles, purposes and phases in policy order."""
+    def cells(self, *, approach: str | None = "",
+              person_role: str | None = CASE_LEVEL) -> Iterator[Cell]:
+        """Every cell a request can be made in, with the decision of every field; partner
+        types, roles, purposes and phases in policy order.
+
+        ``approach`` "" gives the default approach's cells, None every approach's;
+        ``person_role`` "" gives case-level cells, None every person role's (case level too).
+        """
+        wanted_approach = None if approach is None else (approach or self.default_approach)
         for key, row in self._rows.items():
-            yield Cell(*key, fields=row)
+            if wanted_approach is not None and key[4] != wanted_approach:
+                continue
+            if person_role is not None and key[5] != person_role:
+                continue
+            yield Cell(*key[:4], fields=row, approach=key[4], person_role=key[5])
 
     def outcome(self, partner_type: str, role: str, purpose: str, phase: str,
-                field: str) -> FieldDecision | None:
+                field: str, *, approach: str = "",
+                person_role: str = CASE_LEVEL) -> FieldDecision | None:
         """The decision for one field in a cell; None when the policy has no such cell
         (unknown ids included). Raises UnknownField for a field not in the catalogue."""
         position = self._positions.get(field)
         if position is None:
             raise UnknownField(field)
-        row = self._rows.get((partner_type, role, purpose, phase))
+        row = self._rows.get((partner_type, role, purpose, phase,
+                              approach or self.default_approach, person_role))
         return None if row is None else row[position]
 
     def explain(self, partner_type: str, role: str, purpose: str, phase: str,
-                field: str | None = None) -> Explanation:
+                field: str | None = None, *, approach: str = "",
+                person_role: str = CASE_LEVEL) -> Explanation:
         """Why each field (or only ``field``) gets its outcome in the cell.
 
         Participation and a justification are assumed. Raises a RequestError for ids the
         policy does not know; a cell the policy does not allow is explained by ``refusal``.
+        ``approach`` "" is the default approach; ``person_role`` "" a case-level request.
         """
         if partner_type not in self._partner_types:
             raise UnknownPartnerType(partner_type)
@@ -268,20 +352,24 @@ class CompiledPolicy:
         self.purpose(purpose)
         if phase not in self._phase_ids:
             raise UnknownPhase(phase)
+        approach_id = self.approach(approach).id
+        self._person_role(person_role)
         if field is None:
             positions = tuple(range(len(self.fields)))
         elif field in self._positions:
             positions = (self._positions[field],)
         else:
             raise UnknownField(field)
-        key = (partner_type, role, purpose, phase)
+        key = (partner_type, role, purpose, phase, approach_id, person_role)
         row = self._rows.get(key)
         if row is None:
             refusal = missing_cell(self._analysis, *key)
             assert refusal is not None, "a cell missing from the tables has a refusal"
-            return Explanation(*key, refusal=refusal, fields=())
-        return Explanation(*key, refusal=None,
-                           fields=explain_fields(self._analysis, key, row, positions))
+            return Explanation(*key[:4], refusal=refusal, fields=(), approach=approach_id,
+                               person_role=person_role)
+        return Explanation(*key[:4], refusal=None,
+                           fields=explain_fields(self._analysis, key, row, positions),
+                           approach=approach_id, person_role=person_role)
 
 
 def _compiled(policy: PolicySet, issues: list[PolicyIssue]) -> CompiledPolicy:

@@ -11,6 +11,11 @@ from gateway.core.model import Effect, Params, Purpose
 NO_RULE_REASON = "no rule grants this field"
 
 
+def outside_approach_reason(approach: str) -> str:
+    """Reason given for a field that does not apply under the case's approach."""
+    return f"field does not apply under approach {approach!r}"
+
+
 class RefusalCode(StrEnum):
     NOT_PARTICIPANT = "not_participant"
     PURPOSE_NOT_ALLOWED = "purpose_not_allowed"
@@ -19,6 +24,10 @@ class RefusalCode(StrEnum):
     JUSTIFICATION_REQUIRED = "justification_required"
     BREAK_GLASS_EXPIRED = "break_glass_expired"
     NOTHING_PERMITTED = "nothing_permitted"
+    # The partner's type is not on the standing table of the case's approach.
+    NOT_ON_APPROACH_TABLE = "not_on_approach_table"
+    # The case's approach does not use the purpose.
+    PURPOSE_NOT_IN_APPROACH = "purpose_not_in_approach"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +38,14 @@ class AccessRequest:
     asks for every field of the catalogue. ``break_glass_minutes`` is how long ago
     break-glass access to the case was first used (whole minutes), or None when it has not
     been: a break-glass purpose is open only for its ``max_duration_minutes`` from then on.
+
+    ``approach`` is the case's approach; empty means the policy's default approach.
+    ``person_role`` is the role in the case of the one person the decided fields are about
+    (subject, victim, child ...): rules with a ``persons:`` selector apply only when it is one
+    of theirs. Empty means a case-level request: only rules without ``persons:`` apply, so a
+    field about a person gets the outcome the policy gives regardless of who the person is.
+    A caller deciding a case with several persons decides once per person (keeping the
+    fields about a person) and once with an empty role (keeping the fields about the case).
     """
 
     partner_id: str

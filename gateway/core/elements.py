@@ -123,6 +123,37 @@ class Element:
                 values.append(options[names.index(value)])
         return tuple(values)
 
+    def words(self, key: str, options: tuple[str, ...]) -> tuple[str, ...] | None:
+        """A list of values, each one of ``options``; None when the key is absent."""
+        node = self._value(key)
+        if node is None:
+            return None
+        items = self.r.items(node, f"{self.what} {key}")
+        if items is None:
+            self.ok = False
+            return None
+        values: list[str] = []
+        for index, item in enumerate(items):
+            self.marks.append((f"{key}[{index}]", self.r.loc(item)))
+            value = self._checked(self.r.choice(item, f"{self.what} {key} entry",
+                                                list(options)))
+            if value is not None:
+                values.append(value)
+        return tuple(values)
+
+    def nodes(self, key: str) -> list[Node]:
+        """The items of a list of mappings under ``key``, each marked ``key[i]``."""
+        node = self._value(key)
+        if node is None:
+            return []
+        items = self.r.items(node, f"{self.what} {key}")
+        if items is None:
+            self.ok = False
+            return []
+        for index, item in enumerate(items):
+            self.marks.append((f"{key}[{index}]", self.r.loc(item)))
+        return list(items)
+
     def id_lists(self, key: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """A mapping of ids to lists of ids; a key is marked at its name (``key.name``)."""
         node = self._value(key)

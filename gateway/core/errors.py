@@ -11,7 +11,9 @@
             ├── UnknownRole
             ├── UnknownPurpose
             ├── UnknownPhase
-            └── UnknownField
+            ├── UnknownField
+            ├── UnknownApproach
+            └── UnknownPersonRole
 
 Messages name policy ids only, never a field value.
 """
@@ -113,3 +115,11 @@ class UnknownPhase(RequestError):
 
 class UnknownField(RequestError):
     kind = "field"
+
+
+class UnknownApproach(RequestError):
+    kind = "approach"
+
+
+class UnknownPersonRole(RequestError):
+    kind = "person role"

@@ -14,6 +14,16 @@ from enum import StrEnum
 ZVH_SOURCE = "zvh"
 # The only category a purpose without need-to-know (triage) may ever reach.
 INDEX_CATEGORY = "index"
+# The partner type of the ZVH itself: on the standing table of every approach.
+ZVH_PARTNER_TYPE = "zvh"
+# What a source may be given to find a person in its own system.
+IDENTIFIERS = ("bsn", "name", "date_of_birth", "address", "postcode", "reference")
+DEFAULT_IDENTIFIERS = ("bsn", "name", "date_of_birth")
+# The approach a policy without an ``approaches`` section has, and the default's usual id.
+GENERAL_APPROACH = "general"
+# Person roles of a policy without a ``person_roles`` section: the ones every ZVH uses.
+DEFAULT_PERSON_ROLES = ("subject", "alleged_perpetrator", "victim", "child", "parent",
+                        "household_member")
 
 Params = tuple[tuple[str, str | int], ...]
 
@@ -46,6 +56,13 @@ class Special(StrEnum):
     NONE = "none"
     ART9 = "art9"
     ART10 = "art10"
+
+
+class About(StrEnum):
+    """Whom a field of the case record is about: one person of the case, or the case itself."""
+
+    PERSON = "person"
+    CASE = "case"
 
 
 class FieldKind(StrEnum):
@@ -103,6 +120,7 @@ class FieldSpec(_Marked):
     description: str
     kind: FieldKind = FieldKind.TEXT
     special: Special | None = None
+    about: About = About.PERSON
     loc: Location = _loc()
     marks: Marks = _marks()
 
@@ -110,11 +128,14 @@ class FieldSpec(_Marked):
 @dataclass(frozen=True, slots=True)
 class PartnerTypeSpec(_Marked):
     """A kind of partner. ``may_place_holds``: its partners may place confidentiality holds
-    (AVG art. 23, Wpg) that keep disclosures out of a subject's access report for a while."""
+    (AVG art. 23, Wpg) that keep disclosures out of a subject's access report for a while.
+    ``identifiers``: what a source of this type may be given to find a person in its own
+    system (a subset of ``IDENTIFIERS``)."""
 
     id: str
     description: str
     may_place_holds: bool = False
+    identifiers: tuple[str, ...] = DEFAULT_IDENTIFIERS
     loc: Location = _loc()
     marks: Marks = _marks()
 
@@ -211,6 +232,68 @@ class Purpose(_Marked):
 
 
 @dataclass(frozen=True, slots=True)
+class PersonRoleSpec(_Marked):
+    """A role a person can have in a case (subject, victim, child ...)."""
+
+    id: str
+    description: str
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
+class ApproachGround(_Marked):
+    """Extra legal grounds an approach adds to some of its purposes, for some recipient
+    partner types (``partner_types`` None: every type on the approach's table)."""
+
+    purposes: tuple[str, ...]
+    legal_bases: tuple[str, ...]
+    partner_types: tuple[str, ...] | None = None
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+
+@dataclass(frozen=True, slots=True)
+class ApproachSpec(_Marked):
+    """An approach (aanpak) a case is worked in: its standing table, the purposes it uses,
+    the fields that apply to it and the extra grounds it rests on.
+
+    As parsed, ``partner_types`` and ``purposes`` None mean every one, and ``fields`` and
+    ``categories`` empty mean every field. A compiled policy holds the resolved form: every
+    id listed (the ZVH's partner type always on the table), ``fields`` the catalogue fields
+    that apply, in catalogue order.
+    """
+
+    id: str
+    description: str
+    default: bool = False
+    partner_types: tuple[str, ...] | None = None
+    purposes: tuple[str, ...] | None = None
+    fields: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    bsn_required: bool = False
+    legal_bases: tuple[ApproachGround, ...] = ()
+    loc: Location = _loc()
+    marks: Marks = _marks()
+
+    def on_table(self, partner_type: str) -> bool:
+        """Whether partners of the type take part in cases of this approach."""
+        return (partner_type == ZVH_PARTNER_TYPE or self.partner_types is None
+                or partner_type in self.partner_types)
+
+    def uses(self, purpose: str) -> bool:
+        """Whether the purpose is used in this approach."""
+        return self.purposes is None or purpose in self.purposes
+
+    def grounds(self, purpose: str, partner_type: str) -> tuple[str, ...]:
+        """The extra ground ids for (purpose, recipient partner type), in policy order."""
+        return tuple(dict.fromkeys(
+            g for entry in self.legal_bases if purpose in entry.purposes
+            and (entry.partner_types is None or partner_type in entry.partner_types)
+            for g in entry.legal_bases))
+
+
+@dataclass(frozen=True, slots=True)
 class Who:
     """Whom a rule speaks to; ``None`` means any."""
 
@@ -232,6 +315,10 @@ class Rule(_Marked):
     params: Params = ()
     override: bool = False
     override_reason: str = ""
+    # None: every approach / every person role and the case level. A rule with ``persons``
+    # never applies to case-level requests (person role "").
+    approaches: tuple[str, ...] | None = None
+    persons: tuple[str, ...] | None = None
     loc: Location = _loc()
     marks: Marks = _marks()
 
@@ -250,6 +337,10 @@ class PolicySet:
     purposes: tuple[Purpose, ...] = ()
     rules: tuple[Rule, ...] = ()
     legal_bases: tuple[LegalBasisSpec, ...] = ()
+    # None: the section is absent (the defaults apply: DEFAULT_PERSON_ROLES, and one
+    # general approach over every partner type, purpose and field).
+    person_roles: tuple[PersonRoleSpec, ...] | None = None
+    approaches: tuple[ApproachSpec, ...] | None = None
 
     def specials(self) -> dict[str, Special]:
         """The special regime of every field: its own, else its category's (field id -> regime)."""

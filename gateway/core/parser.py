@@ -17,6 +17,10 @@ from yaml.nodes import Node
 from gateway.core.elements import Element
 from gateway.core.errors import PolicyError, PolicyIssue
 from gateway.core.model import (
+    IDENTIFIERS,
+    About,
+    ApproachGround,
+    ApproachSpec,
     CategorySpec,
     Effect,
     FieldKind,
@@ -26,6 +30,7 @@ from gateway.core.model import (
     PartnerKeys,
     PartnerSpec,
     PartnerTypeSpec,
+    PersonRoleSpec,
     PhaseSpec,
     PolicySet,
     Purpose,
@@ -37,9 +42,9 @@ from gateway.core.model import (
 from gateway.core.yamlread import Reader, pick_hint, suggest
 
 SECTIONS = ("categories", "fields", "partner_types", "roles", "partners", "phases",
-            "legal_bases", "purposes", "rules")
+            "legal_bases", "purposes", "person_roles", "approaches", "rules")
 
-_D = TypeVar("_D", RoleSpec, PhaseSpec)
+_D = TypeVar("_D", RoleSpec, PhaseSpec, PersonRoleSpec)
 # Legal-basis ids are written into every log record; one plain spelling keeps them greppable.
 _LEGAL_BASIS_ID = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 _REGIMES = (Special.ART9, Special.ART10)
@@ -83,6 +88,11 @@ class _Sink:
     purposes: list[Purpose] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     legal_bases: list[LegalBasisSpec] = field(default_factory=list)
+    person_roles: list[PersonRoleSpec] = field(default_factory=list)
+    approaches: list[ApproachSpec] = field(default_factory=list)
+    # Sections written in some file: an absent person_roles or approaches section means
+    # the defaults, an empty one means none.
+    seen: set[str] = field(default_factory=set)
     declared: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in SECTIONS})
 
 
@@ -108,16 +118,17 @@ def _category(r: Reader, node: Node, sink: _Sink) -> None:
 
 def _field(r: Reader, node: Node, sink: _Sink) -> None:
     el, ident = _start(r, node, sink, "fields", "field",
-                       ("id", "category", "source", "description", "kind", "special"),
+                       ("id", "category", "source", "description", "kind", "special", "about"),
                        ("id", "category", "source", "description"))
     category = el.ident("category")
     source = el.ident("source")
     description = el.text("description")
     kind = el.choice("kind", FieldKind, FieldKind.TEXT)
     special = el.choice("special", Special)
-    if el.ok and ident and category and source and description and kind:
+    about = el.choice("about", About, About.PERSON)
+    if el.ok and ident and category and source and description and kind and about:
         sink.fields.append(FieldSpec(ident, category, source, description, kind, special,
-                                     el.loc, tuple(el.marks)))
+                                     about, el.loc, tuple(el.marks)))
 
 
 def _described(section: str, what: str, build: Callable[..., _D],
@@ -133,12 +144,18 @@ def _described(section: str, what: str, build: Callable[..., _D],
 
 def _partner_type(r: Reader, node: Node, sink: _Sink) -> None:
     el, ident = _start(r, node, sink, "partner_types", "partner type",
-                       ("id", "description", "may_place_holds"), ("id", "description"))
+                       ("id", "description", "may_place_holds", "identifiers"),
+                       ("id", "description"))
     description = el.text("description")
     may_place_holds = el.flag("may_place_holds", False)
+    identifiers = el.words("identifiers", IDENTIFIERS)
     if el.ok and ident and description:
-        sink.partner_types.append(PartnerTypeSpec(ident, description, may_place_holds,
-                                                  el.loc, tuple(el.marks)))
+        spec = PartnerTypeSpec(ident, description, may_place_holds, loc=el.loc,
+                               marks=tuple(el.marks))
+        if identifiers is not None:
+            spec = PartnerTypeSpec(ident, description, may_place_holds,
+                                   tuple(dict.fromkeys(identifiers)), el.loc, tuple(el.marks))
+        sink.partner_types.append(spec)
 
 
 def _partner(r: Reader, node: Node, sink: _Sink) -> None:
@@ -203,8 +220,49 @@ def _purpose(r: Reader, node: Node, sink: _Sink) -> None:
             legal_bases_by_partner_type=by_partner_type, loc=el.loc, marks=tuple(el.marks)))
 
 
+_APPROACH_KEYS = ("id", "description", "default", "partner_types", "purposes", "fields",
+                  "categories", "bsn_required", "extra_legal_bases")
+
+
+def _approach_ground(r: Reader, node: Node) -> ApproachGround | None:
+    el = Element(r, node, "approach extra legal basis", ("purposes", "partner_types",
+                                                         "legal_bases"),
+                 ("purposes", "legal_bases"))
+    purposes = el.ids("purposes")
+    legal_bases = el.ids("legal_bases")
+    partner_types = el.ids("partner_types")
+    if not el.ok or purposes is None or legal_bases is None:
+        return None
+    return ApproachGround(purposes, legal_bases, partner_types, el.loc, tuple(el.marks))
+
+
+def _approach(r: Reader, node: Node, sink: _Sink) -> None:
+    el, ident = _start(r, node, sink, "approaches", "approach", _APPROACH_KEYS,
+                       ("id", "description"))
+    description = el.text("description")
+    default = el.flag("default", False)
+    partner_types = el.ids("partner_types")
+    purposes = el.ids("purposes")
+    fields = el.ids("fields") or ()
+    categories = el.ids("categories") or ()
+    bsn_required = el.flag("bsn_required", False)
+    grounds: list[ApproachGround] = []
+    for item in el.nodes("extra_legal_bases"):
+        ground = _approach_ground(r, item)
+        if ground is None:
+            el.ok = False
+        else:
+            grounds.append(ground)
+    if el.ok and ident and description:
+        sink.approaches.append(ApproachSpec(
+            ident, description, default=default, partner_types=partner_types,
+            purposes=purposes, fields=fields, categories=categories,
+            bsn_required=bsn_required, legal_bases=tuple(grounds), loc=el.loc,
+            marks=tuple(el.marks)))
+
+
 _RULE_KEYS = ("id", "reason", "who", "purposes", "phases", "fields", "categories", "effect",
-              "transform", "params", "override", "override_reason")
+              "transform", "params", "override", "override_reason", "approaches", "persons")
 
 
 def _rule(r: Reader, node: Node, sink: _Sink) -> None:
@@ -227,11 +285,14 @@ def _rule(r: Reader, node: Node, sink: _Sink) -> None:
     params = el.params()
     override = el.flag("override", False)
     override_reason = el.text("override_reason", "") or ""
+    approaches = el.ids("approaches")
+    persons = el.ids("persons")
     if el.ok and ident and reason and purposes is not None and effect:
         sink.rules.append(Rule(
             ident, reason, purposes, effect, who=who, phases=phases, fields=fields,
             categories=categories, transform=transform, params=params, override=override,
-            override_reason=override_reason, loc=el.loc, marks=tuple(el.marks)))
+            override_reason=override_reason, approaches=approaches, persons=persons,
+            loc=el.loc, marks=tuple(el.marks)))
 
 
 _PARSERS: Mapping[str, Callable[[Reader, Node, _Sink], None]] = {
@@ -245,6 +306,9 @@ _PARSERS: Mapping[str, Callable[[Reader, Node, _Sink], None]] = {
                          lambda s: s.phases),
     "legal_bases": _legal_basis,
     "purposes": _purpose,
+    "person_roles": _described("person_roles", "person role", PersonRoleSpec,
+                               lambda s: s.person_roles),
+    "approaches": _approach,
     "rules": _rule,
 }
 
@@ -267,6 +331,7 @@ def parse_documents(documents: Mapping[str, str]) -> ParseResult:
                 reader.report(key_node, f"unknown section {key!r}{suggest(key, SECTIONS)}",
                               hint=pick_hint(key, SECTIONS, "sections"))
                 continue
+            sink.seen.add(key)
             items = reader.items(value_node, f"section {key!r}")
             for item in items or ():
                 parse(reader, item, sink)
@@ -276,7 +341,9 @@ def parse_documents(documents: Mapping[str, str]) -> ParseResult:
         partner_types=tuple(sink.partner_types), roles=tuple(sink.roles),
         partners=tuple(sink.partners), phases=tuple(sink.phases),
         purposes=tuple(sink.purposes), rules=tuple(sink.rules),
-        legal_bases=tuple(sink.legal_bases))
+        legal_bases=tuple(sink.legal_bases),
+        person_roles=tuple(sink.person_roles) if "person_roles" in sink.seen else None,
+        approaches=tuple(sink.approaches) if "approaches" in sink.seen else None)
     return ParseResult(policy, issues, sink.declared)
 
 

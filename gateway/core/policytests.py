@@ -15,7 +15,10 @@ A test file (``policies/tests/*.yaml``) holds::
         request: {...}
         expect: {refused: not_participant}
 
-``request`` may also list ``fields``; without it the whole catalogue is asked. For a
+``request`` may also list ``fields``; without it the whole catalogue is asked. It may name
+the case's ``approach`` (default: the policy's default approach) and the ``person_role`` of
+the person the fields are about (default: a case-level request, where rules with
+``persons:`` do not apply). For a
 break-glass purpose, ``break_glass_minutes`` says how long ago the case's break-glass access
 was first used. A test that expects fields fails when the request is refused, unless the
 refusal is ``nothing_permitted`` (then every field is withheld and the expectations are
@@ -37,7 +40,7 @@ from gateway.core.transforms import TRANSFORMS
 from gateway.core.yamlread import Reader, pick_hint, suggest
 
 _REQUEST_KEYS = ("partner", "role", "purpose", "phase", "participant", "justification", "fields",
-                 "break_glass_minutes")
+                 "break_glass_minutes", "approach", "person_role")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +169,20 @@ def _request(r: Reader, node: Node) -> AccessRequest | None:
             value = r.text(item, "requested field")
             if value is not None:
                 fields.append(value)
+    approach = person_role = ""
+    if "approach" in entries:
+        approach = r.text(entries["approach"][1], "request approach") or ""
+        if not approach:
+            return None
+    if "person_role" in entries:
+        person_role = r.text(entries["person_role"][1], "request person_role") or ""
+        if not person_role:
+            return None
     partner, role, purpose, phase = texts
     if partner is None or role is None or purpose is None or phase is None or participant is None:
         return None
     return AccessRequest(partner, role, purpose, phase, participant, tuple(fields),
-                         justification, minutes)
+                         justification, minutes, approach=approach, person_role=person_role)
 
 
 def _expectations(r: Reader, node: Node) -> tuple[FieldExpectation, ...] | None:

@@ -53,10 +53,17 @@ def _issue(where: Location, message: str, hint: str) -> PolicyIssue:
     return PolicyIssue(where.file, where.line, where.column, message, hint)
 
 
-def _cell(key: CellKey) -> str:
-    partner_type, role, purpose, phase = key
-    return (f"partner type {partner_type!r}, role {role!r}, purpose {purpose!r}, "
+def _cell(analysis: PolicyAnalysis, key: CellKey) -> str:
+    """The cell in words; the approach only when there is more than one, the person role
+    only when the cell is about a person."""
+    partner_type, role, purpose, phase, approach, person = key
+    said = (f"partner type {partner_type!r}, role {role!r}, purpose {purpose!r}, "
             f"phase {phase!r}")
+    if len(analysis.approaches) > 1:
+        said += f", approach {approach!r}"
+    if person:
+        said += f", person role {person!r}"
+    return said
 
 
 def _shown(rule: Rule) -> str:
@@ -78,11 +85,12 @@ def _inapplicable(analysis: PolicyAnalysis) -> Iterable[PolicyIssue]:
     for index, rule in enumerate(analysis.rules):
         if index not in applied:
             yield _issue(rule.loc, f"rule {rule.id!r} applies in no (partner type, role, "
-                         "purpose, phase): its partner types, roles and phases never meet "
-                         "in one of its purposes",
-                         "check who.partner_types, who.roles and phases against the "
-                         "partner_types and phases of the rule's purposes and the roles "
-                         "the partners hold; widen the rule or remove it")
+                         "purpose, phase): its partner types, roles, phases and approaches "
+                         "never meet in one of its purposes",
+                         "check who.partner_types, who.roles, phases and approaches against "
+                         "the partner_types and phases of the rule's purposes, the roles the "
+                         "partners hold and the tables and purposes of the approaches; widen "
+                         "the rule or remove it")
         elif not analysis.targets[index]:
             yield _issue(rule.loc, f"rule {rule.id!r} reaches no field: its categories "
                          "hold no fields",
@@ -108,11 +116,12 @@ def _contradictions(analysis: PolicyAnalysis) -> tuple[set[int], list[PolicyIssu
                     field = analysis.policy.fields[position].id
                     issues.append(_issue(
                         b.loc, f"rule {b.id!r} contradicts rule {a.id!r} ({_place(a)}) on "
-                        f"field {field!r} for {_cell(group.first_cell)}: both are equally "
-                        f"specific, {a.id!r} gives {_shown(a)} and this rule gives "
+                        f"field {field!r} for {_cell(analysis, group.first_cell)}: both are "
+                        f"equally specific, {a.id!r} gives {_shown(a)} and this rule gives "
                         f"{_shown(b)}",
                         "make the two agree, or narrow one of them (who.partner_types, "
-                        "who.roles, phases, or naming the field instead of its category) so "
+                        "who.roles, phases, approaches, persons, or naming the field instead "
+                        "of its category) so "
                         "that it is the more specific; if one is a deliberate exception, mark "
                         "it `override: true` with an override_reason"))
     contradicting = {index for pair in reported for index in pair}

@@ -14,8 +14,11 @@ from urllib.parse import urlsplit
 
 from gateway.core.errors import PolicyIssue
 from gateway.core.model import (
+    DEFAULT_PERSON_ROLES,
+    GENERAL_APPROACH,
     INDEX_CATEGORY,
     ZVH_SOURCE,
+    ApproachSpec,
     Effect,
     FieldSpec,
     Location,
@@ -31,14 +34,17 @@ _URI_SCHEMES = frozenset({"https", "http", "urn"})
 _KIND_PLURAL = {
     "category": "categories", "field": "fields", "partner type": "partner types",
     "role": "roles", "phase": "phases", "purpose": "purposes", "legal basis": "legal bases",
+    "person role": "person roles", "approach": "approaches",
 }
 
 
-class _Element(Protocol):
+class _Located(Protocol):
+    def at(self, key: str) -> Location: ...
+
+
+class _Element(_Located, Protocol):
     @property
     def id(self) -> str: ...
-
-    def at(self, key: str) -> Location: ...
 
 
 def validate(policy: PolicySet,
@@ -66,16 +72,24 @@ class _Validator:
             "partner_types": policy.partner_types, "roles": policy.roles,
             "partners": policy.partners, "phases": policy.phases,
             "legal_bases": policy.legal_bases, "purposes": policy.purposes,
+            "person_roles": policy.person_roles or (), "approaches": policy.approaches or (),
             "rules": policy.rules,
         }
         parsed = {name: {el.id for el in elements} for name, elements in sections.items()}
         self.known = {name: ids | set(declared.get(name, ())) for name, ids in parsed.items()}
+        # Absent sections mean their defaults; rules may name those.
+        implicit = {"person_roles": DEFAULT_PERSON_ROLES if policy.person_roles is None else (),
+                    "approaches": (GENERAL_APPROACH,) if policy.approaches is None else ()}
+        for name, ids in implicit.items():
+            self.known[name] |= set(ids)
         # In policy order, for hints; sets above are for lookups.
-        self.ordered = {name: list(dict.fromkeys(el.id for el in elements))
+        self.ordered = {name: list(dict.fromkeys(
+                            [*(el.id for el in elements), *implicit.get(name, ())]))
                         for name, elements in sections.items()}
         # A section is complete when nothing written in it was dropped by the parser; only
         # then can "nothing matches" checks trust what they see.
-        self.complete = {name: self.known[name] == ids for name, ids in parsed.items()}
+        self.complete = {name: self.known[name] == ids | set(implicit.get(name, ()))
+                         for name, ids in parsed.items()}
         self.sections = sections
         self.fields = {f.id: f for f in policy.fields}
         self.purposes = {p.id: p for p in policy.purposes}
@@ -97,8 +111,18 @@ class _Validator:
         for partner in self.policy.partners:
             self._refs(partner, "type", (partner.type,), "partner_types", "partner type")
             self._refs(partner, "roles", partner.roles, "roles", "role", listed=True)
+        for partner_type in self.policy.partner_types:
+            if not partner_type.identifiers:
+                self.report(partner_type.at("identifiers"), "identifiers must list at least "
+                            "one identifier, or be left out (bsn, name, date_of_birth)",
+                            "list what a source of this type may be given to find a person, "
+                            "e.g. `identifiers: [name, address, postcode]`")
         for purpose in self.policy.purposes:
             self._purpose(purpose)
+        if self.policy.approaches is not None:
+            self._default_approach(self.policy.approaches)
+            for approach in self.policy.approaches:
+                self._approach(approach)
         for rule in self.policy.rules:
             self._rule(rule)
         if self.complete["legal_bases"] and self.complete["fields"]:
@@ -122,7 +146,7 @@ class _Validator:
         hint = pick_hint(ref, self.ordered[section], plural)
         return f"{hint}; or declare {ref!r} in the {section} section"
 
-    def _refs(self, element: _Element, key: str, refs: Sequence[str], section: str, kind: str,
+    def _refs(self, element: _Located, key: str, refs: Sequence[str], section: str, kind: str,
               *, listed: bool = False, nonempty: bool = True) -> None:
         if listed and nonempty and not refs:
             shown = listing(self.ordered[section]) or "none declared yet"
@@ -187,8 +211,64 @@ class _Validator:
                         "max_duration_minutes must be at least 1",
                         "write a number of minutes, 1 or more")
 
+    def _default_approach(self, approaches: Sequence[ApproachSpec]) -> None:
+        defaults = [a for a in approaches if a.default]
+        if len(defaults) == 1:
+            return
+        hint = ("mark exactly one approach `default: true`: the one a case without a "
+                "specific approach is worked in (usually 'general')")
+        if not defaults:
+            where = approaches[0].loc if approaches else None
+            message = ("the approaches section must mark one approach as the default"
+                       if approaches else "the approaches section declares no approach")
+            if where is None:
+                where = self._first_file_location()
+            self.report(where, message, hint)
+            return
+        for extra in defaults[1:]:
+            self.report(extra.at("default"), f"approach {extra.id!r} is a second default "
+                        f"approach (the first is {defaults[0].id!r})", hint)
+
+    def _first_file_location(self) -> Location:
+        for elements in self.sections.values():
+            for element in elements:
+                return element.at("id")
+        return Location("<policy>", 1, 1)
+
+    def _approach(self, approach: ApproachSpec) -> None:
+        if approach.partner_types is not None:
+            self._refs(approach, "partner_types", approach.partner_types, "partner_types",
+                       "partner type", listed=True)
+        if approach.purposes is not None:
+            self._refs(approach, "purposes", approach.purposes, "purposes", "purpose",
+                       listed=True)
+        self._refs(approach, "fields", approach.fields, "fields", "field", listed=True,
+                   nonempty=False)
+        self._refs(approach, "categories", approach.categories, "categories", "category",
+                   listed=True, nonempty=False)
+        for ground in approach.legal_bases:
+            self._refs(ground, "purposes", ground.purposes, "purposes", "purpose", listed=True)
+            if approach.purposes is not None:
+                for index, purpose in enumerate(ground.purposes):
+                    if purpose in self.known["purposes"] and purpose not in approach.purposes:
+                        self.report(ground.at(f"purposes[{index}]"), f"approach "
+                                    f"{approach.id!r} does not use purpose {purpose!r}, so "
+                                    "these grounds never apply", f"add {purpose!r} to the "
+                                    "approach's purposes, or remove it here")
+            if ground.partner_types is not None:
+                self._refs(ground, "partner_types", ground.partner_types, "partner_types",
+                           "partner type", listed=True)
+            self._refs(ground, "legal_bases", ground.legal_bases, "legal_bases",
+                       "legal basis", listed=True)
+
     def _rule(self, rule: Rule) -> None:
         self._refs(rule, "purposes", rule.purposes, "purposes", "purpose", listed=True)
+        if rule.approaches is not None:
+            self._refs(rule, "approaches", rule.approaches, "approaches", "approach",
+                       listed=True)
+        if rule.persons is not None:
+            self._refs(rule, "persons", rule.persons, "person_roles", "person role",
+                       listed=True)
         resolved = [self.purposes[p] for p in rule.purposes if p in self.purposes]
         purposes = resolved if len(resolved) == len(rule.purposes) else []
         self._who(rule, purposes)

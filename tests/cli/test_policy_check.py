@@ -180,3 +180,34 @@ def test_each_kind_of_mistake_is_printed_where_it_is_with_a_hint(
     else:
         assert status == 1
         assert lines[-1].endswith("; the policy was not loaded")
+
+
+def test_mistakes_in_approaches_and_person_roles_are_printed_where_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    approaches = (
+        "person_roles:\n"
+        "  - {id: victim, description: A victim.}\n"
+        "approaches:\n"
+        "  - id: general\n"
+        "    description: Every case.\n"
+        "    default: true\n"
+        "  - id: code_rood\n"
+        "    description: Acute.\n"
+        "    default: true\n"
+        "    partner_types: [police, fire_brigade]\n"
+        "    purposes: [acute_safety, picnic]\n"
+    )
+    policy = write_policy(tmp_path / "policy", {"approaches.yaml": approaches})
+    edit(policy, "rules/rules.yaml", "  - id: health-for-ggz\n",
+         "  - id: health-for-ggz\n    persons: [child]\n    approaches: [code_blauw]\n")
+    status, _, err = _run(capsys, "check", str(policy))
+    assert status == 1
+    where = policy / "approaches.yaml"
+    assert f"{where}:9:14: approach 'code_rood' is a second default approach" in err
+    assert f"{where}:10:29: unknown partner type 'fire_brigade'" in err
+    assert f"{where}:11:30: unknown purpose 'picnic'" in err
+    person = place_of(policy, "rules/rules.yaml", "child]")
+    assert f"{person}: unknown person role 'child'" in err
+    approach = place_of(policy, "rules/rules.yaml", "code_blauw]")
+    assert f"{approach}: unknown approach 'code_blauw'" in err

@@ -109,7 +109,8 @@ def test_json_lists_every_changed_cell_and_field(
     redact = next(c for c in document["changes"] if c["field"] == "subject.name")
     assert redact == {
         "partner_type": "police", "role": "chain_partner", "purpose": "analysis_and_plan",
-        "phase": "case_meeting", "field": "subject.name",
+        "phase": "case_meeting", "approach": "general", "person_role": "",
+        "field": "subject.name",
         "old": {"effect": "mask", "transform": "initials", "params": {}},
         "new": {"effect": "mask", "transform": "redact", "params": {}},
         "direction": "more restrictive",
@@ -191,6 +192,7 @@ def test_fields_added_list_what_they_release_and_element_changes_are_listed(
     assert len(goal) == 8
     assert goal[0] == {"partner_type": "police", "role": "chain_partner",
                        "purpose": "analysis_and_plan", "phase": "case_meeting",
+                       "approach": "general", "person_role": "",
                        "field": "case.goal",
                        "outcome": {"effect": "disclose", "transform": None, "params": {}}}
     assert document["element_changes"][0] == {

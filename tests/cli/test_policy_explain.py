@@ -168,3 +168,31 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(
     assert done.returncode == 141
     assert "Traceback" not in done.stderr
     assert "BrokenPipeError" not in done.stderr
+
+
+def test_explain_in_an_approach_and_for_a_person_role(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = _explain(capsys, shipped_policy_dir(), "--partner", "municipality",
+                              "--role", "chain_partner", "--purpose", "analysis_and_plan",
+                              "--phase", "case_meeting", "--approach", "code_rood",
+                              "--field", "mun.debts")
+    assert status == 0
+    assert "approach code_rood, case level (no person-specific rule applies)" in out
+    assert _block(out, "mun.debts")[2] == (
+        "  decided by: the field does not apply under this approach (withheld)")
+    status, out, _ = _explain(capsys, shipped_policy_dir(), "--partner", "ggd",
+                              "--role", "chain_partner", "--purpose", "analysis_and_plan",
+                              "--phase", "case_meeting", "--approach", "verward_gedrag",
+                              "--field", "ggz.care_involved")
+    assert status == 0 and "  wvggz-inquiry: Wvggz" in out
+    status, out, _ = _explain(capsys, shipped_policy_dir(), "--partner", "housing",
+                              "--role", "chain_partner", "--purpose", "analysis_and_plan",
+                              "--phase", "case_meeting", "--person-role", "child",
+                              "--field", "subject.name")
+    assert status == 0 and "person role child" in out
+    assert "decided by: rule no-child-data-for-housing" in out
+    status, out, _ = _explain(capsys, shipped_policy_dir(), "--partner", "housing",
+                              "--role", "chain_partner", "--purpose", "analysis_and_plan",
+                              "--phase", "case_meeting", "--approach", "drang_en_dwang")
+    assert status == 1 and "REFUSED" in out and "not_on_approach_table" in out

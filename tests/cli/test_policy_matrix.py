@@ -222,3 +222,52 @@ def test_matrix_on_the_shipped_policies(
     assert status == 0, err
     page = _page(out_file.read_text(encoding="utf-8"))
     assert any(tag == "td" for tag, _ in page.tags)
+
+
+# ---- approaches and person roles ------------------------------------------------------------
+
+def test_the_matrix_of_an_approach_shows_its_table_only(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = _matrix(capsys, shipped_policy_dir(), "--purpose", "analysis_and_plan",
+                             "--phase", "case_meeting", "--approach", "code_rood")
+    assert status == 0
+    assert out.startswith("# Disclosure matrix: purpose analysis_and_plan, phase case_meeting, "
+                          "approach code_rood\n")
+    header = _table(out)[0]
+    assert "housing_corporation" not in header and "| police |" in header
+    assert "Not on the table of approach code_rood: dji, housing_corporation" in out
+    assert "- ggz: wpg-20, wjsg-39f, avg-10-uavg, avg-9-2-h, meldcode-veilig-thuis\n" in out
+    debts = next(line for line in _table(out) if line.startswith("| mun.debts |"))
+    assert set(debts.split(" | ")[1:-1]) <= {"W", "process_director W · privacy_officer W"}
+
+
+def test_the_matrix_for_a_person_role(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ("--purpose", "analysis_and_plan", "--phase", "case_meeting")
+    _, case_level, _ = _matrix(capsys, shipped_policy_dir(), *args)
+    status, child, _ = _matrix(capsys, shipped_policy_dir(), *args, "--person-role", "child")
+    assert status == 0
+    assert "person role child" in child.splitlines()[0]
+    header = _table(child)[0].split(" | ")
+    housing = header.index("housing_corporation")
+
+    def name_row(text: str) -> list[str]:
+        return next(line for line in _table(text) if line.startswith("| subject.name |")
+                    ).split(" | ")
+
+    assert name_row(case_level)[housing] == "D"
+    assert name_row(child)[housing] == "W"
+
+
+def test_the_matrix_refuses_unknown_approaches_and_unused_purposes(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = _matrix(capsys, shipped_policy_dir(), "--purpose", "analysis_and_plan",
+                             "--phase", "case_meeting", "--approach", "code_blauw")
+    assert status == 2 and "approach 'code_blauw'" in err
+    status, _, err = _matrix(capsys, shipped_policy_dir(), "--purpose", "acute_safety",
+                             "--phase", "triage", "--approach", "mensenhandel")
+    assert status == 1 and "approach 'mensenhandel' does not use purpose 'acute_safety'" in err
+    status, _, err = _matrix(capsys, shipped_policy_dir(), "--purpose", "analysis_and_plan",
+                             "--phase", "case_meeting", "--person-role", "uncle")
+    assert status == 2 and "person role 'uncle'" in err

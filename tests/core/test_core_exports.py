@@ -9,8 +9,10 @@ EXPECTED = {
     "AccessRequest", "Decision", "FieldDecision", "Refusal", "RefusalCode", "Effect",
     # errors
     "PolicyError", "PolicyIssue", "Severity", "RequestError", "UnknownField", "UnknownPartner",
-    "UnknownPartnerType", "UnknownPhase", "UnknownPurpose", "UnknownRole",
+    "UnknownPartnerType", "UnknownPhase", "UnknownPurpose", "UnknownRole", "UnknownApproach",
+    "UnknownPersonRole",
     # policy model
+    "About", "ApproachGround", "ApproachSpec", "PersonRoleSpec",
     "CategorySpec", "FieldKind", "FieldSpec", "KeyUse", "LegalBasisSpec", "Location",
     "PartnerKeys", "PartnerSpec", "PartnerTypeSpec", "PhaseSpec", "PolicySet", "Purpose",
     "RoleSpec", "Rule", "Special", "Who",

@@ -21,10 +21,11 @@ PARTNERS = {
     "police": "police", "om": "om", "probation": "probation", "rvdk": "child_protection",
     "gi": "child_protection", "dji": "dji", "ggz": "ggz", "addiction-care": "addiction_care",
     "veilig-thuis": "veilig_thuis", "municipality": "municipality",
-    "housing": "housing_corporation", "zvh": "zvh"}
+    "housing": "housing_corporation", "zvh": "zvh", "police_avim": "police", "ggd": "ggd",
+    "trafficking-care-coordination": "trafficking_care_coordination"}
 PARTNER_TYPES = set(PARTNERS.values())
 PURPOSES = {"triage", "assess_and_accept", "analysis_and_plan", "coordinate_interventions",
-            "monitoring", "acute_safety"}
+            "monitoring", "acute_safety", "handover"}
 ACUTE_RESPONDERS = {"police", "child_protection", "veilig_thuis", "municipality", "zvh"}
 
 
@@ -58,7 +59,8 @@ def test_the_shipped_policy_names_what_the_covenant_names(shipped: CompiledPolic
     assert {p.id for p in policy.purposes} == PURPOSES
     assert {c.id: c.special for c in policy.categories if c.special != "none"} == {
         "supervision": "art10", "police_data": "art10", "om_case_data": "art10",
-        "judicial_documentation": "art10", "health": "art9"}
+        "judicial_documentation": "art10", "health": "art9",
+        "case_file_health": "art9", "case_file_criminal": "art10"}
     assert len(shipped.fields) >= 40
 
 
@@ -241,6 +243,115 @@ def test_the_privacy_officer_sees_no_case_content(shipped: CompiledPolicy) -> No
             assert all(d.effect is Effect.WITHHOLD for d in cell.fields), cell.purpose
 
 
-def test_no_case_data_is_exchanged_after_closure(shipped: CompiledPolicy) -> None:
+def test_after_closure_only_the_closing_summary_is_handed_over(
+        shipped: CompiledPolicy) -> None:
+    # Changed with the handover purpose: at closure the case director receives the closing
+    # summary for the warm handover, and nothing else.
     for purpose in shipped.purposes.values():
-        assert "closure" not in purpose.phases
+        assert "closure" not in purpose.phases or purpose.id == "handover"
+    for cell in shipped.cells(approach=None, person_role=None):
+        if cell.phase != "closure":
+            continue
+        released_here = {d.field for d in cell.fields if d.effect is not Effect.WITHHOLD}
+        assert released_here <= {"case.closing_summary"}
+        if cell.role == "case_director":
+            assert released_here == {"case.closing_summary"}
+
+
+# ---- approaches and person roles (shipped) --------------------------------------------------
+
+APPROACHES = {"general", "code_rood", "drang_en_dwang", "verward_gedrag", "mensenhandel"}
+
+
+def test_the_shipped_approaches_and_person_roles(shipped: CompiledPolicy) -> None:
+    assert set(shipped.approaches) == APPROACHES
+    assert shipped.default_approach == "general"
+    assert shipped.person_roles == ("subject", "alleged_perpetrator", "victim", "child",
+                                    "parent", "household_member")
+    for approach in shipped.approaches.values():
+        assert "zvh" in (approach.partner_types or ())
+        assert not approach.bsn_required
+        assert "triage" in (approach.purposes or ())
+    assert set(shipped.approaches["code_rood"].partner_types or ()) == {
+        "police", "veilig_thuis", "child_protection", "municipality", "ggz", "addiction_care",
+        "probation", "om", "zvh"}
+    assert "acute_safety" in (shipped.approaches["code_rood"].purposes or ())
+    assert set(shipped.approaches["drang_en_dwang"].partner_types or ()) == {
+        "municipality", "om", "probation", "police", "zvh"}
+    assert "ggd" in (shipped.approaches["verward_gedrag"].partner_types or ())
+    assert "trafficking_care_coordination" in (
+        shipped.approaches["mensenhandel"].partner_types or ())
+    assert shipped.partner("police_avim").type == "police"
+
+
+def test_case_fields_are_about_the_case_and_the_rest_about_a_person(
+        shipped: CompiledPolicy) -> None:
+    for spec in shipped.fields:
+        assert (spec.about == "case") == spec.id.startswith("case."), spec.id
+    for field in ("subject.reference", "subject.description", "case.closing_summary",
+                  "case.notes.health", "case.reason.criminal", "case.concerns.confidential",
+                  "case.meeting_minutes"):
+        shipped.field(field)
+    assert shipped.field("subject.reference").kind == "identifier"
+    specials = shipped.policy.specials()
+    assert specials["case.notes.health"] is Special.ART9
+    assert specials["case.meeting_minutes.criminal"] is Special.ART10
+    assert specials["case.notes"] is Special.NONE
+
+
+def test_the_housing_corporation_is_not_given_the_bsn_to_find_a_person(
+        shipped: CompiledPolicy) -> None:
+    assert shipped.identifiers_for("housing_corporation") == frozenset(
+        {"name", "address", "postcode", "reference"})
+    assert "bsn" in shipped.identifiers_for("police")
+
+
+def test_classified_text_never_reaches_a_partner_without_a_ground(
+        shipped: CompiledPolicy) -> None:
+    health_types = {"ggz", "addiction_care", "zvh"}
+    criminal_types = {"police", "om", "probation", "dji", "zvh"}
+    for cell in shipped.cells(approach=None, person_role=None):
+        for d in cell.fields:
+            if d.effect is Effect.WITHHOLD or not d.field.startswith("case."):
+                continue
+            assert not d.field.endswith(".confidential"), cell
+            if d.field.endswith(".health"):
+                assert cell.partner_type in health_types, (cell.key, d.field)
+            if d.field.endswith(".criminal"):
+                assert cell.partner_type in criminal_types, (cell.key, d.field)
+
+
+def test_person_roles_change_what_reaches_whom(shipped: CompiledPolicy) -> None:
+    def effect(partner: str, role: str, person: str, field: str,
+               approach: str = "") -> Effect:
+        decision = shipped.decide(AccessRequest(
+            partner, role, "analysis_and_plan", "case_meeting", True, (field,),
+            approach=approach, person_role=person))
+        return decision.fields[0].effect
+
+    assert effect("rvdk", "chain_partner", "child", "subject.name") is Effect.DISCLOSE
+    assert effect("housing", "chain_partner", "child", "subject.name") is Effect.WITHHOLD
+    assert effect("housing", "chain_partner", "subject", "subject.name") is Effect.DISCLOSE
+    assert effect("housing", "chain_partner", "", "subject.name") is Effect.DISCLOSE
+    assert effect("probation", "chain_partner", "victim",
+                  "police.antecedents_summary") is Effect.WITHHOLD
+    assert effect("probation", "chain_partner", "alleged_perpetrator",
+                  "police.antecedents_summary") is Effect.DISCLOSE
+    assert effect("municipality", "chain_partner", "victim", "subject.address",
+                  "mensenhandel") is Effect.WITHHOLD
+    assert effect("police_avim", "chain_partner", "victim", "subject.address",
+                  "mensenhandel") is Effect.DISCLOSE
+
+
+def test_the_approach_grounds_are_logged(shipped: CompiledPolicy) -> None:
+    decision = shipped.decide(AccessRequest(
+        "ggd", "chain_partner", "analysis_and_plan", "case_meeting", True,
+        approach="verward_gedrag"))
+    assert "wvggz-inquiry" in decision.legal_basis.split(", ")
+    general = shipped.decide(AccessRequest(
+        "ggd", "chain_partner", "analysis_and_plan", "case_meeting", True))
+    assert "wvggz-inquiry" not in general.legal_basis
+    code_rood = shipped.decide(AccessRequest(
+        "ggz", "chain_partner", "analysis_and_plan", "case_meeting", True,
+        approach="code_rood"))
+    assert code_rood.legal_basis.endswith("meldcode-veilig-thuis")
