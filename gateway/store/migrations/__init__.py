@@ -16,6 +16,7 @@ that the upgraded schema equals the tables (``alembic.autogenerate.compare_metad
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,10 @@ LEGACY_SCHEMA_VERSION = 3
 MIGRATED_SCHEMA_VERSION = 4
 # The command an operator runs to bring a database to this code's revision.
 UPGRADE_COMMAND = "ketenpoort db upgrade --config <file>"
+
+# Alembic says at INFO which dialect it found and each revision it runs, on every start (the
+# revision check) too; `ketenpoort db upgrade` prints the revisions it ran itself.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 class SchemaMismatch(StoreError):
