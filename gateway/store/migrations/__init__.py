@@ -20,15 +20,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, inspect, text
 
 from gateway.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 # The revision of a database made by release v0.1.0 (schema generation 3, before migrations).
@@ -164,6 +166,8 @@ def check(status: SchemaStatus) -> None:
 
 
 def _config(conn: Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.set_main_option("path_separator", "os")
@@ -178,6 +182,9 @@ def stamp(conn: Connection, revision: str) -> None:
 
 def upgrade(conn: Connection, target: str = "heads") -> None:
     """Run the pending revisions up to ``target`` on ``conn``, inside its transaction."""
+    # Imported here: the gateway's start needs only the revision check.
+    from alembic import command
+
     command.upgrade(_config(conn), target)
 
 
