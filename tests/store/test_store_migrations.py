@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select, text, update
+from sqlalchemy import Engine, func, inspect, select, text, update
 
+from gateway.store import migrations
 from gateway.store.db import (
     SchemaAhead,
     SchemaBehind,
@@ -28,6 +30,7 @@ from gateway.store.db import (
 from gateway.store.migrations import (
     BASELINE_REVISION,
     MIGRATED_SCHEMA_VERSION,
+    SCRIPT_LOCATION,
     head_revision,
     script_directory,
 )
@@ -193,6 +196,55 @@ def test_an_upgrade_leaves_sqlite_foreign_keys_on(tmp_path: Path) -> None:
         upgrade_schema(engine, BASELINE_REVISION)
         upgrade_schema(engine)
         with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def scripts_with_a_new_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the migrations with one more revision dropped into versions/, as a later
+    release adds one: this one copies the cases table (batch mode, as SQLite needs for most
+    changes), which every other case table refers to with ON DELETE CASCADE."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(SCRIPT_LOCATION, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "0003_copy_cases.py").write_text(
+        '"""Test revision: copy the cases table."""\n'
+        "import sqlalchemy as sa\n"
+        "from alembic import op\n\n"
+        'revision = "0003_copy_cases"\n'
+        f"down_revision = {head_revision()!r}\n\n\n"
+        "def upgrade() -> None:\n"
+        '    with op.batch_alter_table("cases", recreate="always") as batch:\n'
+        '        batch.add_column(sa.Column("approach", sa.String(), nullable=False,'
+        ' server_default="general"))\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(migrations, "SCRIPT_LOCATION", scripts)
+    migrations.script_directory.cache_clear()
+    yield scripts  # type: ignore[misc]
+    migrations.script_directory.cache_clear()
+
+
+def test_a_revision_dropped_into_versions_runs_and_a_table_copy_keeps_the_rows_below_it(
+    scripts_with_a_new_revision: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'v010.db'}"
+    load_database(url)
+    engine = create_engine_for(url)
+    try:
+        with engine.connect() as conn:
+            entries = conn.execute(select(func.count()).select_from(case_entries)).scalar()
+        assert schema_status(engine).pending == ("0002_persons", "0003_copy_cases")
+        done = upgrade_schema(engine)
+        assert done.ran == ("0002_persons", "0003_copy_cases")
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(case_entries)).scalar() == entries
+            assert conn.execute(select(func.count()).select_from(case_persons)).scalar() == len(
+                CASE_IDS
+            )
+            approaches = conn.execute(text("SELECT DISTINCT approach FROM cases")).scalars()
+            assert list(approaches) == ["general"]
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
