@@ -97,14 +97,19 @@ def test_the_baseline_is_the_schema_v0_1_0_made(engine: Engine) -> None:
     assert made == json.loads(expected_file.read_text(encoding="utf-8"))
 
 
-def test_revision_files_are_named_for_their_revision_and_form_one_line() -> None:
+def test_revision_files_form_one_line_in_the_order_of_their_numbers() -> None:
     """So that a revision dropped into versions/ chains on, and the newest is the head."""
     script = script_directory()
     assert script.get_heads() == [head_revision()]
     chain = [r.revision for r in reversed(list(script.walk_revisions()))]
     assert chain[0] == BASELINE_REVISION
-    files = sorted(p.stem for p in VERSIONS.glob("[0-9]*.py"))
-    assert files == chain
+    in_file_order = [
+        Path(script.get_revision(r).path).name for r in chain  # type: ignore[union-attr]
+    ]
+    assert in_file_order == sorted(p.name for p in VERSIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    for revision in chain:
+        # NNNN_what, numbered like its file.
+        assert revision[:5] == Path(script.get_revision(revision).path).name[:5]  # type: ignore[union-attr]
     for before, after in zip(chain, chain[1:], strict=False):
         assert script.get_revision(after).down_revision == before  # type: ignore[union-attr]
 
