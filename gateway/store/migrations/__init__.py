@@ -117,12 +117,8 @@ def schema_status(conn: Connection) -> SchemaStatus:
 def _known(revision: str) -> bool:
     try:
         return script_directory().get_revision(revision) is not None
-    except CommandError:
+    except CommandError:  # "No such revision or branch"
         return False
-    except Exception as exc:  # alembic's ResolutionError and friends
-        if type(exc).__module__.startswith("alembic"):
-            return False
-        raise
 
 
 def _legacy_revision(conn: Connection, names: set[str]) -> str:
@@ -132,9 +128,10 @@ def _legacy_revision(conn: Connection, names: set[str]) -> str:
         version = conn.execute(text("SELECT version FROM schema_info WHERE id = 1")).scalar()
     if version != LEGACY_SCHEMA_VERSION:
         raise SchemaMismatch(
-            f"the database holds schema generation {version or 1}, made before release "
-            "v0.1.0, which no migration starts from; export what you need (ketenpoort audit "
-            "verify, report) with the version that made it and start on a new database"
+            f"the database holds schema generation {version or 1} and no schema revision; "
+            f"only release v0.1.0's generation {LEGACY_SCHEMA_VERSION} can be upgraded: export "
+            "what you need (ketenpoort audit verify, report) with the version that made it and "
+            "start on a new database"
         )
     return BASELINE_REVISION
 
