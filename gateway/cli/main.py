@@ -10,7 +10,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.cli import audit_log, audit_report, audit_review, keys_rewrap, partner_admin
+from gateway.cli import (
+    audit_log,
+    audit_report,
+    audit_review,
+    db_schema,
+    keys_rewrap,
+    partner_admin,
+)
 from gateway.cli import retention as retention_cli
 from gateway.server.config import (
     ConfigError,
@@ -19,6 +26,7 @@ from gateway.server.config import (
     load_config,
     shipped_policy_dir,
 )
+from gateway.store.migrations import SchemaMismatch
 
 # 128 + SIGPIPE: what a shell reports for a command whose reader went away.
 EXIT_BROKEN_PIPE = 141
@@ -48,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ketenpoort: {exc}", file=sys.stderr)
         return 2
+    except SchemaMismatch as exc:
+        # The database is at another schema revision (ketenpoort db upgrade, docs/upgrading.md).
+        print(f"ketenpoort: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -113,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     _policy_parsers(sub)
     retention_cli.add_parser(sub)
     partner_admin.add_parser(sub)
+    db_schema.add_parser(sub)
     return p
 
 

@@ -223,7 +223,13 @@ async def start_gateway(
     partners = PartnerDirectory(registry_reloader.load_initial())
 
     engine = create_engine_for(config.database_url)
-    await asyncio.to_thread(init_schema, engine)
+    try:
+        # Refuses a database at another schema revision (ketenpoort db upgrade).
+        await asyncio.to_thread(init_schema, engine)
+    except BaseException:
+        engine.dispose()
+        keystore.close()
+        raise
     signer = CheckpointSigner(keystore.signing_keys().current, config.log_origin)
     checkpoint_file = CheckpointFile(config.checkpoints_path, config.replica_id or None)
     audit = AuditLog(

@@ -12,24 +12,31 @@ import functools
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from gateway.store import migrations
 from gateway.store.audit_event import GENESIS_HASH
 from gateway.store.errors import StoreError
-from gateway.store.tables import SCHEMA_VERSION, log_head, metadata, schema_info
+
+# Re-exported: callers catch these from here, as they did SchemaMismatch before migrations.
+from gateway.store.migrations import SchemaAhead as SchemaAhead
+from gateway.store.migrations import SchemaBehind as SchemaBehind
+from gateway.store.migrations import SchemaMismatch as SchemaMismatch
+from gateway.store.tables import log_head, metadata, schema_info
 
 DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # Execution option read by the SQLite "begin" hook; PostgreSQL ignores it.
 _WRITE_OPTION = "ketenpoort_write"
-# Serialises concurrent schema creation by several replicas on one PostgreSQL database.
+# Serialises concurrent schema creation and upgrades by replicas on one PostgreSQL database.
 _SCHEMA_LOCK_KEY = 0x6B6574656E  # "keten"
 
 
@@ -139,39 +146,115 @@ def for_writing(engine: Engine) -> Engine:
 
 @translate_errors("creating the schema")
 def init_schema(engine: Engine) -> None:
-    """Create missing tables and the chain head row; safe to call on every start."""
+    """Create the schema on an empty database, else check that it is at this code's revision.
+
+    Safe to call on every start and from several replicas at once. A database at an older
+    revision raises ``SchemaBehind``, one at a revision this code does not know (a newer
+    release upgraded it) ``SchemaAhead``; each says in one line what to do. Neither is
+    upgraded here: that is ``upgrade_schema`` (``ketenpoort db upgrade``), run once, after a
+    backup, before the new version starts.
+    """
     with for_writing(engine).begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        _refuse_other_generation(conn)
-        metadata.create_all(conn)
-        head_row = {"id": 1, "last_seq": 0, "last_hash": GENESIS_HASH}
-        version_row = {"id": 1, "version": SCHEMA_VERSION}
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        conn.execute(dialect.insert(log_head).values(head_row).on_conflict_do_nothing())
-        conn.execute(dialect.insert(schema_info).values(version_row).on_conflict_do_nothing())
-        if engine.dialect.name == "postgresql":
-            _prefer_lz4_bodies(conn)
+        _lock_schema(conn)
+        status = migrations.schema_status(conn)
+        if status.empty:
+            _create(conn)
+            return
+        migrations.check(status)
 
 
-class SchemaMismatch(StoreError):
-    """The database was made by a gateway with another schema generation."""
+@dataclass(frozen=True)
+class SchemaUpgrade:
+    """What ``upgrade_schema`` did."""
+
+    # None: the database was empty and was created at to_revision.
+    from_revision: str | None
+    to_revision: str
+    # The revisions run, oldest first (empty when created or already current).
+    ran: tuple[str, ...]
+    # The database was made by release v0.1.0 and stamped at the baseline first.
+    was_legacy: bool = False
 
 
-def _refuse_other_generation(conn: Connection) -> None:
-    """A database from another generation would be half-upgraded by create_all: refuse it."""
-    names = set(inspect(conn).get_table_names())
-    if "audit_log" not in names:
-        return
-    version = None
-    if "schema_info" in names:
-        version = conn.execute(select(schema_info.c.version)).scalar_one_or_none()
-    if version != SCHEMA_VERSION:
-        raise SchemaMismatch(
-            f"the database holds schema generation {version or 1}, this gateway needs "
-            f"{SCHEMA_VERSION}; export what you need (ketenpoort audit verify, report) with "
-            "the version that made it and start on a new database"
-        )
+@translate_errors("upgrading the schema")
+def upgrade_schema(engine: Engine, target: str | None = None) -> SchemaUpgrade:
+    """Bring the database to this code's head revision (or ``target``), in one transaction.
+
+    An empty database is created at the head as ``init_schema`` does; with ``target`` it is
+    built by running the revisions instead. A v0.1.0 database is stamped at the baseline
+    revision first. On SQLite, foreign keys are off while revisions run (a batch-mode table
+    copy drops the old table, which would otherwise cascade) and are checked before commit.
+    """
+    with engine.connect() as conn:
+        sqlite_db = engine.dialect.name == "sqlite"
+        if sqlite_db:
+            _sqlite_foreign_keys(conn, on=False)
+        try:
+            with conn.execution_options(**{_WRITE_OPTION: True}).begin():
+                _lock_schema(conn)
+                done = _upgrade(conn, target)
+                if sqlite_db and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise StoreError("the upgrade left rows whose parent row is missing")
+            return done
+        finally:
+            if sqlite_db and not conn.closed:
+                _sqlite_foreign_keys(conn, on=True)
+
+
+def _upgrade(conn: Connection, target: str | None) -> SchemaUpgrade:
+    status = migrations.schema_status(conn)
+    if status.unknown:
+        raise migrations.SchemaAhead(migrations.refusal(status))
+    if status.empty and target is None:
+        _create(conn)
+        return SchemaUpgrade(None, status.head, ())
+    if status.legacy:
+        migrations.stamp(conn, migrations.BASELINE_REVISION)
+    migrations.upgrade(conn, target or "heads")
+    after = migrations.schema_status(conn)
+    ran = tuple(r for r in status.pending if r not in after.pending)
+    return SchemaUpgrade(status.current, after.current or "", ran, was_legacy=status.legacy)
+
+
+@translate_errors("reading the schema revision")
+def schema_status(engine: Engine) -> migrations.SchemaStatus:
+    """The database's revision and the revisions this code would still run on it."""
+    with engine.connect() as conn:
+        return migrations.schema_status(conn)
+
+
+def _sqlite_foreign_keys(conn: Connection, *, on: bool) -> None:
+    # A PRAGMA that does nothing inside a transaction: run it on the driver connection,
+    # which is in autocommit mode between our transactions (see _on_connect).
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+
+
+def _lock_schema(conn: Connection) -> None:
+    """Serialise schema creation and upgrades by several replicas on one PostgreSQL database
+    (on SQLite the write transaction already holds the database's write lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+
+
+def _create(conn: Connection) -> None:
+    """A new database: the tables as they are now, stamped at the head revision.
+
+    Faster than running every revision, and the same schema: the migration tests check that
+    the revisions arrive at exactly these tables.
+    """
+    # Without a has-table query per table when there is none yet (the usual case, and the
+    # one every test pays for); a database left half-made by an interrupted start gets the rest.
+    metadata.create_all(conn, checkfirst=bool(inspect(conn).get_table_names()))
+    head_row = {"id": 1, "last_seq": 0, "last_hash": GENESIS_HASH}
+    version_row = {"id": 1, "version": migrations.MIGRATED_SCHEMA_VERSION}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(log_head).values(head_row).on_conflict_do_nothing())
+    conn.execute(dialect.insert(schema_info).values(version_row).on_conflict_do_nothing())
+    migrations.stamp(conn, migrations.head_revision())
+    if conn.dialect.name == "postgresql":
+        _prefer_lz4_bodies(conn)
 
 
 def _prefer_lz4_bodies(conn: Connection) -> None:
@@ -187,3 +270,4 @@ def _prefer_lz4_bodies(conn: Connection) -> None:
         savepoint.rollback()
     else:
         savepoint.commit()
+

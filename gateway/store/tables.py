@@ -334,7 +334,9 @@ request_ids = Table(
     Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
 
-# Schema generation of this database; a gateway refuses a database of another generation.
+# Schema generation from before migrations: release v0.1.0 wrote 3 here and refuses any other
+# value. The schema's revision is now in alembic_version (gateway.store.migrations); a
+# migrated database holds 4 here, so that a v0.1.0 gateway refuses it.
 schema_info = Table(
     "schema_info",
     metadata,
@@ -342,5 +344,3 @@ schema_info = Table(
     Column("version", Integer(), nullable=False),
     CheckConstraint("id = 1", name="ck_schema_info_single_row"),
 )
-# 3: free texts encrypted (text_keys; hold reasons and review comments as ciphertext).
-SCHEMA_VERSION = 3
