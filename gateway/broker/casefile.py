@@ -180,7 +180,7 @@ class CaseFile:
             )
             persons.append(person)
             entries.extend(person_entries)
-        # The case's own index entry stays the first person's pseudonym.
+        # The case's own index entry is the first person's pseudonym.
         pseudonym = persons[0].pseudonym
         claim = (
             self._requests.claim(
@@ -219,33 +219,30 @@ class CaseFile:
             return CaseView(
                 row.case_id, INITIAL_PHASE, participants, replay.seq, _refs(first)
             )
-        record = await self._ctx.record(
-            RecordKind.REGISTRATION,
-            who,
-            trace,
-            policy,
-            case_id=case_id,
-            subject_pseudonym=pseudonym,
-            phase=INITIAL_PHASE,
-            detail=_persons_detail(persons),
-        )
-        if len(persons) > 1:
-            # Every record carries one pseudonym: each further person gets a record of its
-            # own, so an access request about any of them finds the registration.
-            await self._ctx.log.append_many([
-                event(
-                    RecordKind.PERSON_ADDED,
-                    principal=who,
-                    trace=trace,
-                    at=now,
-                    case_id=case_id,
-                    subject_pseudonym=p.pseudonym,
-                    phase=INITIAL_PHASE,
-                    policy_version=policy.version,
-                    detail=detail_of(person_role=p.role_in_case, registration=record.seq),
-                )
-                for p in persons[1:]
-            ])
+        # Every record carries one pseudonym: the registration the first person's, and each
+        # further person a `person_added` record of its own (naming the registration by the
+        # first person's role and the count), so that an access request about any of them
+        # finds the registration. All in one commit.
+        at = ctx.clock()
+        records = await ctx.log.append_many([
+            event(
+                RecordKind.REGISTRATION if i == 0 else RecordKind.PERSON_ADDED,
+                principal=who,
+                trace=trace,
+                at=at,
+                case_id=case_id,
+                subject_pseudonym=p.pseudonym,
+                phase=INITIAL_PHASE,
+                policy_version=policy.version,
+                detail=(
+                    _persons_detail(persons)
+                    if i == 0
+                    else detail_of(person_role=p.role_in_case, registered_with=len(persons))
+                ),
+            )
+            for i, p in enumerate(persons)
+        ])
+        record = records[0]
         if request_id:
             await self._requests.maybe_prune(now)
         return CaseView(case_id, row.phase, row.participants, record.seq, _refs(persons))

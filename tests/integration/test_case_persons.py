@@ -148,11 +148,12 @@ async def test_persons_without_a_bsn_are_triaged_and_a_partner_not_chosen_is_not
 
 
 class _NoBsnForPolice(CompiledPolicy):
-    """The shipped policy, but the police may not be given a BSN to find a person."""
+    """The shipped policy, but the police may not be given a BSN to find a person, and may
+    be given its own reference."""
 
     def identifiers_for(self, partner_type: str) -> frozenset[str]:
         if partner_type == "police":
-            return frozenset({"name", "date_of_birth"})
+            return frozenset({"name", "date_of_birth", "reference"})
         return frozenset({"bsn", "name", "date_of_birth"})
 
 
@@ -283,3 +284,37 @@ async def test_invalid_persons_are_refused_by_name(
             await police.register_case_raw(request)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert named in (caught.value.details() or "")
+
+
+async def test_the_client_registers_persons_and_adds_one_sealed(
+    no_bsn_harness: Harness,
+) -> None:
+    harness = no_bsn_harness
+    async with harness.client("police") as police, harness.client("zvh") as director:
+        registered = await police.register_case(
+            None, "code_rood", reason=REASON, goal=GOAL, invitees=["zvh"], persons=family()[:2],
+        )
+        case_id = registered.case_id
+        child = common_pb2.PersonInput(role_in_case="child", reference="POL-2026-77")
+        added = await police.add_person(case_id, child, request_id="sealed-add-1")
+        again = await police.add_person(case_id, child, request_id="sealed-add-1")
+        assert again.person.person_id == added.person.person_id
+        replays = records_of(harness, case_id, "replay")
+        assert replays and replays[-1].event.subject_pseudonym == next(
+            r.event.subject_pseudonym for r in records_of(harness, case_id, "person_added")
+            if dict(r.event.detail).get("entry_id") == added.person.person_id
+        )
+        await director.change_phase(case_id, "registration", "triage")
+        lookups_before = list(harness.sources["police"].servicer.lookups_seen)
+        answer = await director.triage(
+            case_id, partner_types=["police"], person_ids=[added.person.person_id]
+        )
+        # The police's own reference reaches the police source, and nothing else of it.
+        assert harness.sources["police"].servicer.lookups_seen[len(lookups_before):] == [
+            ("reference",)
+        ]
+        assert all(h.person_id == added.person.person_id for h in answer.hits)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await director.triage(case_id, partner_types=["bakery"])
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "partner_types[0]" in (caught.value.details() or "")
