@@ -318,3 +318,21 @@ async def test_the_client_registers_persons_and_adds_one_sealed(
             await director.triage(case_id, partner_types=["bakery"])
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "partner_types[0]" in (caught.value.details() or "")
+
+
+async def test_a_long_description_is_taken_up_to_its_limit(harness: Harness) -> None:
+    text = "Woman of about thirty, speaks little Dutch.\n" + "x" * 1900
+    async with harness.client("police") as police:
+        ok = await register_persons(
+            police, [common_pb2.PersonInput(role_in_case="victim", description=text)]
+        )
+        assert ok.persons[0].role_in_case == "victim"
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await register_persons(
+                police, [common_pb2.PersonInput(role_in_case="victim", description="y" * 2001)]
+            )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "persons[0].description" in (caught.value.details() or "")
+    repo = CaseRepository(harness.gateway.engine)
+    (person,) = repo.persons(ok.case_id)
+    assert person.identified_by == "unidentified"
