@@ -541,9 +541,19 @@ class CaseFile:
     def subject(self, snap: CaseSnapshot) -> Subject:
         """The first current person's identity (the single subject of older cases)."""
         current = snap.current_persons
-        if not current:
+        if current:
+            return self.person_identity(snap, current[0]).subject
+        if snap.persons:
             return Subject(bsn="", name="", date_of_birth="")
-        return self.person_identity(snap, current[0]).subject
+        # A case registered before cases had persons: its subject's entries are case-level.
+        v = self.values(snap, SUBJECT_FIELDS)
+        return Subject(
+            bsn=v.get("subject.bsn", ""),
+            name=v.get("subject.name", ""),
+            date_of_birth=v.get("subject.date_of_birth", ""),
+            address=v.get("subject.address", ""),
+            postcode=v.get("subject.postcode", ""),
+        )
 
     def person_identity(
         self, snap: CaseSnapshot, person: PersonRow, policy: CompiledPolicy | None = None

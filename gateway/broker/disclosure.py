@@ -554,6 +554,7 @@ class Disclosures:
             for f, v in self._casefile.values(snap, fields, person_id).items():
                 raw[(person_id, f)] = v
         unavailable: set[str] = set()
+        failed: set[Ask] = set()
         if wanted:
             identities = {p.person_id: self._casefile.person_identity(snap, p, policy)
                           for p in persons}
@@ -570,6 +571,7 @@ class Disclosures:
             for (source, person_id), answer in answers.items():
                 if answer is None:
                     unavailable.add(source)
+                    failed.add((source, person_id))
                     continue
                 for f, v in answer.items():
                     raw[(person_id, f)] = v
@@ -581,7 +583,7 @@ class Disclosures:
             if d.effect is Effect.WITHHOLD:
                 shaped.append(r)
                 continue
-            if d.source in unavailable and (d.source, r.person_id) in wanted:
+            if (d.source, r.person_id) in failed:
                 state, value = "source_unavailable", ""
             else:
                 state, value = _shape(d, raw.get((r.person_id, d.field)), key)

@@ -336,3 +336,41 @@ async def test_a_long_description_is_taken_up_to_its_limit(harness: Harness) -> 
     repo = CaseRepository(harness.gateway.engine)
     (person,) = repo.persons(ok.case_id)
     assert person.identified_by == "unidentified"
+
+
+async def test_a_case_registered_before_cases_had_persons_is_still_answered(
+    harness: Harness,
+) -> None:
+    # Stored as the gateway stored cases before: the subject's entries are case-level and the
+    # case has no person rows.
+    from datetime import UTC, datetime
+
+    from gateway.broker.casefile import _entry
+    from gateway.broker.ids import new_id
+    from gateway.crypto.envelope import DataKey, wrap_data_key
+
+    keystore = harness.gateway.keystore
+    assert keystore is not None
+    case_id, now, key = new_id("c_"), datetime.now(UTC), DataKey.generate()
+    pseudonym = subject_pseudonym(keystore.pseudonym_key, SUBJECT.bsn)
+    entries = [
+        _entry(key, case_id, field, value, "police", now)
+        for field, value in (("subject.bsn", SUBJECT.bsn), ("subject.name", SUBJECT.name),
+                             ("subject.date_of_birth", SUBJECT.date_of_birth),
+                             ("case.reason", REASON))
+    ]
+    CaseRepository(harness.gateway.engine).create_case(
+        case_id=case_id, subject_pseudonym=pseudonym, case_type="code_rood",
+        phase="registration", registered_by="police",
+        wrapped_data_key=wrap_data_key(key, keystore.current_kek, case_id).to_bytes(),
+        entries=entries, invitees=[("zvh", "police")], now=now,
+    )
+    async with harness.client("police") as police:
+        answer = await police.request_disclosure(
+            case_id, "acute_safety", "registration", justification="Acute threat tonight."
+        )
+    assert list(answer.record.persons) == [common_pb2.CasePersonRef(role_in_case="subject")]
+    assert answer.values_of("")["case.reason"] == REASON
+    assert answer.values_of("").get("police.incidents")
+    (record,) = [r for r in records_of(harness, case_id, "disclosure")]
+    assert record.event.subject_pseudonym == pseudonym
