@@ -412,7 +412,8 @@ class CaseRepository:
         self, case_id: str, person_id: str, bsn_pseudonym: str, entry: EntryRow
     ) -> PersonRow:
         """Record the keyed pseudonym of a BSN learnt later, and the BSN's entry, for a current
-        person without one (``PersonConflict`` otherwise). The person's pseudonym stays."""
+        person without one (``PersonConflict`` otherwise): the person is then identified by
+        BSN. The person's pseudonym stays."""
         _check_entries(case_id, [entry])
         with self._writer.begin() as conn:
             require_live_case(conn, case_id)
@@ -424,7 +425,7 @@ class CaseRepository:
                     case_persons.c.removed_at.is_(None),
                     case_persons.c.bsn_pseudonym.is_(None),
                 )
-                .values(bsn_pseudonym=bsn_pseudonym)
+                .values(bsn_pseudonym=bsn_pseudonym, identified_by=IdentifiedBy.BSN.value)
             ).rowcount
             person = _load_person(conn, case_id, person_id)
             if changed == 0:

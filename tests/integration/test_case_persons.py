@@ -227,6 +227,7 @@ async def test_add_remove_and_identify_a_person_with_their_records(harness: Harn
     key = harness.gateway.keystore.pseudonym_key  # type: ignore[union-attr]
     assert row.pseudonym == victim_pseudonym  # earlier records stay linked
     assert row.bsn_pseudonym == subject_pseudonym(key, VICTIM_BSN)
+    assert row.identified_by == "bsn"
     (record,) = records_of(harness, case_id, "person_identified")
     assert record.seq == identified.log_seq
     assert record.event.subject_pseudonym == victim_pseudonym
