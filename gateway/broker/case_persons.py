@@ -8,7 +8,7 @@ disclosed about the person and no source is asked about it. Identifying a person
 pseudonym (its earlier records stay linked) and stores the keyed pseudonym of the BSN beside
 it, so that an access request by BSN finds the person's records from before the BSN.
 
-Who may change the persons of a case is decided in one place, :func:`may_change_persons`.
+Who may change the persons of a case is decided in one place, :func:`_may_change_persons`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from gateway.store.errors import PersonNotFound as StorePersonNotFound
 from gateway.store.request_ids import PriorRequest
 
 
-def may_change_persons(who: Principal, case: CaseRow) -> bool:
+def _may_change_persons(who: Principal, case: CaseRow) -> bool:
     """Whether ``who`` may add, remove or identify persons of ``case``: any participant.
 
     The one place this is decided, so that a stricter rule (only the case's process
@@ -205,7 +205,7 @@ class CasePersons:
     ) -> CaseRow:
         case = await self._casefile.get_case(case_id)
         await self._casefile.refuse_if_shredded(who, trace, policy, case)
-        if may_change_persons(who, case):
+        if _may_change_persons(who, case):
             return case
         code = "not_participant" if who.partner_id not in case.participants else (
             "role_not_allowed"
