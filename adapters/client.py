@@ -118,7 +118,20 @@ class OpenedDisclosure:
 
     @property
     def outcomes(self) -> dict[str, common_pb2.FieldOutcome]:
+        """Field id -> outcome; for a case of several persons see ``outcomes_of``."""
         return {f.field: f for f in self.response.fields}
+
+    def outcomes_of(self, person_id: str) -> dict[str, common_pb2.FieldOutcome]:
+        """Field id -> outcome for one person of the case ("" for the case-level fields)."""
+        return {f.field: f for f in self.response.fields if f.person_id == person_id}
+
+    def values_of(self, person_id: str) -> dict[str, str]:
+        """As ``values``, for one person of the case ("" for the case-level fields)."""
+        return {
+            f.field: f.value
+            for f in self.record.fields
+            if f.availability == common_pb2.AVAILABILITY_AVAILABLE and f.person_id == person_id
+        }
 
 
 class PartnerClient:
@@ -209,7 +222,7 @@ class PartnerClient:
 
     async def register_case(
         self,
-        subject: common_pb2.SubjectIdentity,
+        subject: common_pb2.SubjectIdentity | None,
         case_type: str,
         *,
         reason: str,
@@ -217,25 +230,33 @@ class PartnerClient:
         invitees: Sequence[str] = (),
         timeout: float = DEFAULT_TIMEOUT_S,
         request_id: str = "",
+        persons: Sequence[common_pb2.PersonInput] = (),
     ) -> exchange_pb2.RegisterCaseResponse:
-        """Register a case. ``request_id`` names this registration (a fresh one when empty):
-        give the same id to register the same case again after, say, a restart of the calling
-        system, and the gateway answers with the case it registered the first time."""
+        """Register a case about ``persons`` (or the one ``subject``; give None with persons).
+        ``request_id`` names this registration (a fresh one when empty): give the same id to
+        register the same case again after, say, a restart of the calling system, and the
+        gateway answers with the case it registered the first time. The answer lists the
+        persons with their ids."""
         rid = request_id or new_request_id()
+        content = exchange_pb2.RegisterCaseContent(
+            case_type=case_type, reason=reason, goal=goal, invitees=list(invitees),
+            persons=list(persons),
+        )
+        if subject is not None:
+            content.subject.CopyFrom(subject)
         if self._sealer is None:
             request = exchange_pb2.RegisterCaseRequest(
-                subject=subject,
                 case_type=case_type,
                 reason=reason,
                 goal=goal,
                 invitees=list(invitees),
                 request_id=rid,
+                persons=list(persons),
             )
+            if subject is not None:
+                request.subject.CopyFrom(subject)
             return await self._resending(lambda: self.register_case_raw(request, timeout=timeout))
         sealer = self._sealer
-        content = exchange_pb2.RegisterCaseContent(
-            subject=subject, case_type=case_type, reason=reason, goal=goal, invitees=list(invitees)
-        )
 
         async def send(
             sealed: common_pb2.SealedSubmission, request_id: str
@@ -350,6 +371,54 @@ class PartnerClient:
         )
         return response.entry_id
 
+    async def add_person(
+        self, case_id: str, person: common_pb2.PersonInput, *, request_id: str = ""
+    ) -> exchange_pb2.AddPersonResponse:
+        """Add a person to a case: its id and role, and the log record's seq. ``request_id``
+        names this addition (a fresh one when empty), as for ``register_case``."""
+        rid = request_id or new_request_id()
+        if self._sealer is None:
+            request = exchange_pb2.AddPersonRequest(case_id=case_id, person=person, request_id=rid)
+            return await self._resending(lambda: self._add_person_raw(request))
+        sealer = self._sealer
+        content = exchange_pb2.AddPersonContent(case_id=case_id, person=person)
+
+        async def send(
+            sealed: common_pb2.SealedSubmission, request_id: str
+        ) -> exchange_pb2.AddPersonResponse:
+            request = exchange_pb2.AddPersonRequest(sealed=sealed, request_id=request_id)
+            return await self._add_person_raw(request)
+
+        return await self._resending(
+            lambda: sealer.send("ExchangeService/AddPerson", content, send, request_id=rid)
+        )
+
+    async def _add_person_raw(
+        self, request: exchange_pb2.AddPersonRequest
+    ) -> exchange_pb2.AddPersonResponse:
+        response: exchange_pb2.AddPersonResponse = await self._exchange.AddPerson(
+            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        )
+        return response
+
+    async def remove_person(self, case_id: str, person_id: str) -> int:
+        """Remove a person from a case (softly); the seq of the log record."""
+        request = exchange_pb2.RemovePersonRequest(case_id=case_id, person_id=person_id)
+        response: exchange_pb2.RemovePersonResponse = await self._exchange.RemovePerson(
+            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        )
+        return response.log_seq
+
+    async def identify_person(self, case_id: str, person_id: str, bsn: str) -> int:
+        """Record the BSN of a person registered without one; the seq of the log record."""
+        request = exchange_pb2.IdentifyPersonRequest(
+            case_id=case_id, person_id=person_id, bsn=bsn
+        )
+        response: exchange_pb2.IdentifyPersonResponse = await self._exchange.IdentifyPerson(
+            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        )
+        return response.log_seq
+
     async def _resending(self, call: Callable[[], Awaitable[R]]) -> R:
         # Safe only for calls that carry the same request id every time.
         return await resend_until_answered(call, attempts=self._resend_attempts)
@@ -387,6 +456,7 @@ class PartnerClient:
         justification: str = "",
         traceparent: str = "",
         timeout: float = DEFAULT_TIMEOUT_S,
+        person_ids: Sequence[str] = (),
     ) -> OpenedDisclosure:
         """Ask for the case record and open the sealed answer with this partner's key.
 
@@ -396,7 +466,7 @@ class PartnerClient:
         nonce = new_request_nonce()
         request = exchange_pb2.DisclosureRequest(
             case_id=case_id, purpose=purpose, phase=phase, fields=list(fields),
-            justification=justification, request_nonce=nonce,
+            justification=justification, request_nonce=nonce, person_ids=list(person_ids),
         )
         response = await self.request_disclosure_raw(
             request, traceparent=traceparent, timeout=timeout
@@ -423,11 +493,22 @@ class PartnerClient:
         )
         return response
 
-    async def triage(self, case_id: str, purpose: str = "triage") -> OpenedTriage:
+    async def triage(
+        self,
+        case_id: str,
+        purpose: str = "triage",
+        *,
+        partner_types: Sequence[str] = (),
+        person_ids: Sequence[str] = (),
+    ) -> OpenedTriage:
         """Ask hit/no-hit and open the sealed answer with this partner's key; bound to a fresh
-        nonce as for ``request_disclosure``."""
+        nonce as for ``request_disclosure``. ``partner_types`` and ``person_ids`` choose whom
+        to ask about whom (empty: every partner type with a source, every current person)."""
         nonce = new_request_nonce()
-        response = await self.triage_raw(case_id, purpose, request_nonce=nonce)
+        response = await self.triage_raw(
+            case_id, purpose, request_nonce=nonce, partner_types=partner_types,
+            person_ids=person_ids,
+        )
         answer = open_triage(
             response, self.credentials.hpke_key,
             recipient_id=self.credentials.partner_id, purpose=purpose,
@@ -436,12 +517,19 @@ class PartnerClient:
         return OpenedTriage(response, answer)
 
     async def triage_raw(
-        self, case_id: str, purpose: str = "triage", *, request_nonce: bytes = b""
+        self,
+        case_id: str,
+        purpose: str = "triage",
+        *,
+        request_nonce: bytes = b"",
+        partner_types: Sequence[str] = (),
+        person_ids: Sequence[str] = (),
     ) -> exchange_pb2.TriageResponse:
         """The triage answer without opening it (sealed in version 2 when ``request_nonce``
         is given, else in version 1)."""
         request = exchange_pb2.TriageRequest(
-            case_id=case_id, purpose=purpose, request_nonce=request_nonce
+            case_id=case_id, purpose=purpose, request_nonce=request_nonce,
+            partner_types=list(partner_types), person_ids=list(person_ids),
         )
         response: exchange_pb2.TriageResponse = await self._retrying(
             lambda: self._exchange.Triage(

@@ -290,6 +290,7 @@ def _identity(subject: Subject) -> common_pb2.SubjectIdentity:
         date_of_birth=subject.date_of_birth,
         address=subject.address,
         postcode=subject.postcode,
+        reference=subject.reference,
     )
 
 

@@ -16,6 +16,12 @@ requests"): `serve_source` takes the partner's private keys (`RequestOpening`, s
 adapters.source_requests) and then refuses clear requests unless told otherwise; without it
 only clear requests are understood. Neither the subject nor anything else of a request is
 logged.
+
+A person need not come with a BSN: the gateway gives a source only the identifiers the policy
+lets its partner type hold (a BSN, a name with a possibly partial date of birth, this
+partner's own reference). A backend with ``fetch_person``/``lookup_person`` (``PersonBackend``)
+gets the whole identity; an older ``SourceBackend`` is asked by BSN only, and a person without
+one is then "not known". A person the system cannot find is "not known": no values, known false.
 """
 
 from __future__ import annotations
@@ -49,21 +55,36 @@ LOOKUP_SUBJECT = "SourceService/LookupSubject"
 
 @dataclass(frozen=True)
 class SubjectRecord:
-    """What one partner system holds about one person."""
+    """What one partner system holds about one person; ``name``, ``date_of_birth`` (full)
+    and ``reference`` (this partner's own number) find a person asked about without a BSN."""
 
     bsn: str
     role: str
     fields: Mapping[str, str]
+    name: str = ""
+    date_of_birth: str = ""
+    reference: str = ""
+
+
+# The identifiers a SubjectIdentity can carry, by name.
+IDENTIFIERS = ("bsn", "name", "date_of_birth", "address", "postcode", "reference")
+
+
+def identifiers_of(identity: common_pb2.SubjectIdentity) -> tuple[str, ...]:
+    """The names of the identifiers a request carried (never their values)."""
+    return tuple(name for name in IDENTIFIERS if getattr(identity, name))
 
 
 @dataclass(frozen=True)
 class FetchSeen:
-    """A fetch the source answered: which fields for which disclosure (never values)."""
+    """A fetch the source answered: which fields for which disclosure, and which kinds of
+    identifier came with it (never values)."""
 
     disclosure_id: str
     purpose: str
     recipient_id: str
     fields: tuple[str, ...]
+    identifiers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,22 +149,63 @@ class SourceBackend(Protocol):
     def lookup(self, bsn: str) -> tuple[bool, str]: ...
 
 
+class PersonBackend(SourceBackend, Protocol):
+    """A backend that finds a person by whatever identifiers came (no BSN, perhaps)."""
+
+    def fetch_person(
+        self, identity: common_pb2.SubjectIdentity, fields: Sequence[str]
+    ) -> Mapping[str, str]: ...
+
+    def lookup_person(self, identity: common_pb2.SubjectIdentity) -> tuple[bool, str]: ...
+
+
 @dataclass
 class InMemoryBackend:
     records: dict[str, SubjectRecord] = field(default_factory=dict)
 
     def add(self, record: SubjectRecord) -> None:
-        self.records[record.bsn] = record
+        # Keyed by BSN, or by reference or name for a person the system knows without one.
+        self.records[record.bsn or record.reference or record.name] = record
 
     def fetch(self, bsn: str, fields: Sequence[str]) -> Mapping[str, str]:
-        record = self.records.get(bsn)
+        record = self.records.get(bsn) if bsn else None
         if record is None:
             return {}
         return {f: record.fields[f] for f in fields if f in record.fields}
 
     def lookup(self, bsn: str) -> tuple[bool, str]:
-        record = self.records.get(bsn)
+        record = self.records.get(bsn) if bsn else None
         return (True, record.role) if record else (False, "")
+
+    def fetch_person(
+        self, identity: common_pb2.SubjectIdentity, fields: Sequence[str]
+    ) -> Mapping[str, str]:
+        record = self.find(identity)
+        if record is None:
+            return {}
+        return {f: record.fields[f] for f in fields if f in record.fields}
+
+    def lookup_person(self, identity: common_pb2.SubjectIdentity) -> tuple[bool, str]:
+        record = self.find(identity)
+        return (True, record.role) if record else (False, "")
+
+    def find(self, identity: common_pb2.SubjectIdentity) -> SubjectRecord | None:
+        """By BSN when one came; else by this partner's own reference; else by name and a
+        date of birth that agrees as far as it goes (1984 matches 1984-03-07)."""
+        if identity.bsn:
+            return self.records.get(identity.bsn)
+        for record in self.records.values():
+            if identity.reference and record.reference == identity.reference:
+                return record
+        if not (identity.name and identity.date_of_birth):
+            return None
+        for record in self.records.values():
+            if (
+                record.name.casefold() == identity.name.casefold()
+                and record.date_of_birth.startswith(identity.date_of_birth)
+            ):
+                return record
+        return None
 
 
 class SourceServicer(source_pb2_grpc.SourceServiceServicer):
@@ -161,6 +223,8 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
         self.requests = requests
         self.seen: list[FetchSeen] = []
         self.lookups = 0
+        # Per lookup, which kinds of identifier came with it (never values).
+        self.lookups_seen: list[tuple[str, ...]] = []
 
     async def FetchFields(  # noqa: N802 (gRPC method name)
         self, request: source_pb2.FetchFieldsRequest, context: aio.ServicerContext[Any, Any]
@@ -169,8 +233,9 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
             query = fetch_query(request, self.requests)
         except RequestRefused as refused:
             await _refuse(refused, context)
-        if not query.subject.bsn:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject.bsn is required")
+        identifiers = identifiers_of(query.subject)
+        if not identifiers:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject has no identifier")
         if self.sealing is not None:
             await _require_request_id(request.request_id, context)
             await _require_reference(self.sealing, request.disclosure_id, context)
@@ -180,9 +245,10 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
                 query.purpose,
                 query.recipient_id,
                 tuple(query.fields),
+                identifiers,
             )
         )
-        values = self.backend.fetch(query.subject.bsn, list(query.fields))
+        values = self._fetch(query.subject, list(query.fields))
         content = source_pb2.FetchFieldsContent(values=dict(values))
         if self.sealing is None:
             return source_pb2.FetchFieldsResponse(values=content.values)
@@ -199,14 +265,16 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
             query = lookup_query(request, self.requests)
         except RequestRefused as refused:
             await _refuse(refused, context)
-        if not query.subject.bsn:
+        identifiers = identifiers_of(query.subject)
+        if not identifiers:
             # Not "unknown": an empty subject is a request gone wrong, not a triage answer.
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject.bsn is required")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject has no identifier")
         if self.sealing is not None:
             await _require_request_id(request.request_id, context)
             await _require_reference(self.sealing, request.triage_id, context)
         self.lookups += 1
-        known, role = self.backend.lookup(query.subject.bsn)
+        self.lookups_seen.append(identifiers)
+        known, role = self._lookup(query.subject)
         if self.sealing is None:
             return source_pb2.LookupSubjectResponse(known=known, role=role)
         content = source_pb2.LookupSubjectContent(known=known, role=role)
@@ -215,6 +283,24 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
             request.triage_id,
         )
         return source_pb2.LookupSubjectResponse(sealed=sealed)
+
+
+    def _fetch(
+        self, identity: common_pb2.SubjectIdentity, fields: list[str]
+    ) -> Mapping[str, str]:
+        fetch_person = getattr(self.backend, "fetch_person", None)
+        if fetch_person is not None:
+            found: Mapping[str, str] = fetch_person(identity, fields)
+            return found
+        # An older backend finds people by BSN only: without one, the person is not known.
+        return self.backend.fetch(identity.bsn, fields) if identity.bsn else {}
+
+    def _lookup(self, identity: common_pb2.SubjectIdentity) -> tuple[bool, str]:
+        lookup_person = getattr(self.backend, "lookup_person", None)
+        if lookup_person is not None:
+            answer: tuple[bool, str] = lookup_person(identity)
+            return answer
+        return self.backend.lookup(identity.bsn) if identity.bsn else (False, "")
 
 
 async def _refuse(refused: RequestRefused, context: aio.ServicerContext[Any, Any]) -> NoReturn:

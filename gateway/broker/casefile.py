@@ -17,7 +17,7 @@ import functools
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.completion import run_to_completion
@@ -31,6 +31,14 @@ from gateway.broker.errors import (
 )
 from gateway.broker.free_texts import FreeTexts
 from gateway.broker.ids import new_id
+from gateway.broker.persons import (
+    PERSON_FIELDS,
+    PersonInput,
+    identified_by,
+    validate_person,
+    validate_persons,
+)
+from gateway.broker.records import event
 from gateway.broker.request_ids import ADD_TO_CASE_FILE, REGISTER_CASE, RequestIds
 from gateway.broker.sources import Subject
 from gateway.core import CompiledPolicy, UnknownPartner
@@ -42,10 +50,10 @@ from gateway.crypto.envelope import (
     wrap_data_key,
 )
 from gateway.crypto.free_text import KeyScope, TextClass, TextKind
-from gateway.crypto.pseudonym import is_valid_bsn, subject_pseudonym
+from gateway.crypto.pseudonym import person_pseudonym, subject_pseudonym
 from gateway.store.audit_event import detail_of
 from gateway.store.audit_log import RecordKind
-from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow
+from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow, PersonRow
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.errors import PhaseConflict
 from gateway.store.request_ids import PriorRequest
@@ -62,6 +70,8 @@ SUBJECT_FIELDS = (
     "subject.address",
     "subject.postcode",
 )
+# A person's identity fields, as entries carrying the person's id.
+PERSON_IDENTITY_FIELDS = tuple(PERSON_FIELDS.values())
 # Fields of the ZVH case file that participants may add to after registration.
 # The case-file fields partners write after registration (the subject's identity and the
 # reason are set by the registration itself).
@@ -83,11 +93,28 @@ PHASE_DIRECTOR_ROLE = "process_director"
 
 @dataclass(frozen=True)
 class Registration:
-    subject: Subject
+    """A case to register: its persons, or (the older form) one ``subject`` who is the one
+    person with role "subject"; never both."""
+
+    subject: Subject | None
     case_type: str
     reason: str
     goal: str
     invitees: tuple[str, ...]
+    persons: tuple[PersonInput, ...] = ()
+
+    def all_persons(self) -> tuple[PersonInput, ...]:
+        if self.persons or self.subject is None:
+            return self.persons
+        return (PersonInput.of_subject(self.subject),)
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """A person as an answer names it: id and role in the case, never a value."""
+
+    person_id: str
+    role_in_case: str
 
 
 @dataclass(frozen=True)
@@ -96,6 +123,17 @@ class CaseView:
     phase: str
     participants: tuple[str, ...]
     log_seq: int
+    persons: tuple[PersonRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class PersonIdentity:
+    """What the case file holds to find one person: the identifiers, and the partner type
+    whose own reference ``subject.reference`` is (the type of the partner that gave it)."""
+
+    person: PersonRow
+    subject: Subject
+    reference_type: str = ""
 
 
 class CaseFile:
@@ -126,23 +164,24 @@ class CaseFile:
         ctx = self._ctx
         case_id = new_id("c_")
         now = ctx.clock()
-        pseudonym = subject_pseudonym(ctx.keystore.pseudonym_key, reg.subject.bsn)
         data_key = DataKey.generate()
         wrapped = wrap_data_key(data_key, ctx.keystore.current_kek, case_id)
-        values = {
-            "subject.bsn": reg.subject.bsn,
-            "subject.name": reg.subject.name,
-            "subject.date_of_birth": reg.subject.date_of_birth,
-            "subject.address": reg.subject.address,
-            "subject.postcode": reg.subject.postcode,
-            "case.reason": reg.reason,
-            "case.goal": reg.goal,
-        }
+        values = {"case.reason": reg.reason, "case.goal": reg.goal}
         entries = [
             _entry(data_key, case_id, field, text, who.partner_id, now)
             for field, text in values.items()
             if text
         ]
+        persons: list[PersonRow] = []
+        for i, given in enumerate(reg.all_persons()):
+            # A microsecond apart, so the store lists them in the order they were given.
+            person, person_entries = self.new_person(
+                case_id, given, who, now + timedelta(microseconds=i), data_key
+            )
+            persons.append(person)
+            entries.extend(person_entries)
+        # The case's own index entry is the first person's pseudonym.
+        pseudonym = persons[0].pseudonym
         claim = (
             self._requests.claim(
                 who,
@@ -168,6 +207,7 @@ class CaseFile:
             entries=entries,
             invitees=[(p, who.partner_id) for p in reg.invitees if p != who.partner_id],
             now=now,
+            persons=persons,
         )
         row = await asyncio.to_thread(create)
         if isinstance(row, PriorRequest):
@@ -175,19 +215,61 @@ class CaseFile:
             self._requests.check_same(claim, row)
             replay = await self._requests.replay(who, trace, policy, row)
             participants = registered_participants(who.partner_id, reg.invitees)
-            return CaseView(row.case_id, INITIAL_PHASE, participants, replay.seq)
-        record = await self._ctx.record(
-            RecordKind.REGISTRATION,
-            who,
-            trace,
-            policy,
-            case_id=case_id,
-            subject_pseudonym=pseudonym,
-            phase=INITIAL_PHASE,
-        )
+            first = await asyncio.to_thread(self._ctx.cases.persons, row.case_id)
+            return CaseView(
+                row.case_id, INITIAL_PHASE, participants, replay.seq, _refs(first)
+            )
+        # Every record carries one pseudonym: the registration the first person's, and each
+        # further person a `person_added` record of its own (naming the registration by the
+        # first person's role and the count), so that an access request about any of them
+        # finds the registration. All in one commit.
+        at = ctx.clock()
+        records = await ctx.log.append_many([
+            event(
+                RecordKind.REGISTRATION if i == 0 else RecordKind.PERSON_ADDED,
+                principal=who,
+                trace=trace,
+                at=at,
+                case_id=case_id,
+                subject_pseudonym=p.pseudonym,
+                phase=INITIAL_PHASE,
+                policy_version=policy.version,
+                detail=(
+                    _persons_detail(persons)
+                    if i == 0
+                    else detail_of(person_role=p.role_in_case, registered_with=len(persons))
+                ),
+            )
+            for i, p in enumerate(persons)
+        ])
+        record = records[0]
         if request_id:
             await self._requests.maybe_prune(now)
-        return CaseView(case_id, row.phase, row.participants, record.seq)
+        return CaseView(case_id, row.phase, row.participants, record.seq, _refs(persons))
+
+    def new_person(
+        self, case_id: str, given: PersonInput, who: Principal, now: datetime, key: DataKey
+    ) -> tuple[PersonRow, list[EntryRow]]:
+        """A person row with a fresh id and its pseudonym, and its identity as encrypted
+        entries carrying its id; nothing is stored yet."""
+        person_id = new_id("p_")
+        pseudonym_key = self._ctx.keystore.pseudonym_key
+        bsn_pseudonym = subject_pseudonym(pseudonym_key, given.bsn) if given.bsn else None
+        person = PersonRow(
+            case_id=case_id,
+            person_id=person_id,
+            role_in_case=given.role_in_case,
+            pseudonym=bsn_pseudonym or person_pseudonym(pseudonym_key, person_id),
+            identified_by=identified_by(given),
+            added_by=who.partner_id,
+            added_at=now,
+            bsn_pseudonym=bsn_pseudonym,
+        )
+        entries = [
+            _entry(key, case_id, field, text, who.partner_id, now, person_id)
+            for field, text in given.values().items()
+        ]
+        return person, entries
 
     async def invite(
         self, who: Principal, trace: TraceContext, case_id: str, partner_id: str
@@ -434,16 +516,19 @@ class CaseFile:
             raise CaseNotFound(f"no case {case_id!r}")
         return snap
 
-    def values(self, snap: CaseSnapshot, fields: Collection[str]) -> dict[str, str]:
-        """Decrypt the named case-file fields: the newest entry, or all entries of a log-like
-        field such as the notes. Fields without an entry are absent."""
+    def values(
+        self, snap: CaseSnapshot, fields: Collection[str], person_id: str = ""
+    ) -> dict[str, str]:
+        """Decrypt the named case-file fields of one person (``person_id``) or of the case
+        (""): the newest entry, or all entries of a log-like field such as the notes. Fields
+        without an entry are absent."""
         wanted = set(fields)
         if not wanted:
             return {}
         key = self.data_key(snap.case)
         found: dict[str, list[EntryRow]] = {}
         for entry in snap.entries:  # oldest first
-            if entry.field in wanted:
+            if entry.field in wanted and entry.person_id == person_id:
                 found.setdefault(entry.field, []).append(entry)
         values: dict[str, str] = {}
         for field, rows in found.items():
@@ -454,6 +539,13 @@ class CaseFile:
         return values
 
     def subject(self, snap: CaseSnapshot) -> Subject:
+        """The first current person's identity (the single subject of older cases)."""
+        current = snap.current_persons
+        if current:
+            return self.person_identity(snap, current[0]).subject
+        if snap.persons:
+            return Subject(bsn="", name="", date_of_birth="")
+        # A case registered before cases had persons: its subject's entries are case-level.
         v = self.values(snap, SUBJECT_FIELDS)
         return Subject(
             bsn=v.get("subject.bsn", ""),
@@ -463,22 +555,47 @@ class CaseFile:
             postcode=v.get("subject.postcode", ""),
         )
 
+    def person_identity(
+        self, snap: CaseSnapshot, person: PersonRow, policy: CompiledPolicy | None = None
+    ) -> PersonIdentity:
+        """One person's identity, built from the entries with that person's id; with
+        ``policy``, also the partner type whose own reference the person's reference is."""
+        key = self.data_key(snap.case)
+        newest: dict[str, EntryRow] = {}
+        for entry in snap.entries:  # oldest first: the newest entry of a field wins
+            if entry.person_id == person.person_id and entry.field in PERSON_IDENTITY_FIELDS:
+                newest[entry.field] = entry
+        v = {field: _open(key, row) for field, row in newest.items()}
+        reference_type = ""
+        ref_entry = newest.get(PERSON_FIELDS["reference"])
+        if ref_entry is not None and policy is not None:
+            spec = policy.partners.get(ref_entry.created_by)
+            reference_type = spec.type if spec is not None else ""
+        subject = Subject(
+            bsn=v.get("subject.bsn", ""),
+            name=v.get("subject.name", ""),
+            date_of_birth=v.get("subject.date_of_birth", ""),
+            address=v.get("subject.address", ""),
+            postcode=v.get("subject.postcode", ""),
+            reference=v.get("subject.reference", ""),
+        )
+        return PersonIdentity(person, subject, reference_type)
+
     def _validate_registration(self, policy: CompiledPolicy, reg: Registration) -> None:
-        s = reg.subject
-        if not is_valid_bsn(s.bsn):
-            raise InvalidRequest("subject.bsn is not a valid BSN (nine digits passing the 11-test)")
-        if not s.name.strip() or len(s.name) > 200:
-            raise InvalidRequest("subject.name is required (at most 200 characters)")
-        if not is_calendar_date(s.date_of_birth):
-            raise InvalidRequest(
-                "subject.date_of_birth must be a calendar date written YYYY-MM-DD"
-            )
+        if reg.subject is not None and reg.persons:
+            raise InvalidRequest("give persons or subject, not both")
+        if reg.persons:
+            validate_persons(policy, reg.persons)
+        elif reg.subject is not None:
+            validate_person(policy, PersonInput.of_subject(reg.subject), "subject")
+        else:
+            validate_persons(policy, ())
         if not _CASE_TYPE.match(reg.case_type):
             raise InvalidRequest("case_type must be a lower-case id such as 'code_rood'")
         if not reg.reason.strip() or len(reg.reason) > MAX_TEXT_CHARS:
             raise InvalidRequest(f"reason is required (at most {MAX_TEXT_CHARS} characters)")
-        if len(reg.goal) > MAX_TEXT_CHARS or len(s.address) > 500 or len(s.postcode) > 16:
-            raise InvalidRequest("goal, address or postcode is too long")
+        if len(reg.goal) > MAX_TEXT_CHARS:
+            raise InvalidRequest(f"goal is longer than {MAX_TEXT_CHARS} characters")
         for partner in reg.invitees:
             _known_partner(policy, partner)
 
@@ -498,10 +615,25 @@ def is_calendar_date(text: str) -> bool:
 def registration_content(reg: Registration) -> tuple[str, ...]:
     """What makes two registrations the same request: every value, as given."""
     s = reg.subject
-    return (
-        s.bsn, s.name, s.date_of_birth, s.address, s.postcode,
-        reg.case_type, reg.reason, reg.goal, *reg.invitees,
+    # The older single-subject form keeps the content it always had.
+    subject: tuple[str, ...] = (
+        (s.bsn, s.name, s.date_of_birth, s.address, s.postcode) if s else ()
     )
+    if s is not None and s.reference:
+        subject += (s.reference,)
+    persons = tuple(v for p in reg.persons for v in ("\x1fperson", *p.content()))
+    return (
+        *subject, reg.case_type, reg.reason, reg.goal, *reg.invitees, *persons,
+    )
+
+
+def _refs(persons: Collection[PersonRow]) -> tuple[PersonRef, ...]:
+    return tuple(PersonRef(p.person_id, p.role_in_case) for p in persons)
+
+
+def _persons_detail(persons: list[PersonRow]) -> tuple[tuple[str, str], ...]:
+    # How many persons, and the first one's role (it carries this record's pseudonym).
+    return detail_of(person_role=persons[0].role_in_case, persons=len(persons))
 
 
 def registered_participants(registrant: str, invitees: Collection[str]) -> tuple[str, ...]:
@@ -524,9 +656,18 @@ def check_case_id(case_id: str) -> None:
         raise InvalidRequest(f"case_id is required: 1..{MAX_CASE_ID_CHARS} characters, no NUL")
 
 
-def _entry(key: DataKey, case_id: str, field: str, text: str, by: str, now: datetime) -> EntryRow:
+def _entry(
+    key: DataKey,
+    case_id: str,
+    field: str,
+    text: str,
+    by: str,
+    now: datetime,
+    person_id: str = "",
+) -> EntryRow:
     entry_id = new_id("e_")
-    ciphertext = key.encrypt(text.encode("utf-8"), field_aad(case_id, entry_id, field))
+    aad = field_aad(case_id, entry_id, field, person_id)
+    ciphertext = key.encrypt(text.encode("utf-8"), aad)
     return EntryRow(
         entry_id=entry_id,
         case_id=case_id,
@@ -534,8 +675,10 @@ def _entry(key: DataKey, case_id: str, field: str, text: str, by: str, now: date
         ciphertext=ciphertext,
         created_by=by,
         created_at=now,
+        person_id=person_id,
     )
 
 
 def _open(key: DataKey, row: EntryRow) -> str:
-    return key.decrypt(row.ciphertext, field_aad(row.case_id, row.entry_id, row.field)).decode()
+    aad = field_aad(row.case_id, row.entry_id, row.field, row.person_id)
+    return key.decrypt(row.ciphertext, aad).decode()

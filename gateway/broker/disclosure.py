@@ -10,6 +10,15 @@ before either. Should storing the justification fail after that (the database go
 call fails and the review item names an entry the case file lacks: the privacy officer
 sees a review without its text, never a justification nobody is asked to review.
 
+A case is about one or more persons. The fields about a person (subject.*, the partners'
+systems' fields) are decided once per person, by the person's role in the case; the fields
+about the case (case.*) once. A source is asked only about the persons whose fields from it
+were released, once per (source, person), with only the identifiers its partner type may
+hold. The log gets one record per person the disclosure concerns, all in one commit: the
+same disclosure id, that person's pseudonym, that person's field entries and the case-level
+ones. A refusal is one record under the case's pseudonym (its first person's): a refusal
+before anything is released names no person of the case.
+
 A masking transform that cannot apply to the value held (a date of birth stored before the
 gateway took only YYYY-MM-DD, a source's postcode in another form) withholds that field and
 says so (availability ``transform_failed``, in the answer and the log); it never fails the
@@ -25,21 +34,29 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.casefile import JUSTIFICATION_FIELD, CaseFile
+from gateway.broker.casefile import JUSTIFICATION_FIELD, CaseFile, PersonIdentity
 from gateway.broker.context import BrokerContext, SealingKey
 from gateway.broker.errors import InvalidRequest, PhaseMismatch, RecipientKeyMissing, Refused
-from gateway.broker.fetching import SourceObserver, fetch_all, lookup_all
+from gateway.broker.fetching import Ask, SourceObserver, fetch_per_person, lookup_per_person
 from gateway.broker.ids import new_id
-from gateway.broker.records import decision_event, event
+from gateway.broker.persons import (
+    about_person,
+    check_person_ids,
+    for_source,
+    has_identifier,
+    identifiers_for,
+)
+from gateway.broker.records import OUTCOME_OF_EFFECT, decision_event, event
 from gateway.broker.sealed_record import ReleasedValue, encode_record
 from gateway.broker.sealed_triage import encode_triage_answer
-from gateway.broker.sources import FetchContext
+from gateway.broker.sources import FetchContext, Subject
 from gateway.core import (
     AccessRequest,
     CompiledPolicy,
     Decision,
     Effect,
     FieldDecision,
+    RefusalCode,
     RequestError,
     apply_transform,
 )
@@ -52,8 +69,9 @@ from gateway.crypto.sealing import (
     seal,
     seal_triage,
 )
+from gateway.store.audit_event import detail_of
 from gateway.store.audit_log import FieldEntry, RecordKind
-from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow
+from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow, IdentifiedBy, PersonRow
 
 log = logging.getLogger("ketenpoort.broker")
 
@@ -73,21 +91,38 @@ class DisclosureInput:
     justification: str = ""
     # The client's fresh nonce: the answer is sealed bound to it and the case (version 2).
     request_nonce: bytes = b""
+    # The persons asked about; empty: every current person of the case.
+    person_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FieldResult:
+    """The decision on one field for one person ("" for a case-level field), and whether
+    its value could be obtained. Never a value."""
+
+    person_id: str
+    decision: FieldDecision
+    availability: str
 
 
 @dataclass(frozen=True)
 class DisclosureResult:
     disclosure_id: str
-    decisions: tuple[FieldDecision, ...]
-    availability: dict[str, str]
+    fields: tuple[FieldResult, ...]
     sealed: SealedBox
     unavailable_sources: tuple[str, ...]
     policy_version: str
     log_seq: int
+    # (person id, role in the case) of the persons the disclosure is about.
+    persons: tuple[tuple[str, str], ...] = ()
 
     @property
     def incomplete(self) -> bool:
         return bool(self.unavailable_sources)
+
+    @property
+    def decisions(self) -> tuple[FieldDecision, ...]:
+        return tuple(f.decision for f in self.fields)
 
 
 @dataclass(frozen=True)
@@ -101,6 +136,8 @@ class TriageHit:
     known: bool
     role: str
     asked: bool = True
+    # The person of the case the answer is about.
+    person_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +182,7 @@ class Disclosures:
                 f"justification is longer than {MAX_JUSTIFICATION_CHARS} characters"
             )
         _check_nonce(inp.request_nonce, self._require_nonce)
+        check_person_ids(inp.person_ids)
         started = self._ctx.clock()
         snap = await self._casefile.snapshot(inp.case_id)
         case = snap.case
@@ -153,34 +191,56 @@ class Disclosures:
         purpose = policy.purposes.get(inp.purpose)
         # Only a break-glass purpose has a window; other requests skip the scan of the entries.
         minutes = self._break_glass_minutes(snap) if purpose and purpose.break_glass else None
+        # The case-level decision first: it refuses (and logs) what no person changes (not a
+        # participant, purpose or phase not allowed), before any person of the case is named.
         decision = await self._decide(
-            who, trace, case, policy, inp, break_glass_minutes=minutes
+            who, trace, case, policy, inp, break_glass_minutes=minutes, allow_nothing=True
         )
+        persons = _chosen_persons(snap, inp.person_ids)
+        results = _per_person(policy, decision, persons)
+        if not any(r.decision.effect is not Effect.WITHHOLD for r in results):
+            seq = await self._refuse(
+                who, trace, case, policy, inp, RefusalCode.NOTHING_PERMITTED.value, decision
+            )
+            raise Refused(
+                RefusalCode.NOTHING_PERMITTED.value,
+                "the policy releases none of the requested fields for this partner type, "
+                "role, purpose and phase",
+                seq,
+            )
         recipient_key = self._recipient_key(who)
         disclosure_id = new_id("d_")
-        values, availability, unavailable = await self._gather(who, snap, decision, disclosure_id)
-        decision = _withhold_failed(decision, availability)
+        values, results, unavailable = await self._gather(
+            who, policy, snap, persons, decision, results, disclosure_id
+        )
         justification = await self._justification(who, case, decision, inp)
         status = "incomplete" if unavailable else "ok"
         now = self._ctx.clock()
-        record = await self._ctx.log.append(
-            decision_event(
+        targets = persons or (_case_level_person(case),)
+        records = await self._ctx.log.append_many([
+            event(
                 RecordKind.DISCLOSURE,
-                decision,
                 principal=who,
                 trace=trace,
                 at=now,
                 case_id=case.case_id,
-                subject_pseudonym=case.subject_pseudonym,
+                subject_pseudonym=person.pseudonym,
+                phase=inp.phase,
+                policy_version=decision.policy_version,
                 status=status,
-                availability=availability,
+                purpose=decision.purpose,
+                legal_basis=decision.legal_basis,
                 disclosure_id=disclosure_id,
                 justification_ref=justification.entry_id if justification else "",
+                fields=_entries(results, person.person_id),
                 started_at=started,
+                detail=detail_of(person_role=person.role_in_case),
             )
-        )
+            for person in targets
+        ])
         if justification is not None:
             await self._casefile.store_justification(justification)
+        person_refs = tuple((p.person_id, p.role_in_case) for p in persons)
         plaintext = encode_record(
             disclosure_id=disclosure_id,
             case_id=case.case_id,
@@ -190,6 +250,7 @@ class Disclosures:
             issued_at=_rfc3339(now),
             policy_version=decision.policy_version,
             values=values,
+            persons=person_refs,
         )
         binding = SealBinding(
             disclosure_id=disclosure_id,
@@ -200,12 +261,12 @@ class Disclosures:
         )
         return DisclosureResult(
             disclosure_id=disclosure_id,
-            decisions=decision.fields,
-            availability=availability,
+            fields=tuple(results),
             sealed=seal(plaintext, recipient_key.key, binding),
             unavailable_sources=tuple(sorted(unavailable)),
             policy_version=decision.policy_version,
-            log_seq=record.seq,
+            log_seq=records[0].seq,
+            persons=person_refs,
         )
 
     async def triage(
@@ -215,65 +276,117 @@ class Disclosures:
         case_id: str,
         purpose: str,
         request_nonce: bytes = b"",
+        partner_types: tuple[str, ...] = (),
+        person_ids: tuple[str, ...] = (),
     ) -> TriageResult:
+        """Ask the chosen partner types' systems (all with a source when none are chosen)
+        whether they know each chosen person (every current one when none are chosen)."""
         _check_nonce(request_nonce, self._require_nonce)
+        check_person_ids(person_ids)
         snap = await self._casefile.snapshot(case_id)
         case = snap.case
         policy = self._ctx.policy.current
         await self._casefile.refuse_if_shredded(who, trace, policy, case)
         inp = DisclosureInput(case_id, purpose, case.phase, (TRIAGE_FIELD,))
-        decision = await self._decide(who, trace, case, policy, inp, kind=RecordKind.TRIAGE)
+        decision = await self._decide(
+            who, trace, case, policy, inp, kind=RecordKind.TRIAGE, allow_nothing=True
+        )
+        types = _chosen_types(policy, self._ctx.sources, partner_types)
+        persons = _chosen_persons(snap, person_ids)
+        # The triage role is about a person: decided per person's role; a person for whom
+        # it is withheld is not asked about.
+        results = [r for r in _per_person(policy, decision, persons)
+                   if r.decision.effect is not Effect.WITHHOLD]
+        if not results:
+            seq = await self._refuse(
+                who, trace, case, policy, inp, RefusalCode.NOTHING_PERMITTED.value, decision
+            )
+            raise Refused(
+                RefusalCode.NOTHING_PERMITTED.value,
+                "the policy releases no triage answer for this partner type, role, purpose "
+                "and phase",
+                seq,
+            )
+        # The most restrictive outcome over the persons: one answer shape for the question.
+        effect = (
+            Effect.DISCLOSE
+            if all(r.decision.effect is Effect.DISCLOSE for r in results)
+            else Effect.MASK
+        )
+        d = next(r.decision for r in results if r.decision.effect is effect)
         # Checked before any source is asked: an answer that cannot be sealed is not gathered.
         recipient_key = self._recipient_key(who)
-        effect = decision.fields[0].effect
         triage_id = new_id("t_")
-        subject = self._casefile.subject(snap)
-        answers = await lookup_all(
-            self._ctx.sources, subject, triage_id, self._ctx.source_deadline_s, self._observe
+        asked_persons = {r.person_id for r in results}
+        chosen = tuple(p for p in persons if p.person_id in asked_persons)
+        subjects: dict[Ask, Subject] = {}
+        for p in chosen:
+            identity = self._casefile.person_identity(snap, p, policy)
+            for t in types.configured:
+                subject = _source_subject(policy, identity, t)
+                if has_identifier(subject):
+                    subjects[(t, p.person_id)] = subject
+        answers = await lookup_per_person(
+            self._ctx.sources, subjects, triage_id, self._ctx.source_deadline_s, self._observe
         )
-        asked = tuple(
-            TriageHit(
-                partner_type=t,
-                answered=a is not None,
-                known=bool(a and a.known),
-                role=a.role if a and a.known and effect is Effect.DISCLOSE else "",
-            )
-            for t, a in answers.items()
-        )
-        hits = asked + _not_asked(policy, answers)
-        d = decision.fields[0]
-        entries = tuple(
-            FieldEntry(
-                field=TRIAGE_FIELD,
-                category=d.category,
-                outcome="disclosed" if effect is Effect.DISCLOSE else "masked",
-                transform=d.transform,
-                source=h.partner_type,
-                availability=_triage_availability(h),
-            )
-            for h in hits
-        )
-        record = await self._ctx.log.append(
+        hits: list[TriageHit] = []
+        for p in chosen:
+            for t in (*types.configured, *types.missing):
+                ask = (t, p.person_id)
+                if ask not in answers:
+                    # No source of that type here, or nothing it may be given to find the
+                    # person by: nobody was asked, which is no "not known".
+                    hits.append(TriageHit(t, False, False, "", asked=False,
+                                          person_id=p.person_id))
+                    continue
+                a = answers[ask]
+                hits.append(TriageHit(
+                    partner_type=t,
+                    answered=a is not None,
+                    known=bool(a and a.known),
+                    role=a.role if a and a.known and effect is Effect.DISCLOSE else "",
+                    person_id=p.person_id,
+                ))
+        complete = all(h.answered for h in hits)
+        now = self._ctx.clock()
+        records = await self._ctx.log.append_many([
             event(
                 RecordKind.TRIAGE,
                 principal=who,
                 trace=trace,
-                at=self._ctx.clock(),
+                at=now,
                 case_id=case.case_id,
-                subject_pseudonym=case.subject_pseudonym,
+                subject_pseudonym=p.pseudonym,
                 phase=case.phase,
                 policy_version=decision.policy_version,
                 purpose=decision.purpose,
                 legal_basis=decision.legal_basis,
-                status="ok" if all(h.answered for h in hits) else "incomplete",
+                status="ok" if complete else "incomplete",
                 disclosure_id=triage_id,
-                fields=entries,
+                # One entry per partner type asked about this person: each lookup is a supply
+                # of the person's identifiers to that partner.
+                fields=tuple(
+                    FieldEntry(
+                        field=TRIAGE_FIELD,
+                        category=d.category,
+                        outcome="disclosed" if effect is Effect.DISCLOSE else "masked",
+                        transform=d.transform if effect is Effect.MASK else None,
+                        source=h.partner_type,
+                        availability=_triage_availability(h),
+                    )
+                    for h in hits
+                    if h.person_id == p.person_id
+                ),
+                detail=detail_of(person_role=p.role_in_case),
             )
-        )
+            for p in chosen
+        ])
+        record = records[0]
+        hits_out = tuple(hits)
         # Which partner knows the subject is itself sensitive (a GGZ client, a suspect): a
         # masked answer says only whether anyone does.
-        shown = hits if effect is Effect.DISCLOSE else ()
-        known_anywhere = any(h.known for h in hits)
+        shown = hits_out if effect is Effect.DISCLOSE else ()
+        known_anywhere = any(h.known for h in hits_out)
         plaintext = encode_triage_answer(
             triage_id=triage_id,
             recipient_id=who.partner_id,
@@ -295,7 +408,7 @@ class Disclosures:
             decision.policy_version,
             record.seq,
             known_anywhere=known_anywhere,
-            incomplete=not all(h.answered for h in hits),
+            incomplete=not complete,
             sealed=seal_triage(plaintext, recipient_key.key, binding),
         )
 
@@ -308,8 +421,11 @@ class Disclosures:
         inp: DisclosureInput,
         kind: RecordKind = RecordKind.DISCLOSURE,
         break_glass_minutes: int | None = None,
+        allow_nothing: bool = False,
     ) -> Decision:
-        """The policy's decision, or a logged refusal raised as an error."""
+        """The policy's case-level decision, or a logged refusal raised as an error. With
+        ``allow_nothing`` a decision that releases nothing is returned rather than refused:
+        the persons' decisions may still release something."""
         request = AccessRequest(
             partner_id=who.partner_id,
             role=who.role,
@@ -330,7 +446,9 @@ class Disclosures:
             raise PhaseMismatch(
                 f"the case is in phase {case.phase!r}, not {inp.phase!r} (log record {seq})"
             )
-        if decision.refusal is not None:
+        if decision.refusal is not None and not (
+            allow_nothing and decision.refusal.code is RefusalCode.NOTHING_PERMITTED
+        ):
             seq = await self._refuse(
                 who, trace, case, policy, inp, decision.refusal.code.value, decision
             )
@@ -411,55 +529,189 @@ class Disclosures:
         return await self._casefile.justification_entry(who, case, inp.justification)
 
     async def _gather(
-        self, who: Principal, snap: CaseSnapshot, decision: Decision, disclosure_id: str
-    ) -> tuple[list[ReleasedValue], dict[str, str], frozenset[str]]:
-        released = decision.released
-        by_source: dict[str, list[str]] = defaultdict(list)
-        for d in released:
-            by_source[d.source].append(d.field)
-        zvh_fields = by_source.pop(ZVH_SOURCE, [])
-        raw = self._casefile.values(snap, zvh_fields)
-        unavailable: frozenset[str] = frozenset()
-        if by_source:
-            subject = self._casefile.subject(snap)
+        self,
+        who: Principal,
+        policy: CompiledPolicy,
+        snap: CaseSnapshot,
+        persons: tuple[PersonRow, ...],
+        decision: Decision,
+        results: list[FieldResult],
+        disclosure_id: str,
+    ) -> tuple[list[ReleasedValue], list[FieldResult], frozenset[str]]:
+        """The released values, the results with their availability, and the partner types
+        that did not answer. Each source is asked once per person whose fields from it were
+        released, with only the identifiers its partner type may hold."""
+        released = [r for r in results if r.decision.effect is not Effect.WITHHOLD]
+        zvh: dict[str, list[str]] = defaultdict(list)
+        wanted: dict[Ask, list[str]] = defaultdict(list)
+        for r in released:
+            if r.decision.source == ZVH_SOURCE:
+                zvh[r.person_id].append(r.decision.field)
+            else:
+                wanted[(r.decision.source, r.person_id)].append(r.decision.field)
+        raw: dict[tuple[str, str], str] = {}
+        for person_id, fields in zvh.items():
+            for f, v in self._casefile.values(snap, fields, person_id).items():
+                raw[(person_id, f)] = v
+        unavailable: set[str] = set()
+        failed: set[Ask] = set()
+        if wanted:
+            identities = {p.person_id: self._casefile.person_identity(snap, p, policy)
+                          for p in persons}
+            subjects = {ask: _source_subject(policy, identities[ask[1]], ask[0])
+                        for ask in wanted}
+            # A source that may be given nothing to find the person by is not asked: it
+            # could only answer "not known".
+            asks = {ask: f for ask, f in wanted.items() if has_identifier(subjects[ask])}
             ctx = FetchContext(decision.purpose.id, disclosure_id, who.partner_id)
-            outcome = await fetch_all(
-                self._ctx.sources,
-                by_source,
-                subject,
-                ctx,
-                self._ctx.source_deadline_s,
+            answers = await fetch_per_person(
+                self._ctx.sources, asks, subjects, ctx, self._ctx.source_deadline_s,
                 self._observe,
             )
-            raw.update(outcome.values)
-            unavailable = outcome.unavailable
+            for (source, person_id), answer in answers.items():
+                if answer is None:
+                    unavailable.add(source)
+                    failed.add((source, person_id))
+                    continue
+                for f, v in answer.items():
+                    raw[(person_id, f)] = v
         key = self._ctx.keystore.pseudonym_key
         values: list[ReleasedValue] = []
-        availability: dict[str, str] = {}
-        for d in released:
-            if d.source in unavailable:
+        shaped: list[FieldResult] = []
+        for r in results:
+            d = r.decision
+            if d.effect is Effect.WITHHOLD:
+                shaped.append(r)
+                continue
+            if (d.source, r.person_id) in failed:
                 state, value = "source_unavailable", ""
             else:
-                state, value = _shape(d, raw.get(d.field), key)
-            availability[d.field] = state
+                state, value = _shape(d, raw.get((r.person_id, d.field)), key)
             if state == TRANSFORM_FAILED:
-                values.append(ReleasedValue(d.field, Effect.WITHHOLD, None, "", state))
+                values.append(ReleasedValue(d.field, Effect.WITHHOLD, None, "", state,
+                                            r.person_id))
+                d = replace(d, effect=Effect.WITHHOLD, transform=None, params=(),
+                            reason=TRANSFORM_FAILED)
             else:
-                values.append(ReleasedValue(d.field, d.effect, d.transform, value, state))
-        return values, availability, unavailable
+                values.append(ReleasedValue(d.field, d.effect, d.transform, value, state,
+                                            r.person_id))
+            shaped.append(FieldResult(r.person_id, d, state))
+        return values, shaped, frozenset(unavailable)
 
 
-def _not_asked(
-    policy: CompiledPolicy, answers: Mapping[str, object]
-) -> tuple[TriageHit, ...]:
-    """The partner types whose systems hold fields of the record but have no source here.
+def _case_level_person(case: CaseRow) -> PersonRow:
+    """The one person of a case registered before cases had persons: its identity entries
+    are case-level (person id ""), its pseudonym the case's."""
+    return PersonRow(
+        case_id=case.case_id,
+        person_id="",
+        role_in_case="subject",
+        pseudonym=case.subject_pseudonym,
+        identified_by=IdentifiedBy.BSN,
+        added_by=case.registered_by,
+        added_at=case.created_at,
+    )
 
-    A question nobody was asked has no "no hit" for an answer: such a type counts as not
-    answered, as a disclosure counts its fields unavailable, so the triage is incomplete."""
+
+def _chosen_persons(snap: CaseSnapshot, person_ids: tuple[str, ...]) -> tuple[PersonRow, ...]:
+    """The current persons the request names (all when it names none), in case order."""
+    if not snap.persons:
+        if person_ids:
+            raise InvalidRequest("person_ids[0] is not a current person of the case")
+        return (_case_level_person(snap.case),)
+    current = snap.current_persons
+    if not person_ids:
+        return current
+    by_id = {p.person_id: p for p in current}
+    for i, person_id in enumerate(person_ids):
+        if person_id not in by_id:
+            raise InvalidRequest(f"person_ids[{i}] is not a current person of the case")
+    wanted = set(person_ids)
+    return tuple(p for p in current if p.person_id in wanted)
+
+
+def _per_person(
+    policy: CompiledPolicy, decision: Decision, persons: tuple[PersonRow, ...]
+) -> list[FieldResult]:
+    """The case-level fields from ``decision`` once, and the fields about persons once per
+    person, decided for the person's role in the case (one decision per distinct role), in
+    the order the fields were decided."""
+    by_role: dict[str, Decision] = {}
+    for p in persons:
+        if p.role_in_case not in by_role:
+            by_role[p.role_in_case] = policy.decide(
+                replace(decision.request, person_role=p.role_in_case)
+            )
+    results: list[FieldResult] = []
+    for i, d in enumerate(decision.fields):
+        if not about_person(policy.field(d.field)):
+            results.append(FieldResult("", d, "not_requested"))
+            continue
+        for p in persons:
+            person_decision = by_role[p.role_in_case].fields[i]
+            results.append(FieldResult(p.person_id, person_decision, "not_requested"))
+    return results
+
+
+def _source_subject(policy: CompiledPolicy, identity: PersonIdentity, source: str) -> Subject:
+    return for_source(
+        identity.subject,
+        identifiers_for(policy, source),
+        own_reference=identity.reference_type == source,
+    )
+
+
+def _entries(results: list[FieldResult], person_id: str) -> tuple[FieldEntry, ...]:
+    """The log entries of one person's record: the case-level fields and that person's."""
     return tuple(
-        TriageHit(partner_type=t, answered=False, known=False, role="", asked=False)
-        for t in policy.source_types
-        if t not in answers
+        FieldEntry(
+            field=r.decision.field,
+            category=r.decision.category,
+            outcome=OUTCOME_OF_EFFECT[r.decision.effect],
+            transform=r.decision.transform,
+            source=r.decision.source,
+            availability=r.availability,
+        )
+        for r in results
+        if r.person_id in ("", person_id)
+    )
+
+
+@dataclass(frozen=True)
+class _TriageTypes:
+    """The partner types a triage asks (``configured``: a source system is configured here)
+    and those it would ask but cannot (``missing``: the policy's source types without one).
+
+    A question nobody was asked has no "no hit" for an answer: a missing type counts as not
+    answered, as a disclosure counts its fields unavailable, so the triage is incomplete."""
+
+    configured: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
+def _chosen_types(
+    policy: CompiledPolicy, sources: Mapping[str, object], chosen: tuple[str, ...]
+) -> _TriageTypes:
+    """The partner types the process director chose (every type with a source when none),
+    refused by name when one holds no field of the record."""
+    if len(chosen) > 100:
+        raise InvalidRequest("at most 100 partner_types")
+    known = set(policy.source_types) | set(sources)
+    for i, t in enumerate(chosen):
+        if t not in known:
+            raise InvalidRequest(
+                f"partner_types[{i}] is not a partner type whose systems hold fields of the "
+                "record"
+            )
+    if chosen:
+        wanted = sorted(set(chosen))
+        return _TriageTypes(
+            tuple(t for t in wanted if t in sources),
+            tuple(t for t in wanted if t not in sources),
+        )
+    return _TriageTypes(
+        tuple(sorted(sources)),
+        tuple(t for t in policy.source_types if t not in sources),
     )
 
 
@@ -483,23 +735,6 @@ def _shape(d: FieldDecision, raw: str | None, key: bytes) -> tuple[str, str]:
     if raw is None:
         return "not_held", ""
     return "available", raw
-
-
-def _withhold_failed(decision: Decision, availability: dict[str, str]) -> Decision:
-    """``decision`` with every field whose transform failed withheld (what the log records
-    and the answer's outcomes say)."""
-    failed = {f for f, state in availability.items() if state == TRANSFORM_FAILED}
-    if not failed:
-        return decision
-    return replace(
-        decision,
-        fields=tuple(
-            replace(d, effect=Effect.WITHHOLD, transform=None, params=(),
-                    reason=TRANSFORM_FAILED)
-            if d.field in failed else d
-            for d in decision.fields
-        ),
-    )
 
 
 def _code_of(exc: RequestError) -> str:

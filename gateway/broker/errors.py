@@ -58,6 +58,14 @@ class HoldNotFound(BrokerError):
     pass
 
 
+class PersonNotFound(BrokerError):
+    """The case has no person with the given id."""
+
+
+class PersonStateConflict(BrokerError):
+    """The person is not in a state the action applies to (removed, or already has a BSN)."""
+
+
 class PhaseMismatch(BrokerError):
     pass
 

@@ -12,6 +12,8 @@ from typing import TypeVar
 from gateway.broker.sources import FetchContext, LookupResult, Source, Subject
 
 T = TypeVar("T")
+# One question to one source about one person: (partner type, person id).
+Ask = tuple[str, str]
 
 # Called with (partner type, result, seconds); result is "ok", "timeout" or "error".
 SourceObserver = Callable[[str, str, float], None]
@@ -65,15 +67,83 @@ async def lookup_all(
     return dict(zip(types, results, strict=True))
 
 
+async def fetch_per_person(
+    sources: Mapping[str, Source],
+    wanted: Mapping[Ask, Sequence[str]],  # (partner type, person id) -> fields
+    subjects: Mapping[Ask, Subject],  # what that source may be given about that person
+    ctx: FetchContext,
+    deadline_s: float,
+    observe: SourceObserver | None = None,
+) -> dict[Ask, dict[str, str] | None]:
+    """One fetch per (source, person), all at once under the same deadline: the values each
+    answered with (only for the fields it was asked), or None where it did not answer."""
+    asks = sorted(wanted)
+
+    def call(ask: Ask, source: Source) -> Awaitable[Mapping[str, str]]:
+        return source.fetch(subjects[ask], wanted[ask], ctx, timeout_s=deadline_s)
+
+    results = await _gather_asks(sources, asks, call, deadline_s, observe)
+    answers: dict[Ask, dict[str, str] | None] = {}
+    for ask, result in zip(asks, results, strict=True):
+        if result is None:
+            answers[ask] = None
+            continue
+        allowed = set(wanted[ask])
+        # A source answers only for the fields it was asked; anything else is dropped.
+        answers[ask] = {f: v for f, v in result.items() if f in allowed and isinstance(v, str)}
+    return answers
+
+
+async def lookup_per_person(
+    sources: Mapping[str, Source],
+    subjects: Mapping[Ask, Subject],  # (partner type, person id) -> what it may be given
+    triage_id: str,
+    deadline_s: float,
+    observe: SourceObserver | None = None,
+) -> dict[Ask, LookupResult | None]:
+    """One triage lookup per (source, person), all at once under the same deadline."""
+    asks = sorted(subjects)
+
+    def call(ask: Ask, source: Source) -> Awaitable[LookupResult]:
+        return source.lookup(subjects[ask], triage_id, timeout_s=deadline_s)
+
+    results = await _gather_asks(sources, asks, call, deadline_s, observe)
+    return dict(zip(asks, results, strict=True))
+
+
+async def _gather_asks(
+    sources: Mapping[str, Source],
+    asks: Sequence[Ask],
+    call: Callable[[Ask, Source], Awaitable[T]],
+    deadline_s: float,
+    observe: SourceObserver | None,
+) -> list[T | None]:
+    # Keyed by position: the same source is asked once per person.
+    keyed = {str(i): ask for i, ask in enumerate(asks)}
+    by_key = {key: sources[ask[0]] for key, ask in keyed.items() if ask[0] in sources}
+
+    def one(key: str, source: Source) -> Awaitable[T]:
+        return call(keyed[key], source)
+
+    def type_of(key: str) -> str:
+        return keyed[key][0]
+
+    return await _gather(by_key, list(keyed), one, deadline_s, observe, type_of)
+
+
 async def _gather(
     sources: Mapping[str, Source],
     types: Sequence[str],
     call: Callable[[str, Source], Awaitable[T]],
     deadline_s: float,
     observe: SourceObserver | None,
+    type_of: Callable[[str], str] = str,
 ) -> list[T | None]:
-    async def one(t: str) -> T | None:
-        source = sources.get(t)
+    """Call each key's source; ``type_of`` names a key's partner type for ``observe``."""
+
+    async def one(key: str) -> T | None:
+        t = type_of(key)
+        source = sources.get(key)
         if source is None:
             _note(observe, t, "error", 0.0)
             return None
@@ -82,7 +152,7 @@ async def _gather(
             # The adapter carries the deadline to its transport; this is the backstop. A
             # timeout scope, unlike wait_for, runs the call in this task instead of a new one.
             async with asyncio.timeout(deadline_s + 0.25):
-                result = await call(t, source)
+                result = await call(key, source)
         except TimeoutError:
             _note(observe, t, "timeout", time.perf_counter() - start)
             return None

@@ -36,6 +36,7 @@ from gateway.store.errors import StoreError
 from gateway.store.request_ids import PriorRequest, RequestClaim
 
 __all__ = [
+    "ADD_PERSON",
     "ADD_TO_CASE_FILE",
     "DEFAULT_REQUEST_ID_RETENTION",
     "REGISTER_CASE",
@@ -47,6 +48,7 @@ log = logging.getLogger("ketenpoort.requests")
 
 REGISTER_CASE = "ExchangeService/RegisterCase"
 ADD_TO_CASE_FILE = "ExchangeService/AddToCaseFile"
+ADD_PERSON = "ExchangeService/AddPerson"
 # Long enough for any partner's retries after a timeout or an outage of a few hours.
 DEFAULT_REQUEST_ID_RETENTION = timedelta(hours=24)
 DEFAULT_PRUNE_INTERVAL = timedelta(minutes=10)
@@ -61,6 +63,7 @@ IN_PROGRESS = "the first call with this request_id has not finished yet; send it
 _ORIGINAL_KIND = {
     REGISTER_CASE: RecordKind.REGISTRATION,
     ADD_TO_CASE_FILE: RecordKind.CASE_NOTE,
+    ADD_PERSON: RecordKind.PERSON_ADDED,
 }
 # The first call's record is written after its claim, at the gateway's clock; the margin
 # covers a clock that stepped back in between.
@@ -194,7 +197,8 @@ class RequestIds:
                 limit=_PAGE,
             )
             for record in page:
-                # A case has one registration; its case notes each name their entry.
+                # A case has one registration; its case notes each name their entry, and an
+                # added person's record names the person id in the same place.
                 if kind is RecordKind.REGISTRATION or (
                     dict(record.event.detail).get("entry_id") == prior.entry_id
                 ):

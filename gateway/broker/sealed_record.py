@@ -30,6 +30,8 @@ class ReleasedValue:
     transform: str | None
     value: str
     availability: str
+    # The person of the case the value is about; "" for a case-level field.
+    person_id: str = ""
 
 
 def encode_record(
@@ -42,7 +44,9 @@ def encode_record(
     issued_at: str,
     policy_version: str,
     values: Sequence[ReleasedValue],
+    persons: Sequence[tuple[str, str]] = (),
 ) -> bytes:
+    """The serialised DisclosedRecord; ``persons`` as (person id, role in the case)."""
     record = common_pb2.DisclosedRecord(
         disclosure_id=disclosure_id,
         case_id=case_id,
@@ -58,8 +62,13 @@ def encode_record(
                 transform=v.transform or "",
                 value=v.value,
                 availability=AVAILABILITY[v.availability],
+                person_id=v.person_id,
             )
             for v in values
+        ],
+        persons=[
+            common_pb2.CasePersonRef(person_id=person_id, role_in_case=role)
+            for person_id, role in persons
         ],
     )
     return record.SerializeToString(deterministic=True)

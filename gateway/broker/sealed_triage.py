@@ -33,7 +33,12 @@ def encode_triage_answer(
         purpose=purpose,
         hits=[
             exchange_pb2.TriageHit(
-                partner_type=h.partner_type, known=h.known, role=h.role, answered=h.answered
+                partner_type=h.partner_type,
+                known=h.known,
+                role=h.role,
+                answered=h.answered,
+                # Hits of the older single-subject shape carry no person.
+                person_id=getattr(h, "person_id", ""),
             )
             for h in hits
         ],

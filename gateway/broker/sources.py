@@ -15,13 +15,19 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Subject:
-    """Identifying data a source needs to find the person in its own system."""
+    """Identifying data a source needs to find one person of a case in its own system.
+
+    Any of it may be empty: a person without a BSN, or a partner type the policy gives no
+    BSN. ``date_of_birth`` may be partial (YYYY or YYYY-MM); ``reference`` is set only for
+    the source of the partner type whose own reference it is. A source that cannot find the
+    person answers as for a person it does not know."""
 
     bsn: str
     name: str
     date_of_birth: str
     address: str = ""
     postcode: str = ""
+    reference: str = ""
 
 
 @dataclass(frozen=True)

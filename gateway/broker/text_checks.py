@@ -46,6 +46,9 @@ _FREE_TEXT = (
     "ketenpoort.v1.DisclosureRequest.justification",
     "ketenpoort.v1.PlaceHoldRequest.reason",
     "ketenpoort.v1.CloseBreakGlassReviewRequest.comment",
+    # A description of a person who cannot be identified otherwise (the use case keeps it to
+    # gateway.broker.persons.MAX_DESCRIPTION_CHARS).
+    "ketenpoort.v1.PersonInput.description",
 )
 # Values a partner's source system answers with: whatever its record holds (a report, a
 # list of incidents), bounded only by the message size limit.

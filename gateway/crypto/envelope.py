@@ -176,6 +176,10 @@ def _unwrap(wrapped: WrappedKey, keystore: KekLookup, owner: str, label: bytes) 
     return DataKey(material)
 
 
-def field_aad(case_id: str, entry_id: str, field: str) -> bytes:
-    """Associated data for one field value of one entry in one case."""
-    return length_prefixed(_FIELD_LABEL, case_id, entry_id, field)
+def field_aad(case_id: str, entry_id: str, field: str, person_id: str = "") -> bytes:
+    """Associated data for one field value of one entry in one case; an entry about one
+    person of the case is bound to that person as well, so that it cannot be moved to
+    another. A case-level entry (no person) has the associated data it always had."""
+    if not person_id:
+        return length_prefixed(_FIELD_LABEL, case_id, entry_id, field)
+    return length_prefixed(_FIELD_LABEL, case_id, entry_id, field, person_id)

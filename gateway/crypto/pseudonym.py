@@ -14,6 +14,7 @@ __all__ = [
     "PSEUDONYM_PREFIX",
     "is_valid_bsn",
     "normalise_bsn",
+    "person_pseudonym",
     "subject_pseudonym",
 ]
 
@@ -24,6 +25,9 @@ _MIN_KEY_BYTES = 32
 _SEPARATORS = re.compile(r"[\s.\-]")
 _DIGITS = re.compile(r"[0-9]{8,9}\Z")
 _WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
+# Domain separation: a BSN's HMAC input is nine digits, a person id's starts with this label,
+# so a person pseudonym never equals the pseudonym of any BSN.
+_PERSON_LABEL = b"ketenpoort/v1 person-id\n"
 
 
 def normalise_bsn(bsn: str) -> str:
@@ -57,4 +61,19 @@ def subject_pseudonym(key: bytes, bsn: str) -> str:
         raise ValueError(f"the pseudonym key must be at least {_MIN_KEY_BYTES} bytes")
     normalised = normalise_bsn(bsn)
     digest = hmac.new(key, normalised.encode("ascii"), hashlib.sha256).hexdigest()
+    return PSEUDONYM_PREFIX + digest[:_PSEUDONYM_HEX_CHARS]
+
+
+def person_pseudonym(key: bytes, person_id: str) -> str:
+    """The pseudonym of a person registered without a BSN: ``"ps_"`` + the first 32 hex
+    characters of HMAC-SHA256(key, label || person id), under a label no BSN input carries.
+
+    Fixed when the person is added: a BSN learnt later is kept beside it (case_persons
+    bsn_pseudonym), so the person's earlier records keep their pseudonym."""
+    if len(key) < _MIN_KEY_BYTES:
+        raise ValueError(f"the pseudonym key must be at least {_MIN_KEY_BYTES} bytes")
+    if not person_id:
+        raise ValueError("a person id is required")
+    message = _PERSON_LABEL + person_id.encode("utf-8")
+    digest = hmac.new(key, message, hashlib.sha256).hexdigest()
     return PSEUDONYM_PREFIX + digest[:_PSEUDONYM_HEX_CHARS]

@@ -1,9 +1,11 @@
 """What the gateway asks partners' source systems, sealed to the source partner with HPKE
 (RFC 9180, base mode).
 
-A fetch or a triage lookup names the subject (BSN, name, date of birth, address), the fields
-and the purpose. Sealed to the source partner's current registered sealing key (the key its
-disclosures are sealed to), none of that is readable to a proxy that terminates TLS between
+A fetch or a triage lookup names one person of the case (of BSN, name, date of birth, address,
+postcode and the partner's own reference, only what the policy lets the source's partner type
+hold; a case of several persons is one request per person), the fields and the purpose.
+Sealed to the source partner's current registered sealing key (the key its disclosures are
+sealed to), none of that is readable to a proxy that terminates TLS between
 gateway and source. The ``info`` binds the box to the operation, the gateway that sent it, the
 source partner it is for, the partner key it was sealed to, the request id and the disclosure
 or triage id that travel beside it in clear: a box moved to another request, operation,

@@ -32,6 +32,7 @@ from gateway.api.v1 import (
     exchange_pb2_grpc,
 )
 from gateway.broker.break_glass_review import BreakGlassReviewQueue, ReviewComments
+from gateway.broker.case_persons import CasePersons
 from gateway.broker.casefile import CaseFile
 from gateway.broker.completion import finish_running_work
 from gateway.broker.context import BrokerContext, PolicyHolder, SealingKey
@@ -310,11 +311,8 @@ async def start_gateway(
         clock=clock,
     )
 
-    casefile = CaseFile(
-        ctx,
-        texts=texts,
-        requests=RequestIds(ctx, retention=timedelta(seconds=config.request_id_retention_s)),
-    )
+    request_ids = RequestIds(ctx, retention=timedelta(seconds=config.request_id_retention_s))
+    casefile = CaseFile(ctx, texts=texts, requests=request_ids)
     disclosures = Disclosures(
         ctx, casefile, metrics.source_call, require_request_nonce=config.require_request_nonce
     )
@@ -358,6 +356,7 @@ async def start_gateway(
             casefile,
             disclosures,
             metrics,
+            persons=CasePersons(ctx, casefile, request_ids),
             exports=exports,
             holds=holds,
             submissions=submissions,

@@ -9,13 +9,15 @@ import grpc
 from grpc import aio
 
 from gateway.api.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
-from gateway.broker.casefile import CaseFile, Registration
+from gateway.broker.case_persons import CasePersons
+from gateway.broker.casefile import CaseFile, PersonRef, Registration
 from gateway.broker.disclosure import DisclosureInput, DisclosureResult, Disclosures, TriageResult
 from gateway.broker.disclosure_export import DisclosureExports, ExportRequest
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.holds import ConfidentialityHolds, HoldRequest
+from gateway.broker.persons import MAX_PERSONS, PersonInput
 from gateway.broker.records import OUTCOME_OF_EFFECT
-from gateway.broker.request_ids import ADD_TO_CASE_FILE, REGISTER_CASE
+from gateway.broker.request_ids import ADD_PERSON, ADD_TO_CASE_FILE, REGISTER_CASE
 from gateway.broker.sealed_content import opened_content, sealed_record_message
 from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
 from gateway.broker.signed_gateway_keys import SignedGatewayKeys
@@ -39,6 +41,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
         disclosures: Disclosures,
         metrics: Metrics,
         *,
+        persons: CasePersons | None = None,
         holds: ConfidentialityHolds | None = None,
         exports: DisclosureExports | None = None,
         submissions: SubmissionGate | None = None,
@@ -50,6 +53,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
         self._casefile = casefile
         self._disclosures = disclosures
         self._metrics = metrics
+        self._persons = persons
         self._holds = holds
         self._exports = exports
         self._submissions = submissions
@@ -131,24 +135,33 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
             )
             if len(content.invitees) > MAX_INVITEES:
                 raise InvalidRequest(f"at most {MAX_INVITEES} invitees")
+            if len(content.persons) > MAX_PERSONS:
+                raise InvalidRequest(f"at most {MAX_PERSONS} persons per case")
+            if content.HasField("subject") and content.persons:
+                raise InvalidRequest("give persons or subject, not both")
             s = content.subject
             reg = Registration(
-                subject=Subject(
+                subject=None if content.persons else Subject(
                     bsn=s.bsn,
                     name=s.name,
                     date_of_birth=s.date_of_birth,
                     address=s.address,
                     postcode=s.postcode,
+                    reference=s.reference,
                 ),
                 case_type=content.case_type,
                 reason=content.reason,
                 goal=content.goal,
                 invitees=tuple(dict.fromkeys(content.invitees)),
+                persons=tuple(_person_input(p) for p in content.persons),
             )
             # With a request id, a resent registration gets the first call's answer.
             view = await self._casefile.register(rc.principal, rc.trace, reg, request.request_id)
             return exchange_pb2.RegisterCaseResponse(
-                case_id=view.case_id, phase=view.phase, participants=view.participants
+                case_id=view.case_id,
+                phase=view.phase,
+                participants=view.participants,
+                persons=[_person_ref(p) for p in view.persons],
             )
 
         return await serve_call("RegisterCase", context, self._metrics, work)
@@ -164,6 +177,70 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
             return exchange_pb2.InvitePartnerResponse(participants=view.participants)
 
         return await serve_call("InvitePartner", context, self._metrics, work)
+
+    async def AddPerson(  # noqa: N802
+        self, request: exchange_pb2.AddPersonRequest, context: Ctx
+    ) -> exchange_pb2.AddPersonResponse:
+        gate = await self._submissions_or_abort(context)
+        persons = await self._persons_or_abort(context)
+
+        async def work() -> exchange_pb2.AddPersonResponse:
+            rc = request_context.current()
+            clear = exchange_pb2.AddPersonContent(case_id=request.case_id)
+            if request.HasField("person"):
+                clear.person.CopyFrom(request.person)
+            content = opened_content(
+                gate,
+                operation=ADD_PERSON,
+                sender_id=rc.principal.partner_id,
+                request_id=request.request_id,
+                sealed=request.sealed if request.HasField("sealed") else None,
+                clear=clear,
+            )
+            ref, seq = await persons.add(
+                rc.principal,
+                rc.trace,
+                content.case_id,
+                _person_input(content.person),
+                request.request_id,
+            )
+            return exchange_pb2.AddPersonResponse(person=_person_ref(ref), log_seq=seq)
+
+        return await serve_call("AddPerson", context, self._metrics, work)
+
+    async def RemovePerson(  # noqa: N802
+        self, request: exchange_pb2.RemovePersonRequest, context: Ctx
+    ) -> exchange_pb2.RemovePersonResponse:
+        persons = await self._persons_or_abort(context)
+
+        async def work() -> exchange_pb2.RemovePersonResponse:
+            rc = request_context.current()
+            seq = await persons.remove(
+                rc.principal, rc.trace, request.case_id, request.person_id
+            )
+            return exchange_pb2.RemovePersonResponse(log_seq=seq)
+
+        return await serve_call("RemovePerson", context, self._metrics, work)
+
+    async def IdentifyPerson(  # noqa: N802
+        self, request: exchange_pb2.IdentifyPersonRequest, context: Ctx
+    ) -> exchange_pb2.IdentifyPersonResponse:
+        persons = await self._persons_or_abort(context)
+
+        async def work() -> exchange_pb2.IdentifyPersonResponse:
+            rc = request_context.current()
+            seq = await persons.identify(
+                rc.principal, rc.trace, request.case_id, request.person_id, request.bsn
+            )
+            return exchange_pb2.IdentifyPersonResponse(log_seq=seq)
+
+        return await serve_call("IdentifyPerson", context, self._metrics, work)
+
+    async def _persons_or_abort(self, context: Ctx) -> CasePersons:
+        if self._persons is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "persons are not served here")
+            raise AssertionError("unreachable: abort raises")
+        return self._persons
 
     async def AddToCaseFile(  # noqa: N802
         self, request: exchange_pb2.AddToCaseFileRequest, context: Ctx
@@ -218,6 +295,7 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                 fields=tuple(dict.fromkeys(request.fields)),
                 justification=request.justification,
                 request_nonce=request.request_nonce,
+                person_ids=tuple(dict.fromkeys(request.person_ids)),
             )
             result = await self._disclosures.request(rc.principal, rc.trace, inp)
             self._count(result)
@@ -231,7 +309,13 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
         async def work() -> exchange_pb2.TriageResponse:
             rc = request_context.current()
             result = await self._disclosures.triage(
-                rc.principal, rc.trace, request.case_id, request.purpose, request.request_nonce
+                rc.principal,
+                rc.trace,
+                request.case_id,
+                request.purpose,
+                request.request_nonce,
+                partner_types=tuple(dict.fromkeys(request.partner_types)),
+                person_ids=tuple(dict.fromkeys(request.person_ids)),
             )
             return triage_response(result)
 
@@ -325,15 +409,16 @@ def disclosure_response(result: DisclosureResult) -> exchange_pb2.DisclosureResp
         ),
         fields=[
             common_pb2.FieldOutcome(
-                field=d.field,
-                category=d.category,
-                outcome=OUTCOME[d.effect],
-                transform=d.transform or "",
-                rule_id=d.rule_id or "",
-                availability=AVAILABILITY[result.availability.get(d.field, "not_requested")],
-                source=d.source,
+                field=f.decision.field,
+                category=f.decision.category,
+                outcome=OUTCOME[f.decision.effect],
+                transform=f.decision.transform or "",
+                rule_id=f.decision.rule_id or "",
+                availability=AVAILABILITY[f.availability],
+                source=f.decision.source,
+                person_id=f.person_id,
             )
-            for d in result.decisions
+            for f in result.fields
         ],
         incomplete=result.incomplete,
         unavailable_sources=result.unavailable_sources,
@@ -354,6 +439,23 @@ def triage_response(result: TriageResult) -> exchange_pb2.TriageResponse:
     )
 
 
+def _person_input(p: common_pb2.PersonInput) -> PersonInput:
+    return PersonInput(
+        role_in_case=p.role_in_case,
+        bsn=p.bsn,
+        name=p.name,
+        date_of_birth=p.date_of_birth,
+        address=p.address,
+        postcode=p.postcode,
+        reference=p.reference,
+        description=p.description,
+    )
+
+
+def _person_ref(ref: PersonRef) -> common_pb2.CasePersonRef:
+    return common_pb2.CasePersonRef(person_id=ref.person_id, role_in_case=ref.role_in_case)
+
+
 def _clear_registration(
     request: exchange_pb2.RegisterCaseRequest,
 ) -> exchange_pb2.RegisterCaseContent:
@@ -362,6 +464,7 @@ def _clear_registration(
         reason=request.reason,
         goal=request.goal,
         invitees=list(request.invitees),
+        persons=list(request.persons),
     )
     if request.HasField("subject"):
         # Copied only when present: an empty subject set explicitly would count as content.

@@ -18,6 +18,8 @@ from gateway.broker.errors import (
     GatewayKeyUnknown,
     HoldNotFound,
     InvalidRequest,
+    PersonNotFound,
+    PersonStateConflict,
     PhaseMismatch,
     RecipientKeyMissing,
     Refused,
@@ -39,6 +41,8 @@ STATUS_OF: dict[type[BrokerError], grpc.StatusCode] = {
     RecipientKeyMissing: grpc.StatusCode.FAILED_PRECONDITION,
     AlreadyEnded: grpc.StatusCode.FAILED_PRECONDITION,
     HoldNotFound: grpc.StatusCode.NOT_FOUND,
+    PersonNotFound: grpc.StatusCode.NOT_FOUND,
+    PersonStateConflict: grpc.StatusCode.FAILED_PRECONDITION,
     GatewayKeyUnknown: grpc.StatusCode.FAILED_PRECONDITION,
     SealingRequired: grpc.StatusCode.FAILED_PRECONDITION,
     # The request id names another call: resending cannot help (409 Conflict in HTTP terms).

@@ -54,6 +54,12 @@ class RecordKind(StrEnum):
     # Calls of one caller turned away by the call limits in one window, counted in one
     # record (start and end of the window, the count, the operations), never one per call.
     RATE_LIMITED = "rate_limited"
+    # A person added to a case (by AddPerson, or the second and further persons of a
+    # registration), removed from it (soft), or given a BSN later. Each names the person by
+    # its pseudonym (the record's subject pseudonym) and its role in the case, never a value.
+    PERSON_ADDED = "person_added"
+    PERSON_REMOVED = "person_removed"
+    PERSON_IDENTIFIED = "person_identified"
 
 
 class EventStatus(StrEnum):

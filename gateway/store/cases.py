@@ -33,6 +33,8 @@ from gateway.store.errors import (
     CaseNotFound,
     CaseShredded,
     DuplicateCase,
+    PersonConflict,
+    PersonNotFound,
     PhaseConflict,
     StoreError,
 )
@@ -42,12 +44,44 @@ from gateway.store.request_ids import (
     claim_request,
     prune_request_ids,
 )
-from gateway.store.tables import case_entries, case_participants, cases
+from gateway.store.tables import case_entries, case_participants, case_persons, cases
 
 
 class ParticipantRole(StrEnum):
     REGISTRANT = "registrant"
     INVITED = "invited"
+
+
+class IdentifiedBy(StrEnum):
+    """How a person of a case is identified (case_persons.identified_by)."""
+
+    BSN = "bsn"
+    NAME_AND_BIRTH = "name_and_birth"
+    REFERENCE = "reference"
+    UNIDENTIFIED = "unidentified"
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """One person of a case. No identifying value: those are case entries with its id.
+
+    ``pseudonym`` never changes once the person is added (every log record about the person
+    carries it); ``bsn_pseudonym`` is set when a BSN is learnt later (IdentifyPerson)."""
+
+    case_id: str
+    person_id: str
+    role_in_case: str
+    pseudonym: str
+    identified_by: IdentifiedBy
+    added_by: str
+    added_at: datetime
+    bsn_pseudonym: str | None = None
+    removed_by: str | None = None
+    removed_at: datetime | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.removed_at is None
 
 
 @dataclass(frozen=True)
@@ -84,14 +118,23 @@ class EntryRow:
     ciphertext: bytes
     created_by: str
     created_at: datetime
+    # The person of the case the entry is about; "" for a case-level entry.
+    person_id: str = ""
 
 
 @dataclass(frozen=True)
 class CaseSnapshot:
-    """A case and every entry of its case file (oldest first), read in one transaction."""
+    """A case, every entry of its case file (oldest first) and its persons (in the order
+    they were added, removed ones included), read in one transaction."""
 
     case: CaseRow
     entries: tuple[EntryRow, ...]
+    persons: tuple[PersonRow, ...] = ()
+
+    @property
+    def current_persons(self) -> tuple[PersonRow, ...]:
+        """The persons not removed, in the order they were added."""
+        return tuple(p for p in self.persons if p.current)
 
 
 class CaseRepository:
@@ -114,8 +157,10 @@ class CaseRepository:
         entries: Sequence[EntryRow],
         invitees: Sequence[tuple[str, str]],
         now: datetime,
+        persons: Sequence[PersonRow] = (),
     ) -> CaseRow:
-        """Register a case with its registrant, invitees and entries in one transaction.
+        """Register a case with its registrant, invitees, persons and entries in one
+        transaction.
 
         ``invitees`` holds ``(partner_id, invited_by)`` pairs; the registrant and repeated
         partners are ignored.
@@ -131,6 +176,7 @@ class CaseRepository:
             entries=entries,
             invitees=invitees,
             now=now,
+            persons=persons,
         )
         # Without a claim there is no earlier request to return.
         return cast(CaseRow, row)
@@ -149,6 +195,7 @@ class CaseRepository:
         entries: Sequence[EntryRow],
         invitees: Sequence[tuple[str, str]],
         now: datetime,
+        persons: Sequence[PersonRow] = (),
     ) -> CaseRow | PriorRequest:
         """As ``create_case``, claiming the request id of ``claim`` (if any) in the same
         transaction: the new case, or the row of the first call with that id (then nothing
@@ -157,6 +204,7 @@ class CaseRepository:
             raise ValueError("the claim names another case")
         _require_aware(now)
         _check_entries(case_id, entries)
+        _check_persons(case_id, persons)
         participants = [
             _participant(case_id, registered_by, ParticipantRole.REGISTRANT, registered_by, now)
         ]
@@ -186,6 +234,8 @@ class CaseRepository:
                     )
                 )
                 conn.execute(insert(case_participants), participants)
+                if persons:
+                    conn.execute(insert(case_persons), [_person_params(p) for p in persons])
                 if entries:
                     conn.execute(insert(case_entries), [_entry_params(e) for e in entries])
                 return _load_case(conn, case_id)
@@ -208,7 +258,10 @@ class CaseRepository:
             if case is None:
                 return None
             rows = conn.execute(_ENTRIES_OF_CASE, {"case_id": case_id}).all()
-        return CaseSnapshot(case, tuple(_entry(r) for r in rows))
+            persons = conn.execute(_PERSONS_OF_CASE, {"case_id": case_id}).all()
+        return CaseSnapshot(
+            case, tuple(_entry(r) for r in rows), tuple(_person(r) for r in persons)
+        )
 
     @translate_errors("case file: add participant")
     def add_participant(
@@ -298,6 +351,88 @@ class CaseRepository:
                 return None
         except IntegrityError as exc:
             raise StoreError(f"entries for case {case_id!r} violate a storage constraint") from exc
+
+    @translate_errors("case file: persons")
+    def persons(self, case_id: str) -> list[PersonRow]:
+        """The persons of the case in the order they were added, removed ones included."""
+        with self._engine.begin() as conn:
+            _require_case(conn, case_id)
+            rows = conn.execute(_PERSONS_OF_CASE, {"case_id": case_id}).all()
+        return [_person(r) for r in rows]
+
+    @translate_errors("case file: add person")
+    def add_person_once(
+        self, claim: RequestClaim | None, person: PersonRow, entries: Sequence[EntryRow]
+    ) -> PersonRow | PriorRequest:
+        """Add ``person`` with its identifying ``entries`` in one transaction, claiming the
+        request id of ``claim`` (if any) in it: the new person, or the row of the first call
+        with that id (then nothing was added)."""
+        if claim is not None and (
+            claim.case_id != person.case_id or claim.entry_id != person.person_id
+        ):
+            raise ValueError("the claim names another case or person")
+        _check_persons(person.case_id, [person])
+        _check_entries(person.case_id, entries)
+        try:
+            with self._writer.begin() as conn:
+                if claim is not None and (prior := claim_request(conn, claim)) is not None:
+                    return prior
+                require_live_case(conn, person.case_id)
+                conn.execute(insert(case_persons).values(_person_params(person)))
+                if entries:
+                    conn.execute(insert(case_entries), [_entry_params(e) for e in entries])
+                return person
+        except IntegrityError as exc:
+            raise StoreError(
+                f"person of case {person.case_id!r} violates a storage constraint"
+            ) from exc
+
+    @translate_errors("case file: remove person")
+    def remove_person(
+        self, case_id: str, person_id: str, removed_by: str, now: datetime
+    ) -> PersonRow:
+        """Mark the person removed (soft: its row and entries stay). Removing a removed
+        person changes nothing and returns it as it is."""
+        _require_aware(now)
+        with self._writer.begin() as conn:
+            require_live_case(conn, case_id)
+            conn.execute(
+                update(case_persons)
+                .where(
+                    case_persons.c.case_id == case_id,
+                    case_persons.c.person_id == person_id,
+                    case_persons.c.removed_at.is_(None),
+                )
+                .values(removed_by=removed_by, removed_at=now)
+            )
+            return _load_person(conn, case_id, person_id)
+
+    @translate_errors("case file: identify person")
+    def identify_person(
+        self, case_id: str, person_id: str, bsn_pseudonym: str, entry: EntryRow
+    ) -> PersonRow:
+        """Record the keyed pseudonym of a BSN learnt later, and the BSN's entry, for a current
+        person without one (``PersonConflict`` otherwise): the person is then identified by
+        BSN. The person's pseudonym stays."""
+        _check_entries(case_id, [entry])
+        with self._writer.begin() as conn:
+            require_live_case(conn, case_id)
+            changed = conn.execute(
+                update(case_persons)
+                .where(
+                    case_persons.c.case_id == case_id,
+                    case_persons.c.person_id == person_id,
+                    case_persons.c.removed_at.is_(None),
+                    case_persons.c.bsn_pseudonym.is_(None),
+                )
+                .values(bsn_pseudonym=bsn_pseudonym, identified_by=IdentifiedBy.BSN.value)
+            ).rowcount
+            person = _load_person(conn, case_id, person_id)
+            if changed == 0:
+                state = "removed" if person.removed_at is not None else "identified by BSN"
+                raise PersonConflict(case_id, person_id, state)
+            conn.execute(insert(case_entries).values(_entry_params(entry)))
+            return person
 
     @translate_errors("case file: prune request ids")
     def prune_request_ids(self, before: datetime) -> int:
@@ -402,6 +537,7 @@ class CaseRepository:
         with self._writer.begin() as conn:
             _require_case(conn, case_id)
             conn.execute(delete(case_entries).where(case_entries.c.case_id == case_id))
+            conn.execute(delete(case_persons).where(case_persons.c.case_id == case_id))
             conn.execute(delete(case_participants).where(case_participants.c.case_id == case_id))
             conn.execute(delete(cases).where(cases.c.case_id == case_id))
 
@@ -411,6 +547,54 @@ def _check_entries(case_id: str, entries: Sequence[EntryRow]) -> None:
         if entry.case_id != case_id:
             raise ValueError(f"entry {entry.entry_id!r} belongs to another case")
         _require_aware(entry.created_at)
+
+
+def _check_persons(case_id: str, persons: Sequence[PersonRow]) -> None:
+    for person in persons:
+        if person.case_id != case_id:
+            raise ValueError(f"person {person.person_id!r} belongs to another case")
+        _require_aware(person.added_at)
+
+
+def _person_params(person: PersonRow) -> dict[str, Any]:
+    return {
+        "case_id": person.case_id,
+        "person_id": person.person_id,
+        "role_in_case": person.role_in_case,
+        "pseudonym": person.pseudonym,
+        "bsn_pseudonym": person.bsn_pseudonym,
+        "identified_by": person.identified_by.value,
+        "added_by": person.added_by,
+        "added_at": person.added_at,
+        "removed_by": person.removed_by,
+        "removed_at": person.removed_at,
+    }
+
+
+def _person(row: Row[Any]) -> PersonRow:
+    return PersonRow(
+        case_id=row.case_id,
+        person_id=row.person_id,
+        role_in_case=row.role_in_case,
+        pseudonym=row.pseudonym,
+        identified_by=IdentifiedBy(row.identified_by),
+        added_by=row.added_by,
+        added_at=row.added_at,
+        bsn_pseudonym=row.bsn_pseudonym,
+        removed_by=row.removed_by,
+        removed_at=row.removed_at,
+    )
+
+
+def _load_person(conn: Connection, case_id: str, person_id: str) -> PersonRow:
+    row = conn.execute(
+        select(case_persons).where(
+            case_persons.c.case_id == case_id, case_persons.c.person_id == person_id
+        )
+    ).first()
+    if row is None:
+        raise PersonNotFound(case_id, person_id)
+    return _person(row)
 
 
 def _require_aware(moment: datetime) -> None:
@@ -435,6 +619,7 @@ def _entry_params(entry: EntryRow) -> dict[str, Any]:
         "entry_id": entry.entry_id,
         "case_id": entry.case_id,
         "field": entry.field,
+        "person_id": entry.person_id,
         "ciphertext": entry.ciphertext,
         "created_by": entry.created_by,
         "created_at": entry.created_at,
@@ -449,6 +634,7 @@ def _entry(row: Row[Any]) -> EntryRow:
         ciphertext=bytes(row.ciphertext),
         created_by=row.created_by,
         created_at=row.created_at,
+        person_id=row.person_id,
     )
 
 
@@ -498,6 +684,11 @@ _PARTICIPANT_IDS = (
         case_participants.c.joined_at,
         case_participants.c.partner_id,
     )
+)
+_PERSONS_OF_CASE = (
+    select(case_persons)
+    .where(case_persons.c.case_id == bindparam("case_id"))
+    .order_by(case_persons.c.added_at, case_persons.c.person_id)
 )
 _ENTRIES_OF_CASE = (
     select(case_entries)

@@ -123,6 +123,25 @@ class CaseShredded(StoreError):
         self.case_id = case_id
 
 
+class PersonNotFound(StoreError):
+    """The case has no person with the given id."""
+
+    def __init__(self, case_id: str, person_id: str) -> None:
+        super().__init__(f"case {case_id!r} has no person {person_id!r}")
+        self.case_id = case_id
+        self.person_id = person_id
+
+
+class PersonConflict(StoreError):
+    """The person is removed, or already has a BSN: the change does not apply."""
+
+    def __init__(self, case_id: str, person_id: str, state: str) -> None:
+        super().__init__(f"person {person_id!r} of case {case_id!r} is {state}")
+        self.case_id = case_id
+        self.person_id = person_id
+        self.state = state
+
+
 class MalformedRecord(StoreError):
     """A stored accountability record body does not have the documented shape."""
 

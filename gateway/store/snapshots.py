@@ -30,9 +30,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
 
-from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow, ParticipantRole
+from gateway.store.cases import (
+    CaseRow,
+    CaseSnapshot,
+    EntryRow,
+    IdentifiedBy,
+    ParticipantRole,
+    PersonRow,
+)
 from gateway.store.errors import StoreError
-from gateway.store.tables import case_entries, case_participants, cases
+from gateway.store.tables import case_entries, case_participants, case_persons, cases
 
 if TYPE_CHECKING:  # psycopg is needed, and imported, only for PostgreSQL
     import psycopg
@@ -54,12 +61,24 @@ _CASE_COLUMNS = (
     "wrapped_data_key",
     "shredded_at",
 )
-_ENTRY_COLUMNS = ("entry_id", "field", "ciphertext", "created_by", "created_at")
+_ENTRY_COLUMNS = ("entry_id", "field", "ciphertext", "created_by", "created_at", "person_id")
+_PERSON_COLUMNS = (
+    "person_id",
+    "role_in_case",
+    "pseudonym",
+    "bsn_pseudonym",
+    "identified_by",
+    "added_by",
+    "added_at",
+    "removed_by",
+    "removed_at",
+)
 _REGISTRANT = ParticipantRole.REGISTRANT.value
 
 # One statement, so one read transaction: the case row, then its participants, then its
-# entries, told apart by the first column. Without ORDER BY SQLite reads each part straight
-# from its index; the few rows are put in order afterwards, which costs less than a sort.
+# entries, then its persons, told apart by the first column. Without ORDER BY SQLite reads
+# each part straight from its index; the few rows are put in order afterwards, which costs
+# less than a sort.
 _PAD = ", NULL" * (len(_CASE_COLUMNS) - 3)
 _SQLITE_SNAPSHOT = (
     f"SELECT 0, {', '.join(_CASE_COLUMNS)} FROM {cases.name} WHERE case_id = ?1 "
@@ -67,16 +86,24 @@ _SQLITE_SNAPSHOT = (
     f"FROM {case_participants.name} WHERE case_id = ?1 "
     f"UNION ALL SELECT 2, {', '.join(_ENTRY_COLUMNS)}"
     f"{', NULL' * (len(_CASE_COLUMNS) - len(_ENTRY_COLUMNS))} "
-    f"FROM {case_entries.name} WHERE case_id = ?1"
+    f"FROM {case_entries.name} WHERE case_id = ?1 "
+    f"UNION ALL SELECT 3, {', '.join(_PERSON_COLUMNS)}"
+    f"{', NULL' * (len(_CASE_COLUMNS) - len(_PERSON_COLUMNS))} "
+    f"FROM {case_persons.name} WHERE case_id = ?1"
 )
-# One statement, so one round trip and one view: the case with its participants, joined to
-# its entries (one row per entry, or one row of NULL entry columns when it has none).
+# One statement, so one round trip and one view: the case with its participants and its
+# persons (as JSON: a handful of rows of several columns), joined to its entries (one row per
+# entry, or one row of NULL entry columns when it has none).
 _PG_SNAPSHOT = (
     "SELECT "
     + ", ".join(f"c.{name}" for name in _CASE_COLUMNS)
     + f", ARRAY(SELECT p.partner_id FROM {case_participants.name} p "
     f"WHERE p.case_id = c.case_id "
     f"ORDER BY p.role_in_case <> '{_REGISTRANT}', p.joined_at, p.partner_id), "
+    f"(SELECT json_agg(json_build_array("
+    + ", ".join(f"q.{name}" for name in _PERSON_COLUMNS)
+    + f") ORDER BY q.added_at, q.person_id) FROM {case_persons.name} q "
+    "WHERE q.case_id = c.case_id), "
     + ", ".join(f"e.{name}" for name in _ENTRY_COLUMNS)
     + f" FROM {cases.name} c LEFT JOIN {case_entries.name} e ON e.case_id = c.case_id "
     "WHERE c.case_id = %s ORDER BY e.created_at, e.entry_id"
@@ -310,8 +337,14 @@ def _sqlite_read(connection: sqlite3.Connection, case_id: str) -> CaseSnapshot |
         (_entry_row(case_id, r[1:], _sqlite_time) for r in rows if r[0] == 2),
         key=lambda e: (e.created_at, e.entry_id),
     )
+    persons = sorted(
+        (_person_row(case_id, r[1:], _sqlite_time) for r in rows if r[0] == 3),
+        key=lambda p: (p.added_at, p.person_id),
+    )
     return CaseSnapshot(
-        _case_row(case[1:], tuple(p[1] for p in partners), _sqlite_time), tuple(entries)
+        _case_row(case[1:], tuple(p[1] for p in partners), _sqlite_time),
+        tuple(entries),
+        tuple(persons),
     )
 
 
@@ -321,10 +354,11 @@ def _pg_snapshot(rows: list[tuple[Any, ...]]) -> CaseSnapshot | None:
     first = rows[0]
     n = len(_CASE_COLUMNS)
     case = _case_row(first[:n], tuple(first[n]), _pg_time)
+    persons = tuple(_person_row(case.case_id, p, _json_time) for p in first[n + 1] or ())
     entries = tuple(
-        _entry_row(case.case_id, r[n + 1 :], _pg_time) for r in rows if r[n + 1] is not None
+        _entry_row(case.case_id, r[n + 2 :], _pg_time) for r in rows if r[n + 2] is not None
     )
-    return CaseSnapshot(case, entries)
+    return CaseSnapshot(case, entries, persons)
 
 
 def _case_row(row: Sequence[Any], participants: tuple[str, ...], time: _Time) -> CaseRow:
@@ -351,6 +385,23 @@ def _entry_row(case_id: str, row: Sequence[Any], time: _Time) -> EntryRow:
         ciphertext=bytes(row[2]),
         created_by=row[3],
         created_at=time(row[4]),
+        person_id=row[5] or "",
+    )
+
+
+def _person_row(case_id: str, row: Sequence[Any], time: _Time) -> PersonRow:
+    removed_at = row[8]
+    return PersonRow(
+        case_id=case_id,
+        person_id=row[0],
+        role_in_case=row[1],
+        pseudonym=row[2],
+        bsn_pseudonym=row[3],
+        identified_by=IdentifiedBy(row[4]),
+        added_by=row[5],
+        added_at=time(row[6]),
+        removed_by=row[7],
+        removed_at=None if removed_at is None else time(removed_at),
     )
 
 
@@ -363,3 +414,8 @@ def _sqlite_time(value: str) -> datetime:
 
 def _pg_time(value: datetime) -> datetime:
     return value.astimezone(UTC)
+
+
+def _json_time(value: str) -> datetime:
+    # json_build_array writes a timestamptz as ISO 8601 text with its offset.
+    return datetime.fromisoformat(value).astimezone(UTC)

@@ -29,8 +29,11 @@ DOB = "subject.date_of_birth"
 @pytest.mark.parametrize(
     "text",
     ["19840307", "1984-W10-3", "1984-067", "1984-02-30", "1984-3-7", "84-03-07",
-     "1984-03-07T00:00", " 1984-03-07", "\u0661\u0669\u0668\u0664-03-07", ""],
+     "1984-03-07T00:00", " 1984-03-07", "\u0661\u0669\u0668\u0664-03-07", "1984-13",
+     "1984-00", "0000"],
 )
+# A partial date (YYYY, YYYY-MM) is a real date now, and an empty one is no error: the BSN
+# identifies the subject (persons need no date of birth).
 async def test_only_a_real_yyyy_mm_dd_date_of_birth_is_accepted(
     harness: Harness, text: str
 ) -> None:
@@ -53,7 +56,9 @@ async def _store_date_of_birth(harness: Harness, case_id: str, text: str) -> Non
     snap = await harness.gateway.snapshots.read(case_id)
     assert snap is not None
     key = unwrap_data_key(WrappedKey.from_bytes(snap.case.wrapped_data_key), keystore, case_id)
-    entry = _entry(key, case_id, DOB, text, "police", datetime.now(UTC))
+    # The subject's identity entries carry the person's id (the case's one person).
+    person_id = snap.persons[0].person_id
+    entry = _entry(key, case_id, DOB, text, "police", datetime.now(UTC), person_id)
     await asyncio.to_thread(CaseRepository(engine).add_entries, case_id, [entry])
 
 

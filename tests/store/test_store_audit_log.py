@@ -46,6 +46,23 @@ async def test_append_returns_seq_one_to_n_in_order(audit: AuditLog) -> None:
     assert audit.head().last_hash == records[-1].record_hash
 
 
+async def test_append_many_commits_its_events_together_and_in_order(audit: AuditLog) -> None:
+    await audit.append(event(0))
+    before = audit.batches_committed
+    many = [event(n) for n in range(1, 5)]
+    records, single = await asyncio.gather(audit.append_many(many), audit.append(event(9)))
+    # One commit for the group (the single append may share it), seqs in the given order.
+    assert audit.batches_committed - before <= 2
+    assert [r.event for r in records] == many
+    seqs = [r.seq for r in records]
+    assert seqs == list(range(seqs[0], seqs[0] + 4))
+    assert single.seq not in seqs
+    # Written by one transaction: one recording moment for all of them.
+    assert len({r.recorded_at for r in records}) == 1
+    assert await audit.append_many([]) == []
+    assert audit.verify().ok
+
+
 async def test_concurrent_appends_get_contiguous_seqs_in_few_batches(audit: AuditLog) -> None:
     events = [event(n) for n in range(200)]
     records = await asyncio.gather(*(audit.append(e) for e in events))
