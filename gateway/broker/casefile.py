@@ -528,7 +528,7 @@ class CaseFile:
         key = self.data_key(snap.case)
         found: dict[str, list[EntryRow]] = {}
         for entry in snap.entries:  # oldest first
-            if entry.field in wanted and entry.person_id == person_id:
+            if entry.field in wanted and _entry_of(snap, entry, person_id):
                 found.setdefault(entry.field, []).append(entry)
         values: dict[str, str] = {}
         for field, rows in found.items():
@@ -563,7 +563,7 @@ class CaseFile:
         key = self.data_key(snap.case)
         newest: dict[str, EntryRow] = {}
         for entry in snap.entries:  # oldest first: the newest entry of a field wins
-            if entry.person_id == person.person_id and entry.field in PERSON_IDENTITY_FIELDS:
+            if entry.field in PERSON_IDENTITY_FIELDS and _entry_of(snap, entry, person.person_id):
                 newest[entry.field] = entry
         v = {field: _open(key, row) for field, row in newest.items()}
         reference_type = ""
@@ -654,6 +654,23 @@ def check_case_id(case_id: str) -> None:
     NUL in text and would fail the query rather than find nothing."""
     if not case_id or len(case_id) > MAX_CASE_ID_CHARS or "\x00" in case_id:
         raise InvalidRequest(f"case_id is required: 1..{MAX_CASE_ID_CHARS} characters, no NUL")
+
+
+def _entry_of(snap: CaseSnapshot, entry: EntryRow, person_id: str) -> bool:
+    """Whether ``entry`` belongs to the person ``person_id`` ("" = the case itself).
+
+    A case registered before cases had persons keeps its subject's identity entries without a
+    person id (their ciphertext is bound to none, so an upgrade cannot move them): they are the
+    identity of the case's first person, the one the upgrade made of its subject.
+    """
+    if entry.person_id == person_id:
+        return True
+    return (
+        not entry.person_id
+        and entry.field in PERSON_IDENTITY_FIELDS
+        and bool(snap.persons)
+        and snap.persons[0].person_id == person_id
+    )
 
 
 def _entry(

@@ -4,9 +4,11 @@ Until now a case was about one subject, named by ``cases.subject_pseudonym``. Ev
 becomes a case with one person: role_in_case ``subject``, a new person id (``p_`` and 128
 random bits in hex, like every id the broker makes), the case's subject pseudonym as the
 person's pseudonym, identified by BSN, added by the registering partner when the case was
-registered. The case's ``subject.*`` entries (the subject's identity) become that person's
-entries; every other entry stays about the case (person_id ''). Shredded cases get their
-person row too, with the pseudonym only: their entries are gone.
+registered. Every entry keeps person_id '': an entry's ciphertext is bound to its person id
+(gateway.crypto.envelope.field_aad), and these were encrypted without one, so moving them would
+make them unreadable. The case file reads identity entries without a person as the case's
+first person's (gateway.broker.casefile). Shredded cases get their person row too, with the
+pseudonym only: their entries are gone.
 
 The accountability log is not touched: its records keep naming the subject pseudonym, which
 is the person's pseudonym, so the log still verifies and the access report still finds them.
@@ -77,10 +79,6 @@ def _one_person_per_case() -> None:
         " subject_pseudonym, NULL, 'bsn', registered_by, created_at FROM cases"
         " WHERE case_id = :case_id"
     )
-    own_entries = sa.text(
-        "UPDATE case_entries SET person_id = :person_id"
-        " WHERE case_id = :case_id AND field LIKE 'subject.%'"
-    )
     after = ""
     while True:
         # Keyset pages: the case ids are strings, compared the same way on both backends.
@@ -97,7 +95,6 @@ def _one_person_per_case() -> None:
             for case_id in case_ids
         ]
         bind.execute(add_person, rows)
-        bind.execute(own_entries, rows)
         after = case_ids[-1]
 
 
