@@ -118,6 +118,7 @@ class CasePersons:
             policy,
             case_id=case.case_id,
             subject_pseudonym=person.pseudonym,
+            subject_id_type=person.subject_id_type,
             phase=case.phase,
             # The person id lets a resent call's replay find this record; it is the gateway's
             # own id, no identifying value.
@@ -190,6 +191,7 @@ class CasePersons:
             policy,
             case_id=case.case_id,
             subject_pseudonym=person.pseudonym,
+            subject_id_type=person.subject_id_type,
             phase=case.phase,
             detail=detail_of(person_role=person.role_in_case),
         )

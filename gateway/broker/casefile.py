@@ -232,6 +232,7 @@ class CaseFile:
                 at=at,
                 case_id=case_id,
                 subject_pseudonym=p.pseudonym,
+                subject_id_type=p.subject_id_type,
                 phase=INITIAL_PHASE,
                 policy_version=policy.version,
                 detail=(

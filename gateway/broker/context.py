@@ -81,6 +81,7 @@ class BrokerContext:
         phase: str,
         refusal_code: str = "",
         detail: tuple[tuple[str, str], ...] = (),
+        subject_id_type: str = "",
     ) -> LogRecord:
         """Write the accountability record of an event that is no field decision (a case-file
         change, a hold), under the policy the request read when it started; never a value."""
@@ -97,5 +98,6 @@ class BrokerContext:
                 status="refused" if refusal_code else "ok",
                 refusal_code=refusal_code,
                 detail=detail,
+                subject_id_type=subject_id_type,
             )
         )

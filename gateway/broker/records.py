@@ -54,15 +54,18 @@ def event(
     fields: tuple[FieldEntry, ...] = (),
     started_at: datetime | None = None,
     detail: tuple[tuple[str, str], ...] = (),
+    subject_id_type: str = "",
 ) -> AuditEvent:
-    """An event at ``at``; with ``started_at`` it spans from then until ``at``."""
+    """An event at ``at``; with ``started_at`` it spans from then until ``at``.
+
+    ``subject_id_type`` says what ``subject_pseudonym`` is keyed on; empty: a BSN."""
     return AuditEvent(
         kind=kind,
         occurred_at=started_at or at,
         ended_at=at,
         name=trace.operation,
         parent_span_id=trace.parent_span_id,
-        subject_id_type=SUBJECT_ID_TYPE if subject_pseudonym else "",
+        subject_id_type=(subject_id_type or SUBJECT_ID_TYPE) if subject_pseudonym else "",
         detail=detail,
         trace_id=trace.trace_id,
         span_id=trace.span_id,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from gateway.broker.errors import CaseNotFound, InvalidRequest
 from gateway.crypto.pseudonym import subject_pseudonym
-from gateway.store.audit_event import SUBJECT_ID_TYPE
+from gateway.store.audit_event import PERSON_ID_TYPE, SUBJECT_ID_TYPE
 from gateway.store.persons import PersonDirectory, PersonLink, pseudonyms_of
 
 __all__ = [
@@ -34,8 +34,6 @@ __all__ = [
 ]
 
 MAX_ID_CHARS = 64
-# The kind of identifier a pseudonym keyed on a person id is (a BSN's is SUBJECT_ID_TYPE).
-PERSON_ID_TYPE = "urn:ketenpoort:subject-id:hmac-sha256-person"
 NO_SUCH_PERSON = "no such person in this case"
 BAD_BSN = "bsn is not a valid BSN (nine digits passing the 11-test)"
 

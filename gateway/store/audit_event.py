@@ -27,6 +27,8 @@ HASH_DOMAIN = b"ketenpoort-log-v1\x00"
 BODY_SCHEMA = "ketenpoort-log/2"
 # dpl.core.data_subject_id_type of Logboek Dataverwerkingen: what subject_pseudonym is.
 SUBJECT_ID_TYPE = "urn:ketenpoort:subject-id:hmac-sha256-bsn"
+# ... for a person registered without a BSN: the keyed pseudonym of the person id.
+PERSON_ID_TYPE = "urn:ketenpoort:subject-id:hmac-sha256-person"
 
 
 class RecordKind(StrEnum):

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from gateway.store.audit_event import PERSON_ID_TYPE, SUBJECT_ID_TYPE
 from gateway.store.db import for_writing, translate_errors
 from gateway.store.errors import (
     CaseNotFound,
@@ -82,6 +83,18 @@ class PersonRow:
     @property
     def current(self) -> bool:
         return self.removed_at is None
+
+    @property
+    def keyed_on_bsn(self) -> bool:
+        """Whether the pseudonym is the BSN's: the BSN was known when the person was added."""
+        if self.bsn_pseudonym is not None:
+            return self.bsn_pseudonym == self.pseudonym
+        return self.identified_by == "bsn"
+
+    @property
+    def subject_id_type(self) -> str:
+        """What the pseudonym is, as log records name it (Logboek data_subject_id_type)."""
+        return SUBJECT_ID_TYPE if self.keyed_on_bsn else PERSON_ID_TYPE
 
 
 @dataclass(frozen=True)
