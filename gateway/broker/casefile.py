@@ -16,8 +16,9 @@ import asyncio
 import functools
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.completion import run_to_completion
@@ -33,6 +34,12 @@ from gateway.broker.free_texts import FreeTexts
 from gateway.broker.ids import new_id
 from gateway.broker.request_ids import ADD_TO_CASE_FILE, REGISTER_CASE, RequestIds
 from gateway.broker.sources import Subject
+from gateway.broker.text_classes import (
+    all_classified,
+    classification_of,
+    classified_field,
+    release_to,
+)
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.envelope import (
     DataKey,
@@ -70,7 +77,10 @@ WRITABLE_FIELDS = frozenset({
     "case.closure_reason",
 })
 # Fields where every entry counts (a log of notes); for the others the newest entry is the value.
-ACCUMULATING_FIELDS = frozenset({"case.notes", "case.plan_actions", "case.action_owners"})
+# The classified variants of the notes and minutes (case.notes.health, ...) accumulate too.
+ACCUMULATING_FIELDS = frozenset({"case.plan_actions", "case.action_owners"}) | all_classified(
+    {"case.notes", "case.meeting_minutes"}
+)
 JUSTIFICATION_FIELD = "case.justification"
 MAX_TEXT_CHARS = 20_000
 MAX_CASE_ID_CHARS = 64
@@ -81,6 +91,17 @@ _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
 PHASE_DIRECTOR_ROLE = "process_director"
 
 
+class PersonLookup(Protocol):
+    """Whether a person id names a person of the case (gateway.store.case_plan)."""
+
+    def has_person(self, case_id: str, person_id: str) -> bool: ...
+
+
+class _NoPersons:
+    def has_person(self, case_id: str, person_id: str) -> bool:
+        return False
+
+
 @dataclass(frozen=True)
 class Registration:
     subject: Subject
@@ -88,6 +109,10 @@ class Registration:
     reason: str
     goal: str
     invitees: tuple[str, ...]
+    # Free-text classes of reason and concerns (gateway.broker.text_classes); "" = ordinary.
+    reason_classification: str = ""
+    concerns: str = ""
+    concerns_classification: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,11 +125,19 @@ class CaseView:
 
 class CaseFile:
     def __init__(
-        self, ctx: BrokerContext, *, texts: FreeTexts, requests: RequestIds | None = None
+        self,
+        ctx: BrokerContext,
+        *,
+        texts: FreeTexts,
+        requests: RequestIds | None = None,
+        persons: PersonLookup | None = None,
     ) -> None:
+        """``persons`` answers whether an entry's person_id is a person of the case; without
+        it every person_id is refused."""
         self._ctx = ctx
         self._texts = texts
         self._requests = requests or RequestIds(ctx)
+        self._persons = persons or _NoPersons()
 
     async def register(
         self, who: Principal, trace: TraceContext, reg: Registration, request_id: str = ""
@@ -135,7 +168,7 @@ class CaseFile:
             "subject.date_of_birth": reg.subject.date_of_birth,
             "subject.address": reg.subject.address,
             "subject.postcode": reg.subject.postcode,
-            "case.reason": reg.reason,
+            **_classified_texts(reg),
             "case.goal": reg.goal,
         }
         entries = [
@@ -221,17 +254,29 @@ class CaseFile:
         field: str,
         text: str,
         request_id: str = "",
+        *,
+        classification: str = "",
+        person_id: str = "",
     ) -> tuple[str, int]:
         """Add an entry; with ``request_id``, once per caller and id (a resend gets the first
-        call's entry id). The entry id and the seq of the record that accounts for the call."""
+        call's entry id). The entry id and the seq of the record that accounts for the call.
+
+        The entry is stored under the field of its ``classification`` (case.notes ->
+        case.notes.health, ...; gateway.broker.text_classes); ``person_id`` names the person
+        of the case it is about."""
         if field not in WRITABLE_FIELDS:
             raise InvalidRequest(f"field must be one of {sorted(WRITABLE_FIELDS)}")
         if not text.strip() or len(text) > MAX_TEXT_CHARS:
             raise InvalidRequest(f"text must be 1..{MAX_TEXT_CHARS} characters")
+        field = classified_field(field, classification_of(classification))
         policy = self._ctx.policy.current
         case = await self.participating_case(who, trace, policy, case_id, "add to the case file of")
+        if person_id and not await asyncio.to_thread(
+            self._persons.has_person, case_id, person_id
+        ):
+            raise InvalidRequest("person_id names no person of this case")
         return await run_to_completion(
-            self._add_entry(who, trace, policy, case, field, text, request_id)
+            self._add_entry(who, trace, policy, case, field, text, request_id, person_id)
         )
 
     async def _add_entry(
@@ -243,11 +288,12 @@ class CaseFile:
         field: str,
         text: str,
         request_id: str,
+        person_id: str = "",
     ) -> tuple[str, int]:
         case_id = case.case_id
         now = self._ctx.clock()
         key = self.data_key(case)
-        entry = _entry(key, case_id, field, text, who.partner_id, now)
+        entry = replace(_entry(key, case_id, field, text, who.partner_id, now), person_id=person_id)
         try:
             if not request_id:
                 await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
@@ -256,7 +302,7 @@ class CaseFile:
                     who,
                     request_id,
                     ADD_TO_CASE_FILE,
-                    (case_id, field, text),
+                    (case_id, field, text, *((person_id,) if person_id else ())),
                     case_id=case_id,
                     entry_id=entry.entry_id,
                     now=now,
@@ -434,16 +480,20 @@ class CaseFile:
             raise CaseNotFound(f"no case {case_id!r}")
         return snap
 
-    def values(self, snap: CaseSnapshot, fields: Collection[str]) -> dict[str, str]:
+    def values(
+        self, snap: CaseSnapshot, fields: Collection[str], recipient: str | None = None
+    ) -> dict[str, str]:
         """Decrypt the named case-file fields: the newest entry, or all entries of a log-like
-        field such as the notes. Fields without an entry are absent."""
+        field such as the notes. Fields without an entry are absent. With ``recipient`` (the
+        partner the values are disclosed to), entries it may not have whatever the policy
+        says (a confidential note of another partner's) are left out."""
         wanted = set(fields)
         if not wanted:
             return {}
         key = self.data_key(snap.case)
         found: dict[str, list[EntryRow]] = {}
         for entry in snap.entries:  # oldest first
-            if entry.field in wanted:
+            if entry.field in wanted and release_to(entry.field, entry.created_by, recipient):
                 found.setdefault(entry.field, []).append(entry)
         values: dict[str, str] = {}
         for field, rows in found.items():
@@ -477,6 +527,9 @@ class CaseFile:
             raise InvalidRequest("case_type must be a lower-case id such as 'code_rood'")
         if not reg.reason.strip() or len(reg.reason) > MAX_TEXT_CHARS:
             raise InvalidRequest(f"reason is required (at most {MAX_TEXT_CHARS} characters)")
+        if len(reg.concerns) > MAX_TEXT_CHARS:
+            raise InvalidRequest(f"concerns is too long (at most {MAX_TEXT_CHARS} characters)")
+        _classified_texts(reg)  # refuses an unknown classification before anything is stored
         if len(reg.goal) > MAX_TEXT_CHARS or len(s.address) > 500 or len(s.postcode) > 16:
             raise InvalidRequest("goal, address or postcode is too long")
         for partner in reg.invitees:
@@ -501,7 +554,22 @@ def registration_content(reg: Registration) -> tuple[str, ...]:
     return (
         s.bsn, s.name, s.date_of_birth, s.address, s.postcode,
         reg.case_type, reg.reason, reg.goal, *reg.invitees,
+        # Only when given, so a registration without them digests as it always did.
+        *(
+            (reg.reason_classification, reg.concerns, reg.concerns_classification)
+            if reg.reason_classification or reg.concerns or reg.concerns_classification
+            else ()
+        ),
     )
+
+
+def _classified_texts(reg: Registration) -> dict[str, str]:
+    """The registration's reason and concerns under the fields of their classes."""
+    reason = classified_field("case.reason", classification_of(reg.reason_classification))
+    concerns = classified_field(
+        "case.concerns", classification_of(reg.concerns_classification)
+    )
+    return {reason: reg.reason, concerns: reg.concerns}
 
 
 def registered_participants(registrant: str, invitees: Collection[str]) -> tuple[str, ...]:

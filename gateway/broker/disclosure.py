@@ -418,7 +418,7 @@ class Disclosures:
         for d in released:
             by_source[d.source].append(d.field)
         zvh_fields = by_source.pop(ZVH_SOURCE, [])
-        raw = self._casefile.values(snap, zvh_fields)
+        raw = self._casefile.values(snap, zvh_fields, recipient=who.partner_id)
         unavailable: frozenset[str] = frozenset()
         if by_source:
             subject = self._casefile.subject(snap)

@@ -54,6 +54,14 @@ class RecordKind(StrEnum):
     # Calls of one caller turned away by the call limits in one window, counted in one
     # record (start and end of the window, the count, the operations), never one per call.
     RATE_LIMITED = "rate_limited"
+    # The plan of a case (CasePlanService): ids, partners, kinds and dates only, never the
+    # description, decisions, minutes or summary (those are in the case file, encrypted).
+    MEETING_PLANNED = "meeting_planned"
+    MEETING_RECORDED = "meeting_recorded"
+    PLAN_ACTION_ADDED = "plan_action_added"
+    PLAN_ACTION_UPDATED = "plan_action_updated"
+    # Closed with a category (CloseCase): the closure moment starts the retention clock.
+    CASE_CLOSED = "case_closed"
 
 
 class EventStatus(StrEnum):

@@ -84,6 +84,8 @@ class EntryRow:
     ciphertext: bytes
     created_by: str
     created_at: datetime
+    # The person of the case the entry is about; empty for the case itself.
+    person_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -438,6 +440,7 @@ def _entry_params(entry: EntryRow) -> dict[str, Any]:
         "ciphertext": entry.ciphertext,
         "created_by": entry.created_by,
         "created_at": entry.created_at,
+        "person_id": entry.person_id,
     }
 
 
@@ -449,6 +452,7 @@ def _entry(row: Row[Any]) -> EntryRow:
         ciphertext=bytes(row.ciphertext),
         created_by=row.created_by,
         created_at=row.created_at,
+        person_id=row.person_id,
     )
 
 
