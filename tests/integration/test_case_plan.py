@@ -420,3 +420,42 @@ async def test_registration_classifies_reason_and_concerns(plan: PlanGateway) ->
         assert await _code(bad) == grpc.StatusCode.INVALID_ARGUMENT
     finally:
         await clear.close()
+
+
+async def test_retention_shreds_the_plan_with_the_case(plan: PlanGateway) -> None:
+    case_id = await plan.register()
+    meeting = await plan.zvh(
+        "PlanMeeting",
+        plan_pb2.PlanMeetingRequest(
+            case_id=case_id, scheduled_at=_in(1, plan.clock), chair_partner="zvh",
+            invited_partners=["ggz"],
+        ),
+    )
+    await plan.zvh(
+        "AddPlanAction",
+        plan_pb2.AddPlanActionRequest(
+            case_id=case_id, owner_partner="ggz", description=DESCRIPTION,
+            deadline=_in(5, plan.clock),
+        ),
+    )
+    await plan.zvh(
+        "CloseCase",
+        plan_pb2.CloseCaseRequest(
+            case_id=case_id, category=plan_pb2.CASE_CLOSURE_GOAL_REACHED,
+            closing_summary=SUMMARY, from_phase="registration",
+        ),
+    )
+    gateway = plan.harness.gateway
+    assert gateway.retention is not None
+    plan.clock.advance(timedelta(days=gateway.config.retention_days_after_closure + 1))
+    report = await gateway.retention.run_once()
+    assert report is not None and [c.case_id for c in report.cases] == [case_id]
+    with gateway.engine.begin() as conn:
+        for table in (plan_actions, case_meetings):
+            left = conn.execute(select(table).where(table.c.case_id == case_id)).all()
+            assert left == []
+    assert meeting.meeting_id
+    # The monitor passes over a closed case: its actions are never overdue.
+    assert gateway.plan_monitor is not None
+    assert (await gateway.plan_monitor.run_once()) is not None
+    assert plan.sink.of("action_overdue") == []
