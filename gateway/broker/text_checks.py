@@ -46,6 +46,14 @@ _FREE_TEXT = (
     "ketenpoort.v1.DisclosureRequest.justification",
     "ketenpoort.v1.PlaceHoldRequest.reason",
     "ketenpoort.v1.CloseBreakGlassReviewRequest.comment",
+    "ketenpoort.v1.RegisterCaseRequest.concerns",
+    "ketenpoort.v1.RegisterCaseContent.concerns",
+    # The plan of a case (plan.proto); the use cases keep tighter limits where they have one.
+    "ketenpoort.v1.RecordMeetingRequest.minutes",
+    "ketenpoort.v1.MeetingDecision.text",
+    "ketenpoort.v1.AddPlanActionRequest.description",
+    "ketenpoort.v1.UpdatePlanActionRequest.note",
+    "ketenpoort.v1.CloseCaseRequest.closing_summary",
 )
 # Values a partner's source system answers with: whatever its record holds (a report, a
 # list of incidents), bounded only by the message size limit.

@@ -27,10 +27,13 @@ from tests.integration.plan_helpers import (
 )
 from tests.integration.plan_policy import plan_policy
 
-MINUTES = "Minuten: moeder vertelt over dreiging door ex-partner, kinderen slapen slecht."
+MINUTES = (
+    "Minuten: moeder vertelt over dreiging door ex-partner, kinderen slapen slecht.\n"
+    + "Afspraken volgen hieronder. " * 12
+)
 DECISION = "Huisverbod voorbereiden met de politie"
-DESCRIPTION = "Gesprek met moeder over veilige opvang plannen"
-SUMMARY = "Overgedragen aan het sociaal wijkteam; casusregisseur zet de hulp voort."
+DESCRIPTION = "Gesprek met moeder over veilige opvang plannen.\n" + "Met de kinderen. " * 20
+SUMMARY = "Overgedragen aan het sociaal wijkteam.\nDe casusregisseur zet de hulp voort. " * 5
 
 
 @dataclass
