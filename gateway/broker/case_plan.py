@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -75,6 +76,8 @@ MAX_ID_CHARS = 64
 _MAX_PARTNER_LIST_CHARS = 256
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 R = TypeVar("R")
+
+log = logging.getLogger("ketenpoort.plan")
 
 
 class ClosureCategory:
@@ -176,9 +179,18 @@ class CasePlan:
             chair=chair,
             partners=listed,
         )
-        await self._events.publish(
-            case.case_id, partners, CaseEventKind.MEETING_PLANNED.value, now
-        )
+        try:
+            await self._events.publish(
+                case.case_id, partners, CaseEventKind.MEETING_PLANNED.value, now
+            )
+        except Exception as exc:
+            # The meeting is planned and recorded; a stream that is away must not make the
+            # caller plan it again. Identifiers and the error type only.
+            log.error(
+                "meeting_planned of meeting %s not published: %s",
+                meeting.meeting_id,
+                type(exc).__name__,
+            )
         return meeting.meeting_id, record.seq
 
     async def record_meeting(

@@ -553,13 +553,16 @@ def registration_content(reg: Registration) -> tuple[str, ...]:
     s = reg.subject
     return (
         s.bsn, s.name, s.date_of_birth, s.address, s.postcode,
-        reg.case_type, reg.reason, reg.goal, *reg.invitees,
-        # Only when given, so a registration without them digests as it always did.
+        reg.case_type, reg.reason, reg.goal,
+        # Only when given, so a registration without them digests as it always did; the
+        # marker (NUL, which no request string holds) keeps them apart from invitees.
         *(
-            (reg.reason_classification, reg.concerns, reg.concerns_classification)
+            ("\x00classified", reg.reason_classification, reg.concerns,
+             reg.concerns_classification)
             if reg.reason_classification or reg.concerns or reg.concerns_classification
             else ()
         ),
+        *reg.invitees,
     )
 
 

@@ -414,6 +414,20 @@ async def test_registration_classifies_reason_and_concerns(plan: PlanGateway) ->
         stored = set(stored_entries(plan.harness, response.case_id))
         assert {"case.reason.criminal", "case.concerns.health"} <= stored
         assert "case.reason" not in stored
+        # The classes are part of the request: a resend gets the same case, other classes
+        # under the same request id are another request.
+        def request(concerns_class: str) -> exchange_pb2.RegisterCaseRequest:
+            return exchange_pb2.RegisterCaseRequest(
+                subject=SUBJECT, case_type="code_rood", reason=REASON, goal=GOAL,
+                invitees=["zvh"], reason_classification="criminal",
+                concerns="Zorgen over middelengebruik", concerns_classification=concerns_class,
+                request_id="reg-classified-1",
+            )
+
+        again = await clear.register_case_raw(request("health"))
+        assert again.case_id == response.case_id
+        other = clear.register_case_raw(request("ordinary"))
+        assert await _code(other) == grpc.StatusCode.ALREADY_EXISTS
         bad = clear.register_case_raw(
             exchange_pb2.RegisterCaseRequest(
                 subject=SUBJECT, case_type="code_rood", reason=REASON,
