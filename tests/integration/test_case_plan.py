@@ -11,6 +11,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from sqlalchemy import select
 
 from gateway.api.v1 import common_pb2, exchange_pb2, plan_pb2
@@ -476,3 +478,21 @@ async def test_retention_shreds_the_plan_with_the_case(plan: PlanGateway) -> Non
     assert gateway.plan_monitor is not None
     assert (await gateway.plan_monitor.run_once()) is not None
     assert plan.sink.of("action_overdue") == []
+
+
+async def test_the_plan_service_is_served_healthy_and_reflected(plan: PlanGateway) -> None:
+    channel = plan.harness.channel("zvh")
+    try:
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(
+            health_pb2.HealthCheckRequest(service="ketenpoort.v1.CasePlanService"), timeout=5
+        )
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        names: set[str] = set()
+        async for response in stub.ServerReflectionInfo(iter([request]), timeout=5):
+            names |= {s.name for s in response.list_services_response.service}
+        assert "ketenpoort.v1.CasePlanService" in names
+    finally:
+        await channel.close()
