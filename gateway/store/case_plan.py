@@ -245,7 +245,11 @@ class CasePlanStore:
         by: str,
         at: datetime,
     ) -> ActionRow:
-        """Set the status (and the newest note) of an action that is not finished."""
+        """Set the status of an action that is not finished, and its newest note when one
+        is given (without one the note before stays)."""
+        values: dict[str, Any] = {"status": status.value, "updated_by": by, "updated_at": at}
+        if note_ciphertext is not None:
+            values["note_ciphertext"] = note_ciphertext
         with self._writer.begin() as conn:
             require_live_case(conn, case_id)
             _load_action(conn, case_id, action_id)
@@ -256,12 +260,7 @@ class CasePlanStore:
                     plan_actions.c.case_id == case_id,
                     plan_actions.c.status.in_(_LIVE_STATUSES),
                 )
-                .values(
-                    status=status.value,
-                    note_ciphertext=note_ciphertext,
-                    updated_by=by,
-                    updated_at=at,
-                )
+                .values(values)
             ).rowcount
             if changed == 0:
                 raise ActionFinished(action_id)

@@ -81,6 +81,11 @@ def test_finished_actions_and_closed_cases_are_not_monitored(
     plan.add_action(*_action("a2", 1))
     plan.update_action("c1", "a1", status=ActionStatus.DONE, note_ciphertext=b"n", by="ggz",
                        at=T0)
+    plan.update_action("c1", "a2", status=ActionStatus.IN_PROGRESS, note_ciphertext=b"first",
+                       by="ggz", at=T0)
+    plan.update_action("c1", "a2", status=ActionStatus.OPEN, note_ciphertext=None, by="zvh",
+                       at=T0)
+    assert plan.get_action("c1", "a2").note_ciphertext == b"first"
     with pytest.raises(ActionFinished):
         plan.update_action("c1", "a1", status=ActionStatus.OPEN, note_ciphertext=None,
                            by="ggz", at=T0)
