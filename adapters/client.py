@@ -347,18 +347,30 @@ class PartnerClient:
         return response
 
     async def add_to_case_file(
-        self, case_id: str, field: str, text: str, *, request_id: str = ""
+        self,
+        case_id: str,
+        field: str,
+        text: str,
+        *,
+        request_id: str = "",
+        classification: str = "",
+        person_id: str = "",
     ) -> str:
         """Add an entry to the case file; its entry id. ``request_id`` names this entry (a
-        fresh one when empty), as for ``register_case``."""
+        fresh one when empty), as for ``register_case``. ``classification`` (ordinary,
+        health, criminal, confidential) says what kind of data the text holds."""
         rid = request_id or new_request_id()
         if self._sealer is None:
             request = exchange_pb2.AddToCaseFileRequest(
-                case_id=case_id, field=field, text=text, request_id=rid
+                case_id=case_id, field=field, text=text, request_id=rid,
+                classification=classification, person_id=person_id,
             )
             return (await self._resending(lambda: self.add_to_case_file_raw(request))).entry_id
         sealer = self._sealer
-        content = exchange_pb2.AddToCaseFileContent(case_id=case_id, field=field, text=text)
+        content = exchange_pb2.AddToCaseFileContent(
+            case_id=case_id, field=field, text=text, classification=classification,
+            person_id=person_id,
+        )
 
         async def send(
             sealed: common_pb2.SealedSubmission, request_id: str

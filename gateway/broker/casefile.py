@@ -18,6 +18,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.completion import run_to_completion
@@ -41,6 +42,12 @@ from gateway.broker.persons import (
 from gateway.broker.records import event
 from gateway.broker.request_ids import ADD_TO_CASE_FILE, REGISTER_CASE, RequestIds
 from gateway.broker.sources import Subject
+from gateway.broker.text_classes import (
+    all_classified,
+    classification_of,
+    classified_field,
+    release_to,
+)
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.envelope import (
     DataKey,
@@ -80,7 +87,10 @@ WRITABLE_FIELDS = frozenset({
     "case.closure_reason",
 })
 # Fields where every entry counts (a log of notes); for the others the newest entry is the value.
-ACCUMULATING_FIELDS = frozenset({"case.notes", "case.plan_actions", "case.action_owners"})
+# The classified variants of the notes and minutes (case.notes.health, ...) accumulate too.
+ACCUMULATING_FIELDS = frozenset({"case.plan_actions", "case.action_owners"}) | all_classified(
+    {"case.notes", "case.meeting_minutes"}
+)
 JUSTIFICATION_FIELD = "case.justification"
 MAX_TEXT_CHARS = 20_000
 MAX_CASE_ID_CHARS = 64
@@ -89,6 +99,17 @@ _CASE_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # transforms (year_only) and the partners' systems read differently or not at all.
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
 PHASE_DIRECTOR_ROLE = "process_director"
+
+
+class PersonLookup(Protocol):
+    """Whether a person id names a person of the case (gateway.store.case_plan)."""
+
+    def has_person(self, case_id: str, person_id: str) -> bool: ...
+
+
+class _NoPersons:
+    def has_person(self, case_id: str, person_id: str) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -102,6 +123,10 @@ class Registration:
     goal: str
     invitees: tuple[str, ...]
     persons: tuple[PersonInput, ...] = ()
+    # Free-text classes of reason and concerns (gateway.broker.text_classes); "" = ordinary.
+    reason_classification: str = ""
+    concerns: str = ""
+    concerns_classification: str = ""
 
     def all_persons(self) -> tuple[PersonInput, ...]:
         if self.persons or self.subject is None:
@@ -138,11 +163,19 @@ class PersonIdentity:
 
 class CaseFile:
     def __init__(
-        self, ctx: BrokerContext, *, texts: FreeTexts, requests: RequestIds | None = None
+        self,
+        ctx: BrokerContext,
+        *,
+        texts: FreeTexts,
+        requests: RequestIds | None = None,
+        persons: PersonLookup | None = None,
     ) -> None:
+        """``persons`` answers whether an entry's person_id is a person of the case; without
+        it every person_id is refused."""
         self._ctx = ctx
         self._texts = texts
         self._requests = requests or RequestIds(ctx)
+        self._persons = persons or _NoPersons()
 
     async def register(
         self, who: Principal, trace: TraceContext, reg: Registration, request_id: str = ""
@@ -166,7 +199,7 @@ class CaseFile:
         now = ctx.clock()
         data_key = DataKey.generate()
         wrapped = wrap_data_key(data_key, ctx.keystore.current_kek, case_id)
-        values = {"case.reason": reg.reason, "case.goal": reg.goal}
+        values = {**_classified_texts(reg), "case.goal": reg.goal}
         entries = [
             _entry(data_key, case_id, field, text, who.partner_id, now)
             for field, text in values.items()
@@ -304,17 +337,29 @@ class CaseFile:
         field: str,
         text: str,
         request_id: str = "",
+        *,
+        classification: str = "",
+        person_id: str = "",
     ) -> tuple[str, int]:
         """Add an entry; with ``request_id``, once per caller and id (a resend gets the first
-        call's entry id). The entry id and the seq of the record that accounts for the call."""
+        call's entry id). The entry id and the seq of the record that accounts for the call.
+
+        The entry is stored under the field of its ``classification`` (case.notes ->
+        case.notes.health, ...; gateway.broker.text_classes); ``person_id`` names the person
+        of the case it is about."""
         if field not in WRITABLE_FIELDS:
             raise InvalidRequest(f"field must be one of {sorted(WRITABLE_FIELDS)}")
         if not text.strip() or len(text) > MAX_TEXT_CHARS:
             raise InvalidRequest(f"text must be 1..{MAX_TEXT_CHARS} characters")
+        field = classified_field(field, classification_of(classification))
         policy = self._ctx.policy.current
         case = await self.participating_case(who, trace, policy, case_id, "add to the case file of")
+        if person_id and not await asyncio.to_thread(
+            self._persons.has_person, case_id, person_id
+        ):
+            raise InvalidRequest("person_id names no person of this case")
         return await run_to_completion(
-            self._add_entry(who, trace, policy, case, field, text, request_id)
+            self._add_entry(who, trace, policy, case, field, text, request_id, person_id)
         )
 
     async def _add_entry(
@@ -326,11 +371,12 @@ class CaseFile:
         field: str,
         text: str,
         request_id: str,
+        person_id: str = "",
     ) -> tuple[str, int]:
         case_id = case.case_id
         now = self._ctx.clock()
         key = self.data_key(case)
-        entry = _entry(key, case_id, field, text, who.partner_id, now)
+        entry = _entry(key, case_id, field, text, who.partner_id, now, person_id)
         try:
             if not request_id:
                 await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
@@ -339,7 +385,7 @@ class CaseFile:
                     who,
                     request_id,
                     ADD_TO_CASE_FILE,
-                    (case_id, field, text),
+                    (case_id, field, text, *((person_id,) if person_id else ())),
                     case_id=case_id,
                     entry_id=entry.entry_id,
                     now=now,
@@ -518,18 +564,28 @@ class CaseFile:
         return snap
 
     def values(
-        self, snap: CaseSnapshot, fields: Collection[str], person_id: str = ""
+        self,
+        snap: CaseSnapshot,
+        fields: Collection[str],
+        person_id: str = "",
+        recipient: str | None = None,
     ) -> dict[str, str]:
         """Decrypt the named case-file fields of one person (``person_id``) or of the case
         (""): the newest entry, or all entries of a log-like field such as the notes. Fields
-        without an entry are absent."""
+        without an entry are absent. With ``recipient`` (the partner the values are disclosed
+        to), entries it may not have whatever the policy says (a confidential note of another
+        partner's) are left out."""
         wanted = set(fields)
         if not wanted:
             return {}
         key = self.data_key(snap.case)
         found: dict[str, list[EntryRow]] = {}
         for entry in snap.entries:  # oldest first
-            if entry.field in wanted and _entry_of(snap, entry, person_id):
+            if (
+                entry.field in wanted
+                and _entry_of(snap, entry, person_id)
+                and release_to(entry.field, entry.created_by, recipient)
+            ):
                 found.setdefault(entry.field, []).append(entry)
         values: dict[str, str] = {}
         for field, rows in found.items():
@@ -595,6 +651,9 @@ class CaseFile:
             raise InvalidRequest("case_type must be a lower-case id such as 'code_rood'")
         if not reg.reason.strip() or len(reg.reason) > MAX_TEXT_CHARS:
             raise InvalidRequest(f"reason is required (at most {MAX_TEXT_CHARS} characters)")
+        if len(reg.concerns) > MAX_TEXT_CHARS:
+            raise InvalidRequest(f"concerns is too long (at most {MAX_TEXT_CHARS} characters)")
+        _classified_texts(reg)  # refuses an unknown classification before anything is stored
         if len(reg.goal) > MAX_TEXT_CHARS:
             raise InvalidRequest(f"goal is longer than {MAX_TEXT_CHARS} characters")
         for partner in reg.invitees:
@@ -623,8 +682,15 @@ def registration_content(reg: Registration) -> tuple[str, ...]:
     if s is not None and s.reference:
         subject += (s.reference,)
     persons = tuple(v for p in reg.persons for v in ("\x1fperson", *p.content()))
+    # Only when given, so a registration without them digests as it always did; the marker
+    # (NUL, which no request string holds) keeps them apart from invitees.
+    classified: tuple[str, ...] = (
+        ("\x00classified", reg.reason_classification, reg.concerns, reg.concerns_classification)
+        if reg.reason_classification or reg.concerns or reg.concerns_classification
+        else ()
+    )
     return (
-        *subject, reg.case_type, reg.reason, reg.goal, *reg.invitees, *persons,
+        *subject, reg.case_type, reg.reason, reg.goal, *classified, *reg.invitees, *persons,
     )
 
 
@@ -635,6 +701,15 @@ def _refs(persons: Collection[PersonRow]) -> tuple[PersonRef, ...]:
 def _persons_detail(persons: list[PersonRow]) -> tuple[tuple[str, str], ...]:
     # How many persons, and the first one's role (it carries this record's pseudonym).
     return detail_of(person_role=persons[0].role_in_case, persons=len(persons))
+
+
+def _classified_texts(reg: Registration) -> dict[str, str]:
+    """The registration's reason and concerns under the fields of their classes."""
+    reason = classified_field("case.reason", classification_of(reg.reason_classification))
+    concerns = classified_field(
+        "case.concerns", classification_of(reg.concerns_classification)
+    )
+    return {reason: reg.reason, concerns: reg.concerns}
 
 
 def registered_participants(registrant: str, invitees: Collection[str]) -> tuple[str, ...]:
@@ -666,6 +741,10 @@ def _entry_of(snap: CaseSnapshot, entry: EntryRow, person_id: str) -> bool:
     """
     if entry.person_id == person_id:
         return True
+    if not person_id:
+        # A case-file entry about one person (a note on a child, say) is still part of the
+        # case's file: the case-level field that holds it is decided for the case.
+        return entry.field not in PERSON_IDENTITY_FIELDS
     return (
         not entry.person_id
         and entry.field in PERSON_IDENTITY_FIELDS

@@ -553,7 +553,9 @@ class Disclosures:
                 wanted[(r.decision.source, r.person_id)].append(r.decision.field)
         raw: dict[tuple[str, str], str] = {}
         for person_id, fields in zvh.items():
-            for f, v in self._casefile.values(snap, fields, person_id).items():
+            for f, v in self._casefile.values(
+                snap, fields, person_id, recipient=who.partner_id
+            ).items():
                 raw[(person_id, f)] = v
         unavailable: set[str] = set()
         failed: set[Ask] = set()

@@ -49,6 +49,14 @@ _FREE_TEXT = (
     # A description of a person who cannot be identified otherwise (the use case keeps it to
     # gateway.broker.persons.MAX_DESCRIPTION_CHARS).
     "ketenpoort.v1.PersonInput.description",
+    "ketenpoort.v1.RegisterCaseRequest.concerns",
+    "ketenpoort.v1.RegisterCaseContent.concerns",
+    # The plan of a case (plan.proto); the use cases keep tighter limits where they have one.
+    "ketenpoort.v1.RecordMeetingRequest.minutes",
+    "ketenpoort.v1.MeetingDecision.text",
+    "ketenpoort.v1.AddPlanActionRequest.description",
+    "ketenpoort.v1.UpdatePlanActionRequest.note",
+    "ketenpoort.v1.CloseCaseRequest.closing_summary",
 )
 # Values a partner's source system answers with: whatever its record holds (a report, a
 # list of incidents), bounded only by the message size limit.

@@ -30,9 +30,13 @@ from gateway.api.v1 import (
     accountability_pb2_grpc,
     exchange_pb2,
     exchange_pb2_grpc,
+    plan_pb2,
+    plan_pb2_grpc,
 )
 from gateway.broker.break_glass_review import BreakGlassReviewQueue, ReviewComments
+from gateway.broker.case_events import CaseEventSink, NoCaseEvents
 from gateway.broker.case_persons import CasePersons
+from gateway.broker.case_plan import CasePlan
 from gateway.broker.casefile import CaseFile
 from gateway.broker.completion import finish_running_work
 from gateway.broker.context import BrokerContext, PolicyHolder, SealingKey
@@ -40,6 +44,7 @@ from gateway.broker.disclosure import Disclosures
 from gateway.broker.disclosure_export import DisclosureExports
 from gateway.broker.free_texts import FreeTexts
 from gateway.broker.holds import ConfidentialityHolds
+from gateway.broker.plan_monitor import PlanMonitor
 from gateway.broker.request_ids import RequestIds
 from gateway.broker.signed_gateway_keys import SignedGatewayKeys
 from gateway.broker.source_origin import AnswerOrigins
@@ -57,6 +62,7 @@ from gateway.server import health
 from gateway.server.accountability_service import AccountabilityService
 from gateway.server.auth import RegisteredPartner, TokenVerifier
 from gateway.server.auth_refusals import refusal_recorder
+from gateway.server.case_plan_service import CasePlanService
 from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
 from gateway.server.interceptors import AuthInterceptor
@@ -67,6 +73,7 @@ from gateway.server.limits import CallLimiter, LimitedCalls
 from gateway.server.log_watch import LogWatch
 from gateway.server.metrics import Metrics
 from gateway.server.partners import PartnerRegistry
+from gateway.server.plan_monitor_task import PlanMonitorTask
 from gateway.server.policy_reload import (
     PolicyReloader,
     ReloadOutcome,
@@ -81,6 +88,7 @@ from gateway.server.rewrap_task import RewrapTask, start_rewrap
 from gateway.server.token_replay import TokenAdmission
 from gateway.server.witness_desk import WitnessDesk
 from gateway.store.audit_log import AuditLog, CheckpointSigner
+from gateway.store.case_plan import CasePlanStore
 from gateway.store.cases import CaseRepository
 from gateway.store.checkpoint_file import CheckpointFile, read_notes
 from gateway.store.db import create_engine_for, init_schema
@@ -98,6 +106,7 @@ WORK_FINISH_TIMEOUT_S = 10.0
 SERVICE_NAMES = (
     exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name,
     accountability_pb2.DESCRIPTOR.services_by_name["AccountabilityService"].full_name,
+    plan_pb2.DESCRIPTOR.services_by_name["CasePlanService"].full_name,
 )
 
 
@@ -132,6 +141,7 @@ class Gateway:
     keystore: Keystore | None = None
     signer: CheckpointSigner | None = None
     limit_report: LimitReport | None = None
+    plan_monitor: PlanMonitorTask | None = None
 
     @property
     def address(self) -> str:
@@ -170,6 +180,8 @@ class Gateway:
             await self.retention.stop()
         if self.rewrap is not None:
             await self.rewrap.stop()
+        if self.plan_monitor is not None:
+            await self.plan_monitor.stop()
         self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         # Registrations and entries whose callers gave up still finish with their records.
@@ -199,11 +211,13 @@ async def start_gateway(
     metrics: Metrics | None = None,
     clock: Callable[[], datetime] = utc_now,
     hpke_keys: Callable[[], KeyRing[HpkeRecipient]] | None = None,
+    case_events: CaseEventSink | None = None,
 ) -> Gateway:
     """Start serving. `sources` (partner type -> adapter) overrides the configured endpoints;
     `policy` the policy read from `config.policy_dir`; `clock` the time the case file and the
     log are written with (and break-glass windows measured by); `hpke_keys` the keystore's
-    ring of the keys partners seal submissions to."""
+    ring of the keys partners seal submissions to; `case_events` where the events of a case
+    (a meeting planned, an action due or overdue) are published (default: dropped)."""
     metrics = metrics or Metrics()
     # Taken before the files are read, so a change made during start-up is reloaded.
     on_disk = policy_snapshot(config.policy_dir)
@@ -312,7 +326,9 @@ async def start_gateway(
     )
 
     request_ids = RequestIds(ctx, retention=timedelta(seconds=config.request_id_retention_s))
-    casefile = CaseFile(ctx, texts=texts, requests=request_ids)
+    plan_store = CasePlanStore(engine)
+    events = case_events or NoCaseEvents()
+    casefile = CaseFile(ctx, texts=texts, requests=request_ids, persons=plan_store)
     disclosures = Disclosures(
         ctx, casefile, metrics.source_call, require_request_nonce=config.require_request_nonce
     )
@@ -381,6 +397,9 @@ async def start_gateway(
         ),
         server,
     )
+    plan_pb2_grpc.add_CasePlanServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        CasePlanService(CasePlan(ctx, casefile, plan_store, events), metrics), server
+    )
     health_servicer = health.HealthService(max_watchers=config.limits.max_health_watchers)
     health_servicer.add_to_server(server)
     reflection.enable_server_reflection(
@@ -416,6 +435,18 @@ async def start_gateway(
         registry_reloader.start()
     retention = start_retention(engine, config, metrics, clock)
     rewrap = start_rewrap(engine, keys, config, metrics)
+    plan_monitor = PlanMonitorTask(
+        PlanMonitor(
+            plan_store,
+            ctx.cases,
+            events,
+            lambda: holder.current,
+            due_within=timedelta(seconds=config.action_due_notice_s),
+        ),
+        interval_s=config.plan_monitor_interval_s,
+        clock=clock,
+    )
+    plan_monitor.start()
     limit_report.start()
     metrics.up.set(1)
     return Gateway(
@@ -439,6 +470,7 @@ async def start_gateway(
         keystore=keystore,
         signer=signer,
         limit_report=limit_report,
+        plan_monitor=plan_monitor,
     )
 
 

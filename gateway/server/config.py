@@ -57,6 +57,10 @@ DEFAULT_SEAL_SOURCE_REQUESTS = True
 # `ketenpoort keys rewrap` does it by hand), and how many cases one transaction re-wraps. A
 # change of the current key is also looked for every few seconds and starts a run at once.
 DEFAULT_REWRAP_INTERVAL_S = 60.0
+# How often the plan's monitoring looks for actions due soon or overdue (0 = never), and how
+# long before its deadline an action is told as due (gateway.broker.plan_monitor).
+DEFAULT_PLAN_MONITOR_INTERVAL_S = 300.0
+DEFAULT_ACTION_DUE_NOTICE_S = 2 * 24 * 3600.0
 DEFAULT_REWRAP_BATCH_SIZE = 100
 # How long a partner's request id of a registration or case-file entry is remembered: a resend
 # within it gets the first call's answer, after it the id is free again.
@@ -128,6 +132,8 @@ class GatewayConfig:
     seal_source_requests: bool = DEFAULT_SEAL_SOURCE_REQUESTS
     rewrap_interval_s: float = DEFAULT_REWRAP_INTERVAL_S
     rewrap_batch_size: int = DEFAULT_REWRAP_BATCH_SIZE
+    plan_monitor_interval_s: float = DEFAULT_PLAN_MONITOR_INTERVAL_S
+    action_due_notice_s: float = DEFAULT_ACTION_DUE_NOTICE_S
     request_id_retention_s: float = DEFAULT_REQUEST_ID_RETENTION_S
     # Where the log-signing, HPKE and key-encryption keys live: files in keys_dir (default)
     # or a PKCS#11 token ([key_provider] table; gateway.crypto.provider_settings).
@@ -213,6 +219,8 @@ _KNOWN_KEYS = {
     "seal_source_requests",
     "rewrap_interval_s",
     "rewrap_batch_size",
+    "plan_monitor_interval_s",
+    "action_due_notice_s",
     "request_id_retention_s",
     "key_provider",
     "checkpoint_dir",
@@ -290,6 +298,12 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
             raw, "rewrap_interval_s", DEFAULT_REWRAP_INTERVAL_S
         ),
         rewrap_batch_size=_positive_int(raw, "rewrap_batch_size", DEFAULT_REWRAP_BATCH_SIZE),
+        plan_monitor_interval_s=_non_negative_seconds(
+            raw, "plan_monitor_interval_s", DEFAULT_PLAN_MONITOR_INTERVAL_S
+        ),
+        action_due_notice_s=_non_negative_seconds(
+            raw, "action_due_notice_s", DEFAULT_ACTION_DUE_NOTICE_S
+        ),
         request_id_retention_s=_positive_seconds(
             raw, "request_id_retention_s", DEFAULT_REQUEST_ID_RETENTION_S
         ),

@@ -154,6 +154,9 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                 goal=content.goal,
                 invitees=tuple(dict.fromkeys(content.invitees)),
                 persons=tuple(_person_input(p) for p in content.persons),
+                reason_classification=content.reason_classification,
+                concerns=content.concerns,
+                concerns_classification=content.concerns_classification,
             )
             # With a request id, a resent registration gets the first call's answer.
             view = await self._casefile.register(rc.principal, rc.trace, reg, request.request_id)
@@ -256,7 +259,11 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                 request_id=request.request_id,
                 sealed=request.sealed if request.HasField("sealed") else None,
                 clear=exchange_pb2.AddToCaseFileContent(
-                    case_id=request.case_id, field=request.field, text=request.text
+                    case_id=request.case_id,
+                    field=request.field,
+                    text=request.text,
+                    classification=request.classification,
+                    person_id=request.person_id,
                 ),
             )
             entry_id, _ = await self._casefile.add_entry(
@@ -266,6 +273,8 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                 content.field,
                 content.text,
                 request.request_id,
+                classification=content.classification,
+                person_id=content.person_id,
             )
             return exchange_pb2.AddToCaseFileResponse(entry_id=entry_id)
 
@@ -465,6 +474,9 @@ def _clear_registration(
         goal=request.goal,
         invitees=list(request.invitees),
         persons=list(request.persons),
+        reason_classification=request.reason_classification,
+        concerns=request.concerns,
+        concerns_classification=request.concerns_classification,
     )
     if request.HasField("subject"):
         # Copied only when present: an empty subject set explicitly would count as content.

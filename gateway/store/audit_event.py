@@ -62,6 +62,14 @@ class RecordKind(StrEnum):
     PERSON_ADDED = "person_added"
     PERSON_REMOVED = "person_removed"
     PERSON_IDENTIFIED = "person_identified"
+    # The plan of a case (CasePlanService): ids, partners, kinds and dates only, never the
+    # description, decisions, minutes or summary (those are in the case file, encrypted).
+    MEETING_PLANNED = "meeting_planned"
+    MEETING_RECORDED = "meeting_recorded"
+    PLAN_ACTION_ADDED = "plan_action_added"
+    PLAN_ACTION_UPDATED = "plan_action_updated"
+    # Closed with a category (CloseCase): the closure moment starts the retention clock.
+    CASE_CLOSED = "case_closed"
 
 
 class EventStatus(StrEnum):

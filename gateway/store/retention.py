@@ -64,7 +64,15 @@ from gateway.store.audit_writer import ChainWriter, EncodedEvent, LogRecord
 from gateway.store.db import translate_errors
 from gateway.store.errors import StoreError
 from gateway.store.sqlite_checkpoint import is_sqlite_file
-from gateway.store.tables import case_entries, case_participants, cases, text_keys
+from gateway.store.tables import (
+    case_entries,
+    case_meeting_partners,
+    case_meetings,
+    case_participants,
+    cases,
+    plan_actions,
+    text_keys,
+)
 
 DEFAULT_PAGE = 100
 # Attempts at one case whose entries keep changing between listing and shredding.
@@ -119,6 +127,14 @@ class CaseShredder:
         )
         self._delete_participants_sql = (
             f"DELETE FROM {case_participants.name} WHERE case_id = {mark}"
+        )
+        # The plan goes with the participants: who owned which action and sat at which
+        # meeting says as much about the subject as who took part (their texts were entries).
+        self._delete_plan_sql = (
+            f"DELETE FROM {plan_actions.name} WHERE case_id = {mark}",
+            f"DELETE FROM {case_meeting_partners.name} WHERE meeting_id IN "
+            f"(SELECT meeting_id FROM {case_meetings.name} WHERE case_id = {mark})",
+            f"DELETE FROM {case_meetings.name} WHERE case_id = {mark}",
         )
 
     @translate_errors("retention: listing cases due for shredding")
@@ -208,6 +224,8 @@ class CaseShredder:
                     pooled.rollback()
                     return _Recount(deleted)
                 cursor.execute(self._delete_participants_sql, (case.case_id,))
+                for statement in self._delete_plan_sql:
+                    cursor.execute(statement, (case.case_id,))
                 cursor.execute(
                     self._shred_text_keys_sql, (b"", self._time(now), case.case_id)
                 )

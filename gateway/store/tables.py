@@ -70,6 +70,9 @@ cases = Table(
     # Empty once the case was shredded at the end of its retention (see shredded_at).
     Column("wrapped_data_key", LargeBinary(), nullable=False),
     Column("shredded_at", UTCDateTime(), nullable=True),
+    # Why the case was closed (goal_reached | handed_back | escalated | declined); set by
+    # CloseCase, empty for a case closed by a phase change or not closed.
+    Column("closure_category", String(), nullable=True),
 )
 
 case_participants = Table(
@@ -343,4 +346,80 @@ schema_info = Table(
     Column("id", Integer(), primary_key=True, autoincrement=False),
     Column("version", Integer(), nullable=False),
     CheckConstraint("id = 1", name="ck_schema_info_single_row"),
+)
+# Case meetings (casusoverleg) of a case, planned and then recorded by the process director.
+# No personal data in clear: the decisions are one ciphertext under the case's data key, the
+# minutes a case-file entry (minutes_entry_id) of field case.meeting_minutes[.<class>].
+case_meetings = Table(
+    "case_meetings",
+    metadata,
+    Column("meeting_id", String(), primary_key=True),
+    Column(
+        "case_id",
+        String(),
+        ForeignKey("cases.case_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("scheduled_at", UTCDateTime(), nullable=False),
+    Column("chair_partner", String(), nullable=False),
+    Column("planned_by", String(), nullable=False),
+    Column("planned_at", UTCDateTime(), nullable=False),
+    Column("recorded_by", String(), nullable=True),
+    Column("recorded_at", UTCDateTime(), nullable=True),
+    # The decisions as JSON, encrypted under the case's data key; empty until recorded.
+    Column("decisions_ciphertext", LargeBinary(), nullable=True),
+    Column("minutes_entry_id", String(), nullable=True),
+    Column("minutes_classification", String(), nullable=True),
+)
+
+# The partners of a meeting: invited when it is planned, attended when it is recorded.
+case_meeting_partners = Table(
+    "case_meeting_partners",
+    metadata,
+    Column(
+        "meeting_id",
+        String(),
+        ForeignKey("case_meetings.meeting_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("partner_id", String(), primary_key=True),
+    Column("invited", Boolean(), nullable=False),
+    Column("attended", Boolean(), nullable=False),
+)
+
+# The actions of a case's plan of approach. The description is a case-file entry
+# (description_entry_id, field case.plan_actions) so that it is disclosed as the policy allows
+# that field and deleted with the case file; the newest status note is a ciphertext under the
+# case's data key. due_notified_at / overdue_notified_at make the monitoring's events go out
+# once per action, whichever replica finds it first.
+plan_actions = Table(
+    "plan_actions",
+    metadata,
+    Column("action_id", String(), primary_key=True),
+    Column(
+        "case_id",
+        String(),
+        ForeignKey("cases.case_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("owner_partner", String(), nullable=False),
+    Column("description_entry_id", String(), nullable=False),
+    # The person of the case the action is about; empty for the case itself.
+    Column("person_id", String(), nullable=False, server_default=""),
+    Column("deadline", UTCDateTime(), nullable=False),
+    Column("status", String(), nullable=False),
+    Column("note_ciphertext", LargeBinary(), nullable=True),
+    Column("created_by", String(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("due_notified_at", UTCDateTime(), nullable=True),
+    Column("overdue_notified_at", UTCDateTime(), nullable=True),
+    CheckConstraint(
+        "status IN ('open', 'in_progress', 'done', 'cancelled')", name="ck_plan_actions_status"
+    ),
+    # The monitoring's scan: open actions by deadline.
+    Index("ix_plan_actions_status_deadline", "status", "deadline"),
 )
