@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from gateway.store.case_events import EventBell, insert_case_events
 from gateway.store.db import for_writing, translate_errors
 from gateway.store.errors import (
     CaseNotFound,
@@ -65,6 +66,29 @@ class CaseRow:
     # Set when the case's data was shredded at the end of its retention period: the wrapped
     # data key is then empty and the case has no entries and no participants.
     shredded_at: datetime | None = None
+    # The approach and the regie (gateway.broker.regie); '' = unassigned.
+    approach: str = "general"
+    intake: str = "pending"
+    procesregie_partner: str = ""
+    procesregie_user: str = ""
+    casusregie_partner: str = ""
+    casusregie_user: str = ""
+    closure_category: str = ""
+
+
+# The case columns beyond the original ones, in CaseRow's order (snapshots read them too).
+REGIE_COLUMNS = (
+    "approach",
+    "intake",
+    "procesregie_partner",
+    "procesregie_user",
+    "casusregie_partner",
+    "casusregie_user",
+    "closure_category",
+)
+# Kinds of case events the case file itself writes (gateway.store.case_events).
+EVENT_INVITED = "invited"
+EVENT_PHASE_CHANGED = "phase_changed"
 
 
 @dataclass(frozen=True)
@@ -97,9 +121,11 @@ class CaseSnapshot:
 class CaseRepository:
     """Synchronous access to the case file; see ``AsyncCaseRepository`` for asyncio code."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, bell: EventBell | None = None) -> None:
+        """``bell`` is rung after every change that wrote case events."""
         self._engine = engine
         self._writer = for_writing(engine)
+        self._bell = bell or EventBell()
 
     @translate_errors("case file: create case")
     def create_case(
@@ -149,6 +175,8 @@ class CaseRepository:
         entries: Sequence[EntryRow],
         invitees: Sequence[tuple[str, str]],
         now: datetime,
+        approach: str = "general",
+        casusregie_partner: str = "",
     ) -> CaseRow | PriorRequest:
         """As ``create_case``, claiming the request id of ``claim`` (if any) in the same
         transaction: the new case, or the row of the first call with that id (then nothing
@@ -183,12 +211,19 @@ class CaseRepository:
                         created_at=now,
                         closed_at=None,
                         wrapped_data_key=wrapped_data_key,
+                        approach=approach,
+                        intake="pending",
+                        casusregie_partner=casusregie_partner,
                     )
                 )
                 conn.execute(insert(case_participants), participants)
                 if entries:
                     conn.execute(insert(case_entries), [_entry_params(e) for e in entries])
-                return _load_case(conn, case_id)
+                # Each invitee (the ZVH among them) hears of the case it was added to.
+                insert_case_events(conn, case_id, EVENT_INVITED, now, sorted(seen - {registered_by}))
+                row = _load_case(conn, case_id)
+            self._bell.ring()
+            return row
         except IntegrityError as exc:
             # A concurrent registration of the same id on PostgreSQL lands here.
             if self.get_case(case_id) is not None:
@@ -233,7 +268,10 @@ class CaseRepository:
                             )
                         )
                     )
-                return _load_case(conn, case_id)
+                    insert_case_events(conn, case_id, EVENT_INVITED, now)
+                row = _load_case(conn, case_id)
+            self._bell.ring()
+            return row
         except IntegrityError as exc:
             # Another replica invited the same partner between our check and insert.
             row = self.get_case(case_id)
@@ -350,6 +388,7 @@ class CaseRepository:
         *,
         expected_phase: str | None = None,
         closed_at: datetime | None = None,
+        now: datetime | None = None,
     ) -> CaseRow:
         """Move the case to ``phase``.
 
@@ -375,7 +414,10 @@ class CaseRepository:
                 if actual.shredded_at is not None:
                     raise CaseShredded(case_id)
                 raise PhaseConflict(case_id, expected_phase or "", actual.phase)
-            return _load_case(conn, case_id)
+            insert_case_events(conn, case_id, EVENT_PHASE_CHANGED, now or closed_at or datetime.now(UTC))
+            row = _load_case(conn, case_id)
+        self._bell.ring()
+        return row
 
     @translate_errors("case file: find cases by subject")
     def find_cases_by_subject(self, subject_pseudonym: str) -> list[CaseRow]:
@@ -529,4 +571,5 @@ def _load_case_or_none(conn: Connection, case_id: str) -> CaseRow | None:
         wrapped_data_key=bytes(row.wrapped_data_key),
         participants=tuple(partners),
         shredded_at=row.shredded_at,
+        **{name: getattr(row, name) for name in REGIE_COLUMNS},
     )

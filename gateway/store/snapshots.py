@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
 
-from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow, ParticipantRole
+from gateway.store.cases import (
+    REGIE_COLUMNS,
+    CaseRow,
+    CaseSnapshot,
+    EntryRow,
+    ParticipantRole,
+)
 from gateway.store.errors import StoreError
 from gateway.store.tables import case_entries, case_participants, cases
 
@@ -53,6 +59,7 @@ _CASE_COLUMNS = (
     "closed_at",
     "wrapped_data_key",
     "shredded_at",
+    *REGIE_COLUMNS,
 )
 _ENTRY_COLUMNS = ("entry_id", "field", "ciphertext", "created_by", "created_at")
 _REGISTRANT = ParticipantRole.REGISTRANT.value
@@ -340,6 +347,7 @@ def _case_row(row: Sequence[Any], participants: tuple[str, ...], time: _Time) ->
         wrapped_data_key=bytes(row[7]),
         participants=participants,
         shredded_at=None if shredded_at is None else time(shredded_at),
+        **dict(zip(REGIE_COLUMNS, row[9 : 9 + len(REGIE_COLUMNS)], strict=True)),
     )
 
 
