@@ -217,10 +217,13 @@ class PartnerClient:
         invitees: Sequence[str] = (),
         timeout: float = DEFAULT_TIMEOUT_S,
         request_id: str = "",
+        approach: str = "",
+        casusregie_partner: str = "",
     ) -> exchange_pb2.RegisterCaseResponse:
         """Register a case. ``request_id`` names this registration (a fresh one when empty):
         give the same id to register the same case again after, say, a restart of the calling
-        system, and the gateway answers with the case it registered the first time."""
+        system, and the gateway answers with the case it registered the first time.
+        ``case_type`` is the deprecated alias of ``approach`` (pass "" and use ``approach``)."""
         rid = request_id or new_request_id()
         if self._sealer is None:
             request = exchange_pb2.RegisterCaseRequest(
@@ -230,11 +233,19 @@ class PartnerClient:
                 goal=goal,
                 invitees=list(invitees),
                 request_id=rid,
+                approach=approach,
+                casusregie_partner=casusregie_partner,
             )
             return await self._resending(lambda: self.register_case_raw(request, timeout=timeout))
         sealer = self._sealer
         content = exchange_pb2.RegisterCaseContent(
-            subject=subject, case_type=case_type, reason=reason, goal=goal, invitees=list(invitees)
+            subject=subject,
+            case_type=case_type,
+            reason=reason,
+            goal=goal,
+            invitees=list(invitees),
+            approach=approach,
+            casusregie_partner=casusregie_partner,
         )
 
         async def send(

@@ -31,6 +31,7 @@ from gateway.broker.errors import InvalidRequest, PhaseMismatch, RecipientKeyMis
 from gateway.broker.fetching import SourceObserver, fetch_all, lookup_all
 from gateway.broker.ids import new_id
 from gateway.broker.records import decision_event, event
+from gateway.broker.regie import effective_role
 from gateway.broker.sealed_record import ReleasedValue, encode_record
 from gateway.broker.sealed_triage import encode_triage_answer
 from gateway.broker.sources import FetchContext
@@ -312,13 +313,15 @@ class Disclosures:
         """The policy's decision, or a logged refusal raised as an error."""
         request = AccessRequest(
             partner_id=who.partner_id,
-            role=who.role,
+            # A regie role claim counts only for the case's holder (gateway.broker.regie).
+            role=effective_role(case, who),
             purpose=inp.purpose,
             phase=inp.phase,
             participant=who.partner_id in case.participants,
             fields=inp.fields,
             justification=inp.justification,
             break_glass_minutes=break_glass_minutes,
+            approach=case.approach,
         )
         try:
             decision = policy.decide(request)

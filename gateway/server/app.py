@@ -28,10 +28,14 @@ from adapters.source_certificates import SourceCertificates, probe_context
 from gateway.api.v1 import (
     accountability_pb2,
     accountability_pb2_grpc,
+    cases_pb2,
+    cases_pb2_grpc,
     exchange_pb2,
     exchange_pb2_grpc,
 )
 from gateway.broker.break_glass_review import BreakGlassReviewQueue, ReviewComments
+from gateway.broker.case_events import CaseEvents
+from gateway.broker.case_work import CaseWork
 from gateway.broker.casefile import CaseFile
 from gateway.broker.completion import finish_running_work
 from gateway.broker.context import BrokerContext, PolicyHolder, SealingKey
@@ -56,6 +60,7 @@ from gateway.server import health
 from gateway.server.accountability_service import AccountabilityService
 from gateway.server.auth import RegisteredPartner, TokenVerifier
 from gateway.server.auth_refusals import refusal_recorder
+from gateway.server.case_service import CaseService
 from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
 from gateway.server.interceptors import AuthInterceptor
@@ -80,6 +85,8 @@ from gateway.server.rewrap_task import RewrapTask, start_rewrap
 from gateway.server.token_replay import TokenAdmission
 from gateway.server.witness_desk import WitnessDesk
 from gateway.store.audit_log import AuditLog, CheckpointSigner
+from gateway.store.case_events import CaseEventStore, EventBell
+from gateway.store.case_work import CaseWorkStore
 from gateway.store.cases import CaseRepository
 from gateway.store.checkpoint_file import CheckpointFile, read_notes
 from gateway.store.db import create_engine_for, init_schema
@@ -96,6 +103,7 @@ WORK_FINISH_TIMEOUT_S = 10.0
 SERVICE_NAMES = (
     exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name,
     accountability_pb2.DESCRIPTOR.services_by_name["AccountabilityService"].full_name,
+    cases_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name,
 )
 
 
@@ -130,6 +138,7 @@ class Gateway:
     keystore: Keystore | None = None
     signer: CheckpointSigner | None = None
     limit_report: LimitReport | None = None
+    case_events: CaseEvents | None = None
 
     @property
     def address(self) -> str:
@@ -169,6 +178,9 @@ class Gateway:
         if self.rewrap is not None:
             await self.rewrap.stop()
         self.health.enter_graceful_shutdown()
+        if self.case_events is not None:
+            # Event streams end with OK, so their clients resume elsewhere with their cursor.
+            self.case_events.close()
         await self.server.stop(grace)
         # Registrations and entries whose callers gave up still finish with their records.
         await finish_running_work(WORK_FINISH_TIMEOUT_S)
@@ -290,9 +302,11 @@ async def start_gateway(
         audit, hold_store, lambda: holder.current, keystore.pseudonym_key, clock
     )
 
+    # Rung after every change that writes case events: wakes this replica's event streams.
+    bell = EventBell()
     ctx = BrokerContext(
         policy=holder,
-        cases=CaseRepository(engine),
+        cases=CaseRepository(engine, bell),
         snapshots=snapshots,
         log=audit,
         keystore=keys,
@@ -311,6 +325,10 @@ async def start_gateway(
         ctx, casefile, metrics.source_call, require_request_nonce=config.require_request_nonce
     )
     holds = ConfidentialityHolds(ctx, hold_store, texts)
+    case_work = CaseWork(ctx, casefile, CaseWorkStore(engine, bell))
+    case_events = CaseEvents(
+        ctx, casefile, CaseEventStore(engine, bell), poll_s=config.case_event_poll_s
+    )
     verifier = TokenVerifier(
         lambda: partners.current.partners,
         lambda: partners.current.by_certificate,
@@ -374,6 +392,15 @@ async def start_gateway(
         ),
         server,
     )
+    cases_pb2_grpc.add_CaseServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        CaseService(
+            case_work,
+            case_events,
+            metrics,
+            max_watchers_per_partner=config.limits.max_case_watchers_per_partner,
+        ),
+        server,
+    )
     health_servicer = health.HealthService(max_watchers=config.limits.max_health_watchers)
     health_servicer.add_to_server(server)
     reflection.enable_server_reflection(
@@ -432,6 +459,7 @@ async def start_gateway(
         keystore=keystore,
         signer=signer,
         limit_report=limit_report,
+        case_events=case_events,
     )
 
 

@@ -144,6 +144,8 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                 reason=content.reason,
                 goal=content.goal,
                 invitees=tuple(dict.fromkeys(content.invitees)),
+                approach=content.approach,
+                casusregie_partner=content.casusregie_partner,
             )
             # With a request id, a resent registration gets the first call's answer.
             view = await self._casefile.register(rc.principal, rc.trace, reg, request.request_id)
@@ -361,6 +363,8 @@ def _clear_registration(
         reason=request.reason,
         goal=request.goal,
         invitees=list(request.invitees),
+        approach=request.approach,
+        casusregie_partner=request.casusregie_partner,
     )
     if request.HasField("subject"):
         # Copied only when present: an empty subject set explicitly would count as content.

@@ -18,12 +18,14 @@ from gateway.broker.errors import (
     GatewayKeyUnknown,
     HoldNotFound,
     InvalidRequest,
+    NoZvhPartner,
     PhaseMismatch,
     RecipientKeyMissing,
     Refused,
     RequestIdReused,
     RequestInProgress,
     SealingRequired,
+    StateChanged,
 )
 from gateway.server.metrics import Metrics
 from gateway.store.errors import DATABASE_UNAVAILABLE, database_unavailable
@@ -38,6 +40,8 @@ STATUS_OF: dict[type[BrokerError], grpc.StatusCode] = {
     Refused: grpc.StatusCode.PERMISSION_DENIED,
     RecipientKeyMissing: grpc.StatusCode.FAILED_PRECONDITION,
     AlreadyEnded: grpc.StatusCode.FAILED_PRECONDITION,
+    StateChanged: grpc.StatusCode.FAILED_PRECONDITION,
+    NoZvhPartner: grpc.StatusCode.FAILED_PRECONDITION,
     HoldNotFound: grpc.StatusCode.NOT_FOUND,
     GatewayKeyUnknown: grpc.StatusCode.FAILED_PRECONDITION,
     SealingRequired: grpc.StatusCode.FAILED_PRECONDITION,

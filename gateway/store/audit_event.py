@@ -54,6 +54,15 @@ class RecordKind(StrEnum):
     # Calls of one caller turned away by the call limits in one window, counted in one
     # record (start and end of the window, the count, the operations), never one per call.
     RATE_LIMITED = "rate_limited"
+    # The ZVH's intake of a registered case: detail names the decision (accept, decline,
+    # advice_only) and the case-file entry holding the reason (encrypted, never in the log).
+    INTAKE_DECISION = "intake_decision"
+    # The case's approach changed: detail names the old and new approach ids and the entry.
+    APPROACH_CHANGE = "approach_change"
+    # A regie (procesregie, casusregie) handed to another holder, or given back to the
+    # previous one: detail names the regie and the new holder (partner id, user reference).
+    REGIE_TRANSFER = "regie_transfer"
+    REGIE_RETURN = "regie_return"
 
 
 class EventStatus(StrEnum):

@@ -220,7 +220,8 @@ class CaseRepository:
                 if entries:
                     conn.execute(insert(case_entries), [_entry_params(e) for e in entries])
                 # Each invitee (the ZVH among them) hears of the case it was added to.
-                insert_case_events(conn, case_id, EVENT_INVITED, now, sorted(seen - {registered_by}))
+                invited = sorted(seen - {registered_by})
+                insert_case_events(conn, case_id, EVENT_INVITED, now, invited)
                 row = _load_case(conn, case_id)
             self._bell.ring()
             return row
@@ -274,9 +275,9 @@ class CaseRepository:
             return row
         except IntegrityError as exc:
             # Another replica invited the same partner between our check and insert.
-            row = self.get_case(case_id)
-            if row is not None and partner_id in row.participants:
-                return row
+            found = self.get_case(case_id)
+            if found is not None and partner_id in found.participants:
+                return found
             raise StoreError(f"participant of case {case_id!r} violates a constraint") from exc
 
     @translate_errors("case file: is participant")
@@ -414,7 +415,8 @@ class CaseRepository:
                 if actual.shredded_at is not None:
                     raise CaseShredded(case_id)
                 raise PhaseConflict(case_id, expected_phase or "", actual.phase)
-            insert_case_events(conn, case_id, EVENT_PHASE_CHANGED, now or closed_at or datetime.now(UTC))
+            at = now or closed_at or datetime.now(UTC)
+            insert_case_events(conn, case_id, EVENT_PHASE_CHANGED, at)
             row = _load_case(conn, case_id)
         self._bell.ring()
         return row
@@ -573,3 +575,8 @@ def _load_case_or_none(conn: Connection, case_id: str) -> CaseRow | None:
         shredded_at=row.shredded_at,
         **{name: getattr(row, name) for name in REGIE_COLUMNS},
     )
+
+
+# For the other stores that write to a case in their own transaction (gateway.store.case_work).
+entry_params = _entry_params
+load_case = _load_case
