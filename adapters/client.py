@@ -24,6 +24,7 @@ from typing import TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from adapters.case_client import CaseClient
 from adapters.channels import TlsMaterial, open_channel
 from adapters.gateway_keys import GatewayKeys
 from adapters.gateway_trust import DEFAULT_LOG_ORIGIN, GatewayTrust, gateway_signing_pins
@@ -169,6 +170,8 @@ class PartnerClient:
         self._channel = open_channel(address, credentials.tls)
         self._exchange = exchange_pb2_grpc.ExchangeServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._accountability = accountability_pb2_grpc.AccountabilityServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        # The work surface on cases (CaseService), on the same channel and tokens.
+        self.cases = CaseClient(self._channel, self.metadata)
         self._gateway_keys = (
             gateway_keys or GatewayKeys(self.gateway_keys, trust=credentials.gateway_trust)
         )

@@ -84,6 +84,8 @@ _CASE_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # The one date form taken: date.fromisoformat also takes 19840307 and 1984-W10-3, which the
 # transforms (year_only) and the partners' systems read differently or not at all.
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
+# The role claim of the ZVH's process director; it counts only for the case's procesregie holder.
+PHASE_DIRECTOR_ROLE = "process_director"
 # The refusal code of an action that needs the case's procesregie.
 NOT_PROCESREGISSEUR = "not_procesregisseur"
 
