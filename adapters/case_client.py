@@ -1,7 +1,8 @@
 """The partner's work surface on cases (CaseService, proto/ketenpoort/v1/cases.proto).
 
 Reached as ``PartnerClient.cases``: it shares the client's channel and its tokens (a fresh
-token per call). See docs/case-lifecycle.md for what each call does.
+token per call). Reads are sent again after UNAVAILABLE; every call is sent again after the
+gateway's call limits turned it away (nothing was done then). See docs/case-lifecycle.md.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 from grpc import aio
 
+from adapters.resending import retry_when_limited, retry_while_unavailable
 from gateway.api.v1 import cases_pb2, cases_pb2_grpc
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -37,8 +39,10 @@ class CaseClient:
             page_size=page_size,
             page_token=page_token,
         )
-        response: cases_pb2.ListCasesResponse = await self._stub.ListCases(
-            request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
+        response: cases_pb2.ListCasesResponse = await retry_while_unavailable(
+            lambda: self._stub.ListCases(
+                request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response
 
@@ -54,10 +58,11 @@ class CaseClient:
                 return found
 
     async def get_case(self, case_id: str) -> cases_pb2.GetCaseResponse:
-        response: cases_pb2.GetCaseResponse = await self._stub.GetCase(
-            cases_pb2.GetCaseRequest(case_id=case_id),
-            metadata=self._metadata(),
-            timeout=DEFAULT_TIMEOUT_S,
+        request = cases_pb2.GetCaseRequest(case_id=case_id)
+        response: cases_pb2.GetCaseResponse = await retry_while_unavailable(
+            lambda: self._stub.GetCase(
+                request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response
 
@@ -74,20 +79,26 @@ class CaseClient:
     async def decide_intake(
         self, case_id: str, decision: cases_pb2.IntakeDecision, reason: str
     ) -> cases_pb2.DecideIntakeResponse:
-        response: cases_pb2.DecideIntakeResponse = await self._stub.DecideIntake(
-            cases_pb2.DecideIntakeRequest(case_id=case_id, decision=decision, reason=reason),
-            metadata=self._metadata(),
-            timeout=DEFAULT_TIMEOUT_S,
+        request = cases_pb2.DecideIntakeRequest(
+            case_id=case_id, decision=decision, reason=reason
+        )
+        response: cases_pb2.DecideIntakeResponse = await retry_when_limited(
+            lambda: self._stub.DecideIntake(
+                request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response
 
     async def change_approach(
         self, case_id: str, approach: str, reason: str
     ) -> cases_pb2.ChangeApproachResponse:
-        response: cases_pb2.ChangeApproachResponse = await self._stub.ChangeApproach(
-            cases_pb2.ChangeApproachRequest(case_id=case_id, approach=approach, reason=reason),
-            metadata=self._metadata(),
-            timeout=DEFAULT_TIMEOUT_S,
+        request = cases_pb2.ChangeApproachRequest(
+            case_id=case_id, approach=approach, reason=reason
+        )
+        response: cases_pb2.ChangeApproachResponse = await retry_when_limited(
+            lambda: self._stub.ChangeApproach(
+                request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response
 
@@ -102,17 +113,20 @@ class CaseClient:
         request = cases_pb2.TransferRegieRequest(
             case_id=case_id, regie=regie, to_partner=to_partner, to_user=to_user, reason=reason
         )
-        response: cases_pb2.RegieResponse = await self._stub.TransferRegie(
-            request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
+        response: cases_pb2.RegieResponse = await retry_when_limited(
+            lambda: self._stub.TransferRegie(
+                request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response
 
     async def return_regie(
         self, case_id: str, regie: cases_pb2.Regie, reason: str = ""
     ) -> cases_pb2.RegieResponse:
-        response: cases_pb2.RegieResponse = await self._stub.ReturnRegie(
-            cases_pb2.ReturnRegieRequest(case_id=case_id, regie=regie, reason=reason),
-            metadata=self._metadata(),
-            timeout=DEFAULT_TIMEOUT_S,
+        request = cases_pb2.ReturnRegieRequest(case_id=case_id, regie=regie, reason=reason)
+        response: cases_pb2.RegieResponse = await retry_when_limited(
+            lambda: self._stub.ReturnRegie(
+                request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response

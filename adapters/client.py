@@ -32,6 +32,7 @@ from adapters.log_witness import LogWitness, Witnessed
 from adapters.resending import (
     DEFAULT_ATTEMPTS,
     resend_until_answered,
+    retry_when_limited,
     retry_while_unavailable,
 )
 from adapters.sealed import OpenedTriage, open_disclosure, open_triage
@@ -334,8 +335,10 @@ class PartnerClient:
 
     async def invite(self, case_id: str, partner_id: str) -> exchange_pb2.InvitePartnerResponse:
         request = exchange_pb2.InvitePartnerRequest(case_id=case_id, partner_id=partner_id)
-        response: exchange_pb2.InvitePartnerResponse = await self._exchange.InvitePartner(
-            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        response: exchange_pb2.InvitePartnerResponse = await retry_when_limited(
+            lambda: self._exchange.InvitePartner(
+                request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response
 
@@ -386,8 +389,10 @@ class PartnerClient:
         request = exchange_pb2.ChangePhaseRequest(
             case_id=case_id, from_phase=from_phase, to_phase=to_phase
         )
-        response: exchange_pb2.ChangePhaseResponse = await self._exchange.ChangePhase(
-            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        response: exchange_pb2.ChangePhaseResponse = await retry_when_limited(
+            lambda: self._exchange.ChangePhase(
+                request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response.phase
 

@@ -30,12 +30,7 @@ async def accept(director: PartnerClient, case_id: str) -> None:
 
 
 async def to_case_meeting(director: PartnerClient, case_id: str) -> None:
-    await accept_if_pending(director, case_id)
+    """Accept a newly registered case at intake and move it to the case meeting."""
+    await accept(director, case_id)
     await director.change_phase(case_id, "registration", "triage")
     await director.change_phase(case_id, "triage", "case_meeting")
-
-
-async def accept_if_pending(director: PartnerClient, case_id: str) -> None:
-    case = await director.cases.get_case(case_id)
-    if case.case.intake == cases_pb2.INTAKE_PENDING:
-        await accept(director, case_id)

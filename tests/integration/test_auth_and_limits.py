@@ -167,8 +167,8 @@ async def test_each_call_is_judged_by_its_own_token(harness: Harness) -> None:
             return exc.code()
         return grpc.StatusCode.OK
 
-    # Only the ZVH's process director holding the procesregie may change the phase; police, calling at the same
-    # time through the same wrapper, may not.
+    # Only the ZVH's process director holding the procesregie may change the phase; police,
+    # calling at the same time through the same wrapper, may not.
     codes = await asyncio.gather(change(police), change(director), change(police))
     assert codes == [
         grpc.StatusCode.PERMISSION_DENIED,
