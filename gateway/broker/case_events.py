@@ -6,13 +6,18 @@ database arrives as surely as one written here. A watcher reads what is stored a
 cursor, then waits for this process's bell (rung after every local change) or the poll
 interval, whichever comes first, and reads again. ``close`` ends every watch cleanly, so a
 stopping gateway ends its streams with OK and clients reconnect elsewhere with their cursor.
+
+A watch also ends when the caller's token expires: the partner's right to hear of its cases is
+checked again (a withdrawn partner or key gets no new token) when the client reconnects with a
+fresh token, and participation when it names a case.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection
+import time
+from collections.abc import AsyncIterator, Callable, Collection
 from datetime import datetime
 
 from gateway.broker.caller import Principal, TraceContext
@@ -32,6 +37,7 @@ class CaseEvents:
         store: CaseEventStore,
         *,
         poll_s: float = DEFAULT_POLL_S,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if poll_s <= 0:
             raise ValueError("poll_s must be positive")
@@ -40,6 +46,7 @@ class CaseEvents:
         self._store = store
         self._poll_s = poll_s
         self._closing = asyncio.Event()
+        self._wall_clock = wall_clock
 
     async def publish(
         self, case_id: str, recipients: Collection[str] | None, kind: str, at: datetime
@@ -64,7 +71,7 @@ class CaseEvents:
         bell = self._store.bell.listen()
         try:
             cursor = after_id
-            while not self._closing.is_set():
+            while not self._closing.is_set() and self._left(who) > 0:
                 bell.clear()
                 rows = await asyncio.to_thread(self._store.read, who.partner_id, cursor, case_id)
                 for row in rows:
@@ -72,16 +79,23 @@ class CaseEvents:
                     yield row
                 if rows:
                     continue  # maybe more than a page: read on before waiting
-                await self._wait(bell)
+                await self._wait(bell, min(self._poll_s, self._left(who)))
         finally:
             self._store.bell.forget(bell)
 
-    async def _wait(self, bell: asyncio.Event) -> None:
+    def _left(self, who: Principal) -> float:
+        """Seconds until the caller's token expires (a principal without expiry: no limit)."""
+        if not who.expires_at:
+            return float("inf")
+        return who.expires_at - self._wall_clock()
+
+    async def _wait(self, bell: asyncio.Event, timeout: float) -> None:
         closing = asyncio.ensure_future(self._closing.wait())
         rung = asyncio.ensure_future(bell.wait())
         try:
-            await asyncio.wait({closing, rung}, timeout=self._poll_s,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {closing, rung}, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for task in (closing, rung):
                 task.cancel()

@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gateway.api.v1 import cases_pb2
+from gateway.api.v1 import cases_pb2, cases_pb2_grpc
 from gateway.cli.demo_data import REASON, SUBJECT
 from gateway.core import CompiledPolicy
 from gateway.server.limit_settings import LimitSettings
@@ -152,3 +152,18 @@ async def test_event_streams_are_capped_per_partner_and_end_at_shutdown(
     # The gateway stopped: every stream ended cleanly (OK), with nothing more to say.
     async with asyncio.timeout(WAIT_S):
         assert await asyncio.gather(*endings) == [0, 0, 0]
+
+
+async def test_an_event_stream_ends_when_its_token_expires(harness: Harness) -> None:
+    """The stream ends with OK once its token has expired: the partner reconnects with a fresh
+    token, so a withdrawn partner or key stops hearing of its cases."""
+    async with harness.channel("police") as channel:
+        stub = cases_pb2_grpc.CaseServiceStub(channel)  # type: ignore[no-untyped-call]
+        token = harness.token("police", lifetime_s=2)
+        stream = stub.WatchCaseEvents(
+            cases_pb2.WatchCaseEventsRequest(),
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
+        async with asyncio.timeout(WAIT_S):
+            assert [event async for event in stream] == []
+        assert await stream.code() == grpc.StatusCode.OK
