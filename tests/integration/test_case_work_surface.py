@@ -167,3 +167,25 @@ async def test_an_event_stream_ends_when_its_token_expires(harness: Harness) -> 
         async with asyncio.timeout(WAIT_S):
             assert [event async for event in stream] == []
         assert await stream.code() == grpc.StatusCode.OK
+
+
+async def test_a_stream_on_one_replica_hears_of_changes_made_on_another(
+    db_url: str, dev_keys: Path, shipped_policy: CompiledPolicy
+) -> None:
+    """Events are read from the shared database, so a change made through one gateway reaches
+    a stream open on another (within the poll interval)."""
+    async with (
+        running_harness(db_url, dev_keys, shipped_policy) as one,
+        running_harness(db_url, dev_keys, shipped_policy) as other,
+    ):
+        police = other.client("police")
+        stream = police.cases.watch_events()
+        case_id = await register(one.client("police"))
+        director = one.client("zvh")
+        await accept(director, case_id)
+        await director.invite(case_id, "ggz")
+        assert await next_kinds(stream, 2) == [
+            (case_id, "intake_decided"),
+            (case_id, "invited"),
+        ]
+        stream.cancel()  # type: ignore[attr-defined]
