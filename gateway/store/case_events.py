@@ -76,7 +76,11 @@ def insert_case_events(
     recipients: Collection[str] | None = None,
 ) -> None:
     """Add the event ``kind`` of case ``case_id`` for each recipient partner, inside the
-    caller's transaction. ``recipients`` None: every partner taking part in the case now."""
+    caller's transaction. ``recipients`` None: every partner taking part in the case now.
+
+    Make it the transaction's last write: on PostgreSQL it takes the event writers' lock,
+    held until commit, and a transaction that then waited for a row lock could deadlock with
+    one that holds that row and waits for the event lock."""
     if recipients is None:
         recipients = (
             conn.execute(
