@@ -24,6 +24,7 @@ from typing import TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from adapters.case_client import CaseClient
 from adapters.channels import TlsMaterial, open_channel
 from adapters.gateway_keys import GatewayKeys
 from adapters.gateway_trust import DEFAULT_LOG_ORIGIN, GatewayTrust, gateway_signing_pins
@@ -31,6 +32,7 @@ from adapters.log_witness import LogWitness, Witnessed
 from adapters.resending import (
     DEFAULT_ATTEMPTS,
     resend_until_answered,
+    retry_when_limited,
     retry_while_unavailable,
 )
 from adapters.sealed import OpenedTriage, open_disclosure, open_triage
@@ -182,6 +184,8 @@ class PartnerClient:
         self._channel = open_channel(address, credentials.tls)
         self._exchange = exchange_pb2_grpc.ExchangeServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._accountability = accountability_pb2_grpc.AccountabilityServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        # The work surface on cases (CaseService), on the same channel and tokens.
+        self.cases = CaseClient(self._channel, self.metadata)
         self._gateway_keys = (
             gateway_keys or GatewayKeys(self.gateway_keys, trust=credentials.gateway_trust)
         )
@@ -231,16 +235,19 @@ class PartnerClient:
         timeout: float = DEFAULT_TIMEOUT_S,
         request_id: str = "",
         persons: Sequence[common_pb2.PersonInput] = (),
+        approach: str = "",
+        casusregie_partner: str = "",
     ) -> exchange_pb2.RegisterCaseResponse:
         """Register a case about ``persons`` (or the one ``subject``; give None with persons).
         ``request_id`` names this registration (a fresh one when empty): give the same id to
         register the same case again after, say, a restart of the calling system, and the
         gateway answers with the case it registered the first time. The answer lists the
-        persons with their ids."""
+        persons with their ids. ``case_type`` is the deprecated alias of ``approach`` (pass ""
+        and use ``approach``)."""
         rid = request_id or new_request_id()
         content = exchange_pb2.RegisterCaseContent(
             case_type=case_type, reason=reason, goal=goal, invitees=list(invitees),
-            persons=list(persons),
+            persons=list(persons), approach=approach, casusregie_partner=casusregie_partner,
         )
         if subject is not None:
             content.subject.CopyFrom(subject)
@@ -252,6 +259,8 @@ class PartnerClient:
                 invitees=list(invitees),
                 request_id=rid,
                 persons=list(persons),
+                approach=approach,
+                casusregie_partner=casusregie_partner,
             )
             if subject is not None:
                 request.subject.CopyFrom(subject)
@@ -341,8 +350,10 @@ class PartnerClient:
 
     async def invite(self, case_id: str, partner_id: str) -> exchange_pb2.InvitePartnerResponse:
         request = exchange_pb2.InvitePartnerRequest(case_id=case_id, partner_id=partner_id)
-        response: exchange_pb2.InvitePartnerResponse = await self._exchange.InvitePartner(
-            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        response: exchange_pb2.InvitePartnerResponse = await retry_when_limited(
+            lambda: self._exchange.InvitePartner(
+                request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response
 
@@ -453,8 +464,10 @@ class PartnerClient:
         request = exchange_pb2.ChangePhaseRequest(
             case_id=case_id, from_phase=from_phase, to_phase=to_phase
         )
-        response: exchange_pb2.ChangePhaseResponse = await self._exchange.ChangePhase(
-            request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+        response: exchange_pb2.ChangePhaseResponse = await retry_when_limited(
+            lambda: self._exchange.ChangePhase(
+                request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
+            )
         )
         return response.phase
 

@@ -38,6 +38,7 @@ __all__ = [
     "is_resendable",
     "resend_until_answered",
     "retry_while_unavailable",
+    "retry_when_limited",
 ]
 
 R = TypeVar("R")
@@ -95,6 +96,19 @@ async def retry_while_unavailable(
     """``call()``, made again after UNAVAILABLE, at most ``attempts`` times in all, with the
     same pauses; for calls that are safe to repeat without a request id."""
     return await _again_after(_UNAVAILABLE, call, attempts, first_pause_s, sleep)
+
+
+async def retry_when_limited(
+    call: Callable[[], Awaitable[R]],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    first_pause_s: float = DEFAULT_FIRST_PAUSE_S,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> R:
+    """``call()``, made again only after the call limits turned it away (nothing was done);
+    for calls that change the case without a request id (a phase change, an intake decision),
+    which must not be repeated after any other failure."""
+    return await _again_after(frozenset(), call, attempts, first_pause_s, sleep)
 
 
 async def _again_after(

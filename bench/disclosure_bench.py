@@ -54,7 +54,7 @@ from tls_setup import BenchTls, bench_tls
 from adapters.channels import open_channel
 from adapters.client import OpenedDisclosure, PartnerClient, PartnerCredentials
 from adapters.source_server import SubjectRecord
-from gateway.api.v1 import common_pb2, exchange_pb2, source_pb2, source_pb2_grpc
+from gateway.api.v1 import cases_pb2, common_pb2, exchange_pb2, source_pb2, source_pb2_grpc
 from gateway.cli.demo_data import REASON, SOURCE_RECORDS, SUBJECT
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
@@ -149,7 +149,8 @@ def database(kind: str, work: Path, pg_url: str) -> Iterator[str]:
 
 
 async def set_up_case(address: str, keys: Path, mutual_tls: bool) -> str:
-    """Police register the case; the ZVH process director moves it to the case meeting."""
+    """Police register the case and take its casusregie; the ZVH process director accepts it
+    at intake and moves it to the case meeting."""
     police = PartnerClient(
         address,
         PartnerCredentials.from_key_dir(keys, "police", tls=mutual_tls),
@@ -161,7 +162,10 @@ async def set_up_case(address: str, keys: Path, mutual_tls: bool) -> str:
         role="process_director",
     )
     async with police, zvh:
-        case = await police.register_case(SUBJECT, "code_rood", reason=REASON, invitees=["zvh"])
+        case = await police.register_case(
+            SUBJECT, "", approach="code_rood", reason=REASON, casusregie_partner="police"
+        )
+        await zvh.cases.decide_intake(case.case_id, cases_pb2.ACCEPT, "bench case")
         for before, after in zip(PHASES, PHASES[1:], strict=False):
             await zvh.change_phase(case.case_id, before, after)
     return case.case_id

@@ -40,6 +40,12 @@ from gateway.broker.persons import (
     validate_persons,
 )
 from gateway.broker.records import event
+from gateway.broker.regie import (
+    initial_casusregie,
+    is_procesregisseur,
+    registration_approach,
+    zvh_partners,
+)
 from gateway.broker.request_ids import ADD_TO_CASE_FILE, REGISTER_CASE, RequestIds
 from gateway.broker.sources import Subject
 from gateway.broker.text_classes import (
@@ -98,7 +104,10 @@ _CASE_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # The one date form taken: date.fromisoformat also takes 19840307 and 1984-W10-3, which the
 # transforms (year_only) and the partners' systems read differently or not at all.
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
+# The role claim of the ZVH's process director; it counts only for the case's procesregie holder.
 PHASE_DIRECTOR_ROLE = "process_director"
+# The refusal code of an action that needs the case's procesregie.
+NOT_PROCESREGISSEUR = "not_procesregisseur"
 
 
 class PersonLookup(Protocol):
@@ -118,6 +127,7 @@ class Registration:
     person with role "subject"; never both."""
 
     subject: Subject | None
+    # Deprecated alias of the approach (an approach id, or empty).
     case_type: str
     reason: str
     goal: str
@@ -127,6 +137,8 @@ class Registration:
     reason_classification: str = ""
     concerns: str = ""
     concerns_classification: str = ""
+    approach: str = ""
+    casusregie_partner: str = ""
 
     def all_persons(self) -> tuple[PersonInput, ...]:
         if self.persons or self.subject is None:
@@ -140,6 +152,15 @@ class PersonRef:
 
     person_id: str
     role_in_case: str
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """What registration decides beyond the content: approach, casusregie, participants."""
+
+    approach: str
+    casusregie: str
+    invitees: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -184,7 +205,10 @@ class CaseFile:
         first call's case)."""
         policy = self._ctx.policy.current  # read once: a reload mid-request does not split it
         self._validate_registration(policy, reg)
-        return await run_to_completion(self._register(who, trace, policy, reg, request_id))
+        placement = _placement(policy, who, reg)
+        return await run_to_completion(
+            self._register(who, trace, policy, reg, placement, request_id)
+        )
 
     async def _register(
         self,
@@ -192,6 +216,7 @@ class CaseFile:
         trace: TraceContext,
         policy: CompiledPolicy,
         reg: Registration,
+        placement: _Placement,
         request_id: str,
     ) -> CaseView:
         ctx = self._ctx
@@ -233,21 +258,23 @@ class CaseFile:
             claim,
             case_id=case_id,
             subject_pseudonym=pseudonym,
-            case_type=reg.case_type,
+            case_type=placement.approach,
             phase=INITIAL_PHASE,
             registered_by=who.partner_id,
             wrapped_data_key=wrapped.to_bytes(),
             entries=entries,
-            invitees=[(p, who.partner_id) for p in reg.invitees if p != who.partner_id],
+            invitees=[(p, who.partner_id) for p in placement.invitees if p != who.partner_id],
             now=now,
             persons=persons,
+            approach=placement.approach,
+            casusregie_partner=placement.casusregie,
         )
         row = await asyncio.to_thread(create)
         if isinstance(row, PriorRequest):
             assert claim is not None  # only a claim finds an earlier request
             self._requests.check_same(claim, row)
             replay = await self._requests.replay(who, trace, policy, row)
-            participants = registered_participants(who.partner_id, reg.invitees)
+            participants = registered_participants(who.partner_id, placement.invitees)
             first = await asyncio.to_thread(self._ctx.cases.persons, row.case_id)
             return CaseView(
                 row.case_id, INITIAL_PHASE, participants, replay.seq, _refs(first)
@@ -310,6 +337,7 @@ class CaseFile:
     ) -> CaseView:
         policy = self._ctx.policy.current
         case = await self.participating_case(who, trace, policy, case_id, "invite")
+        await self.require_procesregisseur(who, trace, policy, case, "invites partners to")
         _known_partner(policy, partner_id)
         now = self._ctx.clock()
         try:
@@ -419,11 +447,7 @@ class CaseFile:
         if to_phase not in policy.phases:
             raise InvalidRequest(f"unknown phase {to_phase!r}; known: {', '.join(policy.phases)}")
         case = await self.participating_case(who, trace, policy, case_id, "change the phase of")
-        if who.role != PHASE_DIRECTOR_ROLE:
-            seq = await self._log_refusal(who, trace, policy, case, "role_not_allowed")
-            raise Refused(
-                "role_not_allowed", "only the ZVH process director changes a case's phase", seq
-            )
+        await self.require_procesregisseur(who, trace, policy, case, "changes the phase of")
         # Moving into the closing phase records the moment (a case reopened and closed again
         # starts its retention clock anew). A reopened case keeps the old moment, but
         # retention passes over cases that are not in the closing phase.
@@ -435,6 +459,7 @@ class CaseFile:
                 to_phase,
                 expected_phase=from_phase,
                 closed_at=self._ctx.clock() if closes else None,
+                now=self._ctx.clock(),
             )
         except PhaseConflict as exc:
             raise PhaseMismatch(f"the case is in phase {case.phase!r}, not {from_phase!r}") from exc
@@ -479,6 +504,25 @@ class CaseFile:
             seq,
         )
 
+    async def require_procesregisseur(
+        self,
+        who: Principal,
+        trace: TraceContext,
+        policy: CompiledPolicy,
+        case: CaseRow,
+        action: str,
+    ) -> None:
+        """Refuse, with a logged refusal, a caller that is not the case's procesregisseur: a
+        ``process_director`` claim counts only for the holder of the procesregie."""
+        if is_procesregisseur(case, who):
+            return
+        seq = await self._log_refusal(who, trace, policy, case, NOT_PROCESREGISSEUR)
+        raise Refused(
+            NOT_PROCESREGISSEUR,
+            f"only the case's procesregisseur (the holder of its procesregie) {action} a case",
+            seq,
+        )
+
     async def refuse_if_shredded(
         self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow
     ) -> None:
@@ -493,6 +537,12 @@ class CaseFile:
     ) -> CaseShredded:
         seq = await self._log_refusal(who, trace, policy, case, SHREDDED_CODE)
         return CaseShredded(SHREDDED_MESSAGE, seq)
+
+    async def log_refusal(
+        self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow, code: str
+    ) -> int:
+        """Write the refusal record of a request on ``case``; its seq."""
+        return await self._log_refusal(who, trace, policy, case, code)
 
     async def _log_refusal(
         self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow, code: str
@@ -547,6 +597,11 @@ class CaseFile:
             await asyncio.to_thread(self._ctx.cases.add_entries, entry.case_id, [entry])
         except StoreCaseShredded:
             raise CaseShredded(SHREDDED_MESSAGE) from None
+
+    def new_entry(self, case: CaseRow, field: str, text: str, by: str) -> EntryRow:
+        """A case-file entry of ``field`` encrypted under the case's data key, not yet stored
+        (the use cases that change a case store it in the transaction of their change)."""
+        return _entry(self.data_key(case), case.case_id, field, text, by, self._ctx.clock())
 
     def data_key(self, case: CaseRow) -> DataKey:
         if case.shredded_at is not None:
@@ -647,7 +702,7 @@ class CaseFile:
             validate_person(policy, PersonInput.of_subject(reg.subject), "subject")
         else:
             validate_persons(policy, ())
-        if not _CASE_TYPE.match(reg.case_type):
+        if reg.case_type and not _CASE_TYPE.match(reg.case_type):
             raise InvalidRequest("case_type must be a lower-case id such as 'code_rood'")
         if not reg.reason.strip() or len(reg.reason) > MAX_TEXT_CHARS:
             raise InvalidRequest(f"reason is required (at most {MAX_TEXT_CHARS} characters)")
@@ -689,8 +744,15 @@ def registration_content(reg: Registration) -> tuple[str, ...]:
         if reg.reason_classification or reg.concerns or reg.concerns_classification
         else ()
     )
+    # Appended only when given, so a registration without them digests as it always did.
+    placement: tuple[str, ...] = (
+        ("\x00approach", reg.approach, reg.casusregie_partner)
+        if reg.approach or reg.casusregie_partner
+        else ()
+    )
     return (
         *subject, reg.case_type, reg.reason, reg.goal, *classified, *reg.invitees, *persons,
+        *placement,
     )
 
 
@@ -716,6 +778,16 @@ def registered_participants(registrant: str, invitees: Collection[str]) -> tuple
     """The participants of a newly registered case as the store lists them: the registrant,
     then the invitees by partner id (they all joined at the same moment)."""
     return (registrant, *sorted(set(invitees) - {registrant}))
+
+
+def _placement(policy: CompiledPolicy, who: Principal, reg: Registration) -> _Placement:
+    """The approach, the casusregie and every partner a new case adds besides the registrant:
+    the invitees, the ZVH (always) and a casusregie partner named in the registration."""
+    approach = registration_approach(policy, reg.approach, reg.case_type)
+    casusregie = initial_casusregie(policy, who, reg.casusregie_partner)
+    extra = (*zvh_partners(policy), *((casusregie,) if casusregie else ()))
+    invitees = tuple(dict.fromkeys((*reg.invitees, *extra)))
+    return _Placement(approach, casusregie, invitees)
 
 
 def _known_partner(policy: CompiledPolicy, partner_id: str) -> None:

@@ -47,6 +47,7 @@ from gateway.broker.persons import (
     identifiers_for,
 )
 from gateway.broker.records import OUTCOME_OF_EFFECT, decision_event, event
+from gateway.broker.regie import effective_role
 from gateway.broker.sealed_record import ReleasedValue, encode_record
 from gateway.broker.sealed_triage import encode_triage_answer
 from gateway.broker.sources import FetchContext, Subject
@@ -430,13 +431,15 @@ class Disclosures:
         the persons' decisions may still release something."""
         request = AccessRequest(
             partner_id=who.partner_id,
-            role=who.role,
+            # A regie role claim counts only for the case's holder (gateway.broker.regie).
+            role=effective_role(case, who),
             purpose=inp.purpose,
             phase=inp.phase,
             participant=who.partner_id in case.participants,
             fields=inp.fields,
             justification=inp.justification,
             break_glass_minutes=break_glass_minutes,
+            approach=case.approach,
         )
         try:
             decision = policy.decide(request)

@@ -9,6 +9,8 @@
     ├── CaseShredded        its data was deleted when its retention ended     -> FAILED_PRECONDITION
     ├── Refused             the policy refuses; a refusal record was written  -> PERMISSION_DENIED
     ├── AlreadyEnded        the thing acted on has ended (a lifted hold)      -> FAILED_PRECONDITION
+    ├── StateChanged        the case changed since it was read / was decided  -> FAILED_PRECONDITION
+    ├── NoZvhPartner        the policy names no ZVH partner to take part      -> FAILED_PRECONDITION
     ├── RecipientKeyMissing no sealing key registered for the caller  -> FAILED_PRECONDITION
     ├── GatewayKeyUnknown   sealed to a gateway key not in use            -> FAILED_PRECONDITION
     ├── SealingRequired     clear content where sealing is required       -> FAILED_PRECONDITION
@@ -92,6 +94,19 @@ class Refused(BrokerError):
 
 class AlreadyEnded(BrokerError):
     """The action needs something still in force that has ended (a hold lifted or expired)."""
+
+
+class StateChanged(BrokerError):
+    """The case is no longer in the state the action needs: its intake was decided, the regie
+    changed hands meanwhile, there is no earlier holder to return a regie to. Read the case
+    again (CaseService.GetCase) before deciding anew."""
+
+    reason = "case_state_changed"
+
+
+class NoZvhPartner(BrokerError):
+    """The policy names no partner of type zvh, so no case can be registered: the ZVH takes
+    part in every case and decides its intake."""
 
 
 class RecipientKeyMissing(BrokerError):

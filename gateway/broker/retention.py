@@ -1,7 +1,9 @@
 """Retention: shred the case file of every case closed longer ago than the retention period.
 
 The covenant lets the ZVH keep a case file for a fixed period after the case is closed
-(``retention_days_after_closure``, two years by default). A case in the closing phase whose
+(``retention_days_after_closure``, two years by default); a case the ZVH declined at intake
+was never worked and is kept for a shorter period (``declined_retention_days``, 90 days by
+default), counted from the decline. A case in the closing phase whose
 closure lies that long ago or longer is shredded: its data key is destroyed and its entries
 and participants deleted, in one transaction with its RETENTION record (see
 ``gateway.store.retention`` for why a crash or a second replica can split neither). The record
@@ -71,11 +73,17 @@ class Retention:
         principal: Principal = SYSTEM_PRINCIPAL,
         closing_phase: str = CLOSING_PHASE,
         page: int = DEFAULT_PAGE,
+        declined_retention_days: int | None = None,
     ) -> None:
+        """``declined_retention_days``: the period of cases declined at intake (None: the
+        same as every other case)."""
         if retention_days < 1:
             raise ValueError("retention_days must be at least 1")
+        if declined_retention_days is not None and declined_retention_days < 1:
+            raise ValueError("declined_retention_days must be at least 1")
         self._shredder = shredder
         self._days = retention_days
+        self._declined_days = declined_retention_days
         self._operation = operation
         self._principal = principal
         self._closing_phase = closing_phase
@@ -102,6 +110,9 @@ class Retention:
         between cases; ``on_case`` hears of each case as soon as it is done.
         """
         cutoff = self.cutoff(now)
+        declined_cutoff = (
+            None if self._declined_days is None else now - timedelta(days=self._declined_days)
+        )
         # One trace for the run; each case's record is a span of it.
         trace_id = random_hex(16)
         done: list[RetentionOutcome] = []
@@ -110,7 +121,11 @@ class Retention:
         stopped = False
         while not stopped:
             page = self._shredder.due(
-                closed_by=cutoff, closing_phase=self._closing_phase, after=after, limit=self._page
+                closed_by=cutoff,
+                closing_phase=self._closing_phase,
+                after=after,
+                limit=self._page,
+                declined_closed_by=declined_cutoff,
             )
             for case in page:
                 if should_stop():
@@ -160,6 +175,10 @@ class Retention:
             detail=detail_of(
                 closed_at=format_time(case.closed_at),
                 entries_deleted=case.entries,
-                retention_days=self._days,
+                retention_days=(
+                    self._declined_days
+                    if case.declined and self._declined_days is not None
+                    else self._days
+                ),
             ),
         )

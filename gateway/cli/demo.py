@@ -26,7 +26,7 @@ from adapters.client import OpenedDisclosure, PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
 from adapters.source_requests import RequestOpening, SourceKeyRing
 from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
-from gateway.api.v1 import common_pb2, exchange_pb2
+from gateway.api.v1 import cases_pb2, common_pb2, exchange_pb2
 from gateway.cli.demo_data import GOAL, REASON, SOURCE_RECORDS, SUBJECT
 from gateway.core import AccessRequest, CompiledPolicy, Effect, apply_transform
 from gateway.crypto._pem import load_ed25519_public_key
@@ -229,9 +229,18 @@ def _closed_port() -> int:
 
 async def _play(demo: Demo) -> None:
     c, checks = demo.clients, demo.checks
-    print("\n1. Police register a Code Rood case and invite Veilig Thuis and the ZVH")
+    print(
+        "\n1. Police register a Code Rood case, invite Veilig Thuis (the ZVH always takes part) "
+        "and take the casusregie"
+    )
     reg = await c["police"].register_case(
-        SUBJECT, "code_rood", reason=REASON, goal=GOAL, invitees=["veilig-thuis", "zvh"]
+        SUBJECT,
+        "",
+        approach="code_rood",
+        reason=REASON,
+        goal=GOAL,
+        invitees=["veilig-thuis"],
+        casusregie_partner="police",
     )
     case_id = reg.case_id
     checks.check(
@@ -264,7 +273,17 @@ async def _play(demo: Demo) -> None:
         "break-glass without justification is refused",
     )
 
-    print("\n3. The process director moves the case to triage and asks hit/no-hit")
+    print(
+        "\n3. The ZVH's process director accepts the case at intake (taking the procesregie), "
+        "moves it to triage and asks hit/no-hit"
+    )
+    intake = await c["zvh"].cases.decide_intake(
+        case_id, cases_pb2.ACCEPT, "Acute domestic violence with children: a Code Rood case"
+    )
+    checks.check(
+        intake.procesregie.partner_id == "zvh",
+        "intake accepted: the ZVH holds the procesregie",
+    )
     await c["zvh"].change_phase(case_id, "registration", "triage")
     triage = await c["zvh"].triage(case_id)
     hits = {h.partner_type: h for h in triage.hits}

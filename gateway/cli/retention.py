@@ -75,7 +75,10 @@ def run_retention(args: argparse.Namespace) -> int:
     try:
         with opened_database(config) as engine:
             retention = Retention(
-                CaseShredder(engine), retention_days=retention_days, operation=OPERATION
+                CaseShredder(engine),
+                retention_days=retention_days,
+                declined_retention_days=config.declined_retention_days,
+                operation=OPERATION,
             )
             report = retention.run(now, dry_run=args.dry_run, on_case=show)
     except StoreError as exc:

@@ -28,15 +28,18 @@ from adapters.source_certificates import SourceCertificates, probe_context
 from gateway.api.v1 import (
     accountability_pb2,
     accountability_pb2_grpc,
+    cases_pb2,
+    cases_pb2_grpc,
     exchange_pb2,
     exchange_pb2_grpc,
     plan_pb2,
     plan_pb2_grpc,
 )
 from gateway.broker.break_glass_review import BreakGlassReviewQueue, ReviewComments
-from gateway.broker.case_events import CaseEventSink, NoCaseEvents
+from gateway.broker.case_events import CaseEvents, CaseEventSink
 from gateway.broker.case_persons import CasePersons
 from gateway.broker.case_plan import CasePlan
+from gateway.broker.case_work import CaseWork
 from gateway.broker.casefile import CaseFile
 from gateway.broker.completion import finish_running_work
 from gateway.broker.context import BrokerContext, PolicyHolder, SealingKey
@@ -63,6 +66,7 @@ from gateway.server.accountability_service import AccountabilityService
 from gateway.server.auth import RegisteredPartner, TokenVerifier
 from gateway.server.auth_refusals import refusal_recorder
 from gateway.server.case_plan_service import CasePlanService
+from gateway.server.case_service import CaseService
 from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
 from gateway.server.interceptors import AuthInterceptor
@@ -88,7 +92,9 @@ from gateway.server.rewrap_task import RewrapTask, start_rewrap
 from gateway.server.token_replay import TokenAdmission
 from gateway.server.witness_desk import WitnessDesk
 from gateway.store.audit_log import AuditLog, CheckpointSigner
+from gateway.store.case_events import CaseEventStore, EventBell
 from gateway.store.case_plan import CasePlanStore
+from gateway.store.case_work import CaseWorkStore
 from gateway.store.cases import CaseRepository
 from gateway.store.checkpoint_file import CheckpointFile, read_notes
 from gateway.store.db import create_engine_for, init_schema
@@ -107,6 +113,7 @@ SERVICE_NAMES = (
     exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name,
     accountability_pb2.DESCRIPTOR.services_by_name["AccountabilityService"].full_name,
     plan_pb2.DESCRIPTOR.services_by_name["CasePlanService"].full_name,
+    cases_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name,
 )
 
 
@@ -142,6 +149,7 @@ class Gateway:
     signer: CheckpointSigner | None = None
     limit_report: LimitReport | None = None
     plan_monitor: PlanMonitorTask | None = None
+    case_events: CaseEvents | None = None
 
     @property
     def address(self) -> str:
@@ -183,6 +191,9 @@ class Gateway:
         if self.plan_monitor is not None:
             await self.plan_monitor.stop()
         self.health.enter_graceful_shutdown()
+        if self.case_events is not None:
+            # Event streams end with OK, so their clients resume elsewhere with their cursor.
+            self.case_events.close()
         await self.server.stop(grace)
         # Registrations and entries whose callers gave up still finish with their records.
         await finish_running_work(WORK_FINISH_TIMEOUT_S)
@@ -313,9 +324,11 @@ async def start_gateway(
         audit, hold_store, lambda: holder.current, keystore.pseudonym_key, clock, persons
     )
 
+    # Rung after every change that writes case events: wakes this replica's event streams.
+    bell = EventBell()
     ctx = BrokerContext(
         policy=holder,
-        cases=CaseRepository(engine),
+        cases=CaseRepository(engine, bell),
         snapshots=snapshots,
         log=audit,
         keystore=keys,
@@ -327,12 +340,17 @@ async def start_gateway(
 
     request_ids = RequestIds(ctx, retention=timedelta(seconds=config.request_id_retention_s))
     plan_store = CasePlanStore(engine)
-    events = case_events or NoCaseEvents()
     casefile = CaseFile(ctx, texts=texts, requests=request_ids, persons=plan_store)
     disclosures = Disclosures(
         ctx, casefile, metrics.source_call, require_request_nonce=config.require_request_nonce
     )
     holds = ConfidentialityHolds(ctx, hold_store, texts, persons)
+    case_work = CaseWork(ctx, casefile, CaseWorkStore(engine, bell))
+    event_stream = CaseEvents(
+        ctx, casefile, CaseEventStore(engine, bell), poll_s=config.case_event_poll_s
+    )
+    # The plan's events go to the partners' event stream unless the caller hands in a sink.
+    events: CaseEventSink = case_events or event_stream
     verifier = TokenVerifier(
         lambda: partners.current.partners,
         lambda: partners.current.by_certificate,
@@ -399,6 +417,15 @@ async def start_gateway(
     )
     plan_pb2_grpc.add_CasePlanServiceServicer_to_server(  # type: ignore[no-untyped-call]
         CasePlanService(CasePlan(ctx, casefile, plan_store, events), metrics), server
+    )
+    cases_pb2_grpc.add_CaseServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        CaseService(
+            case_work,
+            event_stream,
+            metrics,
+            max_watchers_per_partner=config.limits.max_case_watchers_per_partner,
+        ),
+        server,
     )
     health_servicer = health.HealthService(max_watchers=config.limits.max_health_watchers)
     health_servicer.add_to_server(server)
@@ -471,6 +498,7 @@ async def start_gateway(
         signer=signer,
         limit_report=limit_report,
         plan_monitor=plan_monitor,
+        case_events=event_stream,
     )
 
 

@@ -40,6 +40,11 @@ DEFAULT_CHECKPOINT_INTERVAL_S = 10.0
 DEFAULT_LOG_ORIGIN = "ketenpoort.local/accountability-log"
 # Case data is shredded this many days after the case was closed (covenant: at most two years).
 DEFAULT_RETENTION_DAYS_AFTER_CLOSURE = 730
+# A case the ZVH declined at intake is shredded this many days after it was declined: it was
+# never worked, so there is less reason to keep it (docs/case-lifecycle.md).
+DEFAULT_DECLINED_RETENTION_DAYS = 90
+# How often an open WatchCaseEvents stream looks for events other replicas wrote.
+DEFAULT_CASE_EVENT_POLL_S = 1.0
 # How often the server runs retention and an incremental log verification; 0 switches off.
 DEFAULT_RETENTION_INTERVAL_S = 3600.0
 DEFAULT_AUDIT_VERIFY_INTERVAL_S = 600.0
@@ -119,6 +124,8 @@ class GatewayConfig:
     checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S
     log_origin: str = DEFAULT_LOG_ORIGIN
     retention_days_after_closure: int = DEFAULT_RETENTION_DAYS_AFTER_CLOSURE
+    declined_retention_days: int = DEFAULT_DECLINED_RETENTION_DAYS
+    case_event_poll_s: float = DEFAULT_CASE_EVENT_POLL_S
     retention_interval_s: float = DEFAULT_RETENTION_INTERVAL_S
     audit_verify_interval_s: float = DEFAULT_AUDIT_VERIFY_INTERVAL_S
     # Refuse registrations, case-file entries and source answers that are not sealed to the
@@ -212,6 +219,8 @@ _KNOWN_KEYS = {
     "checkpoint_interval_s",
     "log_origin",
     "retention_days_after_closure",
+    "declined_retention_days",
+    "case_event_poll_s",
     "retention_interval_s",
     "audit_verify_interval_s",
     "require_sealed_submissions",
@@ -288,6 +297,10 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         retention_days_after_closure=_positive_int(
             raw, "retention_days_after_closure", DEFAULT_RETENTION_DAYS_AFTER_CLOSURE
         ),
+        declined_retention_days=_positive_int(
+            raw, "declined_retention_days", DEFAULT_DECLINED_RETENTION_DAYS
+        ),
+        case_event_poll_s=_positive_seconds(raw, "case_event_poll_s", DEFAULT_CASE_EVENT_POLL_S),
         retention_interval_s=_non_negative_seconds(
             raw, "retention_interval_s", DEFAULT_RETENTION_INTERVAL_S
         ),

@@ -157,6 +157,8 @@ class ExchangeService(exchange_pb2_grpc.ExchangeServiceServicer):
                 reason_classification=content.reason_classification,
                 concerns=content.concerns,
                 concerns_classification=content.concerns_classification,
+                approach=content.approach,
+                casusregie_partner=content.casusregie_partner,
             )
             # With a request id, a resent registration gets the first call's answer.
             view = await self._casefile.register(rc.principal, rc.trace, reg, request.request_id)
@@ -477,6 +479,8 @@ def _clear_registration(
         reason_classification=request.reason_classification,
         concerns=request.concerns,
         concerns_classification=request.concerns_classification,
+        approach=request.approach,
+        casusregie_partner=request.casusregie_partner,
     )
     if request.HasField("subject"):
         # Copied only when present: an empty subject set explicitly would count as content.

@@ -21,6 +21,7 @@
     max_connection_age_grace_s = 30.0      # ... letting calls in flight finish this long
     handshake_timeout_s = 10.0
     max_health_watchers = 100
+    max_case_watchers_per_partner = 4   # open WatchCaseEvents streams of one partner
 
     [limits.partners.police]     # one partner's own limit; unset keys take the values above
     rate_per_s = 200.0
@@ -55,6 +56,7 @@ DEFAULT_MAX_CONNECTION_AGE_S = 1800.0
 DEFAULT_MAX_CONNECTION_AGE_GRACE_S = 30.0
 DEFAULT_HANDSHAKE_TIMEOUT_S = 10.0
 DEFAULT_MAX_HEALTH_WATCHERS = 100
+DEFAULT_MAX_CASE_WATCHERS_PER_PARTNER = 4
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class LimitSettings:
     max_connection_age_grace_s: float = DEFAULT_MAX_CONNECTION_AGE_GRACE_S
     handshake_timeout_s: float = DEFAULT_HANDSHAKE_TIMEOUT_S
     max_health_watchers: int = DEFAULT_MAX_HEALTH_WATCHERS
+    max_case_watchers_per_partner: int = DEFAULT_MAX_CASE_WATCHERS_PER_PARTNER
 
     @classmethod
     def lifted(cls) -> LimitSettings:
@@ -126,7 +129,12 @@ _SECONDS = (
     "max_connection_age_grace_s",
     "handshake_timeout_s",
 )
-_COUNTS = ("max_concurrent_rpcs", "max_streams_per_connection", "max_health_watchers")
+_COUNTS = (
+    "max_concurrent_rpcs",
+    "max_streams_per_connection",
+    "max_health_watchers",
+    "max_case_watchers_per_partner",
+)
 _KNOWN = frozenset(
     {*_CALL_KEYS, *(f"unknown_{k}" for k in _CALL_KEYS), *_SECONDS, *_COUNTS,
      "max_pings_without_data", "partners"}
@@ -179,6 +187,9 @@ def limits_from_mapping(raw: Mapping[str, Any]) -> LimitSettings:
         ),
         handshake_timeout_s=_seconds(raw, "handshake_timeout_s", DEFAULT_HANDSHAKE_TIMEOUT_S),
         max_health_watchers=_count(raw, "max_health_watchers", DEFAULT_MAX_HEALTH_WATCHERS),
+        max_case_watchers_per_partner=_count(
+            raw, "max_case_watchers_per_partner", DEFAULT_MAX_CASE_WATCHERS_PER_PARTNER
+        ),
     )
 
 

@@ -123,6 +123,7 @@ def start_retention(
     retention = Retention(
         CaseShredder(engine),
         retention_days=config.retention_days_after_closure,
+        declined_retention_days=config.declined_retention_days,
         operation=OPERATION,
     )
     task = RetentionTask(retention, metrics, interval_s=config.retention_interval_s, clock=clock)

@@ -18,6 +18,7 @@ from gateway.broker.errors import (
     GatewayKeyUnknown,
     HoldNotFound,
     InvalidRequest,
+    NoZvhPartner,
     PersonNotFound,
     PersonStateConflict,
     PhaseMismatch,
@@ -26,6 +27,7 @@ from gateway.broker.errors import (
     RequestIdReused,
     RequestInProgress,
     SealingRequired,
+    StateChanged,
 )
 from gateway.server.metrics import Metrics
 from gateway.store.errors import DATABASE_UNAVAILABLE, database_unavailable
@@ -40,6 +42,8 @@ STATUS_OF: dict[type[BrokerError], grpc.StatusCode] = {
     Refused: grpc.StatusCode.PERMISSION_DENIED,
     RecipientKeyMissing: grpc.StatusCode.FAILED_PRECONDITION,
     AlreadyEnded: grpc.StatusCode.FAILED_PRECONDITION,
+    StateChanged: grpc.StatusCode.FAILED_PRECONDITION,
+    NoZvhPartner: grpc.StatusCode.FAILED_PRECONDITION,
     HoldNotFound: grpc.StatusCode.NOT_FOUND,
     PersonNotFound: grpc.StatusCode.NOT_FOUND,
     PersonStateConflict: grpc.StatusCode.FAILED_PRECONDITION,

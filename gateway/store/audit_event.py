@@ -70,6 +70,15 @@ class RecordKind(StrEnum):
     PLAN_ACTION_UPDATED = "plan_action_updated"
     # Closed with a category (CloseCase): the closure moment starts the retention clock.
     CASE_CLOSED = "case_closed"
+    # The ZVH's intake of a registered case: detail names the decision (accept, decline,
+    # advice_only) and the case-file entry holding the reason (encrypted, never in the log).
+    INTAKE_DECISION = "intake_decision"
+    # The case's approach changed: detail names the old and new approach ids and the entry.
+    APPROACH_CHANGE = "approach_change"
+    # A regie (procesregie, casusregie) handed to another holder, or given back to the
+    # previous one: detail names the regie and the new holder (partner id, user reference).
+    REGIE_TRANSFER = "regie_transfer"
+    REGIE_RETURN = "regie_return"
 
 
 class EventStatus(StrEnum):

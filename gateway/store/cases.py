@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
 
@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.audit_event import PERSON_ID_TYPE, SUBJECT_ID_TYPE
+from gateway.store.case_events import EventBell, insert_case_events
 from gateway.store.db import for_writing, translate_errors
 from gateway.store.errors import (
     CaseNotFound,
@@ -112,6 +113,29 @@ class CaseRow:
     # Set when the case's data was shredded at the end of its retention period: the wrapped
     # data key is then empty and the case has no entries and no participants.
     shredded_at: datetime | None = None
+    # The approach and the regie (gateway.broker.regie); '' = unassigned.
+    approach: str = "general"
+    intake: str = "pending"
+    procesregie_partner: str = ""
+    procesregie_user: str = ""
+    casusregie_partner: str = ""
+    casusregie_user: str = ""
+    closure_category: str = ""
+
+
+# The case columns beyond the original ones, in CaseRow's order (snapshots read them too).
+REGIE_COLUMNS = (
+    "approach",
+    "intake",
+    "procesregie_partner",
+    "procesregie_user",
+    "casusregie_partner",
+    "casusregie_user",
+    "closure_category",
+)
+# Kinds of case events the case file itself writes (gateway.store.case_events).
+EVENT_INVITED = "invited"
+EVENT_PHASE_CHANGED = "phase_changed"
 
 
 @dataclass(frozen=True)
@@ -153,9 +177,11 @@ class CaseSnapshot:
 class CaseRepository:
     """Synchronous access to the case file; see ``AsyncCaseRepository`` for asyncio code."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, bell: EventBell | None = None) -> None:
+        """``bell`` is rung after every change that wrote case events."""
         self._engine = engine
         self._writer = for_writing(engine)
+        self._bell = bell or EventBell()
 
     @translate_errors("case file: create case")
     def create_case(
@@ -209,6 +235,8 @@ class CaseRepository:
         invitees: Sequence[tuple[str, str]],
         now: datetime,
         persons: Sequence[PersonRow] = (),
+        approach: str = "general",
+        casusregie_partner: str = "",
     ) -> CaseRow | PriorRequest:
         """As ``create_case``, claiming the request id of ``claim`` (if any) in the same
         transaction: the new case, or the row of the first call with that id (then nothing
@@ -244,6 +272,9 @@ class CaseRepository:
                         created_at=now,
                         closed_at=None,
                         wrapped_data_key=wrapped_data_key,
+                        approach=approach,
+                        intake="pending",
+                        casusregie_partner=casusregie_partner,
                     )
                 )
                 conn.execute(insert(case_participants), participants)
@@ -251,7 +282,12 @@ class CaseRepository:
                     conn.execute(insert(case_persons), [_person_params(p) for p in persons])
                 if entries:
                     conn.execute(insert(case_entries), [_entry_params(e) for e in entries])
-                return _load_case(conn, case_id)
+                # Each invitee (the ZVH among them) hears of the case it was added to.
+                invited = sorted(seen - {registered_by})
+                insert_case_events(conn, case_id, EVENT_INVITED, now, invited)
+                row = _load_case(conn, case_id)
+            self._bell.ring()
+            return row
         except IntegrityError as exc:
             # A concurrent registration of the same id on PostgreSQL lands here.
             if self.get_case(case_id) is not None:
@@ -299,12 +335,15 @@ class CaseRepository:
                             )
                         )
                     )
-                return _load_case(conn, case_id)
+                    insert_case_events(conn, case_id, EVENT_INVITED, now)
+                row = _load_case(conn, case_id)
+            self._bell.ring()
+            return row
         except IntegrityError as exc:
             # Another replica invited the same partner between our check and insert.
-            row = self.get_case(case_id)
-            if row is not None and partner_id in row.participants:
-                return row
+            found = self.get_case(case_id)
+            if found is not None and partner_id in found.participants:
+                return found
             raise StoreError(f"participant of case {case_id!r} violates a constraint") from exc
 
     @translate_errors("case file: is participant")
@@ -498,6 +537,7 @@ class CaseRepository:
         *,
         expected_phase: str | None = None,
         closed_at: datetime | None = None,
+        now: datetime | None = None,
     ) -> CaseRow:
         """Move the case to ``phase``.
 
@@ -523,7 +563,11 @@ class CaseRepository:
                 if actual.shredded_at is not None:
                     raise CaseShredded(case_id)
                 raise PhaseConflict(case_id, expected_phase or "", actual.phase)
-            return _load_case(conn, case_id)
+            at = now or closed_at or datetime.now(UTC)
+            insert_case_events(conn, case_id, EVENT_PHASE_CHANGED, at)
+            row = _load_case(conn, case_id)
+        self._bell.ring()
+        return row
 
     @translate_errors("case file: find cases by subject")
     def find_cases_by_subject(self, subject_pseudonym: str) -> list[CaseRow]:
@@ -733,4 +777,10 @@ def _load_case_or_none(conn: Connection, case_id: str) -> CaseRow | None:
         wrapped_data_key=bytes(row.wrapped_data_key),
         participants=tuple(partners),
         shredded_at=row.shredded_at,
+        **{name: getattr(row, name) for name in REGIE_COLUMNS},
     )
+
+
+# For the other stores that write to a case in their own transaction (gateway.store.case_work).
+entry_params = _entry_params
+load_case = _load_case

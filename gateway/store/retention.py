@@ -66,6 +66,7 @@ from gateway.store.errors import StoreError
 from gateway.store.sqlite_checkpoint import is_sqlite_file
 from gateway.store.tables import (
     case_entries,
+    case_events,
     case_meeting_partners,
     case_meetings,
     case_participants,
@@ -73,6 +74,9 @@ from gateway.store.tables import (
     plan_actions,
     text_keys,
 )
+
+# The intake state of a case the ZVH declined (gateway.broker.regie.Intake.DECLINED).
+DECLINED = "declined"
 
 DEFAULT_PAGE = 100
 # Attempts at one case whose entries keep changing between listing and shredding.
@@ -89,6 +93,8 @@ class DueCase:
     closed_at: datetime
     # Entries the case holds; once shredded, the number deleted.
     entries: int
+    # Declined at intake: due after the shorter period for declined cases.
+    declined: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +142,8 @@ class CaseShredder:
             f"(SELECT meeting_id FROM {case_meetings.name} WHERE case_id = {mark})",
             f"DELETE FROM {case_meetings.name} WHERE case_id = {mark}",
         )
+        # Which partners heard of the case says who took part, like the participant list.
+        self._delete_events_sql = f"DELETE FROM {case_events.name} WHERE case_id = {mark}"
 
     @translate_errors("retention: listing cases due for shredding")
     def due(
@@ -145,9 +153,11 @@ class CaseShredder:
         closing_phase: str,
         after: DueCase | None = None,
         limit: int = DEFAULT_PAGE,
+        declined_closed_by: datetime | None = None,
     ) -> list[DueCase]:
-        """Unshredded cases in ``closing_phase`` closed at or before ``closed_by``, oldest
-        closure first; page with ``after`` (the last case of the previous page)."""
+        """Unshredded cases in ``closing_phase`` closed at or before ``closed_by`` (a case
+        declined at intake: at or before ``declined_closed_by``, when given), oldest closure
+        first; page with ``after`` (the last case of the previous page)."""
         _require_aware(closed_by)
         c = cases.c
         entries = (
@@ -156,11 +166,17 @@ class CaseShredder:
             .where(case_entries.c.case_id == c.case_id)
             .scalar_subquery()
         )
-        query = select(c.case_id, c.subject_pseudonym, c.phase, c.closed_at, entries).where(
+        due_by = c.closed_at <= closed_by
+        if declined_closed_by is not None:
+            _require_aware(declined_closed_by)
+            due_by = or_(due_by, and_(c.intake == DECLINED, c.closed_at <= declined_closed_by))
+        query = select(
+            c.case_id, c.subject_pseudonym, c.phase, c.closed_at, entries, c.intake
+        ).where(
             c.shredded_at.is_(None),
             c.phase == closing_phase,
             c.closed_at.is_not(None),
-            c.closed_at <= closed_by,
+            due_by,
         )
         if after is not None:
             query = query.where(
@@ -172,7 +188,7 @@ class CaseShredder:
         query = query.order_by(c.closed_at, c.case_id).limit(limit)
         with self._engine.begin() as conn:
             rows = conn.execute(query).all()
-        return [DueCase(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+        return [DueCase(r[0], r[1], r[2], r[3], int(r[4]), r[5] == DECLINED) for r in rows]
 
     def shred(self, case: DueCase, now: datetime, record_of: RecordOf) -> ShreddedCase | None:
         """Shred ``case`` and append its record in one transaction.
@@ -226,6 +242,7 @@ class CaseShredder:
                 cursor.execute(self._delete_participants_sql, (case.case_id,))
                 for statement in self._delete_plan_sql:
                     cursor.execute(statement, (case.case_id,))
+                cursor.execute(self._delete_events_sql, (case.case_id,))
                 cursor.execute(
                     self._shred_text_keys_sql, (b"", self._time(now), case.case_id)
                 )

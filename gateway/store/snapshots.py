@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import Engine
 
 from gateway.store.cases import (
+    REGIE_COLUMNS,
     CaseRow,
     CaseSnapshot,
     EntryRow,
@@ -60,6 +61,7 @@ _CASE_COLUMNS = (
     "closed_at",
     "wrapped_data_key",
     "shredded_at",
+    *REGIE_COLUMNS,
 )
 _ENTRY_COLUMNS = ("entry_id", "field", "ciphertext", "created_by", "created_at", "person_id")
 _PERSON_COLUMNS = (
@@ -374,6 +376,7 @@ def _case_row(row: Sequence[Any], participants: tuple[str, ...], time: _Time) ->
         wrapped_data_key=bytes(row[7]),
         participants=participants,
         shredded_at=None if shredded_at is None else time(shredded_at),
+        **dict(zip(REGIE_COLUMNS, row[9 : 9 + len(REGIE_COLUMNS)], strict=True)),
     )
 
 

@@ -70,9 +70,23 @@ cases = Table(
     # Empty once the case was shredded at the end of its retention (see shredded_at).
     Column("wrapped_data_key", LargeBinary(), nullable=False),
     Column("shredded_at", UTCDateTime(), nullable=True),
-    # Why the case was closed (goal_reached | handed_back | escalated | declined); set by
-    # CloseCase, empty for a case closed by a phase change or not closed.
-    Column("closure_category", String(), nullable=True),
+    # Regie and intake (gateway.broker.regie). The approach is a policy approach id; case_type
+    # keeps the same id for readers of the older column.
+    Column("approach", String(), nullable=False, server_default="general"),
+    # pending | accepted | declined | advice_only: the ZVH's intake decision.
+    Column("intake", String(), nullable=False, server_default="pending"),
+    # Holders: partner id, and the user reference when the regie names one ('' = unassigned
+    # or the partner as a whole). The previous holder is kept so a regie can be returned.
+    Column("procesregie_partner", String(), nullable=False, server_default=""),
+    Column("procesregie_user", String(), nullable=False, server_default=""),
+    Column("procesregie_prev_partner", String(), nullable=False, server_default=""),
+    Column("procesregie_prev_user", String(), nullable=False, server_default=""),
+    Column("casusregie_partner", String(), nullable=False, server_default=""),
+    Column("casusregie_user", String(), nullable=False, server_default=""),
+    Column("casusregie_prev_partner", String(), nullable=False, server_default=""),
+    Column("casusregie_prev_user", String(), nullable=False, server_default=""),
+    # Why the case was closed (a category id); set at closure.
+    Column("closure_category", String(), nullable=False, server_default=""),
 )
 
 case_participants = Table(
@@ -422,4 +436,19 @@ plan_actions = Table(
     ),
     # The monitoring's scan: open actions by deadline.
     Index("ix_plan_actions_status_deadline", "status", "deadline"),
+)
+
+# What happened to a case, per partner that takes part in it (the partner's work surface
+# streams these: gateway.broker.case_events). Written in the transaction of the change; no
+# personal data: the case id, the kind and the moment. ``id`` orders events across replicas.
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("id", _SEQ, primary_key=True, autoincrement=True),
+    Column("case_id", String(), nullable=False),
+    Column("partner_id", String(), nullable=False),
+    Column("kind", String(), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_case_events_partner_id", "partner_id", "id"),
+    Index("ix_case_events_case", "case_id"),
 )

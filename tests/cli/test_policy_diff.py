@@ -25,6 +25,7 @@ from gateway.store import FieldEntry, RecordKind
 from gateway.store.database import Database
 from tests.cli.policy_samples import edit, write_policy
 from tests.integration.harness import gateway_config
+from tests.integration.helpers import accept
 from tests.store.factories import event
 
 
@@ -331,7 +332,9 @@ async def _fill_log(old: Path, keys: Path, db_url: str) -> None:
     police_director, ggz = client("police", "case_director"), client("ggz", "chain_partner")
     try:
         case_id = (await police.register_case(SUBJECT, "code_rood", reason=REASON, goal=GOAL,
-                                              invitees=["zvh"])).case_id
+                                              invitees=["zvh"],
+                                              casusregie_partner="police")).case_id
+        await accept(director, case_id)
         await director.change_phase(case_id, "registration", "triage")
         await director.change_phase(case_id, "triage", "case_meeting")
         asked = ["subject.name", "subject.bsn", "case.notes"]

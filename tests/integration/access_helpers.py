@@ -32,7 +32,7 @@ from gateway.store.holds import Hold
 from gateway.store.merkle import leaf_hash, verify_inclusion
 from gateway.store.text_keys import TextKeyStore
 from tests.integration.harness import ROLES, Harness
-from tests.integration.helpers import register
+from tests.integration.helpers import accept, register
 
 # A second subject; valid BSN (passes the eleven test), invented like the first.
 OTHER = common_pb2.SubjectIdentity(
@@ -251,6 +251,7 @@ async def two_subjects(harness: Harness) -> Scenario:
     housing = harness.client("housing", role="chain_partner")
     try:
         case_a1 = await register(police, ("zvh", "ggz", "municipality"))
+        await accept(director, case_a1)
         await director.change_phase(case_a1, "registration", "triage")
         # A non-participant asks whether the subject is known; every source answers.
         await housing.triage(case_a1)

@@ -22,7 +22,7 @@ from gateway.crypto.layout import GatewayKeyPaths
 from gateway.crypto.sealing import BOUND_SEAL_FORMAT_VERSION, SEAL_FORMAT_VERSION
 from gateway.server.app import start_gateway
 from tests.integration.harness import ROLES, Harness, gateway_config
-from tests.integration.helpers import register, to_case_meeting
+from tests.integration.helpers import accept, register, to_case_meeting
 from tests.integration.relay import RequestRewrite, ResponseRewrite, tls_relay
 
 DISCLOSE = "/ketenpoort.v1.ExchangeService/RequestDisclosure"
@@ -71,6 +71,7 @@ async def _two_cases(harness: Harness, phase: str = "case_meeting") -> tuple[str
     cases = (await register(police), await register(police))
     for case_id in cases:
         if phase == "triage":
+            await accept(director, case_id)
             await director.change_phase(case_id, "registration", "triage")
         else:
             await to_case_meeting(director, case_id)

@@ -16,6 +16,7 @@ from adapters.client import PartnerClient
 from gateway.api.v1 import exchange_pb2, exchange_pb2_grpc
 from gateway.cli.demo_data import SUBJECT
 from tests.integration.harness import Harness
+from tests.integration.helpers import accept
 
 
 def _b64(data: bytes) -> str:
@@ -157,6 +158,7 @@ async def test_each_call_is_judged_by_its_own_token(harness: Harness) -> None:
 
     police, director = harness.client("police"), harness.client("zvh")
     case = await police.register_case(SUBJECT, "code_rood", reason="r", invitees=["zvh"])
+    await accept(director, case.case_id)
 
     async def change(client: PartnerClient) -> grpc.StatusCode:
         try:
@@ -165,8 +167,8 @@ async def test_each_call_is_judged_by_its_own_token(harness: Harness) -> None:
             return exc.code()
         return grpc.StatusCode.OK
 
-    # Only the ZVH's process director may change the phase; police, calling at the same
-    # time through the same wrapper, may not.
+    # Only the ZVH's process director holding the procesregie may change the phase; police,
+    # calling at the same time through the same wrapper, may not.
     codes = await asyncio.gather(change(police), change(director), change(police))
     assert codes == [
         grpc.StatusCode.PERMISSION_DENIED,

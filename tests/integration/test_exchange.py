@@ -9,7 +9,7 @@ from gateway.api.v1 import common_pb2, exchange_pb2
 from gateway.cli.demo_data import SOURCE_RECORDS, SUBJECT
 from gateway.core import AccessRequest, Effect
 from tests.integration.harness import Harness
-from tests.integration.helpers import register, to_case_meeting
+from tests.integration.helpers import accept, register, to_case_meeting
 
 
 async def test_register_invite_note_and_phase(harness: Harness) -> None:
@@ -22,6 +22,7 @@ async def test_register_invite_note_and_phase(harness: Harness) -> None:
     assert reg.participants[0] == "police"
     assert set(reg.participants) == {"police", "zvh", "veilig-thuis"}
 
+    await accept(director, reg.case_id)
     invited = await director.invite(reg.case_id, "ggz")
     assert "ggz" in invited.participants
 
@@ -41,7 +42,7 @@ async def test_register_invite_note_and_phase(harness: Harness) -> None:
         for r in harness.gateway.log.list_records(case_id=reg.case_id)
         if r.event.kind == "refusal"
     ]
-    assert [(e.partner_id, e.refusal_code) for e in refusals] == [("police", "role_not_allowed")]
+    assert [(e.partner_id, e.refusal_code) for e in refusals] == [("police", "not_procesregisseur")]
 
 
 async def test_registration_input_is_validated(harness: Harness) -> None:
@@ -222,6 +223,7 @@ async def test_break_glass_needs_a_justification_and_is_flagged(harness: Harness
 async def test_triage_hit_no_hit(harness: Harness) -> None:
     police, director = harness.client("police"), harness.client("zvh")
     case_id = await register(police)
+    await accept(director, case_id)
     await director.change_phase(case_id, "registration", "triage")
     answer = await director.triage(case_id)
     hits = {h.partner_type: h for h in answer.hits}

@@ -20,7 +20,7 @@ from gateway.core import CompiledPolicy
 from gateway.store.audit_event import RecordKind, format_time
 from gateway.store.audit_log import LogRecord
 from tests.integration.harness import Harness, running_harness
-from tests.integration.helpers import register
+from tests.integration.helpers import accept, register
 
 EXPORTED = [RecordKind.DISCLOSURE, RecordKind.TRIAGE]
 RELEASED = {"disclosed", "masked"}
@@ -61,6 +61,7 @@ async def _fill(harness: Harness, clock: Clock) -> Periods:
     director, ggz = harness.client("zvh"), harness.client("ggz", user_ref="ggz-3")
     starts = [clock.now]
     case_id = await register(police, ("zvh", "ggz"))
+    await accept(director, case_id)
     await director.change_phase(case_id, "registration", "triage")
     await police.triage(case_id)
     await director.change_phase(case_id, "triage", "case_meeting")

@@ -24,7 +24,7 @@ from gateway.store.tables import case_entries, metadata, text_keys
 from gateway.store.text_keys import TextKeyStore
 from tests.integration.access_helpers import hold_reason, place_hold
 from tests.integration.harness import Harness, running_harness
-from tests.integration.helpers import register
+from tests.integration.helpers import accept, register
 
 CASE_REASON = "Lopend onderzoek naar de broer; inzage schaadt het onderzoek (PV 2026-114)."
 ALL_CASES_REASON = "Getuigenbescherming tot de zitting; niets over deze persoon vrijgeven."
@@ -149,6 +149,7 @@ async def test_free_texts_are_encrypted_readable_in_the_product_and_shredded_wit
     }
 
     # 3. The case's retention ends: its texts go with it; the hold on every case stays.
+    await accept(director, case_id)
     await director.change_phase(case_id, "registration", "closure")
     clock.now += timedelta(days=DAYS + 1)
     retention = harness.gateway.retention

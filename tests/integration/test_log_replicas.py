@@ -20,7 +20,7 @@ from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
 from gateway.server.config import shipped_policy_dir
 from gateway.store import RecordKind
-from tests.integration.helpers import register, to_case_meeting
+from tests.integration.helpers import accept, register, to_case_meeting
 from tests.integration.log_accounting import (
     PHASE,
     PURPOSE,
@@ -123,6 +123,7 @@ async def _load(replicas: list[ServeProcess], keys: Path) -> list[Answer]:
         meeting = await register(police[0])
         await to_case_meeting(director[1], meeting)
         asked = await register(police[1])
+        await accept(director[0], asked)
         await director[0].change_phase(asked, "registration", "triage")
         served: dict[int, int] = {}  # record seq -> the replica that answered
         jobs = [disclosure(police[n % 2], meeting, served, n % 2) for n in range(DISCLOSURES)]

@@ -44,6 +44,7 @@ from gateway.server.app import Gateway, start_gateway
 from gateway.server.policy_reload import ReloadResult, SettledChange, policy_snapshot
 from gateway.store.audit_log import LogRecord
 from tests.integration.harness import dev_registry, gateway_config
+from tests.integration.helpers import accept
 from tests.policy_fixtures import VALID as FIXTURE_POLICY
 
 REQUESTER = "police"
@@ -250,6 +251,7 @@ async def open_case(env: Running, s: Scenario) -> tuple[PartnerClient, str]:
         registered = await requester.register_case(
             SUBJECT, "code_rood", reason=REASON, goal=GOAL, invitees=[s.director]
         )
+        await accept(director, registered.case_id)
         await director.change_phase(registered.case_id, INITIAL_PHASE, s.phase)
     finally:
         await director.close()

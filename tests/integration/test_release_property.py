@@ -37,7 +37,7 @@ from gateway.core.model import ZVH_SOURCE
 from gateway.core.transforms import TRANSFORMS
 from gateway.server.app import Gateway, start_gateway
 from tests.integration.harness import gateway_config
-from tests.integration.helpers import register
+from tests.integration.helpers import accept, register
 
 REGISTRANT = "police"
 DIRECTOR = "zvh"
@@ -103,6 +103,7 @@ async def world(tmp_path: Path, dev_keys: Path,
     cases: dict[str, str] = {}
     for target in PHASES:
         case_id = await register(clients[REGISTRANT], everyone)
+        await accept(clients[DIRECTOR], case_id)
         for before, after in zip(PHASES, PHASES[1:PHASES.index(target) + 1], strict=False):
             await clients[DIRECTOR].change_phase(case_id, before, after)
         cases[target] = case_id

@@ -22,7 +22,7 @@ from gateway.store import CaseRepository, RecordKind
 from gateway.store.audit_event import format_time
 from gateway.store.tables import case_entries
 from tests.integration.harness import Harness, gateway_config, running_harness
-from tests.integration.helpers import register
+from tests.integration.helpers import accept, register
 
 DAYS = 730  # the default retention_days_after_closure
 
@@ -80,10 +80,12 @@ async def test_a_case_closed_longer_ago_than_retention_is_shredded_and_refused(
     police, director = harness.client("police"), harness.client("zvh")
     old = await register(police, ("zvh", "ggz"))
     await police.add_to_case_file(old, "case.notes", "Neighbours heard shouting at night.")
+    await accept(director, old)
     await director.change_phase(old, "registration", "closure")
     open_case = await register(police)
     clock.advance(DAYS - 365)
     recent = await register(police)
+    await accept(director, recent)
     await director.change_phase(recent, "registration", "closure")
     clock.advance(366)  # `old` closed 731 days ago, `recent` 366
     entries_of_old = entry_count(harness, old)
@@ -156,6 +158,7 @@ async def test_the_gateway_shreds_on_its_own_every_interval(
         harness = Harness(gateway, dev_keys, {}, shipped_policy, url, config.registry_path)
         police, director = harness.client("police"), harness.client("zvh")
         case_id = await register(police)
+        await accept(director, case_id)
         await director.change_phase(case_id, "registration", "closure")
         clock.advance(DAYS + 1)
         registry = gateway.metrics.registry

@@ -15,7 +15,7 @@ from gateway.core import CompiledPolicy
 from gateway.store import AuditLog, CaseRepository, RecordKind, create_engine_for
 from gateway.store.tables import case_entries, cases
 from tests.integration.harness import running_harness
-from tests.integration.helpers import register
+from tests.integration.helpers import accept, register
 
 
 @pytest.fixture
@@ -27,6 +27,7 @@ async def closed_long_ago(
     async with running_harness(db_url, dev_keys, shipped_policy, clock=lambda: past) as harness:
         police = harness.client("police")
         closed, still_open = await register(police), await register(police)
+        await accept(harness.client("zvh"), closed)
         await harness.client("zvh").change_phase(closed, "registration", "closure")
     yield closed, still_open
 

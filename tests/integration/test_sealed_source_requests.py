@@ -33,7 +33,7 @@ from gateway.registry.files import entry_path, read_entry, write_entry
 from gateway.server.app import Gateway, start_gateway
 from gateway.server.config import SourceEndpoint
 from tests.integration.harness import ROLES, Harness, gateway_config
-from tests.integration.helpers import register
+from tests.integration.helpers import accept, register
 from tests.integration.wire_tap import WireTap
 
 PURPOSE, MEETING = "analysis_and_plan", "case_meeting"
@@ -63,6 +63,7 @@ def sample(gateway: Gateway, partner: str, sealing: str) -> float:
 async def test_a_disclosure_and_a_triage_reach_every_source_sealed(harness: Harness) -> None:
     police, director = harness.client("police"), harness.client("zvh")
     case_id = await register(police, ("zvh", "ggz"))
+    await accept(director, case_id)
     await director.change_phase(case_id, "registration", "triage")
     triage = await director.triage(case_id)
     hits = {h.partner_type: h for h in triage.hits}
@@ -107,6 +108,7 @@ async def test_nothing_of_the_subject_crosses_the_wire_to_a_source(
     caplog.set_level(logging.DEBUG)
     police, director = harness.client("police"), harness.client("zvh")
     case_id = await register(police, ("zvh", "ggz"))
+    await accept(director, case_id)
     await director.change_phase(case_id, "registration", "triage")
     await director.triage(case_id)
     await director.change_phase(case_id, "triage", MEETING)
@@ -136,6 +138,7 @@ async def test_a_rotated_partner_key_is_sealed_to_from_the_next_request(
     old = harness.gateway.registry.sealing_keys["ggz"].key_id
     police, director = harness.client("police"), harness.client("zvh")
     case_id = await register(police, ("zvh", "ggz"))
+    await accept(director, case_id)
     await director.change_phase(case_id, "registration", "triage")
     await director.triage(case_id)
     assert lookups(tap)[-1].sealed.recipient_key_id == old
@@ -233,6 +236,7 @@ async def test_without_a_registered_key_a_source_is_asked_in_clear_only_where_al
         ]
         police, director = clients
         case_id = await register(police, ("zvh",))
+        await accept(director, case_id)
         await director.change_phase(case_id, "registration", "triage")
         hits = {h.partner_type: h for h in (await director.triage(case_id)).hits}
         for client in clients:

@@ -41,6 +41,7 @@ from gateway.crypto.submissions import GatewayPublicKey, SubmissionBinding, seal
 from gateway.server.app import Gateway, gateway_client_tls, start_gateway
 from gateway.store.audit_log import RecordKind
 from tests.integration.harness import ROLES, SOURCE_PARTNERS, gateway_config
+from tests.integration.helpers import accept
 from tests.key_statements import answer as signed_answer
 
 REGISTER = "ExchangeService/RegisterCase"
@@ -144,6 +145,7 @@ def reasons(exc: grpc.aio.AioRpcError) -> list[str]:
 
 
 async def to_case_meeting(director: PartnerClient, case_id: str) -> None:
+    await accept(director, case_id)
     await director.change_phase(case_id, "registration", "triage")
     await director.change_phase(case_id, "triage", "case_meeting")
 
@@ -425,6 +427,7 @@ async def test_a_triage_answer_is_sealed_to_the_caller_and_opened_by_the_client(
         police, director = g.client("police"), g.client("zvh")
         case_id = (await police.register_case(SUBJECT, "code_rood", reason=REASON,
                                               invitees=["zvh"])).case_id
+        await accept(director, case_id)
         await director.change_phase(case_id, "registration", "triage")
 
         raw = await director.triage_raw(case_id)
@@ -475,6 +478,7 @@ async def test_no_submitted_or_fetched_value_appears_in_server_log_lines(
         case_id = (await police.register_case(SUBJECT, "code_rood", reason=REASON, goal=GOAL,
                                               invitees=["zvh"])).case_id
         await director.add_to_case_file(case_id, "case.notes", NOTE)
+        await accept(director, case_id)
         await director.change_phase(case_id, "registration", "triage")
         await director.triage(case_id)
         await director.change_phase(case_id, "triage", "case_meeting")

@@ -40,7 +40,7 @@ from gateway.registry.edits import revoke_certificate
 from gateway.registry.files import entry_path, read_entry, write_entry
 from gateway.server.app import gateway_client_tls
 from tests.integration.harness import Harness, running_harness
-from tests.integration.helpers import register
+from tests.integration.helpers import accept, register
 
 FORGED_ROLE = "informant"
 POLICE_FIELD = "police.weapon_flag"
@@ -61,6 +61,7 @@ async def _harness(
 async def _triage_case(harness: Harness) -> tuple[str, PartnerClient]:
     police, director = harness.client("police"), harness.client("zvh")
     case_id = await register(police)
+    await accept(director, case_id)
     await director.change_phase(case_id, "registration", "triage")
     return case_id, director
 

@@ -11,7 +11,7 @@ from gateway.api.v1 import common_pb2
 from gateway.core import CompiledPolicy
 from gateway.store.audit_event import RecordKind
 from tests.integration.harness import running_harness
-from tests.integration.helpers import register
+from tests.integration.helpers import accept, register
 
 # Only the police and GGZ run a source system; the shipped policy knows ten partner types
 # whose systems hold fields of the record.
@@ -30,6 +30,7 @@ async def test_partner_types_without_a_source_are_not_asked_and_make_triage_inco
         police, director = harness.client("police"), harness.client("zvh")
         municipality = harness.client("municipality")
         case_id = await register(police)
+        await accept(director, case_id)
         await director.change_phase(case_id, "registration", "triage")
 
         answer = await director.triage(case_id)

@@ -152,7 +152,11 @@ def test_driver_errors_become_store_errors(engine: Engine, cases: CaseRepository
 def test_statement_parameters_are_hidden(engine: Engine) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    insert = text("INSERT INTO cases VALUES ('c1', :s, 't', 'p', 'r', :t, NULL, :k, NULL, NULL)")
+    insert = text(
+        "INSERT INTO cases (case_id, subject_pseudonym, case_type, phase, registered_by, "
+        "created_at, closed_at, wrapped_data_key, shredded_at) "
+        "VALUES ('c1', :s, 't', 'p', 'r', :t, NULL, :k, NULL)"
+    )
     values = {"s": "ps-first", "t": T0.replace(tzinfo=None), "k": b"k"}
     with engine.begin() as conn:
         conn.execute(insert, values)
