@@ -27,6 +27,7 @@ from gateway.broker.persons import (
     PersonInput,
     validate_person,
 )
+from gateway.broker.regie import OPEN_INTAKE, is_casusregisseur, is_procesregisseur
 from gateway.broker.request_ids import ADD_PERSON, RequestIds
 from gateway.core import CompiledPolicy
 from gateway.crypto.pseudonym import is_valid_bsn, normalise_bsn, subject_pseudonym
@@ -40,11 +41,16 @@ from gateway.store.request_ids import PriorRequest
 
 
 def _may_change_persons(who: Principal, case: CaseRow) -> bool:
-    """Whether ``who`` may add, remove or identify persons of ``case``: any participant.
+    """Whether ``who`` may add, remove or identify persons of ``case``: the holder of its
+    procesregie or casusregie acting as such, or, until the ZVH has taken the case on at
+    intake, the partner that registered it (completing its own registration).
 
-    The one place this is decided, so that a stricter rule (only the case's process
-    director) replaces this function alone."""
-    return who.partner_id in case.participants
+    The one place this is decided."""
+    if who.partner_id not in case.participants:
+        return False
+    if is_procesregisseur(case, who) or is_casusregisseur(case, who):
+        return True
+    return case.intake in OPEN_INTAKE and who.partner_id == case.registered_by
 
 
 class CasePersons:
@@ -210,7 +216,7 @@ class CasePersons:
         if _may_change_persons(who, case):
             return case
         code = "not_participant" if who.partner_id not in case.participants else (
-            "role_not_allowed"
+            "not_regisseur"
         )
         # Logged under the case's own pseudonym: a refusal names no person of the case.
         seq = await self._casefile._log_refusal(who, trace, policy, case, code)
