@@ -19,6 +19,7 @@ from gateway.api.v1 import common_pb2, exchange_pb2, plan_pb2
 from gateway.cli.demo_data import GOAL, REASON, SUBJECT
 from gateway.store.tables import case_meetings, cases, plan_actions
 from tests.integration.harness import Harness, running_harness
+from tests.integration.helpers import accept
 from tests.integration.plan_helpers import (
     Clock,
     PlanCaller,
@@ -49,9 +50,17 @@ class PlanGateway:
     housing: PlanCaller
 
     async def register(self, invitees: tuple[str, ...] = ("zvh", "ggz", "housing")) -> str:
+        # The general approach: every partner type of the covenant is on its table.
         response: exchange_pb2.RegisterCaseResponse = await self.police.client.register_case(
-            SUBJECT, "code_rood", reason=REASON, goal=GOAL, invitees=list(invitees)
+            SUBJECT,
+            "general",
+            reason=REASON,
+            goal=GOAL,
+            invitees=list(invitees),
+            casusregie_partner="police",
         )
+        # The ZVH's process director takes the case on, and with it the procesregie.
+        await accept(self.zvh.client, response.case_id)
         return response.case_id
 
     async def to_case_meeting(self, case_id: str) -> None:
@@ -146,12 +155,15 @@ async def test_a_meeting_is_planned_recorded_and_its_minutes_stay_encrypted(
     other = await plan.housing("ListMeetings", plan_pb2.ListMeetingsRequest(case_id=case_id))
     assert other.meetings[0].recorded and not other.meetings[0].decisions
 
-    # The minutes are a case-file field the policy releases.
+    # The minutes are a case-file field the policy releases: a chain partner gets their
+    # start (truncated to 280 characters), as the shipped policy says.
     await plan.to_case_meeting(case_id)
     opened = await plan.ggz.client.request_disclosure(
         case_id, "analysis_and_plan", "case_meeting", fields=["case.meeting_minutes"]
     )
-    assert opened.values["case.meeting_minutes"] == MINUTES
+    shown = opened.values["case.meeting_minutes"]
+    assert shown != MINUTES and MINUTES.startswith(shown.rstrip("…"))
+    assert len(shown) <= 281
 
     # A meeting is recorded once.
     again = plan.zvh(
