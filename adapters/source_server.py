@@ -55,8 +55,9 @@ LOOKUP_SUBJECT = "SourceService/LookupSubject"
 
 @dataclass(frozen=True)
 class SubjectRecord:
-    """What one partner system holds about one person; ``name``, ``date_of_birth`` (full)
-    and ``reference`` (this partner's own number) find a person asked about without a BSN."""
+    """What one partner system holds about one person; ``name`` with ``date_of_birth`` (full)
+    or ``postcode``, and ``reference`` (this partner's own number) find a person asked about
+    without a BSN."""
 
     bsn: str
     role: str
@@ -64,6 +65,7 @@ class SubjectRecord:
     name: str = ""
     date_of_birth: str = ""
     reference: str = ""
+    postcode: str = ""
 
 
 # The identifiers a SubjectIdentity can carry, by name.
@@ -191,21 +193,32 @@ class InMemoryBackend:
 
     def find(self, identity: common_pb2.SubjectIdentity) -> SubjectRecord | None:
         """By BSN when one came; else by this partner's own reference; else by name and a
-        date of birth that agrees as far as it goes (1984 matches 1984-03-07)."""
+        date of birth that agrees as far as it goes (1984 matches 1984-03-07); else by name
+        and postcode (a landlord knows its tenants by name and address, not by BSN)."""
         if identity.bsn:
             return self.records.get(identity.bsn)
         for record in self.records.values():
             if identity.reference and record.reference == identity.reference:
                 return record
-        if not (identity.name and identity.date_of_birth):
+        if not identity.name:
             return None
+        name = identity.name.casefold()
         for record in self.records.values():
-            if (
-                record.name.casefold() == identity.name.casefold()
-                and record.date_of_birth.startswith(identity.date_of_birth)
+            if record.name.casefold() != name:
+                continue
+            if identity.date_of_birth and record.date_of_birth.startswith(
+                identity.date_of_birth
+            ):
+                return record
+            if identity.postcode and record.postcode and _postcode(record.postcode) == _postcode(
+                identity.postcode
             ):
                 return record
         return None
+
+
+def _postcode(text: str) -> str:
+    return "".join(text.split()).upper()
 
 
 class SourceServicer(source_pb2_grpc.SourceServiceServicer):

@@ -154,8 +154,13 @@ def for_source(
 
 
 def has_identifier(subject: Subject) -> bool:
-    """Whether a source could look for the person at all with what it may be given."""
-    return bool(subject.bsn or subject.reference or (subject.name and subject.date_of_birth))
+    """Whether a source could look for the person at all with what it may be given: a BSN,
+    its own reference, or a name with a date of birth or a postcode."""
+    return bool(
+        subject.bsn
+        or subject.reference
+        or (subject.name and (subject.date_of_birth or subject.postcode))
+    )
 
 
 def identified_by(person: PersonInput) -> IdentifiedBy:

@@ -121,8 +121,12 @@ SOURCE_RECORDS: dict[str, SubjectRecord] = {
             "mun.area_ban": "Area ban around the shelter in Hengelo until 2027-02-15",
         },
     ),
+    # The landlord is given no BSN (policies/partners.yaml, identifiers): it finds its tenant
+    # by name and postcode.
     "housing_corporation": SubjectRecord(
         bsn=SUBJECT.bsn,
+        name=SUBJECT.name,
+        postcode=SUBJECT.postcode,
         role="tenant",
         fields={
             "housing.eviction_risk": "Four months of rent arrears; eviction hearing pending",
