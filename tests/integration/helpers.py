@@ -9,12 +9,16 @@ from gateway.cli.demo_data import GOAL, REASON, SUBJECT
 INTAKE_REASON = "fits the ZVH's criteria"
 
 
-async def register(police: PartnerClient, invitees: tuple[str, ...] = ("zvh",)) -> str:
-    """Register the demo subject's case; the registering partner takes the casusregie, so a
-    ``case_director`` role claim of its counts on the case."""
+async def register(
+    police: PartnerClient, invitees: tuple[str, ...] = ("zvh",), approach: str = "general"
+) -> str:
+    """Register the demo subject's case under ``approach`` (the general one, whose table holds
+    every partner type); the registering partner takes the casusregie, so a ``case_director``
+    role claim of its counts on the case."""
     response: exchange_pb2.RegisterCaseResponse = await police.register_case(
         SUBJECT,
-        "code_rood",
+        "",
+        approach=approach,
         reason=REASON,
         goal=GOAL,
         invitees=list(invitees),

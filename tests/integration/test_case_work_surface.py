@@ -37,7 +37,7 @@ async def test_list_cases_shows_a_partner_exactly_its_cases(harness: Harness) ->
     police, director = harness.client("police"), harness.client("zvh")
     municipality = harness.client("municipality")
     housing = harness.client("housing", "chain_partner")
-    mine = [await register(police) for _ in range(3)]
+    mine = [await register(police, approach="code_rood") for _ in range(3)]
     theirs = (await municipality.register_case(SUBJECT, "", reason=REASON)).case_id
     shared = (
         await municipality.register_case(SUBJECT, "", reason=REASON, invitees=["police"])
@@ -70,7 +70,7 @@ async def test_list_cases_shows_a_partner_exactly_its_cases(harness: Harness) ->
 
 async def test_get_case_shows_participants_regie_and_persons(harness: Harness) -> None:
     police, director = harness.client("police"), harness.client("zvh")
-    case_id = await register(police, ("zvh", "ggz"))
+    case_id = await register(police, ("zvh", "ggz"), approach="code_rood")
     await accept(director, case_id)
     detail = await police.cases.get_case(case_id)
     assert list(detail.participants) == ["police", "ggz", "zvh"]
@@ -81,8 +81,9 @@ async def test_get_case_shows_participants_regie_and_persons(harness: Harness) -
     assert detail.case.casusregie.partner_id == "police"
     assert detail.case.registered_by == "police"
     assert detail.case.assigned_to_me
-    # case_persons rows appear as the persons branch writes them; none are written here.
-    assert list(detail.persons) == []
+    # The one person the registration named, by id and role only.
+    [person] = detail.persons
+    assert person.role_in_case == "subject" and person.person_id.startswith("p_")
 
 
 async def test_the_event_stream_delivers_invitations_and_phase_changes(

@@ -15,7 +15,7 @@ from tests.integration.helpers import accept, register, to_case_meeting
 async def test_register_invite_note_and_phase(harness: Harness) -> None:
     police, director = harness.client("police"), harness.client("zvh")
     reg = await police.register_case(
-        SUBJECT, "code_rood", reason="acute danger", invitees=["zvh", "veilig-thuis"]
+        SUBJECT, "general", reason="acute danger", invitees=["zvh", "veilig-thuis"]
     )
     assert reg.case_id.startswith("c_")
     assert reg.phase == "registration"

@@ -249,7 +249,7 @@ async def open_case(env: Running, s: Scenario) -> tuple[PartnerClient, str]:
     director = env.client(s.director, PHASE_DIRECTOR_ROLE)
     try:
         registered = await requester.register_case(
-            SUBJECT, "code_rood", reason=REASON, goal=GOAL, invitees=[s.director]
+            SUBJECT, "general", reason=REASON, goal=GOAL, invitees=[s.director]
         )
         await accept(director, registered.case_id)
         await director.change_phase(registered.case_id, INITIAL_PHASE, s.phase)
