@@ -19,6 +19,7 @@ from gateway.cli.main import main
 from gateway.server.app import start_gateway
 from gateway.server.config import load_config
 from gateway.store.db import create_engine_for
+from gateway.store.migrations import head_revision
 from gateway.store.tables import case_persons, cases
 from tests.fixtures.v0_1_0.load import CASE_IDS, copy_data_dir, load_database, write_config
 
@@ -50,7 +51,7 @@ def test_a_v0_1_0_database_is_refused_until_upgraded(
 
     assert main(["db", "upgrade", "--config", config]) == 0
     out = capsys.readouterr().out
-    assert "upgraded from revision 0001_v0_1_0 (release v0.1.0) to 0002_persons" in out
+    assert f"upgraded from revision 0001_v0_1_0 (release v0.1.0) to {head_revision()}" in out
     assert "ran 0002_persons: Persons of a case" in out
 
     assert main(["db", "status", "--config", config]) == 0
@@ -92,7 +93,7 @@ def test_db_commands_say_in_one_line_what_is_wrong(
     assert main(["db", "status", "--db", fresh]) == 0
     assert "empty database" in capsys.readouterr().out
     assert main(["db", "upgrade", "--db", fresh]) == 0
-    assert "new database created at revision 0002_persons" in capsys.readouterr().out
+    assert f"new database created at revision {head_revision()}" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(

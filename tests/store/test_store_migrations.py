@@ -135,7 +135,19 @@ def test_a_v0_1_0_database_is_refused_then_upgraded_in_place(db_url: str) -> Non
         assert "0002_persons" in line and "ketenpoort db upgrade --config <file>" in line
         log_before = _log_digest(engine)
         with engine.connect() as conn:
-            old_cases = {r.case_id: r for r in conn.execute(select(cases)).all()}
+            # Only the columns v0.1.0 had: the table's newer ones are not there yet.
+            old_cases = {
+                r.case_id: r
+                for r in conn.execute(
+                    select(
+                        cases.c.case_id,
+                        cases.c.subject_pseudonym,
+                        cases.c.registered_by,
+                        cases.c.created_at,
+                        cases.c.shredded_at,
+                    )
+                ).all()
+            }
             entry_count = len(conn.execute(select(case_entries.c.entry_id)).all())
 
         done = upgrade_schema(engine)
@@ -205,6 +217,10 @@ def test_an_upgrade_leaves_sqlite_foreign_keys_on(tmp_path: Path) -> None:
         engine.dispose()
 
 
+# One past the newest shipped revision, as the next release would name it.
+NEW_REVISION = f"{int(head_revision()[:4]) + 1:04d}_copy_cases"
+
+
 @pytest.fixture
 def scripts_with_a_new_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the migrations with one more revision dropped into versions/, as a later
@@ -212,16 +228,16 @@ def scripts_with_a_new_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     changes), which every other case table refers to with ON DELETE CASCADE."""
     scripts = tmp_path / "migrations"
     shutil.copytree(SCRIPT_LOCATION, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0003_copy_cases.py").write_text(
+    (scripts / "versions" / f"{NEW_REVISION}.py").write_text(
         '"""Test revision: copy the cases table."""\n'
         "import sqlalchemy as sa\n"
         "from alembic import op\n\n"
-        'revision = "0003_copy_cases"\n'
+        f'revision = "{NEW_REVISION}"\n'
         f"down_revision = {head_revision()!r}\n\n\n"
         "def upgrade() -> None:\n"
         '    with op.batch_alter_table("cases", recreate="always") as batch:\n'
-        '        batch.add_column(sa.Column("approach", sa.String(), nullable=False,'
-        ' server_default="general"))\n',
+        '        batch.add_column(sa.Column("test_marker", sa.String(), nullable=False,'
+        ' server_default="copied"))\n',
         encoding="utf-8",
     )
     monkeypatch.setattr(migrations, "SCRIPT_LOCATION", scripts)
@@ -239,16 +255,17 @@ def test_a_revision_dropped_into_versions_runs_and_a_table_copy_keeps_the_rows_b
     try:
         with engine.connect() as conn:
             entries = conn.execute(select(func.count()).select_from(case_entries)).scalar()
-        assert schema_status(engine).pending == ("0002_persons", "0003_copy_cases")
+        pending = schema_status(engine).pending
+        assert pending[0] == "0002_persons" and pending[-1] == NEW_REVISION
         done = upgrade_schema(engine)
-        assert done.ran == ("0002_persons", "0003_copy_cases")
+        assert done.ran == pending
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(case_entries)).scalar() == entries
             assert conn.execute(select(func.count()).select_from(case_persons)).scalar() == len(
                 CASE_IDS
             )
-            approaches = conn.execute(text("SELECT DISTINCT approach FROM cases")).scalars()
-            assert list(approaches) == ["general"]
+            markers = conn.execute(text("SELECT DISTINCT test_marker FROM cases")).scalars()
+            assert list(markers) == ["copied"]
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
