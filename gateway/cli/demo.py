@@ -16,7 +16,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,14 @@ from adapters.source_requests import RequestOpening, SourceKeyRing
 from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
 from gateway.api.v1 import cases_pb2, common_pb2, exchange_pb2
 from gateway.cli.demo_data import GOAL, REASON, SOURCE_RECORDS, SUBJECT
-from gateway.core import AccessRequest, CompiledPolicy, Effect, apply_transform
+from gateway.core import (
+    About,
+    AccessRequest,
+    CompiledPolicy,
+    Effect,
+    FieldDecision,
+    apply_transform,
+)
 from gateway.crypto._pem import load_ed25519_public_key
 from gateway.crypto.devkeys import init_dev_keys, load_partner_private_keys
 from gateway.crypto.keystore import Keystore
@@ -71,6 +78,9 @@ REGISTRATION_VALUES = {
     "case.reason": REASON,
     "case.goal": GOAL,
 }
+# The case the demo plays: Code Rood, about one person in the role "subject".
+APPROACH = "code_rood"
+SUBJECT_ROLE = "subject"
 SYMBOL = {Effect.DISCLOSE: "D", Effect.MASK: "M", Effect.WITHHOLD: "·"}
 
 
@@ -236,7 +246,7 @@ async def _play(demo: Demo) -> None:
     reg = await c["police"].register_case(
         SUBJECT,
         "",
-        approach="code_rood",
+        approach=APPROACH,
         reason=REASON,
         goal=GOAL,
         invitees=["veilig-thuis"],
@@ -415,7 +425,8 @@ async def _disclose(
 ) -> OpenedDisclosure:
     client = demo.clients[partner]
     answer = await client.request_disclosure(case_id, purpose, phase, justification=justification)
-    expected = demo.policy.decide(
+    expected_fields = _expected_fields(
+        demo.policy,
         AccessRequest(
             partner_id=partner,
             role=ACTORS[partner],
@@ -423,13 +434,15 @@ async def _disclose(
             phase=phase,
             participant=True,
             justification=justification,
-        )
+            approach=APPROACH,
+        ),
     )
+    released = tuple(d for d in expected_fields if d.effect is not Effect.WITHHOLD)
     got = {f.field: f for f in answer.response.fields}
     record = {f.field: f for f in answer.record.fields}
     column: dict[str, str] = {}
     problems: list[str] = []
-    for d in expected.fields:
+    for d in expected_fields:
         outcome = got.get(d.field)
         if outcome is None or _effect_of(outcome.outcome) is not d.effect:
             problems.append(f"{d.field}: outcome differs from the policy")
@@ -447,9 +460,9 @@ async def _disclose(
             and record[d.field].availability == common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE
         ):
             column[d.field] += "!"
-    problems += _check_sources(demo, answer, expected.released)
+    problems += _check_sources(demo, answer, released)
     demo.table[(partner, purpose)] = column
-    shown = sum(1 for d in expected.fields if d.effect is not Effect.WITHHOLD)
+    shown = len(released)
     suffix = (
         f"; incomplete: {', '.join(answer.response.unavailable_sources)} down"
         if answer.response.incomplete
@@ -457,11 +470,22 @@ async def _disclose(
     )
     demo.checks.check(
         not problems,
-        f"{partner} / {purpose}: {shown} of {len(expected.fields)} fields released, "
+        f"{partner} / {purpose}: {shown} of {len(expected_fields)} fields released, "
         f"sealed answer opened, values as the policy says{suffix}"
         + ("" if not problems else " — " + "; ".join(problems[:3])),
     )
     return answer
+
+
+def _expected_fields(policy: CompiledPolicy, request: AccessRequest) -> tuple[FieldDecision, ...]:
+    """What the policy says of every field for the case's one person: fields about a person
+    decided for the subject's role in the case, fields about the case for the case."""
+    for_case = policy.decide(request).fields
+    for_person = policy.decide(replace(request, person_role=SUBJECT_ROLE)).fields
+    return tuple(
+        p if policy.field(c.field).about is About.PERSON else c
+        for c, p in zip(for_case, for_person, strict=True)
+    )
 
 
 def _check_value(
@@ -565,6 +589,8 @@ def _triage_role_ok(demo: Demo, shown: str, actual: str) -> bool:
             phase="triage",
             participant=True,
             fields=("triage.role",),
+            approach=APPROACH,
+            person_role=SUBJECT_ROLE,
         )
     ).fields[0]
     return shown == (actual if expected.effect is Effect.DISCLOSE else "")
