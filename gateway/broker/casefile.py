@@ -44,6 +44,7 @@ from gateway.broker.regie import (
     initial_casusregie,
     is_procesregisseur,
     registration_approach,
+    takes_part,
     zvh_partners,
 )
 from gateway.broker.request_ids import ADD_TO_CASE_FILE, REGISTER_CASE, RequestIds
@@ -495,7 +496,7 @@ class CaseFile:
         refusal logged under the request's policy."""
         case = await self.get_case(case_id)
         await self.refuse_if_shredded(who, trace, policy, case)
-        if who.partner_id in case.participants:
+        if takes_part(case, who):
             return case
         seq = await self._log_refusal(who, trace, policy, case, "not_participant")
         raise Refused(

@@ -47,7 +47,7 @@ from gateway.broker.persons import (
     identifiers_for,
 )
 from gateway.broker.records import OUTCOME_OF_EFFECT, decision_event, event
-from gateway.broker.regie import effective_role
+from gateway.broker.regie import effective_role, takes_part
 from gateway.broker.sealed_record import ReleasedValue, encode_record
 from gateway.broker.sealed_triage import encode_triage_answer
 from gateway.broker.sources import FetchContext, Subject
@@ -435,7 +435,7 @@ class Disclosures:
             role=effective_role(case, who),
             purpose=inp.purpose,
             phase=inp.phase,
-            participant=who.partner_id in case.participants,
+            participant=takes_part(case, who),
             fields=inp.fields,
             justification=inp.justification,
             break_glass_minutes=break_glass_minutes,

@@ -82,6 +82,13 @@ def assigned_to(case: CaseRow, who: Principal) -> bool:
     return holds_procesregie(case, who) or holds_casusregie(case, who)
 
 
+def takes_part(case: CaseRow, who: Principal) -> bool:
+    """Whether the caller takes part in the case: invited, registering, or the ZVH, which
+    takes part in every case (also in one registered before the ZVH was added to each case
+    at registration, so that its process director can take it on at intake)."""
+    return who.partner_id in case.participants or who.partner_type == ZVH_PARTNER_TYPE
+
+
 def effective_role(case: CaseRow, who: Principal) -> str:
     """The role the call acts in on this case (see the module docstring)."""
     if who.role == PROCESS_DIRECTOR:

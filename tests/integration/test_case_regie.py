@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from sqlalchemy import delete
 
 from adapters.client import PartnerClient
 from gateway.api.v1 import cases_pb2
@@ -13,6 +14,7 @@ from gateway.cli.demo_data import REASON, SUBJECT
 from gateway.store import RecordKind
 from gateway.store.audit_event import encode_event
 from gateway.store.audit_log import LogRecord
+from gateway.store.tables import case_participants
 from tests.integration.harness import Harness
 from tests.integration.helpers import accept, register
 
@@ -238,3 +240,25 @@ async def _close(*clients: PartnerClient) -> None:
     for client in clients:
         await client.close()
 
+
+
+async def test_the_zvh_takes_on_a_case_registered_before_it_was_added_to_every_case(
+    harness: Harness,
+) -> None:
+    """A case from before this release lists no ZVH participant: its process director still
+    takes part, accepts it at intake and then invites."""
+    police, director = harness.client("police"), harness.client("zvh")
+    case_id = (await police.register_case(SUBJECT, "", reason=REASON)).case_id
+    with harness.gateway.engine.begin() as conn:
+        conn.execute(
+            delete(case_participants).where(
+                case_participants.c.case_id == case_id, case_participants.c.partner_id == "zvh"
+            )
+        )
+    await accept(director, case_id)
+    await director.invite(case_id, "ggz")
+    assert [r.event.partner_id for r in records(harness, case_id, RecordKind.INTAKE_DECISION)] == [
+        "zvh"
+    ]
+    # Taking part is not a right of every partner: one never invited is still refused.
+    await denied(harness.client("probation").cases.get_case(case_id))
