@@ -375,3 +375,50 @@ async def test_a_case_registered_before_cases_had_persons_is_still_answered(
     assert answer.values_of("").get("police.incidents")
     (record,) = [r for r in records_of(harness, case_id, "disclosure")]
     assert record.event.subject_pseudonym == pseudonym
+
+
+async def test_a_childs_identity_reaches_child_protection_and_not_the_housing_corporation(
+    harness: Harness,
+) -> None:
+    police, director = harness.client("police"), harness.client("zvh")
+    registered = await police.register_case_raw(
+        exchange_pb2.RegisterCaseRequest(
+            persons=family(), approach="general", reason=REASON, goal=GOAL,
+            invitees=["zvh", "rvdk", "housing"],
+        )
+    )
+    case_id = registered.case_id
+    perpetrator, _, child, _ = (p.person_id for p in registered.persons)
+    await to_case_meeting(director, case_id)
+    rvdk = harness.client("rvdk", role="chain_partner")
+    housing = harness.client("housing", role="chain_partner")
+    try:
+        for_rvdk = await rvdk.request_disclosure(
+            case_id, "analysis_and_plan", "case_meeting", fields=["subject.name"]
+        )
+        for_housing = await housing.request_disclosure(
+            case_id, "analysis_and_plan", "case_meeting", fields=["subject.name"]
+        )
+    finally:
+        await rvdk.close()
+        await housing.close()
+
+    def outcome(answer: object, person_id: str) -> int:
+        [found] = [f for f in answer.response.fields  # type: ignore[attr-defined]
+                   if f.person_id == person_id and f.field == "subject.name"]
+        return int(found.outcome)
+
+    def value(answer: object, person_id: str) -> str | None:
+        for f in answer.record.fields:  # type: ignore[attr-defined]
+            if f.person_id == person_id and f.field == "subject.name":
+                return str(f.value)
+        return None
+
+    # The child's name: to child protection ...
+    assert outcome(for_rvdk, child) == common_pb2.OUTCOME_DISCLOSED
+    assert value(for_rvdk, child) == "Tim de Vries"
+    # ... never to the landlord, which still learns its tenant's name.
+    assert outcome(for_housing, child) == common_pb2.OUTCOME_WITHHELD
+    assert value(for_housing, child) is None
+    assert "Tim de Vries" not in for_housing.record.SerializeToString().decode("utf-8", "replace")
+    assert outcome(for_housing, perpetrator) != common_pb2.OUTCOME_WITHHELD
