@@ -331,7 +331,7 @@ async def _fill_log(old: Path, keys: Path, db_url: str) -> None:
     police, director = client("police", "chain_partner"), client("zvh", "process_director")
     police_director, ggz = client("police", "case_director"), client("ggz", "chain_partner")
     try:
-        case_id = (await police.register_case(SUBJECT, "code_rood", reason=REASON, goal=GOAL,
+        case_id = (await police.register_case(SUBJECT, "general", reason=REASON, goal=GOAL,
                                               invitees=["zvh"],
                                               casusregie_partner="police")).case_id
         await accept(director, case_id)

@@ -314,7 +314,10 @@ def test_classified_text_never_reaches_a_partner_without_a_ground(
         for d in cell.fields:
             if d.effect is Effect.WITHHOLD or not d.field.startswith("case."):
                 continue
-            assert not d.field.endswith(".confidential"), cell
+            # Confidential text is let through to the partners working the case, so that its
+            # author gets it back; the gateway gives each entry to its author only.
+            if d.field.endswith(".confidential"):
+                assert cell.role in {"chain_partner", "case_director", "process_director"}
             if d.field.endswith(".health"):
                 assert cell.partner_type in health_types, (cell.key, d.field)
             if d.field.endswith(".criminal"):

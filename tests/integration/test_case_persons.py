@@ -17,7 +17,7 @@ from gateway.core import CompiledPolicy
 from gateway.crypto.pseudonym import subject_pseudonym
 from gateway.store.cases import CaseRepository
 from tests.integration.harness import Harness, running_harness
-from tests.integration.helpers import to_case_meeting
+from tests.integration.helpers import accept, to_case_meeting
 
 VICTIM_BSN = "111222333"
 
@@ -43,8 +43,8 @@ async def register_persons(
 ) -> exchange_pb2.RegisterCaseResponse:
     return await police.register_case_raw(
         exchange_pb2.RegisterCaseRequest(
-            persons=persons, case_type="code_rood", reason=REASON, goal=GOAL,
-            invitees=["zvh"], request_id=request_id,
+            persons=persons, approach="general", reason=REASON, goal=GOAL,
+            invitees=["zvh"], request_id=request_id, casusregie_partner="police",
         )
     )
 
@@ -120,6 +120,7 @@ async def test_persons_without_a_bsn_are_triaged_and_a_partner_not_chosen_is_not
     registered = await register_persons(police, family()[1:])
     case_id = registered.case_id
     victim = registered.persons[0].person_id
+    await accept(director, case_id)
     await director.change_phase(case_id, "registration", "triage")
     lookups = {p: s.servicer.lookups for p, s in harness.sources.items()}
 
@@ -172,7 +173,7 @@ async def test_a_source_never_receives_a_bsn_its_partner_type_may_not_hold(
     harness = no_bsn_harness
     police, director = harness.client("police"), harness.client("zvh")
     case_id = (await police.register_case(
-        SUBJECT, "code_rood", reason=REASON, goal=GOAL, invitees=["zvh"]
+        SUBJECT, "general", reason=REASON, goal=GOAL, invitees=["zvh"]
     )).case_id
     await to_case_meeting(director, case_id)
     await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
@@ -277,7 +278,7 @@ async def test_invalid_persons_are_refused_by_name(
 ) -> None:
     async with harness.client("police") as police:
         request = exchange_pb2.RegisterCaseRequest(
-            persons=persons, case_type="code_rood", reason=REASON,
+            persons=persons, case_type="general", reason=REASON,
         )
         if subject is not None:
             request.subject.CopyFrom(subject)
@@ -293,7 +294,7 @@ async def test_the_client_registers_persons_and_adds_one_sealed(
     harness = no_bsn_harness
     async with harness.client("police") as police, harness.client("zvh") as director:
         registered = await police.register_case(
-            None, "code_rood", reason=REASON, goal=GOAL, invitees=["zvh"], persons=family()[:2],
+            None, "general", reason=REASON, goal=GOAL, invitees=["zvh"], persons=family()[:2],
         )
         case_id = registered.case_id
         child = common_pb2.PersonInput(role_in_case="child", reference="POL-2026-77")
@@ -305,6 +306,7 @@ async def test_the_client_registers_persons_and_adds_one_sealed(
             r.event.subject_pseudonym for r in records_of(harness, case_id, "person_added")
             if dict(r.event.detail).get("entry_id") == added.person.person_id
         )
+        await accept(director, case_id)
         await director.change_phase(case_id, "registration", "triage")
         lookups_before = list(harness.sources["police"].servicer.lookups_seen)
         answer = await director.triage(
