@@ -89,6 +89,14 @@ class CaseClient:
         )
         return response
 
+    async def escalate(self, case_id: str, reason: str) -> cases_pb2.EscalateResponse:
+        """Reopen the case's break-glass window at a new acute moment (procesregisseur)."""
+        request = cases_pb2.EscalateRequest(case_id=case_id, reason=reason)
+        response: cases_pb2.EscalateResponse = await self._stub.Escalate(
+            request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
+        )
+        return response
+
     async def change_approach(
         self, case_id: str, approach: str, reason: str
     ) -> cases_pb2.ChangeApproachResponse:

@@ -21,10 +21,16 @@ from datetime import datetime
 from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.casefile import CLOSING_PHASE, MAX_TEXT_CHARS, CaseFile
+from gateway.broker.casefile import CLOSING_PHASE, ESCALATION_FIELD, MAX_TEXT_CHARS, CaseFile
 from gateway.broker.completion import run_to_completion
 from gateway.broker.context import BrokerContext
-from gateway.broker.errors import CaseShredded, InvalidRequest, Refused, StateChanged
+from gateway.broker.errors import (
+    CaseShredded,
+    InvalidRequest,
+    PhaseMismatch,
+    Refused,
+    StateChanged,
+)
 from gateway.broker.regie import (
     OPEN_INTAKE,
     ZVH_PARTNER_TYPE,
@@ -190,6 +196,29 @@ class CaseWork:
         detail = detail_of(**{"from": case.approach, "to": approach, "entry_id": entry.entry_id})
         return await self._change(who, trace, policy, case, store, RecordKind.APPROACH_CHANGE,
                                   detail)
+
+    async def escalate(
+        self, who: Principal, trace: TraceContext, case_id: str, reason: str
+    ) -> CaseChange:
+        """A new acute moment in the case: the procesregisseur reopens its break-glass window
+        (Code Rood is worked in escalations, each needing immediate intervention)."""
+        _check_reason(reason, required=True)
+        policy = self._ctx.policy.current
+        case = await self._casefile.participating_case(who, trace, policy, case_id, "escalate")
+        await self._casefile.require_procesregisseur(who, trace, policy, case, "escalates")
+        if not _has_break_glass(policy, case.approach):
+            raise PhaseMismatch(
+                f"approach {case.approach!r} has no break-glass purpose: nothing to reopen"
+            )
+        entry = self._entry(case, ESCALATION_FIELD, reason, who)
+        add = self._ctx.cases.add_entries
+
+        async def store() -> CaseRow:
+            await asyncio.to_thread(add, case.case_id, [entry])
+            return case
+
+        return await self._change(who, trace, policy, case, store, RecordKind.ESCALATION,
+                                  detail_of(entry_id=entry.entry_id))
 
     # -- regie ----------------------------------------------------------------------------
 
@@ -361,6 +390,13 @@ class CaseWork:
 
     def _reason_entries(self, case: CaseRow, reason: str, who: Principal) -> list[EntryRow]:
         return [self._entry(case, REGIE_REASON_FIELD, reason, who)] if reason.strip() else []
+
+
+def _has_break_glass(policy: CompiledPolicy, approach_id: str) -> bool:
+    approach = policy.approach(approach_id)
+    return any(
+        p.break_glass and approach.uses(p.id) for p in policy.purposes.values()
+    )
 
 
 def _check_reason(reason: str, *, required: bool) -> None:

@@ -99,6 +99,8 @@ ACCUMULATING_FIELDS = frozenset({"case.plan_actions", "case.action_owners"}) | a
     {"case.notes", "case.meeting_minutes"}
 )
 JUSTIFICATION_FIELD = "case.justification"
+# Why a case escalated (CaseService.Escalate): an entry reopens the break-glass window.
+ESCALATION_FIELD = "case.escalation_reason"
 MAX_TEXT_CHARS = 20_000
 MAX_CASE_ID_CHARS = 64
 _CASE_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")

@@ -34,7 +34,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.casefile import JUSTIFICATION_FIELD, CaseFile, PersonIdentity
+from gateway.broker.casefile import (
+    ESCALATION_FIELD,
+    JUSTIFICATION_FIELD,
+    CaseFile,
+    PersonIdentity,
+)
 from gateway.broker.context import BrokerContext, SealingKey
 from gateway.broker.errors import InvalidRequest, PhaseMismatch, RecipientKeyMissing, Refused
 from gateway.broker.fetching import Ask, SourceObserver, fetch_per_person, lookup_per_person
@@ -461,13 +466,25 @@ class Disclosures:
         return decision
 
     def _break_glass_minutes(self, snap: CaseSnapshot) -> int | None:
-        """Whole minutes since the case's first break-glass justification, if it has one.
+        """Whole minutes since the break-glass window of the case opened, if it did.
 
         Break-glass access is a window for the case, opened by its first justified use
-        (whoever made it); the policy's max_duration_minutes closes it.
+        (whoever made it); the policy's max_duration_minutes closes it. An escalation by the
+        procesregisseur (CaseService.Escalate) reopens it: the window then opens again with
+        the first justified use after the newest escalation.
         """
-        first = next((e.created_at for e in snap.entries if e.field == JUSTIFICATION_FIELD),
-                     None)
+        escalated = max(
+            (e.created_at for e in snap.entries if e.field == ESCALATION_FIELD), default=None
+        )
+        first = next(
+            (
+                e.created_at
+                for e in snap.entries
+                if e.field == JUSTIFICATION_FIELD
+                and (escalated is None or e.created_at >= escalated)
+            ),
+            None,
+        )
         if first is None:
             return None
         if first.tzinfo is None:

@@ -166,6 +166,18 @@ class CaseService(cases_pb2_grpc.CaseServiceServicer):
 
         return await serve_call("ChangeApproach", context, self._metrics, work)
 
+    async def Escalate(  # noqa: N802
+        self, request: cases_pb2.EscalateRequest, context: Ctx
+    ) -> cases_pb2.EscalateResponse:
+        async def work() -> cases_pb2.EscalateResponse:
+            rc = request_context.current()
+            change = await self._work.escalate(
+                rc.principal, rc.trace, request.case_id, request.reason
+            )
+            return cases_pb2.EscalateResponse(log_seq=change.log_seq)
+
+        return await serve_call("Escalate", context, self._metrics, work)
+
     async def TransferRegie(  # noqa: N802
         self, request: cases_pb2.TransferRegieRequest, context: Ctx
     ) -> cases_pb2.RegieResponse:

@@ -78,6 +78,9 @@ class RecordKind(StrEnum):
     # A regie (procesregie, casusregie) handed to another holder, or given back to the
     # previous one: detail names the regie and the new holder (partner id, user reference).
     REGIE_TRANSFER = "regie_transfer"
+    # An escalation of an acute case reopened its break-glass window: detail names the
+    # case-file entry holding the reason, never the reason.
+    ESCALATION = "escalation"
     REGIE_RETURN = "regie_return"
 
 

@@ -17,10 +17,11 @@ import pytest
 
 from gateway.core import CompiledPolicy
 from tests.integration.harness import Harness, running_harness
-from tests.integration.helpers import register
+from tests.integration.helpers import accept, register
 
 PURPOSE = "acute_safety"
 JUSTIFICATION = "Threat of violence tonight; children at home."
+ESCALATION = "He is back at the address despite the restraining order."
 
 
 @dataclass
@@ -91,3 +92,54 @@ async def test_a_case_without_break_glass_use_has_no_window_yet(
     answer = await police.request_disclosure(case_id, PURPOSE, "registration",
                                              justification=JUSTIFICATION)
     assert answer.values
+
+
+async def test_an_escalation_reopens_the_window_for_one_more_period(
+        gateway_on_clock: Harness, clock: Clock) -> None:
+    harness = gateway_on_clock
+    limit = harness.policy.purpose(PURPOSE).max_duration_minutes
+    assert limit is not None
+    police, director = harness.client("police"), harness.client("zvh")
+    vt = harness.client("veilig-thuis")
+    case_id = await register(police, ("zvh", "veilig-thuis"), approach="code_rood")
+    await accept(director, case_id)
+    await vt.request_disclosure(case_id, PURPOSE, "registration", justification=JUSTIFICATION)
+    clock.advance(limit)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await vt.request_disclosure(case_id, PURPOSE, "registration",
+                                    justification=JUSTIFICATION)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    # Only the procesregisseur escalates; the police's case-director claim does not suffice.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await police.cases.escalate(case_id, ESCALATION)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    escalated = await director.cases.escalate(case_id, ESCALATION)
+
+    # A new acute moment: the next justified use opens the window again, for one period.
+    clock.advance(5)
+    reopened = await vt.request_disclosure(case_id, PURPOSE, "registration",
+                                           justification=JUSTIFICATION)
+    assert reopened.values and reopened.response.log_seq > escalated.log_seq
+    clock.advance(limit)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await vt.request_disclosure(case_id, PURPOSE, "registration",
+                                    justification=JUSTIFICATION)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    records = harness.gateway.log.list_records(case_id=case_id)
+    [escalation] = [r.event for r in records if r.event.kind == "escalation"]
+    assert escalation.partner_id == "zvh" and ESCALATION not in str(escalation)
+    # Both openings are break-glass disclosures queued for the privacy officer's review.
+    assert sum(1 for r in records if r.event.kind == "disclosure" and r.event.break_glass) == 2
+
+
+async def test_an_approach_without_break_glass_has_nothing_to_reopen(
+        gateway_on_clock: Harness) -> None:
+    harness = gateway_on_clock
+    police, director = harness.client("police"), harness.client("zvh")
+    case_id = await register(police, ("zvh",), approach="verward_gedrag")
+    await accept(director, case_id)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await director.cases.escalate(case_id, ESCALATION)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
