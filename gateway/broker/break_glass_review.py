@@ -17,11 +17,10 @@ from datetime import datetime
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import AlreadyEnded, CaseNotFound, InvalidRequest, choice_of
 from gateway.broker.free_texts import FreeTexts, SealedText
+from gateway.broker.log_events import AuditEvent, LogRecord, RecordKind, detail_of
 from gateway.broker.log_positions import log_position
 from gateway.broker.records import event
 from gateway.crypto.free_text import KeyScope, TextClass, TextKind
-from gateway.store.audit_event import AuditEvent, RecordKind, detail_of
-from gateway.store.audit_writer import LogRecord
 from gateway.store.errors import CaseNotFound as CaseNotFoundInStore
 from gateway.store.errors import CaseShredded
 from gateway.store.reviews import (

@@ -20,6 +20,7 @@ from gateway.broker.casefile import CaseFile, PersonRef, _entry
 from gateway.broker.completion import run_to_completion
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import InvalidRequest, PersonNotFound, PersonStateConflict, Refused
+from gateway.broker.log_events import RecordKind, detail_of
 from gateway.broker.persons import (
     MAX_PERSON_ID_CHARS,
     MAX_PERSONS,
@@ -31,8 +32,6 @@ from gateway.broker.regie import OPEN_INTAKE, is_casusregisseur, is_procesregiss
 from gateway.broker.request_ids import ADD_PERSON, RequestIds
 from gateway.core import CompiledPolicy
 from gateway.crypto.pseudonym import is_valid_bsn, normalise_bsn, subject_pseudonym
-from gateway.store.audit_event import detail_of
-from gateway.store.audit_log import RecordKind
 from gateway.store.cases import CaseRow, PersonRow
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.errors import PersonConflict

@@ -39,11 +39,10 @@ from gateway.broker.errors import (
 )
 from gateway.broker.holds import parse_until
 from gateway.broker.ids import new_id
+from gateway.broker.log_events import LogRecord, RecordKind, detail_of
 from gateway.broker.text_classes import classification_of, classified_field
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.envelope import DataKey, field_aad
-from gateway.store.audit_event import detail_of, format_time
-from gateway.store.audit_log import LogRecord, RecordKind
 from gateway.store.case_plan import (
     ActionFinished,
     ActionNotFound,
@@ -57,6 +56,7 @@ from gateway.store.case_plan import (
 from gateway.store.cases import CaseRow, EntryRow
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.errors import PhaseConflict
+from gateway.tlog.notes import format_time
 
 MINUTES_FIELD = "case.meeting_minutes"
 PLAN_ACTIONS_FIELD = "case.plan_actions"

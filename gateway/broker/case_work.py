@@ -25,6 +25,7 @@ from gateway.broker.casefile import CLOSING_PHASE, MAX_TEXT_CHARS, CaseFile
 from gateway.broker.completion import run_to_completion
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import CaseShredded, InvalidRequest, Refused, StateChanged
+from gateway.broker.log_events import RecordKind, detail_of
 from gateway.broker.regie import (
     OPEN_INTAKE,
     ZVH_PARTNER_TYPE,
@@ -35,7 +36,6 @@ from gateway.broker.regie import (
     is_zvh_director,
 )
 from gateway.core import CompiledPolicy, UnknownPartner
-from gateway.store.audit_event import RecordKind, detail_of
 from gateway.store.case_work import (
     CaseListing,
     CasePersonRow,

@@ -32,6 +32,7 @@ from gateway.broker.errors import (
 )
 from gateway.broker.free_texts import FreeTexts
 from gateway.broker.ids import new_id
+from gateway.broker.log_events import RecordKind, detail_of
 from gateway.broker.persons import (
     PERSON_FIELDS,
     PersonInput,
@@ -64,8 +65,6 @@ from gateway.crypto.envelope import (
 )
 from gateway.crypto.free_text import KeyScope, TextClass, TextKind
 from gateway.crypto.pseudonym import person_pseudonym, subject_pseudonym
-from gateway.store.audit_event import detail_of
-from gateway.store.audit_log import RecordKind
 from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow, PersonRow
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.errors import PhaseConflict

@@ -11,12 +11,13 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.log_events import LogRecord, RecordKind
 from gateway.broker.records import event
 from gateway.broker.sources import Source
 from gateway.core import CompiledPolicy
 from gateway.crypto.envelope import KekLookup
 from gateway.crypto.keystore import KeyEncryptionKey
-from gateway.store.audit_log import AuditLog, LogRecord, RecordKind
+from gateway.store.audit_log import AuditLog
 from gateway.store.cases import CaseRepository
 from gateway.store.snapshots import CaseSnapshots
 

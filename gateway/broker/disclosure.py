@@ -39,6 +39,7 @@ from gateway.broker.context import BrokerContext, SealingKey
 from gateway.broker.errors import InvalidRequest, PhaseMismatch, RecipientKeyMissing, Refused
 from gateway.broker.fetching import Ask, SourceObserver, fetch_per_person, lookup_per_person
 from gateway.broker.ids import new_id
+from gateway.broker.log_events import FieldEntry, RecordKind, detail_of
 from gateway.broker.persons import (
     about_person,
     check_person_ids,
@@ -70,8 +71,6 @@ from gateway.crypto.sealing import (
     seal,
     seal_triage,
 )
-from gateway.store.audit_event import detail_of
-from gateway.store.audit_log import FieldEntry, RecordKind
 from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow, IdentifiedBy, PersonRow
 
 log = logging.getLogger("ketenpoort.broker")

@@ -34,17 +34,17 @@ from datetime import UTC, datetime
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import InvalidRequest, Refused, choice_of
+from gateway.broker.log_events import AuditEvent, FieldEntry, LogRecord, RecordKind, detail_of
 from gateway.broker.log_positions import log_position
 from gateway.broker.records import event
 from gateway.core import CompiledPolicy, UnknownPartner
-from gateway.store.audit_event import AuditEvent, FieldEntry, RecordKind, detail_of, format_time
-from gateway.store.audit_writer import LogRecord
 from gateway.store.partner_export import (
     RELEASED_OUTCOMES,
     ExportScope,
     ExportView,
     PartnerExportStore,
 )
+from gateway.tlog.notes import format_time
 
 DEFAULT_PAGE = 500
 MAX_PAGE = 1000

@@ -40,14 +40,14 @@ from gateway.broker.errors import (
 )
 from gateway.broker.free_texts import FreeTexts, SealedText
 from gateway.broker.ids import new_id
+from gateway.broker.log_events import RecordKind, detail_of
 from gateway.broker.subjects import NO_SUCH_PERSON, Subjects, check_person_ids
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.free_text import KeyScope, TextClass, TextKind
-from gateway.store.audit_event import detail_of, format_time
-from gateway.store.audit_log import RecordKind
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.holds import ALL_CASES, Hold, HoldStore
 from gateway.store.persons import PersonDirectory
+from gateway.tlog.notes import format_time
 
 MAX_REASON_CHARS = 2000
 MAX_HOLD_YEARS = 5

@@ -22,9 +22,10 @@ from datetime import datetime, timedelta
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.casefile import CLOSING_PHASE
 from gateway.broker.ids import random_hex
+from gateway.broker.log_events import AuditEvent, RecordKind, detail_of
 from gateway.broker.records import event
-from gateway.store.audit_event import AuditEvent, RecordKind, detail_of, format_time
 from gateway.store.retention import DEFAULT_PAGE, CaseShredder, DueCase
+from gateway.tlog.notes import format_time
 
 # The ZVH keeps the case file, so the ZVH shreds it; no person acts, so the role says system.
 SYSTEM_PRINCIPAL = Principal(

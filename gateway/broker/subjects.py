@@ -19,8 +19,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from gateway.broker.errors import CaseNotFound, InvalidRequest
+from gateway.broker.log_events import PERSON_ID_TYPE, SUBJECT_ID_TYPE
 from gateway.crypto.pseudonym import subject_pseudonym
-from gateway.store.audit_event import PERSON_ID_TYPE, SUBJECT_ID_TYPE
 from gateway.store.persons import PersonDirectory, PersonLink, pseudonyms_of
 
 __all__ = [

@@ -29,15 +29,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, func, select
 
-from gateway.store.audit_event import (
+from gateway.broker.log_events import (
     AuditEvent,
     Availability,
     EventStatus,
     FieldEntry,
     FieldOutcome,
+    LogRecord,
     RecordKind,
-    parse_event,
 )
+from gateway.store.audit_event import parse_event
 from gateway.store.audit_proofs import (
     ConsistencyProofData,
     InclusionProofData,
@@ -54,13 +55,7 @@ from gateway.store.audit_verify import (
     VerifyResult,
     verify_chain,
 )
-from gateway.store.audit_writer import (
-    ChainWriter,
-    CheckpointPolicy,
-    EncodedEvent,
-    LogRecord,
-    WriterSession,
-)
+from gateway.store.audit_writer import ChainWriter, CheckpointPolicy, EncodedEvent, WriterSession
 from gateway.store.checkpoints import (
     Checkpoint,
     CheckpointError,

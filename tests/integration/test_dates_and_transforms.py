@@ -16,9 +16,9 @@ import pytest
 
 from gateway.api.v1 import common_pb2
 from gateway.broker.casefile import JUSTIFICATION_FIELD, _entry
+from gateway.broker.log_events import RecordKind
 from gateway.cli.demo_data import GOAL, REASON, SUBJECT
 from gateway.crypto.envelope import WrappedKey, unwrap_data_key
-from gateway.store.audit_log import RecordKind
 from gateway.store.cases import CaseRepository
 from tests.integration.harness import Harness
 from tests.integration.helpers import register
