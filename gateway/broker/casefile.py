@@ -612,7 +612,7 @@ class CaseFile:
     async def snapshot(self, case_id: str) -> CaseSnapshot:
         """The case and its entries in one read; what a disclosure or triage needs."""
         check_case_id(case_id)
-        snap = await self._ctx.snapshots.read(case_id)
+        snap = await self._ctx.reader.read(case_id)
         if snap is None:
             raise CaseNotFound(f"no case {case_id!r}")
         return snap

@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 
 from gateway.broker.case_events import CaseEventSink
 from gateway.broker.case_plan_access import procesregie_partners
+from gateway.broker.ports import CaseLookup
 from gateway.core import CompiledPolicy
 from gateway.store.case_plan import CasePlanStore, Notice
-from gateway.store.cases import CaseRepository
 
 log = logging.getLogger("ketenpoort.plan")
 
@@ -38,7 +38,7 @@ class PlanMonitor:
     def __init__(
         self,
         store: CasePlanStore,
-        cases: CaseRepository,
+        cases: CaseLookup,
         events: CaseEventSink,
         policy: Callable[[], CompiledPolicy],
         *,

@@ -329,7 +329,7 @@ async def start_gateway(
     ctx = BrokerContext(
         policy=holder,
         cases=CaseRepository(engine, bell),
-        snapshots=snapshots,
+        reader=snapshots,
         log=audit,
         keystore=keys,
         sealing_keys=lambda: partners.current.sealing_keys,

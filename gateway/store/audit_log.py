@@ -31,10 +31,6 @@ from sqlalchemy import Engine, func, select
 
 from gateway.broker.log_events import (
     AuditEvent,
-    Availability,
-    EventStatus,
-    FieldEntry,
-    FieldOutcome,
     LogRecord,
     RecordKind,
 )
@@ -68,9 +64,7 @@ from gateway.store.sqlite_checkpoint import WalCheckpointer, is_sqlite_file
 from gateway.store.tables import audit_log, log_head
 
 __all__ = [
-    "AuditEvent",
     "AuditLog",
-    "Availability",
     "BatchStats",
     "ChainHead",
     "Checkpoint",
@@ -79,11 +73,6 @@ __all__ = [
     "InclusionProofData",
     "ProofUnavailable",
     "VerifiedPrefix",
-    "EventStatus",
-    "FieldEntry",
-    "FieldOutcome",
-    "LogRecord",
-    "RecordKind",
     "VerifyResult",
     "parse_event",
 ]
