@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.casefile import CaseFile
+from gateway.broker.case_access import CaseAccess
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import InvalidRequest
 from gateway.store.case_events import CaseEventRow, CaseEventStore
@@ -64,7 +64,6 @@ class CaseEvents:
     def __init__(
         self,
         ctx: BrokerContext,
-        casefile: CaseFile,
         store: CaseEventStore,
         *,
         poll_s: float = DEFAULT_POLL_S,
@@ -73,7 +72,7 @@ class CaseEvents:
         if poll_s <= 0:
             raise ValueError("poll_s must be positive")
         self._ctx = ctx
-        self._casefile = casefile
+        self._access = CaseAccess(ctx)
         self._store = store
         self._poll_s = poll_s
         self._closing = asyncio.Event()
@@ -98,7 +97,7 @@ class CaseEvents:
             raise InvalidRequest("after_event_id must be 0 or more")
         if case_id:
             policy = self._ctx.policy.current
-            await self._casefile.participating_case(who, trace, policy, case_id, "watch")
+            await self._access.participating_case(who, trace, policy, case_id, "watch")
         bell = self._store.bell.listen()
         try:
             cursor = after_id

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.case_access import CaseAccess
 from gateway.broker.casefile import CLOSING_PHASE, MAX_TEXT_CHARS, CaseFile
 from gateway.broker.completion import run_to_completion
 from gateway.broker.context import BrokerContext
@@ -112,6 +113,7 @@ class CaseWork:
     ) -> None:
         self._ctx = ctx
         self._casefile = casefile
+        self._access = CaseAccess(ctx)
         self._store = store
         self._parts = tuple(detail_parts)
 
@@ -125,7 +127,7 @@ class CaseWork:
             raise InvalidRequest(f"decision must be one of {', '.join(INTAKE_OF_DECISION)}")
         _check_reason(reason, required=True)
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "decide the intake of"
         )
         if not is_zvh_director(who):
@@ -165,10 +167,10 @@ class CaseWork:
         _check_reason(reason, required=True)
         policy = self._ctx.policy.current
         check_approach(policy, approach)
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "change the approach of"
         )
-        await self._casefile.require_procesregisseur(
+        await self._access.require_procesregisseur(
             who, trace, policy, case, "changes the approach of"
         )
         if approach == case.approach:
@@ -204,7 +206,7 @@ class CaseWork:
     ) -> CaseChange:
         _check_reason(reason, required=False)
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "hand on a regie of"
         )
         await self._may_hand_on(who, trace, policy, case, regie)
@@ -237,7 +239,7 @@ class CaseWork:
     ) -> CaseChange:
         _check_reason(reason, required=False)
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "return a regie of"
         )
         await self._may_hand_on(who, trace, policy, case, regie)
@@ -271,7 +273,7 @@ class CaseWork:
         """The procesregie is handed on by its holder only; the casusregie by its holder or
         the procesregisseur."""
         if regie is RegieKind.PROCESREGIE:
-            await self._casefile.require_procesregisseur(
+            await self._access.require_procesregisseur(
                 who, trace, policy, case, "hands on the procesregie of"
             )
         elif not (is_procesregisseur(case, who) or is_casusregisseur(case, who)):
@@ -304,7 +306,7 @@ class CaseWork:
 
     async def get_case(self, who: Principal, trace: TraceContext, case_id: str) -> CaseDetail:
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(who, trace, policy, case_id, "view")
+        case = await self._access.participating_case(who, trace, policy, case_id, "view")
         persons = await asyncio.to_thread(self._store.persons, case.case_id)
         parts = {part.name: await part.read(case, who) for part in self._parts}
         return CaseDetail(case, tuple(persons), parts)
@@ -327,7 +329,7 @@ class CaseWork:
             except StateConflict as exc:
                 raise StateChanged("the case changed meanwhile; read it again") from exc
             except StoreCaseShredded:
-                seq = await self._casefile.log_refusal(who, trace, policy, case, "case_shredded")
+                seq = await self._access.log_refusal(who, trace, policy, case, "case_shredded")
                 raise CaseShredded("the case's data was deleted", seq) from None
             record = await self._ctx.record(
                 kind,
@@ -353,7 +355,7 @@ class CaseWork:
         code: str,
         message: str,
     ) -> Refused:
-        seq = await self._casefile.log_refusal(who, trace, policy, case, code)
+        seq = await self._access.log_refusal(who, trace, policy, case, code)
         return Refused(code, message, seq)
 
     def _entry(self, case: CaseRow, field_id: str, text: str, who: Principal) -> EntryRow:

@@ -15,7 +15,8 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
-from gateway.broker.casefile import SHREDDED_CODE, SHREDDED_MESSAGE
+from gateway.broker.case_access import SHREDDED_CODE
+from gateway.broker.case_reading import SHREDDED_MESSAGE
 from gateway.broker.log_events import RecordKind
 from gateway.core import CompiledPolicy
 from gateway.server.app import start_gateway
