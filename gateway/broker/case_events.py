@@ -31,7 +31,7 @@ from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.case_access import CaseAccess
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import InvalidRequest
-from gateway.store.case_events import CaseEventRow, CaseEventStore
+from gateway.store.case_events import MAX_PAGE, CaseEventRow
 
 DEFAULT_POLL_S = 1.0
 
@@ -60,11 +60,34 @@ class NoCaseEvents:
         return None
 
 
+class Bell(Protocol):
+    """Wakes the readers of this process after a local change (``EventBell``)."""
+
+    def listen(self) -> asyncio.Event: ...
+
+    def forget(self, event: asyncio.Event) -> None: ...
+
+
+class EventStore(Protocol):
+    """The case events (``gateway.store.case_events.CaseEventStore``). Blocking calls."""
+
+    @property
+    def bell(self) -> Bell: ...
+
+    def publish(
+        self, case_id: str, recipients: Collection[str] | None, kind: str, at: datetime
+    ) -> None: ...
+
+    def read(
+        self, partner_id: str, after_id: int, case_id: str = "", limit: int = MAX_PAGE
+    ) -> list[CaseEventRow]: ...
+
+
 class CaseEvents:
     def __init__(
         self,
         ctx: BrokerContext,
-        store: CaseEventStore,
+        store: EventStore,
         *,
         poll_s: float = DEFAULT_POLL_S,
         wall_clock: Callable[[], float] = time.time,

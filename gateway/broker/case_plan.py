@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.case_access import CaseAccess
@@ -50,7 +50,6 @@ from gateway.store.case_plan import (
     ActionNotFound,
     ActionRow,
     ActionStatus,
-    CasePlanStore,
     MeetingAlreadyRecorded,
     MeetingNotFound,
     MeetingRow,
@@ -121,12 +120,66 @@ class Closed:
     log_seq: int
 
 
+class PlanStore(Protocol):
+    """The plan of a case: meetings, actions, closure (``gateway.store.case_plan``).
+    Blocking calls."""
+
+    def has_person(self, case_id: str, person_id: str) -> bool: ...
+
+    def meetings(self, case_id: str) -> list[MeetingRow]: ...
+
+    def get_meeting(self, case_id: str, meeting_id: str) -> MeetingRow: ...
+
+    def add_meeting(self, meeting: MeetingRow) -> None: ...
+
+    def record_meeting(
+        self,
+        case_id: str,
+        meeting_id: str,
+        *,
+        attended: Sequence[str],
+        decisions_ciphertext: bytes,
+        minutes: EntryRow | None,
+        minutes_classification: str | None,
+        recorded_by: str,
+        recorded_at: datetime,
+    ) -> MeetingRow: ...
+
+    def actions(self, case_id: str) -> list[ActionRow]: ...
+
+    def get_action(self, case_id: str, action_id: str) -> ActionRow: ...
+
+    def add_action(self, action: ActionRow, description: EntryRow) -> None: ...
+
+    def update_action(
+        self,
+        case_id: str,
+        action_id: str,
+        *,
+        status: ActionStatus,
+        note_ciphertext: bytes | None,
+        by: str,
+        at: datetime,
+    ) -> ActionRow: ...
+
+    def close_case(
+        self,
+        case_id: str,
+        *,
+        closing_phase: str,
+        expected_phase: str,
+        category: str,
+        summary: EntryRow,
+        closed_at: datetime,
+    ) -> CaseRow: ...
+
+
 class CasePlan:
     def __init__(
         self,
         ctx: BrokerContext,
         casefile: CaseFile,
-        store: CasePlanStore,
+        store: PlanStore,
         events: CaseEventSink,
     ) -> None:
         self._ctx = ctx

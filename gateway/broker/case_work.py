@@ -15,7 +15,7 @@ import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -40,7 +40,6 @@ from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.store.case_work import (
     CaseListing,
     CasePersonRow,
-    CaseWorkStore,
     Holder,
     ListFilter,
     RegieKind,
@@ -102,12 +101,62 @@ class ListQuery:
     page_token: str = ""
 
 
+class WorkStore(Protocol):
+    """The work surface's reads and changes of a case: intake, approach, regie
+    (``gateway.store.case_work.CaseWorkStore``). Blocking calls; a change whose expected
+    state no longer holds raises ``StateConflict``."""
+
+    def list_cases(self, f: ListFilter) -> CaseListing: ...
+
+    def persons(self, case_id: str) -> list[CasePersonRow]: ...
+
+    def decide_intake(
+        self,
+        case_id: str,
+        *,
+        expected: Collection[str],
+        intake: str,
+        procesregie: Holder | None,
+        close_in_phase: str | None,
+        entry: EntryRow,
+        now: datetime,
+    ) -> CaseRow: ...
+
+    def set_approach(
+        self, case_id: str, *, expected: str, approach: str, entry: EntryRow, now: datetime
+    ) -> CaseRow: ...
+
+    def previous_holder(self, case_id: str, regie: RegieKind) -> Holder: ...
+
+    def transfer_regie(
+        self,
+        case_id: str,
+        regie: RegieKind,
+        *,
+        expected: Holder,
+        to: Holder,
+        entries: Sequence[EntryRow],
+        now: datetime,
+    ) -> CaseRow: ...
+
+    def return_regie(
+        self,
+        case_id: str,
+        regie: RegieKind,
+        *,
+        expected: Holder,
+        previous: Holder,
+        entries: Sequence[EntryRow],
+        now: datetime,
+    ) -> CaseRow: ...
+
+
 class CaseWork:
     def __init__(
         self,
         ctx: BrokerContext,
         casefile: CaseFile,
-        store: CaseWorkStore,
+        store: WorkStore,
         *,
         detail_parts: Sequence[CaseDetailPart] = (),
     ) -> None:

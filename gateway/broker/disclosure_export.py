@@ -31,6 +31,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import InvalidRequest, Refused, choice_of
@@ -42,7 +43,6 @@ from gateway.store.partner_export import (
     RELEASED_OUTCOMES,
     ExportScope,
     ExportView,
-    PartnerExportStore,
 )
 from gateway.tlog.notes import format_time
 
@@ -96,7 +96,7 @@ class Export:
     after_seq: int
     page_size: int
     log_seq: int
-    _store: PartnerExportStore
+    _store: ExportStore
 
     async def pages(self) -> AsyncIterator[ExportPage]:
         after, delivered = self.after_seq, 0
@@ -117,13 +117,23 @@ class Export:
                 return
 
 
+class ExportStore(Protocol):
+    """The log as a partner's export reads it (``gateway.store.partner_export``). Blocking."""
+
+    def count(self, scope: ExportScope, after_seq: int) -> int: ...
+
+    def head_seq(self) -> int: ...
+
+    def page(self, scope: ExportScope, after_seq: int, limit: int) -> list[LogRecord]: ...
+
+
 class DisclosureExports:
     """``policy`` gives the policy in force; ``source_partners`` are the partners the
     configuration names as running a source system (``[[sources]]``)."""
 
     def __init__(
         self,
-        store: PartnerExportStore,
+        store: ExportStore,
         append: Append,
         clock: Callable[[], datetime],
         *,
