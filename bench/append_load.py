@@ -17,7 +17,8 @@ from itertools import count
 
 from loadgen import percentile
 
-from gateway.store import AuditEvent, AuditLog, BatchStats
+from gateway.broker.log_events import AuditEvent
+from gateway.store import AuditLog, BatchStats
 
 WRITER_THREAD = "audit-log-writer"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-from gateway.store.audit_event import SUBJECT_ID_TYPE, AuditEvent, FieldEntry, RecordKind
+from gateway.broker.log_events import SUBJECT_ID_TYPE, AuditEvent, FieldEntry, RecordKind
 
 FIELD_COUNT = 12
 # Cases (each about one subject) the events are spread over. The log's indexes lead with

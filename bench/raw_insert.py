@@ -19,7 +19,8 @@ from typing import Any
 from loadgen import percentile
 from sqlalchemy import Engine
 
-from gateway.store.audit_event import AuditEvent, encode_event_with_time
+from gateway.broker.log_events import AuditEvent
+from gateway.store.audit_event import encode_event_with_time
 from gateway.store.tables import AUDIT_INSERT_COLUMNS, audit_log
 
 BATCH_ROWS = 100

@@ -1,8 +1,12 @@
-"""The policy core stays pure: no transport, storage, file system, process or clock imports."""
+"""The policy core stays pure: no transport, storage, file system, process or clock imports;
+the use cases take no store from the storage layer, only its rows, values and errors."""
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import enum
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +107,95 @@ def test_the_witness_side_loads_no_storage_or_server() -> None:
     assert gateway_imports <= {
         "gateway.api.v1", "gateway.tlog.cosignature", "gateway.tlog.merkle", "gateway.tlog.notes"
     }
+
+
+# What the use cases (gateway/broker) may take from the storage layer: the rows and values
+# the stores hand over, the errors they raise and a few constants. Every store itself reaches
+# the use cases through a protocol (gateway.broker.ports, and beside the use case that needs
+# it), so the use cases run as well on the in-memory fakes of tests/broker.
+BROKER_MAY_IMPORT_FROM_STORE = {
+    "gateway.store.cases": {"CaseRow", "CaseSnapshot", "EntryRow", "IdentifiedBy", "PersonRow"},
+    "gateway.store.errors": {
+        "CaseNotFound", "CaseShredded", "PersonConflict", "PersonNotFound", "PhaseConflict",
+        "StoreError",
+    },
+    "gateway.store.request_ids": {"PriorRequest", "RequestClaim"},
+    "gateway.store.case_events": {"CaseEventRow", "MAX_PAGE"},
+    "gateway.store.case_plan": {
+        "ActionFinished", "ActionNotFound", "ActionRow", "ActionStatus",
+        "MeetingAlreadyRecorded", "MeetingNotFound", "MeetingRow", "Notice",
+    },
+    "gateway.store.case_work": {
+        "CaseListing", "CasePersonRow", "Holder", "ListFilter", "RegieKind", "StateConflict",
+    },
+    "gateway.store.holds": {"ALL_CASES", "Hold"},
+    "gateway.store.partner_export": {"ExportScope", "ExportView", "RELEASED_OUTCOMES"},
+    "gateway.store.persons": {"PersonLink", "pseudonyms_of"},
+    "gateway.store.retention": {"DEFAULT_PAGE", "DueCase", "RecordOf", "ShreddedCase"},
+    "gateway.store.reviews": {
+        "NotBreakGlassDisclosure", "Review", "ReviewAlreadyClosed", "ReviewClosure",
+        "ReviewStatus", "SealedComment", "Verdict",
+    },
+}
+
+
+def _store_imports(path: Path) -> list[tuple[int, str, str]]:
+    """(line, module, name) of every name ``path`` takes from gateway.store."""
+    found: list[tuple[int, str, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name, "*") for alias in node.names
+                         if _forbidden_store(alias.name))
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            module = node.module or ""
+            if module == "gateway" and any(a.name == "store" for a in node.names):
+                found.append((node.lineno, "gateway.store", "*"))
+            elif _forbidden_store(module):
+                found.extend((node.lineno, module, alias.name) for alias in node.names)
+    return found
+
+
+def _forbidden_store(module: str) -> bool:
+    return module == "gateway.store" or module.startswith("gateway.store.")
+
+
+def test_the_use_cases_take_only_rows_values_and_errors_from_the_store() -> None:
+    paths = sorted((ROOT / "gateway" / "broker").glob("*.py"))
+    assert paths, "gateway/broker has no modules"
+    violations = [
+        f"{path.name}:{line}: imports {name} from {module}"
+        for path in paths
+        for line, module, name in _store_imports(path)
+        if name not in BROKER_MAY_IMPORT_FROM_STORE.get(module, set())
+    ]
+    assert not violations, "\n".join(violations)
+
+
+def test_what_the_use_cases_may_import_from_the_store_holds_no_store() -> None:
+    """The allowed names are rows, values, errors, constants and pure helpers: no class that
+    holds a database engine may slip into the list."""
+    for module_name, names in BROKER_MAY_IMPORT_FROM_STORE.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            obj = getattr(module, name)
+            if not isinstance(obj, type):
+                continue  # a constant, a type alias or a function of values
+            assert (
+                dataclasses.is_dataclass(obj) or issubclass(obj, (Exception, enum.Enum))
+            ), f"{module_name}.{name} is neither a row, a value nor an error"
+
+
+def test_the_store_check_catches_what_it_should(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from gateway.store.cases import CaseRepository, CaseRow\n"
+        "import gateway.store.audit_log\n"
+        "from gateway import store\n",
+        encoding="utf-8",
+    )
+    assert _store_imports(sample) == [
+        (1, "gateway.store.cases", "CaseRepository"),
+        (1, "gateway.store.cases", "CaseRow"),
+        (2, "gateway.store.audit_log", "*"),
+        (3, "gateway.store", "*"),
+    ]

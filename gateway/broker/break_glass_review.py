@@ -13,19 +13,18 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import AlreadyEnded, CaseNotFound, InvalidRequest, choice_of
 from gateway.broker.free_texts import FreeTexts, SealedText
+from gateway.broker.log_events import AuditEvent, LogRecord, RecordKind, detail_of
 from gateway.broker.log_positions import log_position
 from gateway.broker.records import event
 from gateway.crypto.free_text import KeyScope, TextClass, TextKind
-from gateway.store.audit_event import AuditEvent, RecordKind, detail_of
-from gateway.store.audit_writer import LogRecord
 from gateway.store.errors import CaseNotFound as CaseNotFoundInStore
 from gateway.store.errors import CaseShredded
 from gateway.store.reviews import (
-    BreakGlassReviews,
     NotBreakGlassDisclosure,
     Review,
     ReviewAlreadyClosed,
@@ -101,13 +100,28 @@ def reviewer_of(principal: Principal) -> str:
     return principal.partner_id
 
 
+class ReviewStore(Protocol):
+    """The break-glass review queue as the use case reads and closes it
+    (``gateway.store.reviews.BreakGlassReviews``). Blocking calls."""
+
+    def count_open(self) -> int: ...
+
+    def list_reviews(
+        self, *, status: ReviewStatus = ReviewStatus.OPEN, after_seq: int = 0, limit: int = 100
+    ) -> list[Review]: ...
+
+    def open_disclosure(self, seq: int) -> LogRecord: ...
+
+    def record_closure(self, disclosure: LogRecord, closure: ReviewClosure) -> Review: ...
+
+
 class BreakGlassReviewQueue:
     """Lists and closes break-glass reviews; ``on_open_count`` hears the number still open
     after each list and close (for the gauge)."""
 
     def __init__(
         self,
-        reviews: BreakGlassReviews,
+        reviews: ReviewStore,
         append: Append,
         clock: Callable[[], datetime],
         texts: FreeTexts,

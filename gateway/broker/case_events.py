@@ -28,10 +28,10 @@ from enum import StrEnum
 from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.casefile import CaseFile
+from gateway.broker.case_access import CaseAccess
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import InvalidRequest
-from gateway.store.case_events import CaseEventRow, CaseEventStore
+from gateway.store.case_events import MAX_PAGE, CaseEventRow
 
 DEFAULT_POLL_S = 1.0
 
@@ -60,12 +60,34 @@ class NoCaseEvents:
         return None
 
 
+class Bell(Protocol):
+    """Wakes the readers of this process after a local change (``EventBell``)."""
+
+    def listen(self) -> asyncio.Event: ...
+
+    def forget(self, event: asyncio.Event) -> None: ...
+
+
+class EventStore(Protocol):
+    """The case events (``gateway.store.case_events.CaseEventStore``). Blocking calls."""
+
+    @property
+    def bell(self) -> Bell: ...
+
+    def publish(
+        self, case_id: str, recipients: Collection[str] | None, kind: str, at: datetime
+    ) -> None: ...
+
+    def read(
+        self, partner_id: str, after_id: int, case_id: str = "", limit: int = MAX_PAGE
+    ) -> list[CaseEventRow]: ...
+
+
 class CaseEvents:
     def __init__(
         self,
         ctx: BrokerContext,
-        casefile: CaseFile,
-        store: CaseEventStore,
+        store: EventStore,
         *,
         poll_s: float = DEFAULT_POLL_S,
         wall_clock: Callable[[], float] = time.time,
@@ -73,7 +95,7 @@ class CaseEvents:
         if poll_s <= 0:
             raise ValueError("poll_s must be positive")
         self._ctx = ctx
-        self._casefile = casefile
+        self._access = CaseAccess(ctx)
         self._store = store
         self._poll_s = poll_s
         self._closing = asyncio.Event()
@@ -98,7 +120,7 @@ class CaseEvents:
             raise InvalidRequest("after_event_id must be 0 or more")
         if case_id:
             policy = self._ctx.policy.current
-            await self._casefile.participating_case(who, trace, policy, case_id, "watch")
+            await self._access.participating_case(who, trace, policy, case_id, "watch")
         bell = self._store.bell.listen()
         try:
             cursor = after_id

@@ -16,10 +16,14 @@ from __future__ import annotations
 import asyncio
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.casefile import CaseFile, PersonRef, _entry
+from gateway.broker.case_access import CaseAccess
+from gateway.broker.case_entries import seal_entry
+from gateway.broker.case_reading import CaseReading
+from gateway.broker.casefile import CaseFile, PersonRef
 from gateway.broker.completion import run_to_completion
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import InvalidRequest, PersonNotFound, PersonStateConflict, Refused
+from gateway.broker.log_events import RecordKind, detail_of
 from gateway.broker.persons import (
     MAX_PERSON_ID_CHARS,
     MAX_PERSONS,
@@ -31,8 +35,6 @@ from gateway.broker.regie import OPEN_INTAKE, is_casusregisseur, is_procesregiss
 from gateway.broker.request_ids import ADD_PERSON, RequestIds
 from gateway.core import CompiledPolicy
 from gateway.crypto.pseudonym import is_valid_bsn, normalise_bsn, subject_pseudonym
-from gateway.store.audit_event import detail_of
-from gateway.store.audit_log import RecordKind
 from gateway.store.cases import CaseRow, PersonRow
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.errors import PersonConflict
@@ -59,6 +61,8 @@ class CasePersons:
     ) -> None:
         self._ctx = ctx
         self._casefile = casefile
+        self._reading = CaseReading(ctx)
+        self._access = CaseAccess(ctx)
         self._requests = requests or RequestIds(ctx)
 
     async def add(
@@ -91,7 +95,7 @@ class CasePersons:
         known = await asyncio.to_thread(self._ctx.cases.persons, case.case_id)
         if len(known) >= MAX_PERSONS:
             raise InvalidRequest(f"a case has at most {MAX_PERSONS} persons")
-        key = self._casefile.data_key(case)
+        key = self._reading.data_key(case)
         person, entries = self._casefile.new_person(case.case_id, given, who, now, key)
         claim = (
             self._requests.claim(
@@ -111,7 +115,7 @@ class CasePersons:
                 self._ctx.cases.add_person_once, claim, person, entries
             )
         except StoreCaseShredded:
-            raise await self._casefile._shredded(who, trace, policy, case) from None
+            raise await self._access.shredded(who, trace, policy, case) from None
         if isinstance(added, PriorRequest):
             assert claim is not None  # only a claim finds an earlier request
             self._requests.check_same(claim, added)
@@ -149,7 +153,7 @@ class CasePersons:
         except StorePersonNotFound:
             raise PersonNotFound(f"the case has no person {person_id!r}") from None
         except StoreCaseShredded:
-            raise await self._casefile._shredded(who, trace, policy, case) from None
+            raise await self._access.shredded(who, trace, policy, case) from None
         return await self._logged(RecordKind.PERSON_REMOVED, who, trace, policy, case, person)
 
     async def identify(
@@ -162,9 +166,9 @@ class CasePersons:
             raise InvalidRequest("bsn is not a valid BSN (nine digits passing the 11-test)")
         policy = self._ctx.policy.current
         case = await self._changeable(who, trace, policy, case_id, "identify a person of")
-        key = self._casefile.data_key(case)
+        key = self._reading.data_key(case)
         now = self._ctx.clock()
-        entry = _entry(
+        entry = seal_entry(
             key, case.case_id, PERSON_FIELDS["bsn"], normalise_bsn(bsn), who.partner_id, now,
             person_id,
         )
@@ -178,7 +182,7 @@ class CasePersons:
         except PersonConflict as exc:
             raise PersonStateConflict(f"the person is {exc.state}") from None
         except StoreCaseShredded:
-            raise await self._casefile._shredded(who, trace, policy, case) from None
+            raise await self._access.shredded(who, trace, policy, case) from None
         return await self._logged(RecordKind.PERSON_IDENTIFIED, who, trace, policy, case, person)
 
     async def _logged(
@@ -211,15 +215,15 @@ class CasePersons:
         case_id: str,
         action: str,
     ) -> CaseRow:
-        case = await self._casefile.get_case(case_id)
-        await self._casefile.refuse_if_shredded(who, trace, policy, case)
+        case = await self._reading.case(case_id)
+        await self._access.refuse_if_shredded(who, trace, policy, case)
         if _may_change_persons(who, case):
             return case
         code = "not_participant" if who.partner_id not in case.participants else (
             "not_regisseur"
         )
         # Logged under the case's own pseudonym: a refusal names no person of the case.
-        seq = await self._casefile._log_refusal(who, trace, policy, case, code)
+        seq = await self._access.log_refusal(who, trace, policy, case, code)
         raise Refused(code, f"partner may not {action} this case", seq)
 
 

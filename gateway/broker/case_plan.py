@@ -22,11 +22,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.case_access import CaseAccess
 from gateway.broker.case_events import CaseEventKind, CaseEventSink
 from gateway.broker.case_plan_access import holds_procesregie
+from gateway.broker.case_reading import CaseReading
 from gateway.broker.casefile import CLOSING_PHASE, CaseFile
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import (
@@ -39,17 +41,15 @@ from gateway.broker.errors import (
 )
 from gateway.broker.holds import parse_until
 from gateway.broker.ids import new_id
+from gateway.broker.log_events import LogRecord, RecordKind, detail_of
 from gateway.broker.text_classes import classification_of, classified_field
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.envelope import DataKey, field_aad
-from gateway.store.audit_event import detail_of, format_time
-from gateway.store.audit_log import LogRecord, RecordKind
 from gateway.store.case_plan import (
     ActionFinished,
     ActionNotFound,
     ActionRow,
     ActionStatus,
-    CasePlanStore,
     MeetingAlreadyRecorded,
     MeetingNotFound,
     MeetingRow,
@@ -57,6 +57,7 @@ from gateway.store.case_plan import (
 from gateway.store.cases import CaseRow, EntryRow
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.errors import PhaseConflict
+from gateway.tlog.notes import format_time
 
 MINUTES_FIELD = "case.meeting_minutes"
 PLAN_ACTIONS_FIELD = "case.plan_actions"
@@ -119,16 +120,72 @@ class Closed:
     log_seq: int
 
 
+class PlanStore(Protocol):
+    """The plan of a case: meetings, actions, closure (``gateway.store.case_plan``).
+    Blocking calls."""
+
+    def has_person(self, case_id: str, person_id: str) -> bool: ...
+
+    def meetings(self, case_id: str) -> list[MeetingRow]: ...
+
+    def get_meeting(self, case_id: str, meeting_id: str) -> MeetingRow: ...
+
+    def add_meeting(self, meeting: MeetingRow) -> None: ...
+
+    def record_meeting(
+        self,
+        case_id: str,
+        meeting_id: str,
+        *,
+        attended: Sequence[str],
+        decisions_ciphertext: bytes,
+        minutes: EntryRow | None,
+        minutes_classification: str | None,
+        recorded_by: str,
+        recorded_at: datetime,
+    ) -> MeetingRow: ...
+
+    def actions(self, case_id: str) -> list[ActionRow]: ...
+
+    def get_action(self, case_id: str, action_id: str) -> ActionRow: ...
+
+    def add_action(self, action: ActionRow, description: EntryRow) -> None: ...
+
+    def update_action(
+        self,
+        case_id: str,
+        action_id: str,
+        *,
+        status: ActionStatus,
+        note_ciphertext: bytes | None,
+        by: str,
+        at: datetime,
+    ) -> ActionRow: ...
+
+    def close_case(
+        self,
+        case_id: str,
+        *,
+        closing_phase: str,
+        expected_phase: str,
+        category: str,
+        summary: EntryRow,
+        closed_at: datetime,
+    ) -> CaseRow: ...
+
+
 class CasePlan:
     def __init__(
         self,
         ctx: BrokerContext,
         casefile: CaseFile,
-        store: CasePlanStore,
+        store: PlanStore,
         events: CaseEventSink,
     ) -> None:
         self._ctx = ctx
         self._casefile = casefile
+        self._reading = CaseReading(ctx)
+        self._access = CaseAccess(ctx)
         self._store = store
         self._events = events
 
@@ -229,7 +286,7 @@ class CasePlan:
             raise InvalidRequest(
                 f"attended_partners names partners not invited to the meeting: {strangers}"
             )
-        key = self._casefile.data_key(case)
+        key = self._reading.data_key(case)
         now = self._ctx.clock()
         entry = (
             _entry(key, case.case_id, minutes_field, minutes, who.partner_id, now)
@@ -277,12 +334,12 @@ class CasePlan:
         self, who: Principal, trace: TraceContext, case_id: str
     ) -> list[MeetingView]:
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "list the meetings of"
         )
         meetings = await asyncio.to_thread(self._store.meetings, case.case_id)
         director = holds_procesregie(case, who, policy)
-        key = self._casefile.data_key(case) if meetings else None
+        key = self._reading.data_key(case) if meetings else None
         views = []
         for m in meetings:
             shown: tuple[Decision, ...] = ()
@@ -321,7 +378,7 @@ class CasePlan:
             raise InvalidRequest("person_id names no person of this case")
         await self._invite_missing(who, trace, case, (owner,))
         now = self._ctx.clock()
-        key = self._casefile.data_key(case)
+        key = self._reading.data_key(case)
         entry = replace(
             _entry(key, case.case_id, PLAN_ACTIONS_FIELD, description, who.partner_id, now),
             person_id=person_id,
@@ -368,7 +425,7 @@ class CasePlan:
         new_status = choice_of(ActionStatus, "status", status)
         if len(note) > MAX_NOTE_CHARS:
             raise InvalidRequest(f"note must be at most {MAX_NOTE_CHARS} characters")
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "update an action of"
         )
         _refuse_closed(case)
@@ -381,7 +438,7 @@ class CasePlan:
                 seq,
             )
         now = self._ctx.clock()
-        key = self._casefile.data_key(case)
+        key = self._reading.data_key(case)
         note_ct = (
             key.encrypt(note.encode(), field_aad(case.case_id, action_id, NOTE_AAD_FIELD))
             if note.strip()
@@ -416,7 +473,7 @@ class CasePlan:
         self, who: Principal, trace: TraceContext, case_id: str
     ) -> list[ActionView]:
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "list the actions of"
         )
         actions = await asyncio.to_thread(self._store.actions, case.case_id)
@@ -425,8 +482,8 @@ class CasePlan:
         texts: dict[str, str] = {}
         key: DataKey | None = None
         if actions and (director or any(a.owner_partner == who.partner_id for a in actions)):
-            snap = await self._casefile.snapshot(case.case_id)
-            key = self._casefile.data_key(snap.case)
+            snap = await self._reading.snapshot(case.case_id)
+            key = self._reading.data_key(snap.case)
             texts = {
                 e.entry_id: _open(key, e) for e in snap.entries if e.field == PLAN_ACTIONS_FIELD
             }
@@ -465,7 +522,7 @@ class CasePlan:
             raise InvalidRequest(f"unknown phase {from_phase!r}")
         case = await self._directed_case(who, trace, policy, case_id, "close")
         now = self._ctx.clock()
-        key = self._casefile.data_key(case)
+        key = self._reading.data_key(case)
         entry = _entry(key, case.case_id, CLOSING_SUMMARY_FIELD, summary, who.partner_id, now)
         try:
             row = await self._write(
@@ -510,7 +567,7 @@ class CasePlan:
     ) -> CaseRow:
         """The case, if the caller takes part in it and holds the process director's regie
         on it, and it is not closed; otherwise a logged refusal."""
-        case = await self._casefile.participating_case(who, trace, policy, case_id, action)
+        case = await self._access.participating_case(who, trace, policy, case_id, action)
         if not holds_procesregie(case, who, policy):
             seq = await self._refusal(who, trace, policy, case, "not_process_director")
             raise Refused(
@@ -554,8 +611,8 @@ class CasePlan:
         try:
             return await asyncio.to_thread(call, *args)
         except StoreCaseShredded:
-            fresh = await self._casefile.get_case(case.case_id)
-            await self._casefile.refuse_if_shredded(who, trace, policy, fresh)
+            fresh = await self._reading.case(case.case_id)
+            await self._access.refuse_if_shredded(who, trace, policy, fresh)
             raise
 
     async def _record(
@@ -658,6 +715,8 @@ def _entry(key: DataKey, case_id: str, field: str, text: str, by: str, now: date
 
 
 def _open(key: DataKey, row: EntryRow) -> str:
+    # A plan action's description is sealed bound to no person, even when the action is
+    # about one (its row names the person): not ``case_entries.open_entry``.
     return key.decrypt(row.ciphertext, field_aad(row.case_id, row.entry_id, row.field)).decode()
 
 

@@ -15,12 +15,13 @@ import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.case_access import CaseAccess
 from gateway.broker.casefile import CLOSING_PHASE, ESCALATION_FIELD, MAX_TEXT_CHARS, CaseFile
 from gateway.broker.completion import run_to_completion
 from gateway.broker.context import BrokerContext
@@ -31,6 +32,7 @@ from gateway.broker.errors import (
     Refused,
     StateChanged,
 )
+from gateway.broker.log_events import RecordKind, detail_of
 from gateway.broker.regie import (
     OPEN_INTAKE,
     ZVH_PARTNER_TYPE,
@@ -41,11 +43,9 @@ from gateway.broker.regie import (
     is_zvh_director,
 )
 from gateway.core import CompiledPolicy, UnknownPartner
-from gateway.store.audit_event import RecordKind, detail_of
 from gateway.store.case_work import (
     CaseListing,
     CasePersonRow,
-    CaseWorkStore,
     Holder,
     ListFilter,
     RegieKind,
@@ -107,17 +107,68 @@ class ListQuery:
     page_token: str = ""
 
 
+class WorkStore(Protocol):
+    """The work surface's reads and changes of a case: intake, approach, regie
+    (``gateway.store.case_work.CaseWorkStore``). Blocking calls; a change whose expected
+    state no longer holds raises ``StateConflict``."""
+
+    def list_cases(self, f: ListFilter) -> CaseListing: ...
+
+    def persons(self, case_id: str) -> list[CasePersonRow]: ...
+
+    def decide_intake(
+        self,
+        case_id: str,
+        *,
+        expected: Collection[str],
+        intake: str,
+        procesregie: Holder | None,
+        close_in_phase: str | None,
+        entry: EntryRow,
+        now: datetime,
+    ) -> CaseRow: ...
+
+    def set_approach(
+        self, case_id: str, *, expected: str, approach: str, entry: EntryRow, now: datetime
+    ) -> CaseRow: ...
+
+    def previous_holder(self, case_id: str, regie: RegieKind) -> Holder: ...
+
+    def transfer_regie(
+        self,
+        case_id: str,
+        regie: RegieKind,
+        *,
+        expected: Holder,
+        to: Holder,
+        entries: Sequence[EntryRow],
+        now: datetime,
+    ) -> CaseRow: ...
+
+    def return_regie(
+        self,
+        case_id: str,
+        regie: RegieKind,
+        *,
+        expected: Holder,
+        previous: Holder,
+        entries: Sequence[EntryRow],
+        now: datetime,
+    ) -> CaseRow: ...
+
+
 class CaseWork:
     def __init__(
         self,
         ctx: BrokerContext,
         casefile: CaseFile,
-        store: CaseWorkStore,
+        store: WorkStore,
         *,
         detail_parts: Sequence[CaseDetailPart] = (),
     ) -> None:
         self._ctx = ctx
         self._casefile = casefile
+        self._access = CaseAccess(ctx)
         self._store = store
         self._parts = tuple(detail_parts)
 
@@ -131,7 +182,7 @@ class CaseWork:
             raise InvalidRequest(f"decision must be one of {', '.join(INTAKE_OF_DECISION)}")
         _check_reason(reason, required=True)
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "decide the intake of"
         )
         if not is_zvh_director(who):
@@ -171,10 +222,10 @@ class CaseWork:
         _check_reason(reason, required=True)
         policy = self._ctx.policy.current
         check_approach(policy, approach)
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "change the approach of"
         )
-        await self._casefile.require_procesregisseur(
+        await self._access.require_procesregisseur(
             who, trace, policy, case, "changes the approach of"
         )
         if approach == case.approach:
@@ -204,8 +255,8 @@ class CaseWork:
         (Code Rood is worked in escalations, each needing immediate intervention)."""
         _check_reason(reason, required=True)
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(who, trace, policy, case_id, "escalate")
-        await self._casefile.require_procesregisseur(who, trace, policy, case, "escalates")
+        case = await self._access.participating_case(who, trace, policy, case_id, "escalate")
+        await self._access.require_procesregisseur(who, trace, policy, case, "escalates")
         if not _has_break_glass(policy, case.approach):
             raise PhaseMismatch(
                 f"approach {case.approach!r} has no break-glass purpose: nothing to reopen"
@@ -233,7 +284,7 @@ class CaseWork:
     ) -> CaseChange:
         _check_reason(reason, required=False)
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "hand on a regie of"
         )
         await self._may_hand_on(who, trace, policy, case, regie)
@@ -266,7 +317,7 @@ class CaseWork:
     ) -> CaseChange:
         _check_reason(reason, required=False)
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(
+        case = await self._access.participating_case(
             who, trace, policy, case_id, "return a regie of"
         )
         await self._may_hand_on(who, trace, policy, case, regie)
@@ -300,7 +351,7 @@ class CaseWork:
         """The procesregie is handed on by its holder only; the casusregie by its holder or
         the procesregisseur."""
         if regie is RegieKind.PROCESREGIE:
-            await self._casefile.require_procesregisseur(
+            await self._access.require_procesregisseur(
                 who, trace, policy, case, "hands on the procesregie of"
             )
         elif not (is_procesregisseur(case, who) or is_casusregisseur(case, who)):
@@ -333,7 +384,7 @@ class CaseWork:
 
     async def get_case(self, who: Principal, trace: TraceContext, case_id: str) -> CaseDetail:
         policy = self._ctx.policy.current
-        case = await self._casefile.participating_case(who, trace, policy, case_id, "view")
+        case = await self._access.participating_case(who, trace, policy, case_id, "view")
         persons = await asyncio.to_thread(self._store.persons, case.case_id)
         parts = {part.name: await part.read(case, who) for part in self._parts}
         return CaseDetail(case, tuple(persons), parts)
@@ -356,7 +407,7 @@ class CaseWork:
             except StateConflict as exc:
                 raise StateChanged("the case changed meanwhile; read it again") from exc
             except StoreCaseShredded:
-                seq = await self._casefile.log_refusal(who, trace, policy, case, "case_shredded")
+                seq = await self._access.log_refusal(who, trace, policy, case, "case_shredded")
                 raise CaseShredded("the case's data was deleted", seq) from None
             record = await self._ctx.record(
                 kind,
@@ -382,7 +433,7 @@ class CaseWork:
         code: str,
         message: str,
     ) -> Refused:
-        seq = await self._casefile.log_refusal(who, trace, policy, case, code)
+        seq = await self._access.log_refusal(who, trace, policy, case, code)
         return Refused(code, message, seq)
 
     def _entry(self, case: CaseRow, field_id: str, text: str, who: Principal) -> EntryRow:

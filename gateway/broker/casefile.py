@@ -21,19 +21,20 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.case_access import CaseAccess
+from gateway.broker.case_entries import seal_entry
+from gateway.broker.case_reading import SHREDDED_MESSAGE, CaseReading
 from gateway.broker.completion import run_to_completion
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import (
-    CaseNotFound,
     CaseShredded,
     InvalidRequest,
     PhaseMismatch,
-    Refused,
 )
 from gateway.broker.free_texts import FreeTexts
 from gateway.broker.ids import new_id
+from gateway.broker.log_events import RecordKind, detail_of
 from gateway.broker.persons import (
-    PERSON_FIELDS,
     PersonInput,
     identified_by,
     validate_person,
@@ -42,32 +43,23 @@ from gateway.broker.persons import (
 from gateway.broker.records import event
 from gateway.broker.regie import (
     initial_casusregie,
-    is_procesregisseur,
     registration_approach,
-    takes_part,
     zvh_partners,
 )
 from gateway.broker.request_ids import ADD_TO_CASE_FILE, REGISTER_CASE, RequestIds
 from gateway.broker.sources import Subject
 from gateway.broker.text_classes import (
-    all_classified,
     classification_of,
     classified_field,
-    release_to,
 )
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.envelope import (
     DataKey,
-    WrappedKey,
-    field_aad,
-    unwrap_data_key,
     wrap_data_key,
 )
 from gateway.crypto.free_text import KeyScope, TextClass, TextKind
 from gateway.crypto.pseudonym import person_pseudonym, subject_pseudonym
-from gateway.store.audit_event import detail_of
-from gateway.store.audit_log import RecordKind
-from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow, PersonRow
+from gateway.store.cases import CaseRow, EntryRow, PersonRow
 from gateway.store.errors import CaseShredded as StoreCaseShredded
 from gateway.store.errors import PhaseConflict
 from gateway.store.request_ids import PriorRequest
@@ -75,17 +67,6 @@ from gateway.store.request_ids import PriorRequest
 INITIAL_PHASE = "registration"
 # Moving a case into this phase closes it: the moment is kept and starts the retention clock.
 CLOSING_PHASE = "closure"
-SHREDDED_CODE = "case_shredded"
-SHREDDED_MESSAGE = "the case's data was deleted at the end of its retention period"
-SUBJECT_FIELDS = (
-    "subject.bsn",
-    "subject.name",
-    "subject.date_of_birth",
-    "subject.address",
-    "subject.postcode",
-)
-# A person's identity fields, as entries carrying the person's id.
-PERSON_IDENTITY_FIELDS = tuple(PERSON_FIELDS.values())
 # Fields of the ZVH case file that participants may add to after registration.
 # The case-file fields partners write after registration (the subject's identity and the
 # reason are set by the registration itself).
@@ -93,24 +74,16 @@ WRITABLE_FIELDS = frozenset({
     "case.notes", "case.goal", "case.concerns", "case.plan_actions", "case.action_owners",
     "case.closure_reason",
 })
-# Fields where every entry counts (a log of notes); for the others the newest entry is the value.
-# The classified variants of the notes and minutes (case.notes.health, ...) accumulate too.
-ACCUMULATING_FIELDS = frozenset({"case.plan_actions", "case.action_owners"}) | all_classified(
-    {"case.notes", "case.meeting_minutes"}
-)
 JUSTIFICATION_FIELD = "case.justification"
 # Why a case escalated (CaseService.Escalate): an entry reopens the break-glass window.
 ESCALATION_FIELD = "case.escalation_reason"
 MAX_TEXT_CHARS = 20_000
-MAX_CASE_ID_CHARS = 64
 _CASE_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # The one date form taken: date.fromisoformat also takes 19840307 and 1984-W10-3, which the
 # transforms (year_only) and the partners' systems read differently or not at all.
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
 # The role claim of the ZVH's process director; it counts only for the case's procesregie holder.
 PHASE_DIRECTOR_ROLE = "process_director"
-# The refusal code of an action that needs the case's procesregie.
-NOT_PROCESREGISSEUR = "not_procesregisseur"
 
 
 class PersonLookup(Protocol):
@@ -175,16 +148,6 @@ class CaseView:
     persons: tuple[PersonRef, ...] = ()
 
 
-@dataclass(frozen=True)
-class PersonIdentity:
-    """What the case file holds to find one person: the identifiers, and the partner type
-    whose own reference ``subject.reference`` is (the type of the partner that gave it)."""
-
-    person: PersonRow
-    subject: Subject
-    reference_type: str = ""
-
-
 class CaseFile:
     def __init__(
         self,
@@ -200,6 +163,8 @@ class CaseFile:
         self._texts = texts
         self._requests = requests or RequestIds(ctx)
         self._persons = persons or _NoPersons()
+        self._reading = CaseReading(ctx)
+        self._access = CaseAccess(ctx)
 
     async def register(
         self, who: Principal, trace: TraceContext, reg: Registration, request_id: str = ""
@@ -229,7 +194,7 @@ class CaseFile:
         wrapped = wrap_data_key(data_key, ctx.keystore.current_kek, case_id)
         values = {**_classified_texts(reg), "case.goal": reg.goal}
         entries = [
-            _entry(data_key, case_id, field, text, who.partner_id, now)
+            seal_entry(data_key, case_id, field, text, who.partner_id, now)
             for field, text in values.items()
             if text
         ]
@@ -330,7 +295,7 @@ class CaseFile:
             bsn_pseudonym=bsn_pseudonym,
         )
         entries = [
-            _entry(key, case_id, field, text, who.partner_id, now, person_id)
+            seal_entry(key, case_id, field, text, who.partner_id, now, person_id)
             for field, text in given.values().items()
         ]
         return person, entries
@@ -339,8 +304,8 @@ class CaseFile:
         self, who: Principal, trace: TraceContext, case_id: str, partner_id: str
     ) -> CaseView:
         policy = self._ctx.policy.current
-        case = await self.participating_case(who, trace, policy, case_id, "invite")
-        await self.require_procesregisseur(who, trace, policy, case, "invites partners to")
+        case = await self._access.participating_case(who, trace, policy, case_id, "invite")
+        await self._access.require_procesregisseur(who, trace, policy, case, "invites partners to")
         _known_partner(policy, partner_id)
         now = self._ctx.clock()
         try:
@@ -348,7 +313,7 @@ class CaseFile:
                 self._ctx.cases.add_participant, case_id, partner_id, who.partner_id, now
             )
         except StoreCaseShredded:
-            raise await self._shredded(who, trace, policy, case) from None
+            raise await self._access.shredded(who, trace, policy, case) from None
         record = await self._ctx.record(
             RecordKind.INVITATION,
             who,
@@ -384,7 +349,9 @@ class CaseFile:
             raise InvalidRequest(f"text must be 1..{MAX_TEXT_CHARS} characters")
         field = classified_field(field, classification_of(classification))
         policy = self._ctx.policy.current
-        case = await self.participating_case(who, trace, policy, case_id, "add to the case file of")
+        case = await self._access.participating_case(
+            who, trace, policy, case_id, "add to the case file of"
+        )
         if person_id and not await asyncio.to_thread(
             self._persons.has_person, case_id, person_id
         ):
@@ -406,8 +373,8 @@ class CaseFile:
     ) -> tuple[str, int]:
         case_id = case.case_id
         now = self._ctx.clock()
-        key = self.data_key(case)
-        entry = _entry(key, case_id, field, text, who.partner_id, now, person_id)
+        key = self._reading.data_key(case)
+        entry = seal_entry(key, case_id, field, text, who.partner_id, now, person_id)
         try:
             if not request_id:
                 await asyncio.to_thread(self._ctx.cases.add_entries, case_id, [entry])
@@ -427,7 +394,7 @@ class CaseFile:
                     replay = await self._requests.replay(who, trace, policy, prior)
                     return prior.entry_id, replay.seq
         except StoreCaseShredded:
-            raise await self._shredded(who, trace, policy, case) from None
+            raise await self._access.shredded(who, trace, policy, case) from None
         record = await self._ctx.record(
             RecordKind.CASE_NOTE,
             who,
@@ -449,8 +416,10 @@ class CaseFile:
         policy = self._ctx.policy.current
         if to_phase not in policy.phases:
             raise InvalidRequest(f"unknown phase {to_phase!r}; known: {', '.join(policy.phases)}")
-        case = await self.participating_case(who, trace, policy, case_id, "change the phase of")
-        await self.require_procesregisseur(who, trace, policy, case, "changes the phase of")
+        case = await self._access.participating_case(
+            who, trace, policy, case_id, "change the phase of"
+        )
+        await self._access.require_procesregisseur(who, trace, policy, case, "changes the phase of")
         # Moving into the closing phase records the moment (a case reopened and closed again
         # starts its retention clock anew). A reopened case keeps the old moment, but
         # retention passes over cases that are not in the closing phase.
@@ -467,7 +436,7 @@ class CaseFile:
         except PhaseConflict as exc:
             raise PhaseMismatch(f"the case is in phase {case.phase!r}, not {from_phase!r}") from exc
         except StoreCaseShredded:
-            raise await self._shredded(who, trace, policy, case) from None
+            raise await self._access.shredded(who, trace, policy, case) from None
         record = await self._ctx.record(
             RecordKind.PHASE_CHANGE,
             who,
@@ -478,89 +447,6 @@ class CaseFile:
             phase=to_phase,
         )
         return CaseView(case_id, row.phase, row.participants, record.seq)
-
-    async def get_case(self, case_id: str) -> CaseRow:
-        check_case_id(case_id)
-        row = await asyncio.to_thread(self._ctx.cases.get_case, case_id)
-        if row is None:
-            raise CaseNotFound(f"no case {case_id!r}")
-        return row
-
-    async def participating_case(
-        self,
-        who: Principal,
-        trace: TraceContext,
-        policy: CompiledPolicy,
-        case_id: str,
-        action: str,
-    ) -> CaseRow:
-        """The case, if the caller takes part in it and it was not shredded; otherwise a
-        refusal logged under the request's policy."""
-        case = await self.get_case(case_id)
-        await self.refuse_if_shredded(who, trace, policy, case)
-        if takes_part(case, who):
-            return case
-        seq = await self._log_refusal(who, trace, policy, case, "not_participant")
-        raise Refused(
-            "not_participant",
-            f"partner does not take part in this case and may not {action} it",
-            seq,
-        )
-
-    async def require_procesregisseur(
-        self,
-        who: Principal,
-        trace: TraceContext,
-        policy: CompiledPolicy,
-        case: CaseRow,
-        action: str,
-    ) -> None:
-        """Refuse, with a logged refusal, a caller that is not the case's procesregisseur: a
-        ``process_director`` claim counts only for the holder of the procesregie."""
-        if is_procesregisseur(case, who):
-            return
-        seq = await self._log_refusal(who, trace, policy, case, NOT_PROCESREGISSEUR)
-        raise Refused(
-            NOT_PROCESREGISSEUR,
-            f"only the case's procesregisseur (the holder of its procesregie) {action} a case",
-            seq,
-        )
-
-    async def refuse_if_shredded(
-        self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow
-    ) -> None:
-        """Refuse, and log the refusal of, any request on a case whose data was shredded at
-        the end of its retention period: before participation is checked (its participants
-        were deleted with it) and before any source is asked."""
-        if case.shredded_at is not None:
-            raise await self._shredded(who, trace, policy, case)
-
-    async def _shredded(
-        self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow
-    ) -> CaseShredded:
-        seq = await self._log_refusal(who, trace, policy, case, SHREDDED_CODE)
-        return CaseShredded(SHREDDED_MESSAGE, seq)
-
-    async def log_refusal(
-        self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow, code: str
-    ) -> int:
-        """Write the refusal record of a request on ``case``; its seq."""
-        return await self._log_refusal(who, trace, policy, case, code)
-
-    async def _log_refusal(
-        self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow, code: str
-    ) -> int:
-        record = await self._ctx.record(
-            RecordKind.REFUSAL,
-            who,
-            trace,
-            policy,
-            case_id=case.case_id,
-            subject_pseudonym=case.subject_pseudonym,
-            phase=case.phase,
-            refusal_code=code,
-        )
-        return record.seq
 
     async def justification_entry(self, who: Principal, case: CaseRow, text: str) -> EntryRow:
         """A break-glass justification as an encrypted case-file entry, not yet stored: its
@@ -604,97 +490,8 @@ class CaseFile:
     def new_entry(self, case: CaseRow, field: str, text: str, by: str) -> EntryRow:
         """A case-file entry of ``field`` encrypted under the case's data key, not yet stored
         (the use cases that change a case store it in the transaction of their change)."""
-        return _entry(self.data_key(case), case.case_id, field, text, by, self._ctx.clock())
-
-    def data_key(self, case: CaseRow) -> DataKey:
-        if case.shredded_at is not None:
-            # Its wrapped key is gone: say so rather than fail to unwrap an empty key.
-            raise CaseShredded(SHREDDED_MESSAGE)
-        wrapped = WrappedKey.from_bytes(case.wrapped_data_key)
-        return unwrap_data_key(wrapped, self._ctx.keystore, case.case_id)
-
-    async def snapshot(self, case_id: str) -> CaseSnapshot:
-        """The case and its entries in one read; what a disclosure or triage needs."""
-        check_case_id(case_id)
-        snap = await self._ctx.snapshots.read(case_id)
-        if snap is None:
-            raise CaseNotFound(f"no case {case_id!r}")
-        return snap
-
-    def values(
-        self,
-        snap: CaseSnapshot,
-        fields: Collection[str],
-        person_id: str = "",
-        recipient: str | None = None,
-    ) -> dict[str, str]:
-        """Decrypt the named case-file fields of one person (``person_id``) or of the case
-        (""): the newest entry, or all entries of a log-like field such as the notes. Fields
-        without an entry are absent. With ``recipient`` (the partner the values are disclosed
-        to), entries it may not have whatever the policy says (a confidential note of another
-        partner's) are left out."""
-        wanted = set(fields)
-        if not wanted:
-            return {}
-        key = self.data_key(snap.case)
-        found: dict[str, list[EntryRow]] = {}
-        for entry in snap.entries:  # oldest first
-            if (
-                entry.field in wanted
-                and _entry_of(snap, entry, person_id)
-                and release_to(entry.field, entry.created_by, recipient)
-            ):
-                found.setdefault(entry.field, []).append(entry)
-        values: dict[str, str] = {}
-        for field, rows in found.items():
-            if field in ACCUMULATING_FIELDS:
-                values[field] = "\n".join(_open(key, r) for r in rows)
-            else:
-                values[field] = _open(key, rows[-1])
-        return values
-
-    def subject(self, snap: CaseSnapshot) -> Subject:
-        """The first current person's identity (the single subject of older cases)."""
-        current = snap.current_persons
-        if current:
-            return self.person_identity(snap, current[0]).subject
-        if snap.persons:
-            return Subject(bsn="", name="", date_of_birth="")
-        # A case registered before cases had persons: its subject's entries are case-level.
-        v = self.values(snap, SUBJECT_FIELDS)
-        return Subject(
-            bsn=v.get("subject.bsn", ""),
-            name=v.get("subject.name", ""),
-            date_of_birth=v.get("subject.date_of_birth", ""),
-            address=v.get("subject.address", ""),
-            postcode=v.get("subject.postcode", ""),
-        )
-
-    def person_identity(
-        self, snap: CaseSnapshot, person: PersonRow, policy: CompiledPolicy | None = None
-    ) -> PersonIdentity:
-        """One person's identity, built from the entries with that person's id; with
-        ``policy``, also the partner type whose own reference the person's reference is."""
-        key = self.data_key(snap.case)
-        newest: dict[str, EntryRow] = {}
-        for entry in snap.entries:  # oldest first: the newest entry of a field wins
-            if entry.field in PERSON_IDENTITY_FIELDS and _entry_of(snap, entry, person.person_id):
-                newest[entry.field] = entry
-        v = {field: _open(key, row) for field, row in newest.items()}
-        reference_type = ""
-        ref_entry = newest.get(PERSON_FIELDS["reference"])
-        if ref_entry is not None and policy is not None:
-            spec = policy.partners.get(ref_entry.created_by)
-            reference_type = spec.type if spec is not None else ""
-        subject = Subject(
-            bsn=v.get("subject.bsn", ""),
-            name=v.get("subject.name", ""),
-            date_of_birth=v.get("subject.date_of_birth", ""),
-            address=v.get("subject.address", ""),
-            postcode=v.get("subject.postcode", ""),
-            reference=v.get("subject.reference", ""),
-        )
-        return PersonIdentity(person, subject, reference_type)
+        key = self._reading.data_key(case)
+        return seal_entry(key, case.case_id, field, text, by, self._ctx.clock())
 
     def _validate_registration(self, policy: CompiledPolicy, reg: Registration) -> None:
         if reg.subject is not None and reg.persons:
@@ -798,59 +595,3 @@ def _known_partner(policy: CompiledPolicy, partner_id: str) -> None:
         policy.partner(partner_id)
     except UnknownPartner as exc:
         raise InvalidRequest(f"unknown partner {partner_id!r}") from exc
-
-
-def check_case_id(case_id: str) -> None:
-    """Refuse a case id no case can have before it reaches the database: PostgreSQL stores no
-    NUL in text and would fail the query rather than find nothing."""
-    if not case_id or len(case_id) > MAX_CASE_ID_CHARS or "\x00" in case_id:
-        raise InvalidRequest(f"case_id is required: 1..{MAX_CASE_ID_CHARS} characters, no NUL")
-
-
-def _entry_of(snap: CaseSnapshot, entry: EntryRow, person_id: str) -> bool:
-    """Whether ``entry`` belongs to the person ``person_id`` ("" = the case itself).
-
-    A case registered before cases had persons keeps its subject's identity entries without a
-    person id (their ciphertext is bound to none, so an upgrade cannot move them): they are the
-    identity of the case's first person, the one the upgrade made of its subject.
-    """
-    if entry.person_id == person_id:
-        return True
-    if not person_id:
-        # A case-file entry about one person (a note on a child, say) is still part of the
-        # case's file: the case-level field that holds it is decided for the case.
-        return entry.field not in PERSON_IDENTITY_FIELDS
-    return (
-        not entry.person_id
-        and entry.field in PERSON_IDENTITY_FIELDS
-        and bool(snap.persons)
-        and snap.persons[0].person_id == person_id
-    )
-
-
-def _entry(
-    key: DataKey,
-    case_id: str,
-    field: str,
-    text: str,
-    by: str,
-    now: datetime,
-    person_id: str = "",
-) -> EntryRow:
-    entry_id = new_id("e_")
-    aad = field_aad(case_id, entry_id, field, person_id)
-    ciphertext = key.encrypt(text.encode("utf-8"), aad)
-    return EntryRow(
-        entry_id=entry_id,
-        case_id=case_id,
-        field=field,
-        ciphertext=ciphertext,
-        created_by=by,
-        created_at=now,
-        person_id=person_id,
-    )
-
-
-def _open(key: DataKey, row: EntryRow) -> str:
-    aad = field_aad(row.case_id, row.entry_id, row.field, row.person_id)
-    return key.decrypt(row.ciphertext, aad).decode()

@@ -11,14 +11,13 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.log_events import LogRecord, RecordKind
+from gateway.broker.ports import AccountabilityLog, CaseReader, CaseStore
 from gateway.broker.records import event
 from gateway.broker.sources import Source
 from gateway.core import CompiledPolicy
 from gateway.crypto.envelope import KekLookup
 from gateway.crypto.keystore import KeyEncryptionKey
-from gateway.store.audit_log import AuditLog, LogRecord, RecordKind
-from gateway.store.cases import CaseRepository
-from gateway.store.snapshots import CaseSnapshots
 
 
 class CaseKeys(KekLookup, Protocol):
@@ -59,10 +58,14 @@ class PolicyHolder:
 
 @dataclass(frozen=True)
 class BrokerContext:
+    """What every use case is handed. The case store, the reader and the log are the
+    protocols of ``gateway.broker.ports``: the gateway wires in the database-backed ones,
+    the use-case tests in-memory fakes."""
+
     policy: PolicyHolder
-    cases: CaseRepository
-    snapshots: CaseSnapshots
-    log: AuditLog
+    cases: CaseStore
+    reader: CaseReader
+    log: AccountabilityLog
     keystore: CaseKeys
     sealing_keys: Callable[[], Mapping[str, SealingKey]]  # partner id -> key
     sources: Mapping[str, Source]  # partner type -> its source adapter

@@ -34,16 +34,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.casefile import (
-    ESCALATION_FIELD,
-    JUSTIFICATION_FIELD,
-    CaseFile,
-    PersonIdentity,
-)
+from gateway.broker.case_access import CaseAccess
+from gateway.broker.case_reading import CaseReading, PersonIdentity
+from gateway.broker.casefile import ESCALATION_FIELD, JUSTIFICATION_FIELD, CaseFile
 from gateway.broker.context import BrokerContext, SealingKey
 from gateway.broker.errors import InvalidRequest, PhaseMismatch, RecipientKeyMissing, Refused
 from gateway.broker.fetching import Ask, SourceObserver, fetch_per_person, lookup_per_person
 from gateway.broker.ids import new_id
+from gateway.broker.log_events import FieldEntry, RecordKind, detail_of
 from gateway.broker.persons import (
     about_person,
     check_person_ids,
@@ -75,8 +73,6 @@ from gateway.crypto.sealing import (
     seal,
     seal_triage,
 )
-from gateway.store.audit_event import detail_of
-from gateway.store.audit_log import FieldEntry, RecordKind
 from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow, IdentifiedBy, PersonRow
 
 log = logging.getLogger("ketenpoort.broker")
@@ -175,6 +171,8 @@ class Disclosures:
         sealed in format version 1, bound to nothing of the request's."""
         self._ctx = ctx
         self._casefile = casefile
+        self._reading = CaseReading(ctx)
+        self._access = CaseAccess(ctx)
         self._observe = observe
         self._require_nonce = require_request_nonce
 
@@ -190,10 +188,10 @@ class Disclosures:
         _check_nonce(inp.request_nonce, self._require_nonce)
         check_person_ids(inp.person_ids)
         started = self._ctx.clock()
-        snap = await self._casefile.snapshot(inp.case_id)
+        snap = await self._reading.snapshot(inp.case_id)
         case = snap.case
         policy = self._ctx.policy.current
-        await self._casefile.refuse_if_shredded(who, trace, policy, case)
+        await self._access.refuse_if_shredded(who, trace, policy, case)
         purpose = policy.purposes.get(inp.purpose)
         # Only a break-glass purpose has a window; other requests skip the scan of the entries.
         minutes = self._break_glass_minutes(snap) if purpose and purpose.break_glass else None
@@ -290,10 +288,10 @@ class Disclosures:
         whether they know each chosen person (every current one when none are chosen)."""
         _check_nonce(request_nonce, self._require_nonce)
         check_person_ids(person_ids)
-        snap = await self._casefile.snapshot(case_id)
+        snap = await self._reading.snapshot(case_id)
         case = snap.case
         policy = self._ctx.policy.current
-        await self._casefile.refuse_if_shredded(who, trace, policy, case)
+        await self._access.refuse_if_shredded(who, trace, policy, case)
         inp = DisclosureInput(case_id, purpose, case.phase, (TRIAGE_FIELD,))
         decision = await self._decide(
             who, trace, case, policy, inp, kind=RecordKind.TRIAGE, allow_nothing=True
@@ -328,7 +326,7 @@ class Disclosures:
         chosen = tuple(p for p in persons if p.person_id in asked_persons)
         subjects: dict[Ask, Subject] = {}
         for p in chosen:
-            identity = self._casefile.person_identity(snap, p, policy)
+            identity = self._reading.person_identity(snap, p, policy)
             for t in types.configured:
                 subject = _source_subject(policy, identity, t)
                 if has_identifier(subject):
@@ -573,14 +571,14 @@ class Disclosures:
                 wanted[(r.decision.source, r.person_id)].append(r.decision.field)
         raw: dict[tuple[str, str], str] = {}
         for person_id, fields in zvh.items():
-            for f, v in self._casefile.values(
+            for f, v in self._reading.values(
                 snap, fields, person_id, recipient=who.partner_id
             ).items():
                 raw[(person_id, f)] = v
         unavailable: set[str] = set()
         failed: set[Ask] = set()
         if wanted:
-            identities = {p.person_id: self._casefile.person_identity(snap, p, policy)
+            identities = {p.person_id: self._reading.person_identity(snap, p, policy)
                           for p in persons}
             subjects = {ask: _source_subject(policy, identities[ask[1]], ask[0])
                         for ask in wanted}

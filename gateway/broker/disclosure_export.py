@@ -31,20 +31,20 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import InvalidRequest, Refused, choice_of
+from gateway.broker.log_events import AuditEvent, FieldEntry, LogRecord, RecordKind, detail_of
 from gateway.broker.log_positions import log_position
 from gateway.broker.records import event
 from gateway.core import CompiledPolicy, UnknownPartner
-from gateway.store.audit_event import AuditEvent, FieldEntry, RecordKind, detail_of, format_time
-from gateway.store.audit_writer import LogRecord
 from gateway.store.partner_export import (
     RELEASED_OUTCOMES,
     ExportScope,
     ExportView,
-    PartnerExportStore,
 )
+from gateway.tlog.notes import format_time
 
 DEFAULT_PAGE = 500
 MAX_PAGE = 1000
@@ -96,7 +96,7 @@ class Export:
     after_seq: int
     page_size: int
     log_seq: int
-    _store: PartnerExportStore
+    _store: ExportStore
 
     async def pages(self) -> AsyncIterator[ExportPage]:
         after, delivered = self.after_seq, 0
@@ -117,13 +117,23 @@ class Export:
                 return
 
 
+class ExportStore(Protocol):
+    """The log as a partner's export reads it (``gateway.store.partner_export``). Blocking."""
+
+    def count(self, scope: ExportScope, after_seq: int) -> int: ...
+
+    def head_seq(self) -> int: ...
+
+    def page(self, scope: ExportScope, after_seq: int, limit: int) -> list[LogRecord]: ...
+
+
 class DisclosureExports:
     """``policy`` gives the policy in force; ``source_partners`` are the partners the
     configuration names as running a source system (``[[sources]]``)."""
 
     def __init__(
         self,
-        store: PartnerExportStore,
+        store: ExportStore,
         append: Append,
         clock: Callable[[], datetime],
         *,

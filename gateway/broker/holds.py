@@ -28,6 +28,7 @@ import asyncio
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.context import BrokerContext
@@ -40,14 +41,13 @@ from gateway.broker.errors import (
 )
 from gateway.broker.free_texts import FreeTexts, SealedText
 from gateway.broker.ids import new_id
-from gateway.broker.subjects import NO_SUCH_PERSON, Subjects, check_person_ids
+from gateway.broker.log_events import RecordKind, detail_of
+from gateway.broker.subjects import NO_SUCH_PERSON, PersonLinks, Subjects, check_person_ids
 from gateway.core import CompiledPolicy, UnknownPartner
 from gateway.crypto.free_text import KeyScope, TextClass, TextKind
-from gateway.store.audit_event import detail_of, format_time
-from gateway.store.audit_log import RecordKind
 from gateway.store.errors import CaseShredded as StoreCaseShredded
-from gateway.store.holds import ALL_CASES, Hold, HoldStore
-from gateway.store.persons import PersonDirectory
+from gateway.store.holds import ALL_CASES, Hold
+from gateway.tlog.notes import format_time
 
 MAX_REASON_CHARS = 2000
 MAX_HOLD_YEARS = 5
@@ -113,13 +113,30 @@ def _scope(case_id: str) -> str:
     return "case" if case_id else "all_cases"
 
 
+class HoldStore(Protocol):
+    """Where confidentiality holds are kept (``gateway.store.holds``). Blocking calls."""
+
+    def get(self, hold_id: str) -> Hold | None: ...
+
+    def place(self, hold: Hold) -> None: ...
+
+    def lift(self, hold_id: str, at: datetime) -> bool: ...
+
+
+class HoldPersons(PersonLinks, Protocol):
+    """The persons a hold may name, and a person's pseudonym by case and person id
+    (``gateway.store.persons.PersonDirectory``). Blocking calls."""
+
+    def pseudonym_of(self, case_id: str, person_id: str) -> str | None: ...
+
+
 class ConfidentialityHolds:
     def __init__(
         self,
         ctx: BrokerContext,
         store: HoldStore,
         texts: FreeTexts,
-        persons: PersonDirectory,
+        persons: HoldPersons,
     ) -> None:
         self._ctx = ctx
         self._store = store

@@ -16,12 +16,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from gateway.broker.case_events import CaseEventSink
 from gateway.broker.case_plan_access import procesregie_partners
+from gateway.broker.ports import CaseLookup
 from gateway.core import CompiledPolicy
-from gateway.store.case_plan import CasePlanStore, Notice
-from gateway.store.cases import CaseRepository
+from gateway.store.case_plan import Notice
 
 log = logging.getLogger("ketenpoort.plan")
 
@@ -34,11 +35,23 @@ class MonitorReport:
     overdue: int
 
 
+class PlanNotices(Protocol):
+    """The notices of plan actions coming due (``gateway.store.case_plan``). Blocking."""
+
+    def pending_notices(
+        self, now: datetime, due_within: timedelta, limit: int = 500
+    ) -> list[Notice]: ...
+
+    def claim_notice(self, notice: Notice, at: datetime) -> bool:
+        """Whether this replica is the one to tell of ``notice`` (claimed once, anywhere)."""
+        ...
+
+
 class PlanMonitor:
     def __init__(
         self,
-        store: CasePlanStore,
-        cases: CaseRepository,
+        store: PlanNotices,
+        cases: CaseLookup,
         events: CaseEventSink,
         policy: Callable[[], CompiledPolicy],
         *,

@@ -7,9 +7,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.log_events import SUBJECT_ID_TYPE, AuditEvent, FieldEntry, RecordKind
 from gateway.core import Decision, Effect, FieldDecision, Purpose
-from gateway.store.audit_event import SUBJECT_ID_TYPE
-from gateway.store.audit_log import AuditEvent, FieldEntry, RecordKind
 
 OUTCOME_OF_EFFECT = {
     Effect.DISCLOSE: "disclosed",

@@ -27,11 +27,10 @@ from datetime import datetime, timedelta
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import InvalidRequest, RequestIdReused, RequestInProgress
+from gateway.broker.log_events import LogRecord, RecordKind, detail_of
 from gateway.core import CompiledPolicy
 from gateway.crypto.request_digest import request_digest, request_digest_key, same_digest
 from gateway.crypto.submissions import MAX_REQUEST_ID_CHARS
-from gateway.store.audit_event import detail_of
-from gateway.store.audit_log import LogRecord, RecordKind
 from gateway.store.errors import StoreError
 from gateway.store.request_ids import PriorRequest, RequestClaim
 

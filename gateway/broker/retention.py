@@ -18,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.casefile import CLOSING_PHASE
 from gateway.broker.ids import random_hex
+from gateway.broker.log_events import AuditEvent, RecordKind, detail_of
 from gateway.broker.records import event
-from gateway.store.audit_event import AuditEvent, RecordKind, detail_of, format_time
-from gateway.store.retention import DEFAULT_PAGE, CaseShredder, DueCase
+from gateway.store.retention import DEFAULT_PAGE, DueCase, RecordOf, ShreddedCase
+from gateway.tlog.notes import format_time
 
 # The ZVH keeps the case file, so the ZVH shreds it; no person acts, so the role says system.
 SYSTEM_PRINCIPAL = Principal(
@@ -63,10 +65,29 @@ class RetentionReport:
     stopped: bool
 
 
+class Shredder(Protocol):
+    """Finds the cases due for shredding and shreds one, with its record, in one
+    transaction (``gateway.store.retention.CaseShredder``). Blocking calls."""
+
+    def due(
+        self,
+        *,
+        closed_by: datetime,
+        closing_phase: str,
+        after: DueCase | None = None,
+        limit: int = DEFAULT_PAGE,
+        declined_closed_by: datetime | None = None,
+    ) -> list[DueCase]: ...
+
+    def shred(self, case: DueCase, now: datetime, record_of: RecordOf) -> ShreddedCase | None: ...
+
+    def clear_deleted(self) -> bool | None: ...
+
+
 class Retention:
     def __init__(
         self,
-        shredder: CaseShredder,
+        shredder: Shredder,
         *,
         retention_days: int,
         operation: str,

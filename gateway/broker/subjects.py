@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.broker.errors import CaseNotFound, InvalidRequest
+from gateway.broker.log_events import PERSON_ID_TYPE, SUBJECT_ID_TYPE
 from gateway.crypto.pseudonym import subject_pseudonym
-from gateway.store.audit_event import PERSON_ID_TYPE, SUBJECT_ID_TYPE
-from gateway.store.persons import PersonDirectory, PersonLink, pseudonyms_of
+from gateway.store.persons import PersonLink, pseudonyms_of
 
 __all__ = [
     "MAX_ID_CHARS",
@@ -84,10 +85,18 @@ def check_person_ids(case_id: str, person_id: str) -> None:
             )
 
 
+class PersonLinks(Protocol):
+    """Which persons of which cases a pseudonym names (``gateway.store.persons``). Blocking."""
+
+    def linked_to(self, pseudonyms: Collection[str]) -> list[PersonLink]: ...
+
+    def person(self, case_id: str, person_id: str) -> PersonLink | None: ...
+
+
 class Subjects:
     """Resolves a BSN or a case person to a ``Subject`` (blocking: reads ``case_persons``)."""
 
-    def __init__(self, directory: PersonDirectory, pseudonym_key: bytes) -> None:
+    def __init__(self, directory: PersonLinks, pseudonym_key: bytes) -> None:
         self._directory = directory
         self._key = pseudonym_key
 

@@ -26,7 +26,7 @@ from gateway.store.checkpoint_file import checkpoint_files
 from gateway.store.log_alarm import Alarm, LogAlarm
 
 if TYPE_CHECKING:
-    from gateway.store.audit_event import AuditEvent
+    from gateway.broker.log_events import AuditEvent
 
 
 def add_parser(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -119,8 +119,8 @@ def _cleared(
 ) -> AuditEvent:
     from gateway.broker.caller import Principal, TraceContext
     from gateway.broker.ids import random_hex
+    from gateway.broker.log_events import RecordKind, detail_of
     from gateway.broker.records import event
-    from gateway.store.audit_event import RecordKind, detail_of
 
     principal = Principal(
         partner_id="zvh",

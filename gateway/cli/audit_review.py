@@ -28,6 +28,7 @@ from gateway.broker.break_glass_review import (
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.free_texts import FreeTexts
+from gateway.broker.log_events import AuditEvent, LogRecord
 from gateway.cli.gateway_state import (
     add_state_args,
     checkpoint_journal,
@@ -38,10 +39,10 @@ from gateway.cli.gateway_state import (
 from gateway.crypto.errors import CryptoError
 from gateway.crypto.keystore import Keystore
 from gateway.server.config import ConfigError
-from gateway.store.audit_event import AuditEvent, format_time
-from gateway.store.audit_log import AuditLog, LogRecord
+from gateway.store.audit_log import AuditLog
 from gateway.store.reviews import BreakGlassReviews, Review, ReviewStatus, Verdict
 from gateway.store.text_keys import TextKeyStore
+from gateway.tlog.notes import format_time
 
 # The ZVH's privacy officer acts for the ZVH, the only partner the shipped policy gives the
 # privacy_officer role.

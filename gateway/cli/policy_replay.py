@@ -31,9 +31,10 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from gateway.broker.log_events import AuditEvent, RecordKind
 from gateway.cli.policy_output import plural
 from gateway.core import AccessRequest, CompiledPolicy, Effect, RefusalCode, RequestError
-from gateway.store import AuditEvent, AuditLog, RecordKind, StoreError, create_engine_for
+from gateway.store import AuditLog, StoreError, create_engine_for
 
 # Records of requests the policy decided; registrations, invitations, phase changes and
 # notes are changes to the case file, not decisions.

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.errors import InvalidRequest
+from gateway.broker.log_events import AuditEvent, LogRecord, RecordKind, detail_of
 from gateway.broker.records import event
 from gateway.broker.subjects import Subject, Subjects, check_person_ids
 from gateway.core import CompiledPolicy
@@ -42,8 +43,7 @@ from gateway.reports.subject_access import (
     is_reported,
 )
 from gateway.reports.subject_access_text import LANGUAGES
-from gateway.store.audit_event import AuditEvent, detail_of
-from gateway.store.audit_log import MAX_LIST_LIMIT, AuditLog, LogRecord, RecordKind
+from gateway.store.audit_log import MAX_LIST_LIMIT, AuditLog
 from gateway.store.audit_proofs import InclusionProofData, ProofUnavailable
 from gateway.store.checkpoints import CheckpointError, open_checkpoint
 from gateway.store.holds import HoldStore

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from gateway.broker.log_events import AuditEvent, EventStatus, FieldOutcome, LogRecord, RecordKind
 from gateway.core import CompiledPolicy, UnknownField, UnknownPartner
-from gateway.store.audit_event import AuditEvent, EventStatus, FieldOutcome, RecordKind
-from gateway.store.audit_log import LogRecord
 from gateway.store.audit_proofs import InclusionProofData
 from gateway.store.holds import Hold
 from gateway.store.merkle import leaf_hash

@@ -18,7 +18,7 @@ from gateway.reports.subject_access_text import (
     WITHHELD_STATEMENT,
     check_language,
 )
-from gateway.store.audit_event import format_time
+from gateway.tlog.notes import format_time
 
 REPORT_SCHEMA = "ketenpoort-subject-access/1"
 MEDIA_TYPE = "application/json"

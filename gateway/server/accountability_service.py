@@ -12,6 +12,7 @@ from grpc import aio
 from gateway.api.v1 import accountability_pb2, accountability_pb2_grpc
 from gateway.broker.break_glass_review import BreakGlassReviewQueue
 from gateway.broker.errors import InvalidRequest, Refused
+from gateway.broker.log_events import LogRecord, RecordKind
 from gateway.broker.log_positions import log_position
 from gateway.reports.access_request import ReportRequest, SubjectAccessReports
 from gateway.server import request_context
@@ -25,9 +26,10 @@ from gateway.server.proof_messages import (
     inclusion_message,
 )
 from gateway.server.status import serve_call
-from gateway.store.audit_event import RecordKind, encode_event, format_time
-from gateway.store.audit_log import AuditLog, LogRecord, ProofUnavailable, VerifyResult
+from gateway.store.audit_event import encode_event
+from gateway.store.audit_log import AuditLog, ProofUnavailable, VerifyResult
 from gateway.store.reviews import Review
+from gateway.tlog.notes import format_time
 
 Ctx = aio.ServicerContext[Any, Any]
 PRIVACY_OFFICER_ROLE = "privacy_officer"

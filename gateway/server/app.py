@@ -329,7 +329,7 @@ async def start_gateway(
     ctx = BrokerContext(
         policy=holder,
         cases=CaseRepository(engine, bell),
-        snapshots=snapshots,
+        reader=snapshots,
         log=audit,
         keystore=keys,
         sealing_keys=lambda: partners.current.sealing_keys,
@@ -347,7 +347,7 @@ async def start_gateway(
     holds = ConfidentialityHolds(ctx, hold_store, texts, persons)
     case_work = CaseWork(ctx, casefile, CaseWorkStore(engine, bell))
     event_stream = CaseEvents(
-        ctx, casefile, CaseEventStore(engine, bell), poll_s=config.case_event_poll_s
+        ctx, CaseEventStore(engine, bell), poll_s=config.case_event_poll_s
     )
     # The plan's events go to the partners' event stream unless the caller hands in a sink.
     events: CaseEventSink = case_events or event_stream

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from gateway.broker.caller import TraceContext
+from gateway.broker.log_events import AuditEvent, RecordKind, detail_of
 from gateway.server.auth import AuthRefused
 from gateway.server.refused_calls import refused_call_event
-from gateway.store.audit_event import AuditEvent, RecordKind, detail_of
 
 __all__ = ["refusal_event", "refusal_recorder"]
 

@@ -12,8 +12,8 @@ from gateway.broker.errors import InvalidRequest
 from gateway.server import request_context
 from gateway.server.metrics import Metrics
 from gateway.server.status import serve_call
-from gateway.store.audit_event import format_time
 from gateway.store.case_plan import ActionStatus
+from gateway.tlog.notes import format_time
 
 Ctx = aio.ServicerContext[Any, Any]
 

@@ -20,9 +20,9 @@ from gateway.server import request_context
 from gateway.server.metrics import Metrics
 from gateway.server.status import serve_call
 from gateway.server.streaming import serve_stream
-from gateway.store.audit_event import format_time
 from gateway.store.case_work import Holder, RegieKind
 from gateway.store.cases import CaseRow
+from gateway.tlog.notes import format_time
 
 Ctx = aio.ServicerContext[Any, Any]
 # Open WatchCaseEvents streams one partner may hold at once on one replica.

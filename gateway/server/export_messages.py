@@ -5,7 +5,7 @@ from __future__ import annotations
 from gateway.api.v1 import exchange_pb2
 from gateway.broker.disclosure_export import ExportedRecord, ExportPage
 from gateway.server.logged_fields import field_values
-from gateway.store.audit_event import format_time
+from gateway.tlog.notes import format_time
 
 
 def export_page(page: ExportPage) -> exchange_pb2.ExportPage:

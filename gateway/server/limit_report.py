@@ -20,9 +20,9 @@ from contextlib import suppress
 from datetime import datetime
 
 from gateway.broker.ids import random_hex
+from gateway.broker.log_events import MAX_DETAIL_VALUE, AuditEvent, RecordKind, detail_of
 from gateway.server.limits import UNKNOWN_CALLER, LimitedCalls, LimitedWindow
 from gateway.server.refused_calls import refused_call_event
-from gateway.store.audit_event import MAX_DETAIL_VALUE, AuditEvent, RecordKind, detail_of
 
 __all__ = ["OPERATION", "LimitReport", "limited_event"]
 

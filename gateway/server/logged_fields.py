@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.broker.log_events import FieldEntry
 from gateway.broker.records import OUTCOME_OF_EFFECT
 from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
 from gateway.core import Effect
-from gateway.store.audit_event import FieldEntry
 
 # Log records name outcomes as words ("masked"); the contract uses the shared enums.
 _OUTCOME = {OUTCOME_OF_EFFECT[effect]: OUTCOME[effect] for effect in Effect}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateway.api.v1 import accountability_pb2
-from gateway.store.audit_event import format_time
 from gateway.store.audit_log import Checkpoint, ConsistencyProofData, InclusionProofData
+from gateway.tlog.notes import format_time
 
 
 def checkpoint_message(checkpoint: Checkpoint) -> accountability_pb2.Checkpoint:

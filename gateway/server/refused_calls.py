@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.store.audit_event import AuditEvent, EventStatus, RecordKind
+from gateway.broker.log_events import AuditEvent, EventStatus, RecordKind
 
 __all__ = ["refused_call_event"]
 

@@ -22,9 +22,9 @@ from sqlalchemy import Engine
 from gateway.broker.retention import Retention, RetentionOutcome, RetentionReport
 from gateway.server.config import GatewayConfig
 from gateway.server.metrics import Metrics
-from gateway.store.audit_event import format_time
 from gateway.store.errors import StoreError
 from gateway.store.retention import CaseShredder
+from gateway.tlog.notes import format_time
 
 OPERATION = "ketenpoort retention task"
 

@@ -1,24 +1,8 @@
 """Storage: the ZVH case file and the hash-chained accountability log (SQLite, PostgreSQL)."""
 
 from gateway.store.aio import AsyncCaseRepository
-from gateway.store.audit_event import (
-    GENESIS_HASH,
-    AuditEvent,
-    Availability,
-    EventStatus,
-    FieldEntry,
-    FieldOutcome,
-    RecordKind,
-    encode_event,
-    parse_event,
-)
-from gateway.store.audit_log import (
-    DEFAULT_MAX_BATCH,
-    AuditLog,
-    BatchStats,
-    ChainHead,
-    LogRecord,
-)
+from gateway.store.audit_event import GENESIS_HASH, encode_event, parse_event
+from gateway.store.audit_log import DEFAULT_MAX_BATCH, AuditLog, BatchStats, ChainHead
 from gateway.store.audit_verify import VerifyResult
 from gateway.store.cases import (
     CaseRepository,
@@ -45,11 +29,9 @@ __all__ = [
     "DEFAULT_MAX_BATCH",
     "GENESIS_HASH",
     "AsyncCaseRepository",
-    "AuditEvent",
     "AuditLog",
     "AuditLogClosed",
     "AuditWriteError",
-    "Availability",
     "BatchStats",
     "CaseNotFound",
     "CaseRepository",
@@ -60,15 +42,10 @@ __all__ = [
     "Database",
     "DuplicateCase",
     "EntryRow",
-    "EventStatus",
-    "FieldEntry",
-    "FieldOutcome",
-    "LogRecord",
     "MalformedRecord",
     "ParticipantRole",
     "ParticipantRow",
     "PhaseConflict",
-    "RecordKind",
     "StoreError",
     "VerifyResult",
     "create_engine_for",

@@ -29,15 +29,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, func, select
 
-from gateway.store.audit_event import (
+from gateway.broker.log_events import (
     AuditEvent,
-    Availability,
-    EventStatus,
-    FieldEntry,
-    FieldOutcome,
+    LogRecord,
     RecordKind,
-    parse_event,
 )
+from gateway.store.audit_event import parse_event
 from gateway.store.audit_proofs import (
     ConsistencyProofData,
     InclusionProofData,
@@ -54,13 +51,7 @@ from gateway.store.audit_verify import (
     VerifyResult,
     verify_chain,
 )
-from gateway.store.audit_writer import (
-    ChainWriter,
-    CheckpointPolicy,
-    EncodedEvent,
-    LogRecord,
-    WriterSession,
-)
+from gateway.store.audit_writer import ChainWriter, CheckpointPolicy, EncodedEvent, WriterSession
 from gateway.store.checkpoints import (
     Checkpoint,
     CheckpointError,
@@ -73,9 +64,7 @@ from gateway.store.sqlite_checkpoint import WalCheckpointer, is_sqlite_file
 from gateway.store.tables import audit_log, log_head
 
 __all__ = [
-    "AuditEvent",
     "AuditLog",
-    "Availability",
     "BatchStats",
     "ChainHead",
     "Checkpoint",
@@ -84,11 +73,6 @@ __all__ = [
     "InclusionProofData",
     "ProofUnavailable",
     "VerifiedPrefix",
-    "EventStatus",
-    "FieldEntry",
-    "FieldOutcome",
-    "LogRecord",
-    "RecordKind",
     "VerifyResult",
     "parse_event",
 ]

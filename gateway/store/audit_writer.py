@@ -22,7 +22,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from gateway.store.audit_event import AuditEvent, chain_hash, encode_event_with_time
+from gateway.broker.log_events import AuditEvent, LogRecord
+from gateway.store.audit_event import chain_hash, encode_event_with_time
 from gateway.store.checkpoints import Checkpoint, CheckpointSigner
 from gateway.store.errors import AuditWriteError
 from gateway.store.merkle import Frontier, Tile, leaf_hash
@@ -48,15 +49,6 @@ _PG_NON_TEXT = {
     "break_glass": "boolean",
 }
 _PG_ARRAY_TYPES = tuple(_PG_NON_TEXT.get(name, "text") for name in AUDIT_INSERT_COLUMNS)
-
-
-@dataclass(frozen=True, slots=True)
-class LogRecord:
-    seq: int
-    event: AuditEvent
-    prev_hash: str
-    record_hash: str
-    recorded_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from gateway.store.audit_event import PERSON_ID_TYPE, SUBJECT_ID_TYPE
+from gateway.broker.log_events import PERSON_ID_TYPE, SUBJECT_ID_TYPE
 from gateway.store.case_events import EventBell, insert_case_events
 from gateway.store.db import for_writing, translate_errors
 from gateway.store.errors import (

@@ -35,8 +35,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, func, or_, select
 
-from gateway.store.audit_event import EventStatus, FieldOutcome, RecordKind, parse_event
-from gateway.store.audit_writer import LogRecord
+from gateway.broker.log_events import EventStatus, FieldOutcome, LogRecord, RecordKind
+from gateway.store.audit_event import parse_event
 from gateway.store.db import translate_errors
 from gateway.store.tables import audit_log, log_head
 

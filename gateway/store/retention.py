@@ -59,8 +59,8 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
-from gateway.store.audit_event import AuditEvent
-from gateway.store.audit_writer import ChainWriter, EncodedEvent, LogRecord
+from gateway.broker.log_events import AuditEvent, LogRecord
+from gateway.store.audit_writer import ChainWriter, EncodedEvent
 from gateway.store.db import translate_errors
 from gateway.store.errors import StoreError
 from gateway.store.sqlite_checkpoint import is_sqlite_file

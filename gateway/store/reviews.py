@@ -33,8 +33,8 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, Select, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from gateway.store.audit_event import RecordKind, parse_event
-from gateway.store.audit_writer import LogRecord
+from gateway.broker.log_events import LogRecord, RecordKind
+from gateway.store.audit_event import parse_event
 from gateway.store.db import for_writing, translate_errors
 from gateway.store.errors import StoreError
 from gateway.store.tables import audit_log, break_glass_reviews

@@ -15,13 +15,13 @@ import grpc
 import pytest
 
 from adapters.client import PartnerClient, PartnerCredentials
+from gateway.broker.log_events import FieldEntry, RecordKind
 from gateway.cli.demo_data import GOAL, REASON, SUBJECT
 from gateway.cli.main import main
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
 from gateway.server.app import start_gateway
 from gateway.server.config import shipped_policy_dir
-from gateway.store import FieldEntry, RecordKind
 from gateway.store.database import Database
 from tests.cli.policy_samples import edit, write_policy
 from tests.integration.harness import gateway_config

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.broker.casefile import JUSTIFICATION_FIELD, SUBJECT_FIELDS, WRITABLE_FIELDS
+from gateway.broker.case_entries import SUBJECT_FIELDS
+from gateway.broker.casefile import JUSTIFICATION_FIELD, WRITABLE_FIELDS
 from gateway.broker.disclosure import TRIAGE_FIELD
 from gateway.core import (
     AccessRequest,

@@ -21,12 +21,12 @@ from gateway.api.v1 import (
     exchange_pb2_grpc,
 )
 from gateway.broker.free_texts import FreeTexts, SealedText
+from gateway.broker.log_events import FieldOutcome, LogRecord
 from gateway.cli.demo_data import SUBJECT
 from gateway.crypto.free_text import TextKind
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.pseudonym import subject_pseudonym
-from gateway.store.audit_event import FieldOutcome
-from gateway.store.audit_log import AuditLog, LogRecord
+from gateway.store.audit_log import AuditLog
 from gateway.store.checkpoints import open_checkpoint
 from gateway.store.holds import Hold
 from gateway.store.merkle import leaf_hash, verify_inclusion

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, update
 
+from gateway.broker.log_events import SUBJECT_ID_TYPE, AuditEvent, FieldEntry, RecordKind
 from gateway.crypto.envelope import DataKey, wrap_data_key
 from gateway.crypto.pseudonym import subject_pseudonym
-from gateway.store.audit_event import SUBJECT_ID_TYPE, AuditEvent, FieldEntry, RecordKind
 from gateway.store.audit_log import AuditLog
 from gateway.store.cases import CaseRepository
 from gateway.store.tables import case_persons

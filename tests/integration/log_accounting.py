@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.broker.log_events import LogRecord, RecordKind
 from gateway.cli.main import main as ketenpoort
 from gateway.crypto.keystore import Keystore
-from gateway.store import AuditLog, LogRecord, RecordKind, VerifyResult, create_engine_for
+from gateway.store import AuditLog, VerifyResult, create_engine_for
 
 PURPOSE = "analysis_and_plan"
 PHASE = "case_meeting"

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import text
 
 from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.log_events import RecordKind, detail_of
 from gateway.broker.records import event
 from gateway.cli.main import main
 from gateway.core import CompiledPolicy
 from gateway.crypto.free_text import TextKind, text_digest, text_digest_key
-from gateway.store.audit_event import RecordKind, detail_of
 from gateway.store.db import create_engine_for
 from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import register, to_case_meeting

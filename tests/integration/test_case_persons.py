@@ -348,7 +348,7 @@ async def test_a_case_registered_before_cases_had_persons_is_still_answered(
     # case has no person rows.
     from datetime import UTC, datetime
 
-    from gateway.broker.casefile import _entry
+    from gateway.broker.case_entries import seal_entry
     from gateway.broker.ids import new_id
     from gateway.crypto.envelope import DataKey, wrap_data_key
 
@@ -357,7 +357,7 @@ async def test_a_case_registered_before_cases_had_persons_is_still_answered(
     case_id, now, key = new_id("c_"), datetime.now(UTC), DataKey.generate()
     pseudonym = subject_pseudonym(keystore.pseudonym_key, SUBJECT.bsn)
     entries = [
-        _entry(key, case_id, field, value, "police", now)
+        seal_entry(key, case_id, field, value, "police", now)
         for field, value in (("subject.bsn", SUBJECT.bsn), ("subject.name", SUBJECT.name),
                              ("subject.date_of_birth", SUBJECT.date_of_birth),
                              ("case.reason", REASON))

@@ -10,10 +10,9 @@ from sqlalchemy import delete
 
 from adapters.client import PartnerClient
 from gateway.api.v1 import cases_pb2
+from gateway.broker.log_events import LogRecord, RecordKind
 from gateway.cli.demo_data import REASON, SUBJECT
-from gateway.store import RecordKind
 from gateway.store.audit_event import encode_event
-from gateway.store.audit_log import LogRecord
 from gateway.store.tables import case_participants
 from tests.integration.harness import Harness
 from tests.integration.helpers import accept, register

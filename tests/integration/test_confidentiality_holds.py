@@ -9,9 +9,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from gateway.broker.log_events import RecordKind
 from gateway.cli.demo_data import SUBJECT
 from gateway.core import CompiledPolicy
-from gateway.store.audit_event import RecordKind
 from tests.integration.access_helpers import (
     OTHER,
     Clock,

@@ -26,8 +26,8 @@ import pytest
 
 from adapters.client import PartnerClient
 from gateway.api.v1 import exchange_pb2, exchange_pb2_grpc
+from gateway.broker.log_events import RecordKind
 from gateway.core import CompiledPolicy
-from gateway.store.audit_log import RecordKind
 from gateway.store.errors import DATABASE_UNAVAILABLE
 from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import register, to_case_meeting

@@ -15,10 +15,11 @@ import grpc
 import pytest
 
 from gateway.api.v1 import common_pb2
-from gateway.broker.casefile import JUSTIFICATION_FIELD, _entry
+from gateway.broker.case_entries import seal_entry
+from gateway.broker.casefile import JUSTIFICATION_FIELD
+from gateway.broker.log_events import RecordKind
 from gateway.cli.demo_data import GOAL, REASON, SUBJECT
 from gateway.crypto.envelope import WrappedKey, unwrap_data_key
-from gateway.store.audit_log import RecordKind
 from gateway.store.cases import CaseRepository
 from tests.integration.harness import Harness
 from tests.integration.helpers import register
@@ -58,7 +59,7 @@ async def _store_date_of_birth(harness: Harness, case_id: str, text: str) -> Non
     key = unwrap_data_key(WrappedKey.from_bytes(snap.case.wrapped_data_key), keystore, case_id)
     # The subject's identity entries carry the person's id (the case's one person).
     person_id = snap.persons[0].person_id
-    entry = _entry(key, case_id, DOB, text, "police", datetime.now(UTC), person_id)
+    entry = seal_entry(key, case_id, DOB, text, "police", datetime.now(UTC), person_id)
     await asyncio.to_thread(CaseRepository(engine).add_entries, case_id, [entry])
 
 

@@ -16,9 +16,9 @@ import pytest
 
 from adapters.client import PartnerClient
 from gateway.api.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
+from gateway.broker.log_events import LogRecord, RecordKind
 from gateway.core import CompiledPolicy
-from gateway.store.audit_event import RecordKind, format_time
-from gateway.store.audit_log import LogRecord
+from gateway.tlog.notes import format_time
 from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import accept, register
 

@@ -10,8 +10,8 @@ import pytest
 
 from gateway.broker.caller import Principal
 from gateway.broker.disclosure_export import NOT_SOURCE_OPERATOR, runs_source
+from gateway.broker.log_events import RecordKind
 from gateway.core import CompiledPolicy
-from gateway.store.audit_event import RecordKind
 from tests.integration.harness import Harness
 
 

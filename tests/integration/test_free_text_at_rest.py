@@ -16,9 +16,9 @@ from sqlalchemy import Engine, select
 
 from gateway.broker.casefile import JUSTIFICATION_FIELD
 from gateway.broker.free_texts import FreeTexts, SealedText
+from gateway.broker.log_events import RecordKind
 from gateway.core import CompiledPolicy
 from gateway.crypto.free_text import KeyScope, TextClass, TextKind, text_key_id
-from gateway.store import RecordKind
 from gateway.store.holds import HoldStore
 from gateway.store.tables import case_entries, metadata, text_keys
 from gateway.store.text_keys import TextKeyStore

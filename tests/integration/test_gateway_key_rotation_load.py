@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from gateway.api.v1 import exchange_pb2
+from gateway.broker.log_events import RecordKind
 from gateway.cli.main import main
 from gateway.core import CompiledPolicy
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.provider import HpkeRecipient, KeyRing, LogSigningKey
-from gateway.store.audit_event import RecordKind
 from gateway.store.rewrap import data_keys_under
 from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import register, to_case_meeting

@@ -24,10 +24,10 @@ from grpc import aio
 
 from adapters.channels import open_channel
 from gateway.api.v1 import exchange_pb2, exchange_pb2_grpc
+from gateway.broker.log_events import LogRecord, RecordKind
 from gateway.core import CompiledPolicy
 from gateway.server.limit_settings import LimitSettings
 from gateway.server.limits import CallLimit
-from gateway.store import LogRecord, RecordKind
 from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import register, to_case_meeting
 from tests.integration.log_accounting import PHASE, PURPOSE, read_log

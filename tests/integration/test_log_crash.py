@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from adapters.client import PartnerClient
+from gateway.broker.log_events import RecordKind
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
 from gateway.server.config import shipped_policy_dir
-from gateway.store import RecordKind
 from tests.integration.helpers import register, to_case_meeting
 from tests.integration.log_accounting import (
     PHASE,

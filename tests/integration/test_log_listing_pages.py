@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from gateway.store.audit_log import RecordKind
+from gateway.broker.log_events import RecordKind
 from tests.integration.harness import Harness
 from tests.integration.helpers import register, to_case_meeting
 from tests.integration.log_accounting import PHASE, PURPOSE

@@ -11,8 +11,8 @@ import grpc
 import pytest
 
 from gateway.api.v1 import accountability_pb2, exchange_pb2
+from gateway.broker.log_events import RecordKind
 from gateway.cli.demo_data import SUBJECT
-from gateway.store.audit_event import RecordKind
 from tests.integration.harness import Harness
 from tests.integration.helpers import register
 

@@ -16,9 +16,9 @@ from adapters.sealed import open_disclosure
 from adapters.source_server import SourceAnswerSigner
 from adapters.tokens import certificate_thumbprint
 from gateway.api.v1 import exchange_pb2
+from gateway.broker.log_events import RecordKind
 from gateway.cli.main import main
 from gateway.crypto.keyids import key_id
-from gateway.store.audit_event import RecordKind
 from tests.integration.harness import Harness
 from tests.integration.helpers import register, to_case_meeting
 

@@ -16,13 +16,13 @@ from typing import Any
 import grpc
 import pytest
 
+from gateway.broker.log_events import SUBJECT_ID_TYPE, LogRecord, RecordKind
 from gateway.broker.subjects import PERSON_ID_TYPE
 from gateway.cli.main import main
 from gateway.core import CompiledPolicy
 from gateway.reports.subject_access_text import WITHHELD_STATEMENT
 from gateway.server.config import shipped_policy_dir
-from gateway.store.audit_event import SUBJECT_ID_TYPE, RecordKind
-from gateway.store.audit_log import AuditLog, LogRecord
+from gateway.store.audit_log import AuditLog
 from gateway.store.db import create_engine_for
 from gateway.store.holds import HoldStore
 from tests.integration.access_helpers import (

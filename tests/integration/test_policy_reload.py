@@ -35,6 +35,7 @@ from adapters.grpc_source import GrpcSource
 from adapters.source_server import InMemoryBackend, SourceServicer
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
 from gateway.broker.casefile import INITIAL_PHASE, PHASE_DIRECTOR_ROLE
+from gateway.broker.log_events import LogRecord
 from gateway.broker.sources import Source
 from gateway.cli.demo_data import GOAL, REASON, SOURCE_RECORDS, SUBJECT
 from gateway.core import AccessRequest, CompiledPolicy, Effect, PolicyError
@@ -42,7 +43,6 @@ from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
 from gateway.server.app import Gateway, start_gateway
 from gateway.server.policy_reload import ReloadResult, SettledChange, policy_snapshot
-from gateway.store.audit_log import LogRecord
 from tests.integration.harness import dev_registry, gateway_config
 from tests.integration.helpers import accept
 from tests.policy_fixtures import VALID as FIXTURE_POLICY

@@ -21,13 +21,14 @@ from adapters.client import PartnerClient
 from adapters.submitting import REASON_METADATA_KEY, new_request_id
 from gateway.api.v1 import exchange_pb2
 from gateway.broker.casefile import Registration, registration_content
+from gateway.broker.log_events import LogRecord, RecordKind
 from gateway.broker.request_ids import REGISTER_CASE
 from gateway.broker.sources import Subject
 from gateway.cli.demo_data import GOAL, REASON, SUBJECT
 from gateway.core import CompiledPolicy
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.request_digest import request_digest, request_digest_key
-from gateway.store import CaseRepository, LogRecord, RecordKind
+from gateway.store import CaseRepository
 from gateway.store.request_ids import RequestClaim
 from gateway.store.tables import case_entries, cases, request_ids
 from tests.integration.harness import Harness, running_harness

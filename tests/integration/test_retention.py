@@ -15,12 +15,14 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
-from gateway.broker.casefile import SHREDDED_CODE, SHREDDED_MESSAGE
+from gateway.broker.case_access import SHREDDED_CODE
+from gateway.broker.case_reading import SHREDDED_MESSAGE
+from gateway.broker.log_events import RecordKind
 from gateway.core import CompiledPolicy
 from gateway.server.app import start_gateway
-from gateway.store import CaseRepository, RecordKind
-from gateway.store.audit_event import format_time
+from gateway.store import CaseRepository
 from gateway.store.tables import case_entries
+from gateway.tlog.notes import format_time
 from tests.integration.harness import Harness, gateway_config, running_harness
 from tests.integration.helpers import accept, register
 

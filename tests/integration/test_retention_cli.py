@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from gateway.broker.log_events import RecordKind
 from gateway.cli.main import main
 from gateway.core import CompiledPolicy
-from gateway.store import AuditLog, CaseRepository, RecordKind, create_engine_for
+from gateway.store import AuditLog, CaseRepository, create_engine_for
 from gateway.store.tables import case_entries, cases
 from tests.integration.harness import running_harness
 from tests.integration.helpers import accept, register

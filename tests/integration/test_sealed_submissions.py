@@ -27,6 +27,7 @@ from adapters.sealed import open_triage
 from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
 from adapters.submitting import REASON_METADATA_KEY, is_unknown_gateway_key, new_request_id
 from gateway.api.v1 import common_pb2, exchange_pb2, source_pb2, source_pb2_grpc
+from gateway.broker.log_events import RecordKind
 from gateway.broker.sealed_content import BOTH_GIVEN, sealed_submission_message
 from gateway.broker.sources import Source
 from gateway.broker.submission_gate import NOT_OPENED, SubmissionGate
@@ -39,7 +40,6 @@ from gateway.crypto.local_keys import LocalHpkeRecipient
 from gateway.crypto.provider import HpkeRecipient, KeyRing
 from gateway.crypto.submissions import GatewayPublicKey, SubmissionBinding, seal_submission
 from gateway.server.app import Gateway, gateway_client_tls, start_gateway
-from gateway.store.audit_log import RecordKind
 from tests.integration.harness import ROLES, SOURCE_PARTNERS, gateway_config
 from tests.integration.helpers import accept
 from tests.key_statements import answer as signed_answer

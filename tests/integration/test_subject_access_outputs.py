@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.broker.log_events import RecordKind
 from gateway.cli.demo_data import GOAL, REASON, SOURCE_RECORDS, SUBJECT
 from gateway.cli.main import main
 from gateway.core import CompiledPolicy
 from gateway.reports.subject_access_text import WITHHELD_STATEMENT
 from gateway.server.config import shipped_policy_dir
-from gateway.store.audit_event import RecordKind
 from gateway.store.audit_log import AuditLog
 from gateway.store.db import create_engine_for
 from tests.integration.access_helpers import (

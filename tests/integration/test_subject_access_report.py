@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.broker.log_events import RecordKind
 from gateway.cli.demo_data import SUBJECT
 from gateway.core import CompiledPolicy
 from gateway.reports.subject_access_text import WITHHELD_STATEMENT
-from gateway.store.audit_event import RecordKind
 from gateway.store.holds import HoldStore
 from tests.integration.access_helpers import (
     OTHER,

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from adapters.channels import TlsMaterial, open_channel
 from adapters.tokens import certificate_thumbprint
 from gateway.api.v1 import exchange_pb2, exchange_pb2_grpc
+from gateway.broker.log_events import RecordKind
 from gateway.cli.main import main
 from gateway.registry.edits import add_certificate, add_token_key
 from gateway.registry.files import entry_path, read_entry, write_entry
-from gateway.store.audit_event import RecordKind
 from gateway.store.audit_log import AuditLog
 from tests.integration.harness import Harness
 

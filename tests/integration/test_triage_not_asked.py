@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.api.v1 import common_pb2
+from gateway.broker.log_events import RecordKind
 from gateway.core import CompiledPolicy
-from gateway.store.audit_event import RecordKind
 from tests.integration.harness import running_harness
 from tests.integration.helpers import accept, register
 

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
+from gateway.broker.log_events import SUBJECT_ID_TYPE, AuditEvent, FieldEntry, LogRecord, RecordKind
 from gateway.core import CompiledPolicy
 from gateway.policyfiles import load_policy_dir
 from gateway.server.config import shipped_policy_dir
-from gateway.store.audit_event import SUBJECT_ID_TYPE, AuditEvent, FieldEntry, RecordKind
-from gateway.store.audit_log import LogRecord
 from gateway.store.holds import Hold
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)

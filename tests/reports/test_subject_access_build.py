@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gateway.broker.log_events import SUBJECT_ID_TYPE, LogRecord, RecordKind
 from gateway.core import CompiledPolicy
 from gateway.reports.subject_access import Prover, SubjectAccessReport, build_report, covers
-from gateway.store.audit_event import SUBJECT_ID_TYPE, RecordKind, encode_event
-from gateway.store.audit_log import LogRecord
+from gateway.store.audit_event import encode_event
 from gateway.store.audit_proofs import InclusionProofData
 from gateway.store.checkpoints import CheckpointSigner
 from gateway.store.holds import Hold

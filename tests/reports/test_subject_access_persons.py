@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
+from gateway.broker.log_events import FieldEntry, LogRecord
 from gateway.core import CompiledPolicy
 from gateway.reports.subject_access import CaseRole, SubjectAccessReport, build_report
 from gateway.reports.subject_access_html import render_html
 from gateway.reports.subject_access_json import report_document
-from gateway.store.audit_event import FieldEntry
-from gateway.store.audit_log import LogRecord
 from gateway.store.holds import Hold
 from tests.reports.conftest import SUBJECT_A, SUBJECT_B, T0, entry, hold, record
 from tests.reports.test_subject_access_render import SCHEMA

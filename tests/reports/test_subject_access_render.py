@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from gateway.broker.log_events import SUBJECT_ID_TYPE, FieldEntry
 from gateway.core import CompiledPolicy
 from gateway.reports.subject_access import SubjectAccessReport, build_report
 from gateway.reports.subject_access_html import render_html
 from gateway.reports.subject_access_json import REPORT_SCHEMA, report_document, report_json
 from gateway.reports.subject_access_text import WITHHELD_STATEMENT
-from gateway.store.audit_event import SUBJECT_ID_TYPE, FieldEntry
 from tests.reports.conftest import SUBJECT_A, T0, hold, record
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import Engine
 
 from gateway.broker.free_texts import FreeTexts
+from gateway.broker.log_events import AuditEvent
 from gateway.crypto import Keystore
 from gateway.crypto.devkeys import init_dev_keys
-from gateway.store import AuditEvent, AuditLog, CaseRepository, create_engine_for, init_schema
+from gateway.store import AuditLog, CaseRepository, create_engine_for, init_schema
 from gateway.store.text_keys import TextKeyStore
 from tests.store.factories import event
 

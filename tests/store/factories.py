@@ -6,7 +6,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.store import AuditEvent, FieldEntry, RecordKind
+from gateway.broker.log_events import AuditEvent, FieldEntry, RecordKind
 
 T0 = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC)
 

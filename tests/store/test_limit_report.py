@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
+from gateway.broker.log_events import AuditEvent, RecordKind
 from gateway.server.limit_report import LimitReport
 from gateway.server.limits import UNKNOWN_CALLER, LimitedCalls, LimitReason
-from gateway.store import AuditEvent, AuditLog, RecordKind
+from gateway.store import AuditLog
 
 T0 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 

@@ -11,14 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.store import (
-    AuditEvent,
-    FieldEntry,
-    MalformedRecord,
-    RecordKind,
-    encode_event,
-    parse_event,
-)
+from gateway.broker.log_events import AuditEvent, FieldEntry, RecordKind
+from gateway.store import MalformedRecord, encode_event, parse_event
 from gateway.store.audit_event import BODY_KEYS, FIELD_KEYS, chain_hash
 from tests.store.factories import T0, event
 

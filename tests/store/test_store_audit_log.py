@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select, text
 
+from gateway.broker.log_events import RecordKind
 from gateway.store import (
     GENESIS_HASH,
     AuditLog,
     AuditLogClosed,
     AuditWriteError,
     BatchStats,
-    RecordKind,
     StoreError,
     encode_event,
     parse_event,

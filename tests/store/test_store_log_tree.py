@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine, text
 
-from gateway.store import AuditEvent, AuditLog, parse_event
+from gateway.broker.log_events import AuditEvent
+from gateway.store import AuditLog, parse_event
 from gateway.store.audit_proofs import ProofUnavailable
 from gateway.store.checkpoints import CheckpointError, CheckpointSigner, open_checkpoint
 from gateway.store.merkle import leaf_hash, verify_consistency, verify_inclusion

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from gateway.store import AuditLog, FieldEntry, RecordKind, encode_event
-from gateway.store.audit_event import FieldOutcome
+from gateway.broker.log_events import FieldEntry, FieldOutcome, RecordKind
+from gateway.store import AuditLog, encode_event
 from gateway.store.partner_export import (
     ExportScope,
     ExportView,

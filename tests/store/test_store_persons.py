@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import Engine, insert, update
 
 from gateway.broker.errors import CaseNotFound, InvalidRequest
+from gateway.broker.log_events import SUBJECT_ID_TYPE
 from gateway.broker.subjects import PERSON_ID_TYPE, PersonRole, Subjects
 from gateway.crypto import Keystore
 from gateway.crypto.pseudonym import subject_pseudonym
 from gateway.store import CaseRepository
-from gateway.store.audit_event import SUBJECT_ID_TYPE
 from gateway.store.persons import AsyncPersonDirectory, PersonDirectory, PersonLink
 from gateway.store.tables import case_persons
 

@@ -7,7 +7,8 @@ import threading
 
 from sqlalchemy import Engine
 
-from gateway.store import AuditLog, LogRecord, create_engine_for, init_schema
+from gateway.broker.log_events import LogRecord
+from gateway.store import AuditLog, create_engine_for, init_schema
 from tests.store.factories import event
 
 PER_REPLICA = 150

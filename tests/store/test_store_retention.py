@@ -14,22 +14,21 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, func, select
 
+from gateway.broker.log_events import AuditEvent, RecordKind, detail_of
 from gateway.crypto.envelope import DataKey, field_aad
 from gateway.store import (
-    AuditEvent,
     AuditLog,
     CaseNotFound,
     CaseRepository,
     EntryRow,
-    RecordKind,
     create_engine_for,
     init_schema,
 )
-from gateway.store.audit_event import detail_of, format_time
 from gateway.store.errors import CaseShredded
 from gateway.store.retention import CaseShredder, DueCase
 from gateway.store.tables import case_entries, case_participants
 from gateway.store.tables import cases as cases_table
+from gateway.tlog.notes import format_time
 from tests.store.factories import T0
 from tests.store.factories import event as make_event
 

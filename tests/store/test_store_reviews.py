@@ -15,15 +15,9 @@ from sqlalchemy import Engine, event
 from gateway.broker.break_glass_review import BreakGlassReviewQueue, ReviewClosed, ReviewComments
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.free_texts import FreeTexts
+from gateway.broker.log_events import AuditEvent, LogRecord, RecordKind
 from gateway.crypto import Keystore
-from gateway.store import (
-    AuditEvent,
-    AuditLog,
-    LogRecord,
-    RecordKind,
-    create_engine_for,
-    init_schema,
-)
+from gateway.store import AuditLog, create_engine_for, init_schema
 from gateway.store.reviews import BreakGlassReviews, NotBreakGlassDisclosure, ReviewStatus
 from gateway.store.text_keys import TextKeyStore
 from tests.store.conftest import EventFactory
