@@ -67,8 +67,10 @@ async def play(demo: Demo) -> None:
 
     print("\n1.3 Intake: the ZVH takes the procesregie, the municipality keeps the casusregie")
     await accept_intake(demo, case, "Acute domestic violence with children: Code Rood")
+    mine = await demo.clients["municipality"].cases.list_cases(assigned_to_me=True)
     checks.check(
-        case.casusregie == "municipality", f"casusregie with {case.casusregie}"
+        case.case_id in {c.case_id for c in mine.cases},
+        "the municipality's work surface lists the case as assigned to it (casusregie)",
     )
 
     print("\n1.4 Targeted triage: the process director chooses whom to ask")
@@ -81,13 +83,23 @@ async def play(demo: Demo) -> None:
         demo, case, "ggz", "analysis_and_plan", "case_meeting",
         grpc.StatusCode.PERMISSION_DENIED, "GGZ asking before it is invited is refused",
     )
+    await expect_status(
+        demo, demo.clients["police"].invite(case.case_id, "ggz"),
+        grpc.StatusCode.PERMISSION_DENIED, "only the procesregisseur invites partners",
+    )
     await _meeting(demo, case)
     await demo.clients["ggz"].add_to_case_file(
         case.case_id, "case.notes", HEALTH_NOTE, classification="health"
     )
     case.write("case.notes.health", HEALTH_NOTE, "ggz")
+    notes: dict[str, str | None] = {}
     for partner in ("police", "veilig-thuis", "rvdk", "ggz", "municipality", "zvh"):
-        await disclose(demo, case, partner, "analysis_and_plan", "case_meeting")
+        answer = await disclose(demo, case, partner, "analysis_and_plan", "case_meeting")
+        notes[partner] = answer.values_of("").get("case.notes.health")
+    checks.check(
+        notes["ggz"] == HEALTH_NOTE and notes["police"] is None,
+        "the health-classified note reached mental-health care, not the police",
+    )
     await _child_reaches_protection_not_housing(demo, case)
     await expect_refusal(
         demo, case, "police", "analysis_and_plan", "triage",
@@ -160,9 +172,12 @@ async def _child_reaches_protection_not_housing(demo: Demo, case: CaseView) -> N
     answer = await disclose(
         demo, case, "rvdk", "analysis_and_plan", "case_meeting", persons=["child_lotte"],
     )
+    got = answer.values_of(lotte.person_id)
     demo.checks.check(
-        answer.values_of(lotte.person_id).get("subject.name") == lotte.identity.name,
-        "child protection received the younger child's name (known only by name and year)",
+        got.get("subject.name") == lotte.identity.name
+        and got.get("gi.child_protection_measure", "").startswith("Supervision order"),
+        "child protection received the younger child's name, and its own system found her "
+        "by name and birth year alone",
     )
     await expect_refusal(
         demo, case, "housing", "analysis_and_plan", "case_meeting",
