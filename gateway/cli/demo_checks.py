@@ -173,7 +173,7 @@ def _raw_value(
     if d.field in IDENTITY_FIELDS:
         return getattr(person.identity, IDENTITY_FIELDS[d.field]) or None
     record = source_record(
-        demo.backends.get(d.source), source_identity(demo.policy, person, d.source, "")
+        demo.backends.get(d.source), source_identity(demo.policy, person, d.source)
     )
     return None if record is None else record.fields.get(d.field)
 
@@ -211,7 +211,7 @@ def _check_sources(
             if d.effect is not Effect.WITHHOLD and d.source in demo.backends:
                 per_source.setdefault(d.source, set()).add(d.field)
         for source, names in per_source.items():
-            if source_identity(demo.policy, person, source, "") is not None:
+            if source_identity(demo.policy, person, source) is not None:
                 wanted.setdefault(source, Counter())[frozenset(names)] += 1
     problems = []
     for partner_type in demo.backends:

@@ -42,9 +42,12 @@ async def play(demo: Demo) -> None:
     await demo.clients["zvh"].invite(case.case_id, "municipality")
     victim = case.person("victim")
     seen: dict[str, str | None] = {}
+    seen_incidents: str | None = None
     for partner in (COORDINATOR, "police_avim", "municipality", "zvh"):
         answer = await disclose(demo, case, partner, "analysis_and_plan", "case_meeting")
         seen[partner] = answer.values_of(victim.person_id).get("subject.description")
+        if partner == "police_avim":
+            seen_incidents = answer.values_of(victim.person_id).get("police.incidents")
     demo.checks.check(
         seen[COORDINATOR] == victim.identity.description
         and seen["police_avim"] == victim.identity.description
@@ -58,9 +61,13 @@ async def play(demo: Demo) -> None:
     )
     victim.identity.bsn = TRAFFICKING_VICTIM_BSN
     demo.checks.check(identified > 0, "the coordinator recorded her BSN (log record kept)")
-    await disclose(
+    after = await disclose(
         demo, case, "police_avim", "analysis_and_plan", "case_meeting",
         column="police_avim/analysis_and_plan (BSN known)",
+    )
+    demo.checks.check(
+        seen_incidents is None and bool(after.values_of(victim.person_id).get("police.incidents")),
+        "AVIM now receives what the police system holds about her under that BSN",
     )
     await check_log(
         demo, case, TRAFFICKING_VICTIM_BSN, "the woman", identified_at=identified

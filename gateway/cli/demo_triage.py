@@ -41,7 +41,7 @@ async def triage(demo: Demo, case: CaseView, chosen: Sequence[str]) -> None:
         said: list[str] = []
         ok = True
         for t in sorted(set(chosen)):
-            identity = source_identity(demo.policy, person, t, "")
+            identity = source_identity(demo.policy, person, t)
             up = running.get(t) is not None and identity is not None
             record = source_record(demo.backends.get(t), identity) if up else None
             known_anywhere |= record is not None

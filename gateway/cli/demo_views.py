@@ -122,11 +122,12 @@ def expected_outcomes(
 
 
 def source_identity(
-    policy: CompiledPolicy, person: PersonView, partner_type: str, reference_type: str
+    policy: CompiledPolicy, person: PersonView, partner_type: str
 ) -> common_pb2.SubjectIdentity | None:
     """What a source of ``partner_type`` may be given about the person (its partner type's
-    identifiers; a reference only to the partner type that gave it), or None when that is
-    nothing it could find a person by."""
+    identifiers), or None when that is nothing it could find a person by. The demo's
+    persons carry no partner reference (which would go only to the partner type that gave
+    it)."""
     allowed = policy.identifiers_for(partner_type)
     ident = person.identity
     subject = common_pb2.SubjectIdentity(
@@ -136,9 +137,7 @@ def source_identity(
             if name in allowed
         }
     )
-    if ident.reference and reference_type == partner_type and "reference" in allowed:
-        subject.reference = ident.reference
-    findable = subject.bsn or subject.reference or (
+    findable = subject.bsn or (
         subject.name and (subject.date_of_birth or subject.postcode)
     )
     return subject if findable else None
