@@ -123,27 +123,12 @@ async def disclose(
     problems: list[str] = []
     cells: dict[str, dict[str, str]] = {}
     for pid, fields in expected.items():
-        got = answer.outcomes_of(pid)
-        values = {f.field: f for f in answer.record.fields if f.person_id == pid}
-        if set(got) != set(fields):
-            problems.append(f"{labels[pid] or 'case'}: other fields than the policy's")
-        for field_id, d in fields.items():
-            outcome = got.get(field_id)
-            if outcome is None or _EFFECTS.get(outcome.outcome) is not d.effect:
-                problems.append(f"{labels[pid] or 'case'} {field_id}: outcome differs")
-                continue
-            cells.setdefault(field_id, {})[labels[pid]] = symbol_of(d)
-            if d.effect is Effect.WITHHOLD:
-                if field_id in values:
-                    problems.append(f"{field_id}: withheld but in the sealed record")
-                continue
-            raw = _raw_value(demo, case, partner, by_id.get(pid), d)
-            problem = _check_value(demo, d, raw, values.get(field_id))
-            if problem:
-                problems.append(f"{labels[pid] or 'case'} {problem}")
-            elif values[field_id].availability == _UNAVAILABLE:
-                cells[field_id][labels[pid]] += "!"
-    problems += _check_sources(demo, case, answer, expected, by_id)
+        person = by_id.get(pid)
+        for problem in _check_fields(demo, case, partner, person, fields, answer, cells):
+            problems.append(f"{labels[pid] or 'case'} {problem}")
+    problems += _check_sources(demo, answer, expected, by_id)
+    if answer.response.incomplete != _expect_incomplete(demo, expected, by_id):
+        problems.append("incomplete or not other than expected")
     name = column or f"{partner}/{purpose}" + (f" ({', '.join(persons)})" if persons else "")
     case.table[name] = cells
     released = sum(
@@ -162,6 +147,60 @@ async def disclose(
         + ("" if not problems else " — " + "; ".join(problems[:4])),
     )
     return answer
+
+
+def _check_fields(
+    demo: Demo,
+    case: CaseView,
+    recipient: str,
+    person: PersonView | None,
+    fields: dict[str, FieldDecision],
+    answer: OpenedDisclosure,
+    cells: dict[str, dict[str, str]],
+) -> list[str]:
+    """The outcomes and opened values of one person's fields (``person`` None: the case's),
+    noted in ``cells`` for the summary table."""
+    pid = person.person_id if person is not None else ""
+    label = person.label if person is not None else ""
+    got = answer.outcomes_of(pid)
+    values = {f.field: f for f in answer.record.fields if f.person_id == pid}
+    problems = [] if set(got) == set(fields) else ["other fields than the policy's"]
+    for field_id, d in fields.items():
+        outcome = got.get(field_id)
+        if (
+            outcome is None
+            or _EFFECTS.get(outcome.outcome) is not d.effect
+            or outcome.transform != (d.transform or "")
+        ):
+            problems.append(f"{field_id}: outcome differs")
+            continue
+        cells.setdefault(field_id, {})[label] = symbol_of(d)
+        if d.effect is Effect.WITHHOLD:
+            if field_id in values:
+                problems.append(f"{field_id}: withheld but in the sealed record")
+            continue
+        raw = _raw_value(demo, case, recipient, person, d)
+        problem = _check_value(demo, d, raw, values.get(field_id))
+        if problem:
+            problems.append(problem)
+        elif values[field_id].availability == _UNAVAILABLE:
+            cells[field_id][label] += "!"
+    return problems
+
+
+def _expect_incomplete(
+    demo: Demo, expected: dict[str, dict[str, FieldDecision]], persons: dict[str, PersonView]
+) -> bool:
+    """Whether the down system must have been asked: a field of it released about a person
+    it could be given something to find by."""
+    down = demo.down_type
+    return any(
+        d.source == down
+        and d.effect is not Effect.WITHHOLD
+        and source_identity(demo.policy, person, down) is not None
+        for pid, person in persons.items()
+        for d in expected[pid].values()
+    )
 
 
 def _raw_value(
@@ -197,7 +236,6 @@ def _check_value(
 
 def _check_sources(
     demo: Demo,
-    case: CaseView,
     answer: OpenedDisclosure,
     expected: dict[str, dict[str, FieldDecision]],
     persons: dict[str, PersonView],
