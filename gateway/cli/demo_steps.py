@@ -45,6 +45,7 @@ async def register(
     if goal:
         case.write("case.goal", goal, registrant)
     demo.cases.append(case)
+    await refresh_regie(demo, case)
     roles_ok = [p.role for p in case.persons.values()] == [p.role_in_case for p in persons.values()]
     demo.checks.check(
         reg.phase == "registration"
@@ -53,7 +54,7 @@ async def register(
         f"{approach} case {case.case_id[:10]}… registered by {registrant} (sealed): "
         f"{len(case.persons)} person(s) "
         f"({', '.join(f'{p.label}: {p.role}' for p in case.persons.values())}); "
-        f"participants {', '.join(reg.participants)}",
+        f"participants {', '.join(reg.participants)}; casusregie with {case.casusregie}",
     )
     return case
 
