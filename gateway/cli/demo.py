@@ -56,7 +56,7 @@ CLAIMS = {
     "rvdk": "chain_partner",
     "ggz": "chain_partner",
     "om": "chain_partner",
-    "probation": "chain_partner",
+    "probation": "case_director",
     "housing": "chain_partner",
     "police_avim": "chain_partner",
 }
