@@ -77,7 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     demo = sub.add_parser(
-        "demo", help="play a Code Rood case through a gateway with sample partners"
+        "demo",
+        help="play three ZVH cases (Code Rood, Drang en dwang, Mensenhandel) through a "
+        "gateway with sample partner systems, checking every view against the policy",
     )
     demo.add_argument(
         "--data-dir",
