@@ -20,12 +20,13 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol, TypeVar
 
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.case_access import CaseAccess
+from gateway.broker.case_entries import open_entry, seal_entry
 from gateway.broker.case_events import CaseEventKind, CaseEventSink
 from gateway.broker.case_plan_access import holds_procesregie
 from gateway.broker.case_reading import CaseReading
@@ -289,7 +290,7 @@ class CasePlan:
         key = self._reading.data_key(case)
         now = self._ctx.clock()
         entry = (
-            _entry(key, case.case_id, minutes_field, minutes, who.partner_id, now)
+            seal_entry(key, case.case_id, minutes_field, minutes, who.partner_id, now)
             if minutes.strip()
             else None
         )
@@ -379,9 +380,9 @@ class CasePlan:
         await self._invite_missing(who, trace, case, (owner,))
         now = self._ctx.clock()
         key = self._reading.data_key(case)
-        entry = replace(
-            _entry(key, case.case_id, PLAN_ACTIONS_FIELD, description, who.partner_id, now),
-            person_id=person_id,
+        # Bound to the person it is about, as every entry that names one (open_entry).
+        entry = seal_entry(
+            key, case.case_id, PLAN_ACTIONS_FIELD, description, who.partner_id, now, person_id
         )
         action = ActionRow(
             action_id=new_id("a_"),
@@ -485,7 +486,9 @@ class CasePlan:
             snap = await self._reading.snapshot(case.case_id)
             key = self._reading.data_key(snap.case)
             texts = {
-                e.entry_id: _open(key, e) for e in snap.entries if e.field == PLAN_ACTIONS_FIELD
+                e.entry_id: open_entry(key, e)
+                for e in snap.entries
+                if e.field == PLAN_ACTIONS_FIELD
             }
         views = []
         for a in actions:
@@ -523,7 +526,7 @@ class CasePlan:
         case = await self._directed_case(who, trace, policy, case_id, "close")
         now = self._ctx.clock()
         key = self._reading.data_key(case)
-        entry = _entry(key, case.case_id, CLOSING_SUMMARY_FIELD, summary, who.partner_id, now)
+        entry = seal_entry(key, case.case_id, CLOSING_SUMMARY_FIELD, summary, who.partner_id, now)
         try:
             row = await self._write(
                 who,
@@ -700,24 +703,6 @@ def _partner_list(partners: Sequence[str]) -> str:
     if len(listed) > _MAX_PARTNER_LIST_CHARS:
         raise InvalidRequest("too many partners for one meeting")
     return listed
-
-
-def _entry(key: DataKey, case_id: str, field: str, text: str, by: str, now: datetime) -> EntryRow:
-    entry_id = new_id("e_")
-    return EntryRow(
-        entry_id=entry_id,
-        case_id=case_id,
-        field=field,
-        ciphertext=key.encrypt(text.encode("utf-8"), field_aad(case_id, entry_id, field)),
-        created_by=by,
-        created_at=now,
-    )
-
-
-def _open(key: DataKey, row: EntryRow) -> str:
-    # A plan action's description is sealed bound to no person, even when the action is
-    # about one (its row names the person): not ``case_entries.open_entry``.
-    return key.decrypt(row.ciphertext, field_aad(row.case_id, row.entry_id, row.field)).decode()
 
 
 def _open_decisions(key: DataKey, m: MeetingRow) -> tuple[Decision, ...]:

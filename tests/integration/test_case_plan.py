@@ -508,3 +508,30 @@ async def test_the_plan_service_is_served_healthy_and_reflected(plan: PlanGatewa
         assert "ketenpoort.v1.CasePlanService" in names
     finally:
         await channel.close()
+
+
+async def test_an_action_about_a_person_is_read_back_and_disclosed(plan: PlanGateway) -> None:
+    """An action that names a person of the case is sealed bound to that person: the owner
+    reads it back and a disclosure of the plan opens it (a description bound to no person but
+    stored under one failed every disclosure of the plan)."""
+    case_id = await plan.register()
+    detail = await plan.zvh.client.cases.get_case(case_id)
+    [person] = detail.persons
+    added = await plan.zvh(
+        "AddPlanAction",
+        plan_pb2.AddPlanActionRequest(
+            case_id=case_id, owner_partner="ggz", description=DESCRIPTION,
+            deadline=(plan.clock.now + timedelta(days=10)).date().isoformat(),
+            person_id=person.person_id,
+        ),
+    )
+    mine = await plan.ggz("ListPlanActions", plan_pb2.ListPlanActionsRequest(case_id=case_id))
+    assert [a.description for a in mine.actions if a.action_id == added.action_id] == [
+        DESCRIPTION
+    ]
+    await plan.to_case_meeting(case_id)
+    await plan.zvh.client.change_phase(case_id, "case_meeting", "plan")
+    opened = await plan.ggz.client.request_disclosure(
+        case_id, "analysis_and_plan", "plan", fields=["case.plan_actions"]
+    )
+    assert DESCRIPTION in opened.values["case.plan_actions"]
