@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.case_access import CaseAccess
+from gateway.broker.case_access import NOT_PARTICIPANT, NOT_PROCESREGISSEUR, CaseAccess
 from gateway.broker.case_reading import CaseReading, PersonIdentity
 from gateway.broker.casefile import ESCALATION_FIELD, JUSTIFICATION_FIELD, CaseFile
 from gateway.broker.context import BrokerContext, SealingKey
@@ -50,7 +50,7 @@ from gateway.broker.persons import (
     identifiers_for,
 )
 from gateway.broker.records import OUTCOME_OF_EFFECT, decision_event, event
-from gateway.broker.regie import effective_role, takes_part
+from gateway.broker.regie import PROCESS_DIRECTOR, effective_role, takes_part
 from gateway.broker.sealed_record import ReleasedValue, encode_record
 from gateway.broker.sealed_triage import encode_triage_answer
 from gateway.broker.sources import FetchContext, Subject
@@ -293,6 +293,7 @@ class Disclosures:
         policy = self._ctx.policy.current
         await self._access.refuse_if_shredded(who, trace, policy, case)
         inp = DisclosureInput(case_id, purpose, case.phase, (TRIAGE_FIELD,))
+        await self._require_triage_asker(who, trace, case, policy, inp)
         decision = await self._decide(
             who, trace, case, policy, inp, kind=RecordKind.TRIAGE, allow_nothing=True
         )
@@ -462,6 +463,31 @@ class Disclosures:
             )
             raise Refused(decision.refusal.code.value, decision.refusal.message, seq)
         return decision
+
+    async def _require_triage_asker(
+        self,
+        who: Principal,
+        trace: TraceContext,
+        case: CaseRow,
+        policy: CompiledPolicy,
+        inp: DisclosureInput,
+    ) -> None:
+        """Triage is the procesregisseur's question: it chooses whom to ask, about whom.
+        A partner outside the case learns nothing about its persons, not even hit/no-hit;
+        another participant is refused too. Both refusals are logged."""
+        if not takes_part(case, who):
+            code, message = NOT_PARTICIPANT, (
+                "partner does not take part in this case; triage about its persons is "
+                "answered to its procesregisseur only"
+            )
+        elif effective_role(case, who) != PROCESS_DIRECTOR:
+            code, message = NOT_PROCESREGISSEUR, (
+                "only the case's procesregisseur asks triage about its persons"
+            )
+        else:
+            return
+        seq = await self._refuse(who, trace, case, policy, inp, code)
+        raise Refused(code, message, seq)
 
     def _break_glass_minutes(self, snap: CaseSnapshot) -> int | None:
         """Whole minutes since the break-glass window of the case opened, if it did.

@@ -253,8 +253,8 @@ async def two_subjects(harness: Harness) -> Scenario:
         case_a1 = await register(police, ("zvh", "ggz", "municipality"))
         await accept(director, case_a1)
         await director.change_phase(case_a1, "registration", "triage")
-        # A non-participant asks whether the subject is known; every source answers.
-        await housing.triage(case_a1)
+        # The procesregisseur asks whether the subject is known; every source answers.
+        await director.triage(case_a1)
         await director.change_phase(case_a1, "triage", "case_meeting")
         await police.request_disclosure(case_a1, "analysis_and_plan", "case_meeting")
         partial = await municipality.request_disclosure(

@@ -230,12 +230,20 @@ async def test_triage_hit_no_hit(harness: Harness) -> None:
     for partner_type in SOURCE_RECORDS:
         assert hits[partner_type].answered and hits[partner_type].known
     assert answer.log_seq > 0
-    # A partner outside the case may ask triage, but never learns more than hit/no-hit.
-    municipality = harness.client("municipality")
-    outside = await municipality.triage(case_id)
-    assert outside.outcome == common_pb2.OUTCOME_MASKED
-    assert outside.known_anywhere and not outside.incomplete
-    # Not even which partners know the subject: that alone can tell of care or a crime.
-    assert list(outside.hits) == []
-    assert b"ggz" not in outside.response.SerializeToString()
     assert answer.known_anywhere and not answer.incomplete
+    # A partner outside the case learns nothing about its persons, not even hit/no-hit; a
+    # participant other than the procesregisseur does not ask either. Both are on record.
+    asked_before = {p: s.servicer.lookups for p, s in harness.sources.items()}
+    with pytest.raises(grpc.aio.AioRpcError) as outside:
+        await harness.client("municipality").triage(case_id)
+    assert outside.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "ggz" not in (outside.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as inside:
+        await police.triage(case_id)
+    assert inside.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert {p: s.servicer.lookups for p, s in harness.sources.items()} == asked_before
+    refusals = [r.event for r in harness.gateway.log.list_records(case_id=case_id)
+                if r.event.kind == "refusal" and r.event.purpose == "triage"]
+    assert [(e.partner_id, e.refusal_code) for e in refusals] == [
+        ("municipality", "not_participant"), ("police", "not_procesregisseur")
+    ]

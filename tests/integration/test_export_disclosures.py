@@ -63,7 +63,7 @@ async def _fill(harness: Harness, clock: Clock) -> Periods:
     case_id = await register(police, ("zvh", "ggz"))
     await accept(director, case_id)
     await director.change_phase(case_id, "registration", "triage")
-    await police.triage(case_id)
+    await director.triage(case_id)
     await director.change_phase(case_id, "triage", "case_meeting")
     await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
     await ggz.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
@@ -133,7 +133,12 @@ async def test_recipient_export_is_the_callers_disclosures_in_the_period(
     assert [e.seq for e in everything] == [r.seq for r in mine if r.event.partner_id == "police"]
     assert {e.recipient_partner_id for e in everything} == {"police"}
     kinds = {r.event.kind for r in mine if r.seq in {e.seq for e in everything}}
-    assert kinds == {RecordKind.DISCLOSURE, RecordKind.TRIAGE}
+    assert kinds == {RecordKind.DISCLOSURE}
+    # The triage answer went to the procesregisseur, who alone asks it: it is in the ZVH's
+    # export, not the police's.
+    theirs = [e async for e in harness.client("zvh").export_disclosures()]
+    triage = [r for r in mine if r.event.kind == RecordKind.TRIAGE]
+    assert triage and {r.seq for r in triage} <= {e.seq for e in theirs}
 
 
 async def test_source_export_holds_only_the_callers_released_fields(
@@ -148,7 +153,7 @@ async def test_source_export_holds_only_the_callers_released_fields(
     }
     expected = {seq: fields for seq, fields in expected.items() if fields}
     recipients = {r.event.partner_id for r in _records(harness, since, until) if r.seq in expected}
-    assert "police" in recipients, "the police receive fields of the GGZ's system"
+    assert "zvh" in recipients, "the ZVH receives (the triage answer of) the GGZ's system"
 
     entries = [e async for e in ggz.export_disclosures(role="source", since=since, until=until)]
     assert [e.seq for e in entries] == sorted(expected)
@@ -159,7 +164,7 @@ async def test_source_export_holds_only_the_callers_released_fields(
         ]
         assert {f.source for f in entry.fields} == {"ggz"}
         assert entry.user_ref == "", "the recipient's user reference stays with the recipient"
-    assert any(e.recipient_partner_id == "police" for e in entries)
+    assert any(e.recipient_partner_id == "zvh" for e in entries)
 
 
 async def test_another_partners_disclosures_never_appear(

@@ -455,11 +455,10 @@ async def test_a_triage_answer_is_sealed_to_the_caller_and_opened_by_the_client(
         with pytest.raises(SealOpenError):
             open_triage(moved, zvh_key, recipient_id="zvh", purpose="triage")
 
-        # Outside the case the answer is masked to hit/no-hit, and that too travels sealed.
-        outside = await g.client("municipality").triage(case_id)
-        assert outside.outcome == common_pb2.OUTCOME_MASKED
-        assert list(outside.hits) == [] and outside.known_anywhere
-        assert not outside.response.known_anywhere
+        # Outside the case there is no answer at all, sealed or not.
+        with pytest.raises(grpc.aio.AioRpcError) as outside:
+            await g.client("municipality").triage(case_id)
+        assert outside.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_no_submitted_or_fetched_value_appears_in_server_log_lines(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
 
-from gateway.api.v1 import common_pb2
 from gateway.broker.log_events import RecordKind
 from gateway.core import CompiledPolicy
 from tests.integration.harness import running_harness
@@ -43,14 +43,13 @@ async def test_partner_types_without_a_source_are_not_asked_and_make_triage_inco
         for partner_type in sources.values():
             assert hits[partner_type].answered and hits[partner_type].known
 
-        # Masked to hit/no-hit, the answer still says it is incomplete.
-        outside = await municipality.triage(case_id)
-        assert outside.outcome == common_pb2.OUTCOME_MASKED
-        assert outside.incomplete and list(outside.hits) == []
-        assert outside.known_anywhere == bool(sources)
+        # A partner outside the case is told nothing, incomplete or not.
+        with pytest.raises(grpc.aio.AioRpcError) as outside:
+            await municipality.triage(case_id)
+        assert outside.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
         records = harness.gateway.log.list_records(kinds=[RecordKind.TRIAGE], case_id=case_id)
-        assert [r.seq for r in records] == [answer.log_seq, outside.response.log_seq]
+        assert [r.seq for r in records] == [answer.log_seq]
         for record in records:
             assert record.event.status == "incomplete"
             by_source = {f.source: f.availability for f in record.event.fields}
