@@ -39,6 +39,7 @@ from gateway.broker.break_glass_review import BreakGlassReviewQueue, ReviewComme
 from gateway.broker.case_events import CaseEvents, CaseEventSink
 from gateway.broker.case_persons import CasePersons
 from gateway.broker.case_plan import CasePlan
+from gateway.broker.case_plan_parts import MeetingsPart, OpenActionsPart
 from gateway.broker.case_work import CaseWork
 from gateway.broker.casefile import CaseFile
 from gateway.broker.completion import finish_running_work
@@ -65,7 +66,7 @@ from gateway.server import health
 from gateway.server.accountability_service import AccountabilityService
 from gateway.server.auth import RegisteredPartner, TokenVerifier
 from gateway.server.auth_refusals import refusal_recorder
-from gateway.server.case_plan_service import CasePlanService
+from gateway.server.case_plan_service import PLAN_PART_WRITERS, CasePlanService
 from gateway.server.case_service import CaseService
 from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
@@ -345,12 +346,18 @@ async def start_gateway(
         ctx, casefile, metrics.source_call, require_request_nonce=config.require_request_nonce
     )
     holds = ConfidentialityHolds(ctx, hold_store, texts, persons)
-    case_work = CaseWork(ctx, casefile, CaseWorkStore(engine, bell))
     event_stream = CaseEvents(
         ctx, CaseEventStore(engine, bell), poll_s=config.case_event_poll_s
     )
     # The plan's events go to the partners' event stream unless the caller hands in a sink.
     events: CaseEventSink = case_events or event_stream
+    case_plan = CasePlan(ctx, casefile, plan_store, events)
+    case_work = CaseWork(
+        ctx,
+        casefile,
+        CaseWorkStore(engine, bell),
+        detail_parts=(MeetingsPart(case_plan), OpenActionsPart(case_plan)),
+    )
     verifier = TokenVerifier(
         lambda: partners.current.partners,
         lambda: partners.current.by_certificate,
@@ -416,7 +423,7 @@ async def start_gateway(
         server,
     )
     plan_pb2_grpc.add_CasePlanServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        CasePlanService(CasePlan(ctx, casefile, plan_store, events), metrics), server
+        CasePlanService(case_plan, metrics), server
     )
     cases_pb2_grpc.add_CaseServiceServicer_to_server(  # type: ignore[no-untyped-call]
         CaseService(
@@ -424,6 +431,7 @@ async def start_gateway(
             event_stream,
             metrics,
             max_watchers_per_partner=config.limits.max_case_watchers_per_partner,
+            part_writers=PLAN_PART_WRITERS,
         ),
         server,
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from grpc import aio
 
-from gateway.api.v1 import plan_pb2, plan_pb2_grpc
+from gateway.api.v1 import cases_pb2, plan_pb2, plan_pb2_grpc
 from gateway.broker.case_plan import ActionView, CasePlan, Decision, MeetingView
+from gateway.broker.case_plan_parts import MEETINGS, OPEN_ACTIONS
 from gateway.broker.errors import InvalidRequest
 from gateway.server import request_context
 from gateway.server.metrics import Metrics
@@ -192,3 +193,17 @@ def _action(view: ActionView) -> plan_pb2.PlanAction:
         updated_at=format_time(a.updated_at),
         overdue=view.overdue,
     )
+
+
+def _write_meetings(response: cases_pb2.GetCaseResponse, value: object) -> None:
+    views = cast(tuple[MeetingView, ...], value)
+    response.meetings.extend(_meeting(v) for v in views)
+
+
+def _write_open_actions(response: cases_pb2.GetCaseResponse, value: object) -> None:
+    views = cast(tuple[ActionView, ...], value)
+    response.open_actions.extend(_action(v) for v in views)
+
+
+# How GetCase (CaseService) shows the plan's parts of a case (gateway.broker.case_plan_parts).
+PLAN_PART_WRITERS = {MEETINGS: _write_meetings, OPEN_ACTIONS: _write_open_actions}

@@ -535,3 +535,30 @@ async def test_an_action_about_a_person_is_read_back_and_disclosed(plan: PlanGat
         case_id, "analysis_and_plan", "plan", fields=["case.plan_actions"]
     )
     assert DESCRIPTION in opened.values["case.plan_actions"]
+
+
+async def test_get_case_shows_the_meetings_and_the_open_actions(plan: PlanGateway) -> None:
+    case_id = await plan.register()
+    meeting = await plan.zvh(
+        "PlanMeeting",
+        plan_pb2.PlanMeetingRequest(
+            case_id=case_id, scheduled_at=_in(7, plan.clock), chair_partner="zvh",
+            invited_partners=["police", "ggz"],
+        ),
+    )
+    deadline = (plan.clock.now + timedelta(days=10)).date().isoformat()
+    kept = await plan.zvh("AddPlanAction", plan_pb2.AddPlanActionRequest(
+        case_id=case_id, owner_partner="ggz", description=DESCRIPTION, deadline=deadline))
+    finished = await plan.zvh("AddPlanAction", plan_pb2.AddPlanActionRequest(
+        case_id=case_id, owner_partner="ggz", description="klaar", deadline=deadline))
+    await plan.ggz("UpdatePlanAction", plan_pb2.UpdatePlanActionRequest(
+        case_id=case_id, action_id=finished.action_id, status=plan_pb2.PLAN_ACTION_STATUS_DONE))
+
+    owner = await plan.ggz.client.cases.get_case(case_id)
+    assert [m.meeting_id for m in owner.meetings] == [meeting.meeting_id]
+    assert [(a.action_id, a.description) for a in owner.open_actions] == [
+        (kept.action_id, DESCRIPTION)
+    ]
+    # Another participant sees the action, not what it says.
+    other = await plan.housing.client.cases.get_case(case_id)
+    assert [(a.action_id, a.description) for a in other.open_actions] == [(kept.action_id, "")]
