@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol, TypeVar
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.case_access import CaseAccess
+from gateway.broker.case_access import NOT_PROCESREGISSEUR, CaseAccess
 from gateway.broker.case_entries import open_entry, seal_entry
 from gateway.broker.case_events import CaseEventKind, CaseEventSink
 from gateway.broker.case_plan_access import holds_procesregie
@@ -572,9 +572,12 @@ class CasePlan:
         on it, and it is not closed; otherwise a logged refusal."""
         case = await self._access.participating_case(who, trace, policy, case_id, action)
         if not holds_procesregie(case, who, policy):
-            seq = await self._refusal(who, trace, policy, case, "not_process_director")
+            seq = await self._refusal(who, trace, policy, case, NOT_PROCESREGISSEUR)
             raise Refused(
-                "not_process_director", f"only the process director may {action} a case", seq
+                NOT_PROCESREGISSEUR,
+                f"only the case's procesregisseur (the holder of its procesregie) may {action} "
+                "a case",
+                seq,
             )
         _refuse_closed(case)
         return case

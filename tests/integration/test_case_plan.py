@@ -562,3 +562,31 @@ async def test_get_case_shows_the_meetings_and_the_open_actions(plan: PlanGatewa
     # Another participant sees the action, not what it says.
     other = await plan.housing.client.cases.get_case(case_id)
     assert [(a.action_id, a.description) for a in other.open_actions] == [(kept.action_id, "")]
+
+
+async def test_a_process_director_claim_without_the_procesregie_closes_nothing(
+    plan: PlanGateway,
+) -> None:
+    """The role claim alone grants nothing: police claiming process_director, and the case
+    director, are refused closing a case whose procesregie the ZVH holds; each on record."""
+    case_id = await plan.register()
+    close = plan_pb2.CloseCaseRequest(
+        case_id=case_id,
+        category=plan_pb2.CASE_CLOSURE_HANDED_BACK,
+        closing_summary="Overgedragen aan het lokale team.",
+        from_phase="registration",
+    )
+    claimant = PlanCaller(plan.harness, "police", role="process_director")
+    try:
+        assert await _code(claimant("CloseCase", close)) == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        await claimant.close()
+    assert await _code(plan.police("CloseCase", close)) == grpc.StatusCode.PERMISSION_DENIED
+    # The police may not act as process director at all (refused with its token, on record
+    # as an auth refusal); as case director it reaches the case and is refused there.
+    refusals = [r.event for r in plan.harness.gateway.log.list_records(case_id=case_id)
+                if r.event.kind == "refusal"]
+    assert [(e.partner_id, e.role, e.refusal_code) for e in refusals] == [
+        ("police", "case_director", "not_procesregisseur")
+    ]
+    assert "case_closed" not in log_kinds(plan.harness, case_id)
