@@ -94,14 +94,20 @@ def run_status(args: argparse.Namespace) -> int:
     url = config_of(args).database_url
     try:
         engine = create_engine_for(url)
+    except ValueError as exc:
+        print(f"ketenpoort db status: {exc}", file=sys.stderr)
+        return 2
+    try:
         status = schema_status(engine)
-    except (ValueError, SchemaMismatch) as exc:
+    except SchemaMismatch as exc:
         print(f"ketenpoort db status: {exc}", file=sys.stderr)
         return 2
     except StoreError as exc:
         print(f"ketenpoort db status: {_failure(exc)}", file=sys.stderr)
         return 2
-    else:
+    finally:
+        # Also when the database cannot be read: a pooled connection left open would be
+        # closed only by the garbage collector.
         engine.dispose()
     print(f"database  {_shown(url)}")
     if status.empty:
