@@ -13,7 +13,6 @@ from gateway.broker.persons import (
     for_source,
     identified_by,
     is_partial_date,
-    person_roles,
     validate_persons,
 )
 from gateway.broker.sources import Subject
@@ -93,10 +92,9 @@ def test_how_a_person_is_identified() -> None:
     assert identified_by(PersonInput("victim", description="d")) is IdentifiedBy.UNIDENTIFIED
 
 
-def test_the_shipped_person_roles_until_the_policy_names_them(policy: CompiledPolicy) -> None:
-    assert set(person_roles(policy)) >= {
-        "subject", "alleged_perpetrator", "victim", "child", "parent", "household_member"
-    }
+def test_a_role_the_policy_does_not_name_is_refused(policy: CompiledPolicy) -> None:
+    with pytest.raises(InvalidRequest, match=r"persons\[0\]\.role_in_case must be one of"):
+        validate_persons(policy, (PersonInput("neighbour", name="A", date_of_birth="1990"),))
 
 
 def test_case_fields_are_about_the_case_and_the_rest_about_a_person(

@@ -47,7 +47,6 @@ from gateway.broker.persons import (
     check_person_ids,
     for_source,
     has_identifier,
-    identifiers_for,
 )
 from gateway.broker.records import OUTCOME_OF_EFFECT, decision_event, event
 from gateway.broker.regie import PROCESS_DIRECTOR, effective_role, takes_part
@@ -704,7 +703,7 @@ def _per_person(
 def _source_subject(policy: CompiledPolicy, identity: PersonIdentity, source: str) -> Subject:
     return for_source(
         identity.subject,
-        identifiers_for(policy, source),
+        policy.identifiers_for(source),
         own_reference=identity.reference_type == source,
     )
 

@@ -24,7 +24,7 @@ from datetime import date
 
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.sources import Subject
-from gateway.core import CompiledPolicy, FieldSpec
+from gateway.core import About, CompiledPolicy, FieldSpec
 from gateway.crypto.pseudonym import is_valid_bsn
 from gateway.store.cases import IdentifiedBy
 
@@ -36,13 +36,6 @@ MAX_REFERENCE_CHARS = 100
 MAX_DESCRIPTION_CHARS = 2000
 MAX_PERSON_ID_CHARS = 64
 SUBJECT_ROLE = "subject"
-# The person roles of the shipped policy, used while the policy model names none.
-DEFAULT_PERSON_ROLES = (
-    "subject", "alleged_perpetrator", "victim", "child", "parent", "household_member",
-)
-# What a source of a partner type may be given to find a person, while the policy says nothing.
-DEFAULT_IDENTIFIERS = frozenset({"bsn", "name", "date_of_birth"})
-IDENTIFIERS = ("bsn", "name", "date_of_birth", "address", "postcode", "reference")
 # The case-file fields that hold a person's identity (entries with the person's id).
 PERSON_FIELDS = {
     "bsn": "subject.bsn",
@@ -53,8 +46,6 @@ PERSON_FIELDS = {
     "reference": "subject.reference",
     "description": "subject.description",
 }
-_ZVH_SOURCE = "zvh"
-_CASE_PREFIX = "case."
 # YYYY, YYYY-MM or YYYY-MM-DD: a date of birth as precise as it is known.
 _PARTIAL_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?\Z")
 
@@ -106,32 +97,10 @@ class PersonInput:
         )
 
 
-def person_roles(policy: CompiledPolicy) -> tuple[str, ...]:
-    """The policy's person roles (``CompiledPolicy.person_roles``), or the shipped six while
-    the policy model has none."""
-    roles = getattr(policy, "person_roles", None)
-    return tuple(roles) if roles else DEFAULT_PERSON_ROLES
-
-
-def identifiers_for(policy: CompiledPolicy, partner_type: str) -> frozenset[str]:
-    """What a source of ``partner_type`` may be given to find a person
-    (``CompiledPolicy.identifiers_for``), or bsn, name and date of birth while the policy
-    model says nothing."""
-    lookup = getattr(policy, "identifiers_for", None)
-    if lookup is None:
-        return DEFAULT_IDENTIFIERS
-    return frozenset(lookup(partner_type))
-
-
 def about_person(spec: FieldSpec) -> bool:
-    """Whether a catalogue field is about a person of the case (decided once per person) or
-    about the case (decided once). ``FieldSpec.about`` when the policy model has it; until
-    then case.* fields of the ZVH's file are about the case and every other field (subject.*,
-    the partners' systems' fields, the triage role) about a person."""
-    about = getattr(spec, "about", None)
-    if about is not None:
-        return str(about) == "person"
-    return not (spec.source == _ZVH_SOURCE and spec.id.startswith(_CASE_PREFIX))
+    """Whether a catalogue field is about a person of the case (decided once per person's
+    role) rather than about the case (decided once)."""
+    return spec.about is About.PERSON
 
 
 def for_source(
@@ -184,7 +153,7 @@ def validate_persons(policy: CompiledPolicy, persons: tuple[PersonInput, ...]) -
 
 def validate_person(policy: CompiledPolicy, p: PersonInput, label: str) -> None:
     """Refuse a person that cannot be stored as given, naming ``label.field``; never a value."""
-    roles = person_roles(policy)
+    roles = policy.person_roles
     if p.role_in_case not in roles:
         raise InvalidRequest(f"{label}.role_in_case must be one of {', '.join(roles)}")
     if p.bsn and not is_valid_bsn(p.bsn):

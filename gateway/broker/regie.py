@@ -21,7 +21,6 @@ and log live in ``gateway.broker.case_work``.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from enum import StrEnum
 
 from gateway.broker.caller import Principal
@@ -35,8 +34,6 @@ CHAIN_PARTNER = "chain_partner"
 ZVH_PARTNER_TYPE = "zvh"
 MUNICIPALITY_PARTNER_TYPE = "municipality"
 # Until the policy names its approaches (policy section ``approaches:``), these are the ids.
-DEFAULT_APPROACHES = ("general", "code_rood", "drang_en_dwang", "verward_gedrag", "mensenhandel")
-DEFAULT_APPROACH = "general"
 
 
 class Intake(StrEnum):
@@ -114,18 +111,8 @@ def zvh_partners(policy: CompiledPolicy) -> tuple[str, ...]:
     return found
 
 
-def approach_ids(policy: CompiledPolicy) -> Collection[str]:
-    """The approach ids the policy knows (its ``approaches`` section once it has one)."""
-    approaches = getattr(policy, "approaches", None)
-    return tuple(approaches) if approaches else DEFAULT_APPROACHES
-
-
-def default_approach(policy: CompiledPolicy) -> str:
-    return str(getattr(policy, "default_approach", "") or DEFAULT_APPROACH)
-
-
 def check_approach(policy: CompiledPolicy, approach: str) -> str:
-    known = approach_ids(policy)
+    known = policy.approaches
     if approach not in known:
         raise InvalidRequest(f"unknown approach; known: {', '.join(sorted(known))}")
     return approach
@@ -140,13 +127,13 @@ def registration_approach(policy: CompiledPolicy, approach: str, case_type: str)
             raise InvalidRequest("case_type (deprecated) differs from approach; send approach only")
         return approach
     if case_type:
-        if case_type not in approach_ids(policy):
+        if case_type not in policy.approaches:
             raise InvalidRequest(
                 "case_type (deprecated) must be an approach id; "
-                f"known: {', '.join(sorted(approach_ids(policy)))}"
+                f"known: {', '.join(sorted(policy.approaches))}"
             )
         return case_type
-    return default_approach(policy)
+    return policy.default_approach
 
 
 def initial_casusregie(policy: CompiledPolicy, registrant: Principal, named: str) -> str:
