@@ -338,6 +338,11 @@ class CasePlan:
         case = await self._access.participating_case(
             who, trace, policy, case_id, "list the meetings of"
         )
+        return await self.meetings_of(case, who)
+
+    async def meetings_of(self, case: CaseRow, who: Principal) -> list[MeetingView]:
+        """The meetings of ``case`` as ``who`` may see them; its participation is checked."""
+        policy = self._ctx.policy.current
         meetings = await asyncio.to_thread(self._store.meetings, case.case_id)
         director = holds_procesregie(case, who, policy)
         key = self._reading.data_key(case) if meetings else None
@@ -477,6 +482,11 @@ class CasePlan:
         case = await self._access.participating_case(
             who, trace, policy, case_id, "list the actions of"
         )
+        return await self.actions_of(case, who)
+
+    async def actions_of(self, case: CaseRow, who: Principal) -> list[ActionView]:
+        """The actions of ``case`` as ``who`` may see them; its participation is checked."""
+        policy = self._ctx.policy.current
         actions = await asyncio.to_thread(self._store.actions, case.case_id)
         director = holds_procesregie(case, who, policy)
         now = self._ctx.clock()

@@ -1,10 +1,11 @@
 """The plan's parts of a case's detail (CaseService.GetCase): its meetings and its open
 actions, read as the plan's own calls read them (the same rules on who sees a description or
-a decision), through the extension point ``gateway.broker.case_work.CaseDetailPart``."""
+a decision), through the extension point ``gateway.broker.case_work.CaseDetailPart``. GetCase
+has read the case and checked the caller's participation: the parts read only the plan."""
 
 from __future__ import annotations
 
-from gateway.broker.caller import Principal, TraceContext
+from gateway.broker.caller import Principal
 from gateway.broker.case_plan import ActionView, CasePlan, MeetingView
 from gateway.store.case_plan import ActionStatus
 from gateway.store.cases import CaseRow
@@ -15,12 +16,6 @@ OPEN_ACTIONS = "open_actions"
 _OPEN = frozenset({ActionStatus.OPEN, ActionStatus.IN_PROGRESS})
 
 
-def _trace() -> TraceContext:
-    # GetCase has checked participation and written any refusal under the caller's trace; the
-    # plan's reads repeat the check and find nothing to refuse.
-    return TraceContext.from_traceparent(None, "GetCase")
-
-
 class MeetingsPart:
     name = MEETINGS
 
@@ -28,7 +23,7 @@ class MeetingsPart:
         self._plan = plan
 
     async def read(self, case: CaseRow, who: Principal) -> tuple[MeetingView, ...]:
-        return tuple(await self._plan.list_meetings(who, _trace(), case.case_id))
+        return tuple(await self._plan.meetings_of(case, who))
 
 
 class OpenActionsPart:
@@ -38,5 +33,5 @@ class OpenActionsPart:
         self._plan = plan
 
     async def read(self, case: CaseRow, who: Principal) -> tuple[ActionView, ...]:
-        views = await self._plan.list_actions(who, _trace(), case.case_id)
+        views = await self._plan.actions_of(case, who)
         return tuple(v for v in views if v.action.status in _OPEN)
