@@ -28,7 +28,7 @@ from google.protobuf.message_factory import GetMessageClass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.api.v1 import accountability_pb2, cases_pb2, exchange_pb2
+from gateway.api.v1 import accountability_pb2, cases_pb2, exchange_pb2, plan_pb2
 from gateway.cli.demo_data import SUBJECT
 from gateway.core import CompiledPolicy
 from tests.integration.harness import Harness, running_harness
@@ -50,6 +50,7 @@ SERVICES = (
     exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"],
     accountability_pb2.DESCRIPTOR.services_by_name["AccountabilityService"],
     cases_pb2.DESCRIPTOR.services_by_name["CaseService"],
+    plan_pb2.DESCRIPTOR.services_by_name["CasePlanService"],
 )
 # WatchCaseEvents answers a good request with a stream that stays open: its own tests
 # (test_case_work_surface.py) hold it to its codes.
@@ -57,10 +58,11 @@ METHODS: list[MethodDescriptor] = [
     m for s in SERVICES for m in s.methods if m.name != "WatchCaseEvents"
 ]
 # Who calls each service: the accountability service is for privacy officers; the case
-# service's intake, approach and regie calls are the ZVH process director's.
+# service's intake, approach and regie calls, and the plan's, are the ZVH process director's.
 CALLER = {"ExchangeService": ("police", "case_director"),
           "AccountabilityService": ("zvh", "privacy_officer"),
-          "CaseService": ("zvh", "process_director")}
+          "CaseService": ("zvh", "process_director"),
+          "CasePlanService": ("zvh", "process_director")}
 MAX_DEPTH = 3
 
 
