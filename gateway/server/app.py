@@ -340,7 +340,7 @@ async def start_gateway(
     )
 
     request_ids = RequestIds(ctx, retention=timedelta(seconds=config.request_id_retention_s))
-    plan_store = CasePlanStore(engine)
+    plan_store = CasePlanStore(engine, bell)
     casefile = CaseFile(ctx, texts=texts, requests=request_ids, persons=plan_store)
     disclosures = Disclosures(
         ctx, casefile, metrics.source_call, require_request_nonce=config.require_request_nonce

@@ -20,7 +20,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, insert, select, update
 
+from gateway.store.case_events import EventBell, insert_case_events
 from gateway.store.cases import (
+    EVENT_PHASE_CHANGED,
     CaseRow,
     EntryRow,
     _entry_params,
@@ -118,9 +120,10 @@ class Notice:
 class CasePlanStore:
     """Synchronous access; use cases call it through ``asyncio.to_thread``."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, bell: EventBell | None = None) -> None:
         self._engine = engine
         self._writer = for_writing(engine)
+        self._bell = bell or EventBell()
 
     # --- meetings -----------------------------------------------------------------------
 
@@ -363,7 +366,8 @@ class CasePlanStore:
         closed_at: datetime,
     ) -> CaseRow:
         """Move the case into ``closing_phase`` with its category and closure moment (which
-        starts the retention clock) and keep the closing summary, in one transaction."""
+        starts the retention clock) and keep the closing summary, in one transaction; its
+        participants hear of the phase change as they do of ChangePhase's."""
         if summary.case_id != case_id:
             raise ValueError("the summary belongs to another case")
         with self._writer.begin() as conn:
@@ -384,7 +388,11 @@ class CasePlanStore:
                 ).scalar_one()
                 raise PhaseConflict(case_id, expected_phase, actual)
             conn.execute(insert(case_entries).values(_entry_params(summary)))
-            return _load_case(conn, case_id)
+            row = _load_case(conn, case_id)
+            # The transaction's last write (insert_case_events takes the events' lock).
+            insert_case_events(conn, case_id, EVENT_PHASE_CHANGED, closed_at)
+        self._bell.ring()
+        return row
 
     @translate_errors("case plan: closure category")
     def closure_category(self, case_id: str) -> str | None:

@@ -590,3 +590,21 @@ async def test_a_process_director_claim_without_the_procesregie_closes_nothing(
         ("police", "case_director", "not_procesregisseur")
     ]
     assert "case_closed" not in log_kinds(plan.harness, case_id)
+
+
+async def test_closing_a_case_tells_its_participants_of_the_phase_change(
+    plan: PlanGateway,
+) -> None:
+    case_id = await plan.register()
+    stream = plan.police.client.cases.watch_events()
+    await plan.zvh("CloseCase", plan_pb2.CloseCaseRequest(
+        case_id=case_id, category=plan_pb2.CASE_CLOSURE_GOAL_REACHED,
+        closing_summary=SUMMARY, from_phase="registration",
+    ))
+    kinds = []
+    async for event in stream:
+        if event.case_id == case_id:
+            kinds.append(event.kind)
+        if "phase_changed" in kinds:
+            break
+    assert kinds[-1] == "phase_changed"
