@@ -21,6 +21,8 @@ SHREDDED_CODE = "case_shredded"
 # The refusal code of an action that needs the case's procesregie.
 NOT_PROCESREGISSEUR = "not_procesregisseur"
 NOT_PARTICIPANT = "not_participant"
+# The refusal code of a change that needs either regie of the case (its persons).
+NOT_REGISSEUR = "not_regisseur"
 
 
 class CaseAccess:

@@ -51,15 +51,6 @@ class CaseEventSink(Protocol):
     ) -> None: ...
 
 
-class NoCaseEvents:
-    """A sink that drops every event: a gateway without an event stream."""
-
-    async def publish(
-        self, case_id: str, recipients: Sequence[str], kind: str, at: datetime
-    ) -> None:
-        return None
-
-
 class Bell(Protocol):
     """Wakes the readers of this process after a local change (``EventBell``)."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.broker.caller import Principal, TraceContext
-from gateway.broker.case_access import CaseAccess
+from gateway.broker.case_access import NOT_REGISSEUR, CaseAccess
 from gateway.broker.case_entries import seal_entry
 from gateway.broker.case_reading import CaseReading
 from gateway.broker.casefile import CaseFile, PersonRef
@@ -47,9 +47,7 @@ def _may_change_persons(who: Principal, case: CaseRow) -> bool:
     procesregie or casusregie acting as such, or, until the ZVH has taken the case on at
     intake, the partner that registered it (completing its own registration).
 
-    The one place this is decided."""
-    if who.partner_id not in case.participants:
-        return False
+    The one place this is decided; the caller takes part in the case."""
     if is_procesregisseur(case, who) or is_casusregisseur(case, who):
         return True
     return case.intake in OPEN_INTAKE and who.partner_id == case.registered_by
@@ -215,16 +213,17 @@ class CasePersons:
         case_id: str,
         action: str,
     ) -> CaseRow:
-        case = await self._reading.case(case_id)
-        await self._access.refuse_if_shredded(who, trace, policy, case)
+        # A refusal is logged under the case's own pseudonym: it names no person of the case.
+        case = await self._access.participating_case(who, trace, policy, case_id, action)
         if _may_change_persons(who, case):
             return case
-        code = "not_participant" if who.partner_id not in case.participants else (
-            "not_regisseur"
+        seq = await self._access.log_refusal(who, trace, policy, case, NOT_REGISSEUR)
+        raise Refused(
+            NOT_REGISSEUR,
+            f"only the holders of the case's regie (or its registrant before the intake) "
+            f"{action} it",
+            seq,
         )
-        # Logged under the case's own pseudonym: a refusal names no person of the case.
-        seq = await self._access.log_refusal(who, trace, policy, case, code)
-        raise Refused(code, f"partner may not {action} this case", seq)
 
 
 def _check_person_id(person_id: str) -> None:

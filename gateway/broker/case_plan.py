@@ -9,8 +9,8 @@ Personal data stays in the case file, encrypted under the case's data key: an ac
 description is a case-file entry of field case.plan_actions, the minutes one of
 case.meeting_minutes[.<class>], the closing summary one of case.closing_summary; decisions and
 status notes are ciphertexts under the same key. Each change is an accountability record that
-names ids, partners, kinds and dates only. Who may do what is asked of one module
-(``gateway.broker.case_plan_access``).
+names ids, partners, kinds and dates only. What needs the procesregie asks
+``gateway.broker.regie.is_procesregisseur``, as every other use case does.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.case_access import NOT_PROCESREGISSEUR, CaseAccess
 from gateway.broker.case_entries import open_entry, seal_entry
 from gateway.broker.case_events import CaseEventKind, CaseEventSink
-from gateway.broker.case_plan_access import holds_procesregie
 from gateway.broker.case_reading import CaseReading
-from gateway.broker.casefile import CLOSING_PHASE, CaseFile
+from gateway.broker.casefile import CLOSING_PHASE, CaseFile, known_partner
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import (
     AlreadyEnded,
@@ -43,10 +42,12 @@ from gateway.broker.errors import (
 from gateway.broker.holds import parse_until
 from gateway.broker.ids import new_id
 from gateway.broker.log_events import LogRecord, RecordKind, detail_of
+from gateway.broker.regie import is_procesregisseur
 from gateway.broker.text_classes import classification_of, classified_field
-from gateway.core import CompiledPolicy, UnknownPartner
+from gateway.core import CompiledPolicy
 from gateway.crypto.envelope import DataKey, field_aad
 from gateway.store.case_plan import (
+    LIVE_STATUSES,
     ActionFinished,
     ActionNotFound,
     ActionRow,
@@ -210,7 +211,7 @@ class CasePlan:
         if len(partners) > MAX_MEETING_PARTNERS:
             raise InvalidRequest(f"at most {MAX_MEETING_PARTNERS} partners per meeting")
         for partner in partners:
-            _known_partner(policy, partner)
+            known_partner(policy, partner)
         listed = _partner_list(partners)
         case = await self._directed_case(who, trace, policy, case_id, "plan a meeting of")
         await self._invite_missing(who, trace, case, partners)
@@ -278,7 +279,7 @@ class CasePlan:
                     f"a decision's text must be 1..{MAX_DECISION_CHARS} characters"
                 )
             if d.owner_partner:
-                _known_partner(policy, d.owner_partner)
+                known_partner(policy, d.owner_partner)
         present = tuple(dict.fromkeys(attended))
         case = await self._directed_case(who, trace, policy, case_id, "record a meeting of")
         meeting = await self._meeting(case.case_id, meeting_id)
@@ -342,9 +343,8 @@ class CasePlan:
 
     async def meetings_of(self, case: CaseRow, who: Principal) -> list[MeetingView]:
         """The meetings of ``case`` as ``who`` may see them; its participation is checked."""
-        policy = self._ctx.policy.current
         meetings = await asyncio.to_thread(self._store.meetings, case.case_id)
-        director = holds_procesregie(case, who, policy)
+        director = is_procesregisseur(case, who)
         key = self._reading.data_key(case) if meetings else None
         views = []
         for m in meetings:
@@ -371,7 +371,7 @@ class CasePlan:
         policy = self._ctx.policy.current
         if not owner:
             raise InvalidRequest("owner_partner is required")
-        _known_partner(policy, owner)
+        known_partner(policy, owner)
         if not description.strip() or len(description) > MAX_DESCRIPTION_CHARS:
             raise InvalidRequest(f"description must be 1..{MAX_DESCRIPTION_CHARS} characters")
         due = parse_moment("deadline", deadline, end_of_day=True)
@@ -436,8 +436,8 @@ class CasePlan:
         )
         _refuse_closed(case)
         action = await self._action(case.case_id, action_id)
-        if who.partner_id != action.owner_partner and not holds_procesregie(case, who, policy):
-            seq = await self._refusal(who, trace, policy, case, "not_action_owner")
+        if who.partner_id != action.owner_partner and not is_procesregisseur(case, who):
+            seq = await self._access.log_refusal(who, trace, policy, case, "not_action_owner")
             raise Refused(
                 "not_action_owner",
                 "only the action's owner or the process director changes its status",
@@ -486,9 +486,8 @@ class CasePlan:
 
     async def actions_of(self, case: CaseRow, who: Principal) -> list[ActionView]:
         """The actions of ``case`` as ``who`` may see them; its participation is checked."""
-        policy = self._ctx.policy.current
         actions = await asyncio.to_thread(self._store.actions, case.case_id)
-        director = holds_procesregie(case, who, policy)
+        director = is_procesregisseur(case, who)
         now = self._ctx.clock()
         texts: dict[str, str] = {}
         key: DataKey | None = None
@@ -581,8 +580,8 @@ class CasePlan:
         """The case, if the caller takes part in it and holds the process director's regie
         on it, and it is not closed; otherwise a logged refusal."""
         case = await self._access.participating_case(who, trace, policy, case_id, action)
-        if not holds_procesregie(case, who, policy):
-            seq = await self._refusal(who, trace, policy, case, NOT_PROCESREGISSEUR)
+        if not is_procesregisseur(case, who):
+            seq = await self._access.log_refusal(who, trace, policy, case, NOT_PROCESREGISSEUR)
             raise Refused(
                 NOT_PROCESREGISSEUR,
                 f"only the case's procesregisseur (the holder of its procesregie) may {action} "
@@ -627,9 +626,7 @@ class CasePlan:
         try:
             return await asyncio.to_thread(call, *args)
         except StoreCaseShredded:
-            fresh = await self._reading.case(case.case_id)
-            await self._access.refuse_if_shredded(who, trace, policy, fresh)
-            raise
+            raise await self._access.shredded(who, trace, policy, case) from None
 
     async def _record(
         self,
@@ -651,27 +648,9 @@ class CasePlan:
             detail=detail_of(**detail),
         )
 
-    async def _refusal(
-        self, who: Principal, trace: TraceContext, policy: CompiledPolicy, case: CaseRow,
-        code: str,
-    ) -> int:
-        record = await self._ctx.record(
-            RecordKind.REFUSAL,
-            who,
-            trace,
-            policy,
-            case_id=case.case_id,
-            subject_pseudonym=case.subject_pseudonym,
-            phase=case.phase,
-            refusal_code=code,
-        )
-        return record.seq
-
 
 def is_overdue(action: ActionRow, now: datetime) -> bool:
-    return action.status in (ActionStatus.OPEN, ActionStatus.IN_PROGRESS) and (
-        action.deadline <= now
-    )
+    return action.status in LIVE_STATUSES and action.deadline <= now
 
 
 def parse_moment(name: str, text: str, *, end_of_day: bool) -> datetime:
@@ -697,13 +676,6 @@ def parse_moment(name: str, text: str, *, end_of_day: bool) -> datetime:
 def _refuse_closed(case: CaseRow) -> None:
     if case.phase == CLOSING_PHASE:
         raise PhaseMismatch("the case is closed: its meetings and plan change no more")
-
-
-def _known_partner(policy: CompiledPolicy, partner_id: str) -> None:
-    try:
-        policy.partner(partner_id)
-    except UnknownPartner:
-        raise InvalidRequest(f"unknown partner {partner_id!r}") from None
 
 
 def _check_id(name: str, value: str) -> None:

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from gateway.broker.caller import Principal
 from gateway.broker.case_plan import ActionView, CasePlan, MeetingView
-from gateway.store.case_plan import ActionStatus
+from gateway.store.case_plan import LIVE_STATUSES
 from gateway.store.cases import CaseRow
 
 MEETINGS = "meetings"
 OPEN_ACTIONS = "open_actions"
-# The actions monitoring still follows.
-_OPEN = frozenset({ActionStatus.OPEN, ActionStatus.IN_PROGRESS})
 
 
 class MeetingsPart:
@@ -34,4 +32,4 @@ class OpenActionsPart:
 
     async def read(self, case: CaseRow, who: Principal) -> tuple[ActionView, ...]:
         views = await self._plan.actions_of(case, who)
-        return tuple(v for v in views if v.action.status in _OPEN)
+        return tuple(v for v in views if v.action.status in LIVE_STATUSES)

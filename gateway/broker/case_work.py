@@ -26,7 +26,6 @@ from gateway.broker.casefile import CLOSING_PHASE, ESCALATION_FIELD, MAX_TEXT_CH
 from gateway.broker.completion import run_to_completion
 from gateway.broker.context import BrokerContext
 from gateway.broker.errors import (
-    CaseShredded,
     InvalidRequest,
     PhaseMismatch,
     Refused,
@@ -407,8 +406,7 @@ class CaseWork:
             except StateConflict as exc:
                 raise StateChanged("the case changed meanwhile; read it again") from exc
             except StoreCaseShredded:
-                seq = await self._access.log_refusal(who, trace, policy, case, "case_shredded")
-                raise CaseShredded("the case's data was deleted", seq) from None
+                raise await self._access.shredded(who, trace, policy, case) from None
             record = await self._ctx.record(
                 kind,
                 who,

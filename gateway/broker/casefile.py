@@ -17,7 +17,7 @@ import functools
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from gateway.broker.caller import Principal, TraceContext
@@ -81,7 +81,6 @@ MAX_TEXT_CHARS = 20_000
 _CASE_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # The one date form taken: date.fromisoformat also takes 19840307 and 1984-W10-3, which the
 # transforms (year_only) and the partners' systems read differently or not at all.
-_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
 # The role claim of the ZVH's process director; it counts only for the case's procesregie holder.
 PHASE_DIRECTOR_ROLE = "process_director"
 
@@ -306,7 +305,7 @@ class CaseFile:
         policy = self._ctx.policy.current
         case = await self._access.participating_case(who, trace, policy, case_id, "invite")
         await self._access.require_procesregisseur(who, trace, policy, case, "invites partners to")
-        _known_partner(policy, partner_id)
+        known_partner(policy, partner_id)
         now = self._ctx.clock()
         try:
             row = await asyncio.to_thread(
@@ -512,19 +511,7 @@ class CaseFile:
         if len(reg.goal) > MAX_TEXT_CHARS:
             raise InvalidRequest(f"goal is longer than {MAX_TEXT_CHARS} characters")
         for partner in reg.invitees:
-            _known_partner(policy, partner)
-
-
-def is_calendar_date(text: str) -> bool:
-    """True for ``YYYY-MM-DD`` naming a day that exists (no 1984-02-30), and nothing else."""
-    match = _ISO_DATE.match(text)
-    if match is None:
-        return False
-    try:
-        date(*(int(part) for part in match.groups()))
-    except ValueError:
-        return False
-    return True
+            known_partner(policy, partner)
 
 
 def registration_content(reg: Registration) -> tuple[str, ...]:
@@ -590,7 +577,7 @@ def _placement(policy: CompiledPolicy, who: Principal, reg: Registration) -> _Pl
     return _Placement(approach, casusregie, invitees)
 
 
-def _known_partner(policy: CompiledPolicy, partner_id: str) -> None:
+def known_partner(policy: CompiledPolicy, partner_id: str) -> None:
     try:
         policy.partner(partner_id)
     except UnknownPartner as exc:

@@ -48,9 +48,9 @@ class ActionStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-# Statuses after which an action changes no more and is never due or overdue.
-FINAL_STATUSES = frozenset({ActionStatus.DONE, ActionStatus.CANCELLED})
-_LIVE_STATUSES = [ActionStatus.OPEN.value, ActionStatus.IN_PROGRESS.value]
+# The statuses of an action monitoring still follows (due, overdue, open in GetCase); done and
+# cancelled actions change no more.
+LIVE_STATUSES = frozenset({ActionStatus.OPEN, ActionStatus.IN_PROGRESS})
 
 
 class NoticeKind(StrEnum):
@@ -261,7 +261,7 @@ class CasePlanStore:
                 .where(
                     plan_actions.c.action_id == action_id,
                     plan_actions.c.case_id == case_id,
-                    plan_actions.c.status.in_(_LIVE_STATUSES),
+                    plan_actions.c.status.in_(sorted(LIVE_STATUSES)),
                 )
                 .values(values)
             ).rowcount
@@ -303,7 +303,7 @@ class CasePlanStore:
         overdue first. An overdue action never gets a separate due notice after it."""
         a = plan_actions.c
         live = and_(
-            a.status.in_(_LIVE_STATUSES),
+            a.status.in_(sorted(LIVE_STATUSES)),
             cases.c.shredded_at.is_(None),
             cases.c.closed_at.is_(None),
         )
