@@ -43,6 +43,8 @@ DEFAULT_RETENTION_DAYS_AFTER_CLOSURE = 730
 # A case the ZVH declined at intake is shredded this many days after it was declined: it was
 # never worked, so there is less reason to keep it (docs/case-lifecycle.md).
 DEFAULT_DECLINED_RETENTION_DAYS = 90
+# A hundred years: longer is no retention term (and past what a date can hold).
+MAX_RETENTION_DAYS = 36_500
 # How often an open WatchCaseEvents stream looks for events other replicas wrote.
 DEFAULT_CASE_EVENT_POLL_S = 1.0
 # How often the server runs retention and an incremental log verification; 0 switches off.
@@ -295,10 +297,12 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         ),
         log_origin=_log_origin(raw.get("log_origin", DEFAULT_LOG_ORIGIN)),
         retention_days_after_closure=_positive_int(
-            raw, "retention_days_after_closure", DEFAULT_RETENTION_DAYS_AFTER_CLOSURE
+            raw, "retention_days_after_closure", DEFAULT_RETENTION_DAYS_AFTER_CLOSURE,
+            most=MAX_RETENTION_DAYS,
         ),
         declined_retention_days=_positive_int(
-            raw, "declined_retention_days", DEFAULT_DECLINED_RETENTION_DAYS
+            raw, "declined_retention_days", DEFAULT_DECLINED_RETENTION_DAYS,
+            most=MAX_RETENTION_DAYS,
         ),
         case_event_poll_s=_positive_seconds(raw, "case_event_poll_s", DEFAULT_CASE_EVENT_POLL_S),
         retention_interval_s=_non_negative_seconds(
@@ -415,10 +419,14 @@ def _positive_seconds(raw: Mapping[str, Any], key: str, default: float) -> float
     return value
 
 
-def _positive_int(raw: Mapping[str, Any], key: str, default: int) -> int:
+def _positive_int(
+    raw: Mapping[str, Any], key: str, default: int, *, most: int | None = None
+) -> int:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{key} must be a whole number, 1 or more (got {value!r})")
+    if most is not None and value > most:
+        raise ConfigError(f"{key} must be at most {most} (got {value!r})")
     return value
 
 

@@ -44,6 +44,10 @@ def test_the_example_configuration_loads() -> None:
         ({"replica_id": ".hidden"}, "replica_id must be 1-64 letters"),
         ({"replica_id": 7}, "replica_id must be 1-64 letters"),
         ({"request_id_retention_s": 10**400}, "request_id_retention_s must be a number of seconds"),
+        ({"declined_retention_days": 1_000_000}, "declined_retention_days must be at most 36500"),
+        ({"declined_retention_days": 0}, "declined_retention_days must be a whole number"),
+        ({"retention_days_after_closure": 10**9},
+         "retention_days_after_closure must be at most 36500"),
     ],
 )
 def test_bad_configuration_is_refused_with_a_reason(raw: dict[str, object], message: str) -> None:
