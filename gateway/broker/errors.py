@@ -86,9 +86,14 @@ class CaseShredded(BrokerError):
 
 
 class Refused(BrokerError):
+    """Refused, with a refusal record; the refusal code (``not_participant``,
+    ``not_procesregisseur``, a policy refusal such as ``purpose_not_allowed``) is also the
+    reason the client sees, so it can act on it without parsing the message."""
+
     def __init__(self, code: str, message: str, log_seq: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.reason = code
         self.log_seq = log_seq
 
 

@@ -241,6 +241,13 @@ async def test_triage_hit_no_hit(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as inside:
         await police.triage(case_id)
     assert inside.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # The refusal code travels with the status, so a client can act on it.
+    assert dict(outside.value.trailing_metadata() or ())["ketenpoort-reason"] == (
+        "not_participant"
+    )
+    assert dict(inside.value.trailing_metadata() or ())["ketenpoort-reason"] == (
+        "not_procesregisseur"
+    )
     assert {p: s.servicer.lookups for p, s in harness.sources.items()} == asked_before
     refusals = [r.event for r in harness.gateway.log.list_records(case_id=case_id)
                 if r.event.kind == "refusal" and r.event.purpose == "triage"]
