@@ -122,7 +122,7 @@ BROKER_MAY_IMPORT_FROM_STORE = {
     "gateway.store.request_ids": {"PriorRequest", "RequestClaim"},
     "gateway.store.case_events": {"CaseEventRow", "MAX_PAGE"},
     "gateway.store.case_plan": {
-        "ActionFinished", "ActionNotFound", "ActionRow", "ActionStatus",
+        "ActionFinished", "ActionNotFound", "ActionRow", "ActionStatus", "LIVE_STATUSES",
         "MeetingAlreadyRecorded", "MeetingNotFound", "MeetingRow", "Notice",
     },
     "gateway.store.case_work": {
