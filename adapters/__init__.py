@@ -1,11 +1,10 @@
-"""Everything that joins partner systems to Ketenpoort: the client library a partner uses to
-call the gateway and open sealed answers, and the source adapters the gateway uses to fetch a
-partner's own fields."""
+"""The partner side of Ketenpoort: the client library a partner system uses to call the gateway
+and open sealed answers, and the source server through which the gateway fetches that
+partner's own fields from its system (sealed, signed answers)."""
 
 from adapters.channels import TlsMaterial
 from adapters.client import OpenedDisclosure, PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys, GatewayKeysError, GatewayTrust
-from adapters.grpc_source import GrpcSource
 from adapters.log_witness import (
     LogRewritten,
     LogRolledBack,
@@ -30,7 +29,6 @@ __all__ = [
     "GatewayKeys",
     "GatewayKeysError",
     "GatewayTrust",
-    "GrpcSource",
     "InMemoryBackend",
     "LogRewritten",
     "LogRolledBack",

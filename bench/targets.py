@@ -139,10 +139,10 @@ async def _gateway_main(conn: Connection, spec: GatewaySpec) -> None:
         profiler.start()
     # Imported here so that a gateway that does not import yet fails in this process,
     # with its traceback sent to the runner.
-    from adapters.grpc_source import GrpcSource
     from gateway.server.app import gateway_client_tls, start_gateway
     from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
     from gateway.server.limit_settings import LimitSettings
+    from gateway.sources.grpc_source import GrpcSource
 
     config = GatewayConfig(
         listen="127.0.0.1:0",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.source_certificates import host_and_port
+from gateway.sources.source_certificates import host_and_port
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The source seam: how the gateway asks a partner's own system for that partner's fields.
 
 A source adapter is anything with these three coroutines. The gRPC source contract
-(adapters.grpc_source) is one; REST, FHIR, SQL-view and CSV adapters implement the same
+(gateway.sources.grpc_source) is one; REST, FHIR, SQL-view and CSV adapters implement the same
 protocol. The broker gives every call a deadline and treats any exception as the source
 being unavailable for that request.
 """

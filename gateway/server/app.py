@@ -23,8 +23,6 @@ from prometheus_client import start_http_server
 from sqlalchemy import Engine
 
 from adapters.channels import TlsMaterial
-from adapters.grpc_source import GrpcSource
-from adapters.source_certificates import SourceCertificates, probe_context
 from gateway.api.v1 import (
     accountability_pb2,
     accountability_pb2_grpc,
@@ -92,6 +90,8 @@ from gateway.server.retention_task import RetentionTask, start_retention
 from gateway.server.rewrap_task import RewrapTask, start_rewrap
 from gateway.server.token_replay import TokenAdmission
 from gateway.server.witness_desk import WitnessDesk
+from gateway.sources.grpc_source import GrpcSource
+from gateway.sources.source_certificates import SourceCertificates, probe_context
 from gateway.store.audit_log import AuditLog, CheckpointSigner
 from gateway.store.case_events import CaseEventStore, EventBell
 from gateway.store.case_plan import CasePlanStore

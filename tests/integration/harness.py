@@ -19,7 +19,6 @@ from grpc import aio
 from adapters.channels import TlsMaterial, open_channel
 from adapters.client import PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
-from adapters.grpc_source import GrpcSource
 from adapters.source_requests import RequestOpening
 from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
 from adapters.tokens import certificate_thumbprint, mint_token
@@ -43,6 +42,7 @@ from gateway.server.app import (
 )
 from gateway.server.config import GatewayConfig, TlsMode, shipped_policy_dir
 from gateway.server.limit_settings import LimitSettings
+from gateway.sources.grpc_source import GrpcSource
 from tests.integration.wire_tap import WireTap
 
 SOURCE_PARTNERS = {

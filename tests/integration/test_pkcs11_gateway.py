@@ -19,7 +19,6 @@ import pytest
 
 from adapters.client import PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
-from adapters.grpc_source import GrpcSource
 from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
 from gateway.api.v1 import common_pb2
 from gateway.broker.gateway_key_statement import open_key_statement
@@ -36,6 +35,7 @@ from gateway.crypto.provider import KeyKind
 from gateway.crypto.provider_settings import KeyProviderSettings, ProviderType
 from gateway.server.app import Gateway, start_gateway
 from gateway.server.config import DEFAULT_LOG_ORIGIN
+from gateway.sources.grpc_source import GrpcSource
 from gateway.store.db import create_engine_for
 from gateway.store.tables import cases
 from tests.integration.harness import ROLES, SOURCE_PARTNERS, gateway_config

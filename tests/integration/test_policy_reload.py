@@ -31,7 +31,6 @@ from grpc import aio
 from prometheus_client import generate_latest
 
 from adapters.client import PartnerClient, PartnerCredentials
-from adapters.grpc_source import GrpcSource
 from adapters.source_server import InMemoryBackend, SourceServicer
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
 from gateway.broker.casefile import INITIAL_PHASE, PHASE_DIRECTOR_ROLE
@@ -43,6 +42,7 @@ from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
 from gateway.server.app import Gateway, start_gateway
 from gateway.server.policy_reload import ReloadResult, SettledChange, policy_snapshot
+from gateway.sources.grpc_source import GrpcSource
 from tests.integration.harness import dev_registry, gateway_config
 from tests.integration.helpers import accept
 from tests.policy_fixtures import VALID as FIXTURE_POLICY

@@ -22,7 +22,6 @@ from google.protobuf.message import Message
 
 from adapters.client import PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys, current_key
-from adapters.grpc_source import GrpcSource
 from adapters.sealed import open_triage
 from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
 from adapters.submitting import REASON_METADATA_KEY, is_unknown_gateway_key, new_request_id
@@ -40,6 +39,7 @@ from gateway.crypto.local_keys import LocalHpkeRecipient
 from gateway.crypto.provider import HpkeRecipient, KeyRing
 from gateway.crypto.submissions import GatewayPublicKey, SubmissionBinding, seal_submission
 from gateway.server.app import Gateway, gateway_client_tls, start_gateway
+from gateway.sources.grpc_source import GrpcSource
 from tests.integration.harness import ROLES, SOURCE_PARTNERS, gateway_config
 from tests.integration.helpers import accept
 from tests.key_statements import answer as signed_answer

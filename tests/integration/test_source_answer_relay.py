@@ -20,8 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from adapters.client import PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
-from adapters.grpc_source import GrpcSource
-from adapters.source_certificates import SourceCertificates, probe_context
 from adapters.source_server import (
     AnswerSealing,
     InMemoryBackend,
@@ -38,6 +36,8 @@ from gateway.crypto.layout import GatewayKeyPaths
 from gateway.crypto.memory_provider import MemoryKeyProvider
 from gateway.crypto.source_answers import SourceAnswerSigner, VerifyingKey
 from gateway.server.app import gateway_client_tls
+from gateway.sources.grpc_source import GrpcSource
+from gateway.sources.source_certificates import SourceCertificates, probe_context
 from tests.integration.relay import tls_relay
 
 LOOKUP = "/ketenpoort.v1.SourceService/LookupSubject"

@@ -21,12 +21,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import load_pem_x509_certificate
 
 from adapters.client import PartnerClient, PartnerCredentials
-from adapters.grpc_source import GrpcSource
-from adapters.source_certificates import (
-    CertificateNotRegistered,
-    SourceCertificates,
-    probe_context,
-)
 from adapters.source_server import InMemoryBackend, SubjectRecord, serve_source
 from gateway.api.v1 import common_pb2
 from gateway.broker.sources import SourceUnavailable, Subject
@@ -39,6 +33,12 @@ from gateway.crypto.layout import CaPaths, GatewayKeyPaths
 from gateway.registry.edits import revoke_certificate
 from gateway.registry.files import entry_path, read_entry, write_entry
 from gateway.server.app import gateway_client_tls
+from gateway.sources.grpc_source import GrpcSource
+from gateway.sources.source_certificates import (
+    CertificateNotRegistered,
+    SourceCertificates,
+    probe_context,
+)
 from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import accept, register
 

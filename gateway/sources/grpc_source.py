@@ -21,7 +21,7 @@ The answer must prove its origin (docs/sealed-answers.md, "Signed source answers
 ``origins`` (gateway.broker.source_origin) an answer is opened only once its signature by a
 token key registered to the source's partner, over this very request, verifies; an unsigned
 one counts as no answer unless the operator allowed it for that partner. With ``certificates``
-(adapters.source_certificates) the connection itself trusts only a certificate registered to
+(gateway.sources.source_certificates) the connection itself trusts only a certificate registered to
 that partner, so a system presenting another partner's certificate is not even asked.
 """
 
@@ -35,7 +35,6 @@ import grpc
 from grpc import aio
 
 from adapters.channels import TlsMaterial, open_channel
-from adapters.source_certificates import PinnedChannel, SourceCertificates
 from adapters.source_requests import SOURCE_REQUEST_REASONS
 from adapters.submitting import REASON_METADATA_KEY
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
@@ -48,6 +47,7 @@ from gateway.broker.sources import FetchContext, LookupResult, SourceUnavailable
 from gateway.broker.submission_gate import SubmissionGate
 from gateway.crypto.source_answers import SourceAnswerBinding
 from gateway.crypto.submissions import SUBMISSION_FORMAT_VERSION
+from gateway.sources.source_certificates import PinnedChannel, SourceCertificates
 
 C = TypeVar("C", source_pb2.FetchFieldsContent, source_pb2.LookupSubjectContent)
 log = logging.getLogger("ketenpoort.sources")
