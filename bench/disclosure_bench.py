@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -69,7 +70,7 @@ DEFAULT_PAYLOAD_BYTES = 1024
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # Production's transport: figures measured without TLS leave out work every call does there.
 DEFAULT_TLS = "mtls"
-TARGETS = ("direct", "proxy", "gateway")
+TARGETS = ("direct", "proxy", "gateway", "replicas")
 
 SOURCE_TYPE = "police"
 FIELDS = tuple(SOURCE_RECORDS[SOURCE_TYPE].fields)
@@ -94,8 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "insecure: every hop in plaintext, unbound tokens",
     )
     p.add_argument(
-        "--targets", default=",".join(TARGETS),
-        help="comma-separated subset of direct,proxy,gateway (ratios need all three)",
+        "--targets", default=",".join(TARGETS[:3]),
+        help="comma-separated subset of direct,proxy,gateway,replicas (ratios need the first "
+        "three; replicas: the same load spread over --replicas gateway processes on one database)",
     )
     p.add_argument(
         "--payload-bytes", type=int, default=DEFAULT_PAYLOAD_BYTES,
@@ -111,8 +113,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="sample: a sampling profiler over all threads (default); cpu / wall: cProfile "
         "in every thread with that clock, its pstats file written to PATH",
     )
+    p.add_argument(
+        "--replicas", type=int, default=2,
+        help="gateway processes of the replicas target, sharing one database (default 2)",
+    )
     args = p.parse_args(argv)
     args.targets = tuple(t for t in TARGETS if t in set(args.targets.split(",")))
+    if args.replicas < 2 and "replicas" in args.targets:
+        p.error("--replicas must be at least 2")
     if not args.targets or args.concurrency < 1 or args.rounds < 1 or args.seconds <= 0:
         p.error("need at least one target, concurrency >= 1, rounds >= 1 and seconds > 0")
     return args
@@ -223,6 +231,21 @@ async def source_clients(
     return channels, calls, sizes
 
 
+def _replica(index: int) -> str:
+    """The process name of gateway replica ``index``; replica 0 is the gateway target."""
+    return "gateway" if index == 0 else f"gateway_r{index}"
+
+
+def _round_robin(calls: list[Call]) -> Call:
+    """One call that goes to each replica's client in turn, as a load balancer would."""
+    turn = itertools.count()
+
+    async def call() -> object:
+        return await calls[next(turn) % len(calls)]()
+
+    return call
+
+
 def _fetcher(stub: Any, request: source_pb2.FetchFieldsRequest) -> Call:
     async def call() -> source_pb2.FetchFieldsResponse:
         response: source_pb2.FetchFieldsResponse = await stub.FetchFields(request, timeout=10.0)
@@ -245,8 +268,10 @@ def cpu_per_request(
     before: dict[str, float | None], after: dict[str, float | None], completed: int, target: str
 ) -> dict[str, float]:
     """CPU microseconds per completed request, for the processes that took part."""
+    replicas = tuple(name for name in before if name.startswith("gateway"))
     involved = {"direct": ("client", "source"), "proxy": ("client", "proxy", "source"),
-                "gateway": ("client", "gateway", "source")}[target]
+                "gateway": ("client", "gateway", "source"),
+                "replicas": ("client", *replicas, "source")}[target]
     out: dict[str, float] = {}
     for name in involved:
         b, a = before.get(name), after.get(name)
@@ -289,14 +314,19 @@ async def _measure(
     ports = {"direct": source_port}
     if "proxy" in args.targets:
         processes["proxy"] = TargetProcess.spawn("proxy", run_proxy, source_address, tls)
-    if "gateway" in args.targets:
-        spec = GatewaySpec(
-            database_url=db_url, keys_dir=keys, source_address=source_address,
-            source_partner_type=SOURCE_TYPE, profile_path=args.profile,
-            profile_mode=args.profile_mode, mutual_tls=tls is not None,
-        )
-        processes["gateway"] = TargetProcess.spawn("gateway", run_gateway, spec)
-    for name in ("proxy", "gateway"):
+    replicas = args.replicas if "replicas" in args.targets else 1
+    if {"gateway", "replicas"} & set(args.targets):
+        # Replica r0 is the gateway target; the replicas target spreads its load over r0 and
+        # the others, all on the one database, as production replicas share PostgreSQL.
+        for index in range(replicas):
+            spec = GatewaySpec(
+                database_url=db_url, keys_dir=keys, source_address=source_address,
+                source_partner_type=SOURCE_TYPE, profile_path=args.profile if index == 0 else None,
+                profile_mode=args.profile_mode, mutual_tls=tls is not None,
+                replica_id=f"r{index}",
+            )
+            processes[_replica(index)] = TargetProcess.spawn(_replica(index), run_gateway, spec)
+    for name in ("proxy", *(_replica(i) for i in range(replicas))):
         if name in processes:
             ports[name] = await processes[name].ready()
     say(f"ports {ports} ({args.db}, {args.tls})")
@@ -304,6 +334,7 @@ async def _measure(
     calls: dict[str, Call] = {}
     sizes: dict[str, int] = {}
     police: PartnerClient | None = None
+    extra_clients: list[PartnerClient] = []
     channels: list[aio.Channel] = []
     try:
         payload = args.payload_bytes
@@ -314,6 +345,13 @@ async def _measure(
                 ports["gateway"], keys, case_id, mutual
             )
             payload = sizes["gateway_response"]
+            if replicas > 1:
+                others = [
+                    await gateway_client(ports[_replica(i)], keys, case_id, mutual)
+                    for i in range(1, replicas)
+                ]
+                extra_clients = [client for client, _, _ in others]
+                calls["replicas"] = _round_robin([calls["gateway"], *(c for _, c, _ in others)])
         # The baseline answers are padded to the size of the gateway's answer.
         original = SOURCE_RECORDS[SOURCE_TYPE]
         baseline = padded_record(
@@ -327,6 +365,8 @@ async def _measure(
     finally:
         if police is not None:
             await police.close()
+        for client in extra_clients:
+            await client.close()
         for channel in channels:
             await channel.close(None)
 
@@ -383,6 +423,17 @@ def _report(
         "tls": args.tls,
         "payload_bytes": sizes,
     }
+    if {"gateway", "replicas"} <= set(targets):
+        report["replicas"] = {
+            "count": args.replicas,
+            "rate_vs_one_replica": round(
+                targets["replicas"]["rate"] / targets["gateway"]["rate"], 3
+            ),
+        }
+        if "proxy" in targets:
+            report["replicas"]["rate_vs_proxy"] = round(
+                targets["replicas"]["rate"] / targets["proxy"]["rate"], 3
+            )
     if {"direct", "proxy", "gateway"} <= set(targets):
         g = targets["gateway"]
         report["ratios"] = {

@@ -41,6 +41,9 @@ class GatewaySpec:
     # Mutual TLS with certificate-bound tokens (the production configuration), to the
     # clients and to the source; otherwise plaintext with unbound tokens.
     mutual_tls: bool = False
+    # The replica's name: several gateway processes on one database each keep their own
+    # checkpoint file, as production replicas do.
+    replica_id: str = "r0"
 
 
 def run_source(
@@ -156,6 +159,7 @@ async def _gateway_main(conn: Connection, spec: GatewaySpec) -> None:
         tls_mode=TlsMode.MUTUAL if spec.mutual_tls else TlsMode.INSECURE,
         certificate_bound_tokens=spec.mutual_tls,
         metrics_port=None,
+        replica_id=spec.replica_id,
         # The benchmark measures throughput, not the per-partner call limits.
         limits=LimitSettings.lifted(),
     )
