@@ -29,7 +29,7 @@ from gateway.ops.db_dump import database_is_empty
 from gateway.store.audit_log import AuditLog
 from gateway.store.checkpoint_file import read_notes
 from gateway.store.db import create_engine_for
-from tests.conftest import _admin, pg_server_url
+from tests.conftest import _admin, _pg_reason, pg_server_url
 from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import register, to_case_meeting
 from tests.integration.log_tampering import config_file
@@ -324,3 +324,48 @@ async def test_a_backup_older_than_a_witnessed_checkpoint_is_a_rollback(
         with pytest.raises((LogRolledBack, LogRewritten)):
             await restored.client("police").witness_log(state)
         assert state.read_text() == witness_kept
+
+
+@pytest.mark.postgres
+async def test_a_sqlite_backup_restores_into_postgresql(
+    dev_keys: Path,
+    shipped_policy: CompiledPolicy,
+    tmp_path: Path,
+) -> None:
+    """The dump is logical and portable: a small installation on SQLite moves to PostgreSQL
+    with its log (bodies byte for byte, so every hash and checkpoint still holds)."""
+    url = pg_server_url()
+    reason = _pg_reason(url)
+    if reason is not None:
+        pytest.skip(f"PostgreSQL not reachable: {reason}")
+    archive = tmp_path / "ketenpoort.backup"
+    sqlite_url = f"sqlite:///{tmp_path / 'data' / 'ketenpoort.db'}"
+    async with running_harness(sqlite_url, dev_keys, shipped_policy) as harness:
+        case_id = await _fill(harness, tmp_path / "w.json")
+        records = harness.gateway.log.count()
+        assert main(["backup", "--config", str(config_file(harness, tmp_path / "a.toml")),
+                     "--output", str(archive)]) == 0
+    schema = f"t_{secrets.token_hex(8)}"
+    _admin(url, f"CREATE SCHEMA {schema}")
+    try:
+        pg_url = url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+        target = tmp_path / "on-postgres"
+        config = _target(target, pg_url)
+        assert main(["restore", "--config", str(config), str(archive)]) == 0
+        assert main(["audit", "verify", "--config", str(config)]) == 0
+        async with running_harness(
+            pg_url, target / "keys", shipped_policy, config_changes=_restored(target)
+        ) as moved:
+            await moved.client("zvh").request_disclosure(
+                case_id, "analysis_and_plan", "case_meeting"
+            )
+            assert moved.gateway.log.count() > records + 1
+            # New case events after the restored ones: the serial columns' sequences moved
+            # past the restored ids (else this insert would collide).
+            await moved.client("zvh").invite(case_id, "ggz")
+            await moved.client("zvh").change_phase(case_id, "case_meeting", "plan")
+        _verify(pg_url, target / "keys", target / "checkpoints")
+    finally:
+        _admin(url, f"DROP SCHEMA {schema} CASCADE")
