@@ -141,6 +141,12 @@ def _restore(
     log_info = manifest.get("log", {})
     records = int(log_info.get("records", 0))
     origin = str(log_info.get("origin", config.log_origin))
+    if origin != config.log_origin:
+        raise RestoreRefused(
+            f"the backup is of log {origin!r}, the configuration names log "
+            f"{config.log_origin!r}: set log_origin as the backed-up gateway had it (witnesses "
+            "check it)"
+        )
     trusted = _archive_log_keys(reader) + _target_log_keys(config)
     known = _known_checkpoints(targets["checkpoints"], options.witnessed, trusted, origin)
     beyond = [k for k in known if k.checkpoint.tree_size > records]
