@@ -9,7 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from gateway.cli.gateway_state import add_state_args, config_of
+from gateway.store.errors import StoreError
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,6 +72,10 @@ def run_backup(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"ketenpoort backup: {exc.strerror or exc} ({exc.filename or ''})", file=sys.stderr)
         return 1
+    except (SQLAlchemyError, StoreError) as exc:
+        print(f"ketenpoort backup: the database cannot be read: {_first_line(exc)}",
+              file=sys.stderr)
+        return 1
     print(
         f"backup written to {summary.path}: {summary.tables} tables, {summary.rows} rows, "
         f"{summary.files} files; log: {summary.log_records} records, newest checkpoint at "
@@ -116,6 +123,10 @@ def run_restore(args: argparse.Namespace) -> int:
     except (RestoreFailed, DumpError) as exc:
         print(f"ketenpoort restore: {exc}", file=sys.stderr)
         return 1
+    except (SQLAlchemyError, StoreError) as exc:
+        print(f"ketenpoort restore: the database cannot be used: {_first_line(exc)}",
+              file=sys.stderr)
+        return 1
     print(
         f"restored the backup of {summary.created_at}: {summary.tables} tables, {summary.rows} "
         f"rows, {summary.files} files; the log verifies ({summary.log_records} records, "
@@ -144,3 +155,9 @@ def run_restore(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own first line (no statement, no parameters: they are never shown)."""
+    cause = getattr(exc, "orig", None) or exc.__cause__ or exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]

@@ -369,3 +369,51 @@ async def test_a_sqlite_backup_restores_into_postgresql(
         _verify(pg_url, target / "keys", target / "checkpoints")
     finally:
         _admin(url, f"DROP SCHEMA {schema} CASCADE")
+
+
+async def test_a_restore_whose_log_does_not_verify_is_taken_out_again(
+    db_url: str,
+    fresh_db_url: str,
+    dev_keys: Path,
+    shipped_policy: CompiledPolicy,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A checkpoint at the target of the backup's own size but another root (a log that
+    forked from the backup's) is no rollback, yet the restored log contradicts it: the
+    restore fails after loading, and takes out the tables and files it wrote."""
+    from datetime import UTC, datetime
+
+    from gateway.crypto.keystore import Keystore
+    from gateway.crypto.provider_settings import KeyProviderSettings
+    from gateway.store.checkpoint_file import CheckpointFile
+    from gateway.store.checkpoints import CheckpointSigner
+
+    archive = tmp_path / "ketenpoort.backup"
+    async with running_harness(db_url, dev_keys, shipped_policy) as harness:
+        await _fill(harness, tmp_path / "w.json")
+        size = harness.gateway.log.count()
+        origin = harness.gateway.config.log_origin
+        assert main(["backup", "--config", str(config_file(harness, tmp_path / "a.toml")),
+                     "--output", str(archive)]) == 0
+    keystore = Keystore.open(dev_keys, KeyProviderSettings())
+    try:
+        signer = CheckpointSigner(keystore.signing_keys().current, origin)
+        forked = signer.sign(size, b"\x07" * 32, datetime.now(UTC))
+    finally:
+        keystore.close()
+    target = tmp_path / "restored-site"
+    config = _target(target, fresh_db_url)
+    CheckpointFile(target / "checkpoints", "elsewhere").append(forked.note)
+    capsys.readouterr()
+    assert main(["restore", "--config", str(config), str(archive)]) == 1
+    err = capsys.readouterr().err
+    assert "does not verify" in err and "undone" in err, err
+    engine = create_engine_for(fresh_db_url)
+    try:
+        assert database_is_empty(engine)
+    finally:
+        engine.dispose()
+    assert not (target / "keys").exists() and not (target / "registry").exists()
+    # The evidence at the target is untouched.
+    assert read_notes(target / "checkpoints") == [forked.note]
