@@ -109,7 +109,14 @@ class ArchiveWriter:
 
 def _check_name(name: str) -> None:
     pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or name == MANIFEST or not name:
+    if (
+        not name
+        or name == MANIFEST
+        or pure.is_absolute()
+        or ".." in pure.parts
+        or "\\" in name
+        or pure.parts[0] not in ("db", "files")
+    ):
         raise ArchiveError(f"member name {name!r} is not allowed")
 
 
@@ -164,6 +171,9 @@ class ArchiveReader:
         """Check every member's SHA-256 and size against the manifest, and that the archive
         holds exactly the members listed; returns how many were checked."""
         listed = dict(self.members)
+        for name in listed:
+            # A member is only ever written below its part's directory.
+            _check_name(name)
         seen: set[str] = set()
         try:
             for info in self._tar:
