@@ -1,6 +1,6 @@
 """Bytes per disclosure record on disk, on SQLite and PostgreSQL, and in a backup archive.
 
-Appends ``--records`` disclosure records (``bench.log_events``: the events the gateway writes
+Appends ``--records`` disclosure records (``log_events.py``: the events the gateway writes
 for one RequestDisclosure, ``--fields`` field decisions each) through the gateway's own log
 writer, with a checkpoint signer, into an empty database, and measures what the database grew
 by: on SQLite the database file after a WAL checkpoint (pages, free pages included), on
@@ -9,7 +9,7 @@ schema, after VACUUM. The growth is divided by the records: tiles, checkpoints a
 indexes are part of each record's cost. It then dumps the database as ``ketenpoort backup``
 does and reports the compressed dump's bytes per record too.
 
-    .venv/bin/python -m bench.record_size_bench [--records 20000] [--fields 12 50]
+    python bench/record_size_bench.py [--records 20000] [--fields 12 50]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--json]
 
 Sizes, not times: nothing here depends on the machine's speed.
@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from bench.log_databases import bench_database_url, fresh_engine, postgres_problem
-from bench.log_events import disclosure_event, fields_of
+from log_databases import bench_database_url, fresh_engine, postgres_problem
+from log_events import disclosure_event, fields_of
 from gateway.ops.db_dump import dump_database
 from gateway.store.audit_log import AuditLog
 from gateway.store.audit_writer import EncodedEvent
