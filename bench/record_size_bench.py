@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from log_databases import bench_database_url, fresh_engine, postgres_problem
+from log_events import disclosure_event, fields_of
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from log_databases import bench_database_url, fresh_engine, postgres_problem
-from log_events import disclosure_event, fields_of
 from gateway.ops.db_dump import dump_database
 from gateway.store.audit_log import AuditLog
 from gateway.store.audit_writer import EncodedEvent
