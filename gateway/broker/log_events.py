@@ -45,6 +45,11 @@ class RecordKind(StrEnum):
     # Calls of one caller turned away by the call limits in one window, counted in one
     # record (start and end of the window, the count, the operations), never one per call.
     RATE_LIMITED = "rate_limited"
+    # The database was restored from a backup (`ketenpoort restore`): the first record after
+    # the backup's. detail names the backup's log size and, when the operator accepted a
+    # rollback below checkpoints known outside, their size, the witnesses and a digest of
+    # the reason.
+    LOG_RESTORED = "log_restored"
     # A person added to a case (by AddPerson, or the second and further persons of a
     # registration), removed from it (soft), or given a BSN later. Each names the person by
     # its pseudonym (the record's subject pseudonym) and its role in the case, never a value.

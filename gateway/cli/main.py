@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     retention_cli.add_parser(sub)
     partner_admin.add_parser(sub)
     db_schema.add_parser(sub)
+    from gateway.cli import backup_cli
+
+    backup_cli.add_parsers(sub)
     return p
 
 

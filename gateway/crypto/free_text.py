@@ -77,6 +77,8 @@ class TextKind(StrEnum):
     JUSTIFICATION = "justification"
     # Why an operator cleared the log alarm by override (only its digest is kept).
     ALARM_OVERRIDE_REASON = "alarm_override_reason"
+    # Why an operator restored a backup older than a witnessed checkpoint (digest only).
+    ROLLBACK_REASON = "rollback_reason"
 
 
 class KeyScope(StrEnum):

@@ -211,8 +211,10 @@ async def running_harness(
     running: dict[str, RunningSource] = {}
     adapters: dict[str, Source] = {}
     wire: dict[str, WireTap] = {}
-    registry = Path(tempfile.mkdtemp(prefix="ketenpoort-registry-"))
-    config = gateway_config(db_url, keys, registry_dir=registry, **(config_changes or {}))
+    # A registry of the test's own (a restored one, say) is used and kept; else a fresh one.
+    own_registry = (config_changes or {}).get("registry_dir")
+    registry = own_registry or Path(tempfile.mkdtemp(prefix="ketenpoort-registry-"))
+    config = gateway_config(db_url, keys, **{"registry_dir": registry, **(config_changes or {})})
     tls = gateway_client_tls(keys)
     gateway_keys = GatewayKeys.from_public_key_file(GatewayKeyPaths.under(keys).hpke_pub)
     # The sources' answers are opened with the serving gateway's own key ring, as the
@@ -274,7 +276,8 @@ async def running_harness(
         await gateway.stop(grace=None)
         for r in running.values():
             await r.stop(None)
-        shutil.rmtree(registry, ignore_errors=True)
+        if own_registry is None:
+            shutil.rmtree(registry, ignore_errors=True)
 
 
 def _gateway_of(started: list[Gateway]) -> Gateway:

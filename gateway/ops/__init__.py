@@ -1,0 +1,1 @@
+"""Operations on a whole gateway installation: backing it up and restoring it."""
