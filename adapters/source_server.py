@@ -22,6 +22,8 @@ lets its partner type hold (a BSN, a name with a possibly partial date of birth,
 partner's own reference). A backend with ``fetch_person``/``lookup_person`` (``PersonBackend``)
 gets the whole identity; an older ``SourceBackend`` is asked by BSN only, and a person without
 one is then "not known". A person the system cannot find is "not known": no values, known false.
+A backend whose system could not supply some asked fields just now returns a ``FieldsAnswer``
+naming them: the gateway marks exactly those fields "source unavailable".
 """
 
 from __future__ import annotations
@@ -145,8 +147,18 @@ class AnswerSealing:
         return sealed_submission_message(self.signer.sign(box, request))
 
 
+@dataclass(frozen=True)
+class FieldsAnswer:
+    """What a backend's ``fetch`` may return instead of a bare mapping: the values, and the
+    asked fields the system could not supply just now (a part of it timed out or failed, a
+    value did not convert). The gateway marks exactly those fields "source unavailable"."""
+
+    values: Mapping[str, str]
+    unavailable: frozenset[str] = frozenset()
+
+
 class SourceBackend(Protocol):
-    def fetch(self, bsn: str, fields: Sequence[str]) -> Mapping[str, str]: ...
+    def fetch(self, bsn: str, fields: Sequence[str]) -> Mapping[str, str] | FieldsAnswer: ...
 
     def lookup(self, bsn: str) -> tuple[bool, str]: ...
 
@@ -156,7 +168,7 @@ class PersonBackend(SourceBackend, Protocol):
 
     def fetch_person(
         self, identity: common_pb2.SubjectIdentity, fields: Sequence[str]
-    ) -> Mapping[str, str]: ...
+    ) -> Mapping[str, str] | FieldsAnswer: ...
 
     def lookup_person(self, identity: common_pb2.SubjectIdentity) -> tuple[bool, str]: ...
 
@@ -164,6 +176,9 @@ class PersonBackend(SourceBackend, Protocol):
 @dataclass
 class InMemoryBackend:
     records: dict[str, SubjectRecord] = field(default_factory=dict)
+    # Fields this system cannot supply just now (as if that part of it were down): named
+    # unavailable whenever asked, whoever the person.
+    unavailable: set[str] = field(default_factory=set)
 
     def add(self, record: SubjectRecord) -> None:
         # Keyed by BSN, or by reference or name for a person the system knows without one.
@@ -181,11 +196,14 @@ class InMemoryBackend:
 
     def fetch_person(
         self, identity: common_pb2.SubjectIdentity, fields: Sequence[str]
-    ) -> Mapping[str, str]:
+    ) -> Mapping[str, str] | FieldsAnswer:
         record = self.find(identity)
-        if record is None:
-            return {}
-        return {f: record.fields[f] for f in fields if f in record.fields}
+        held = record.fields if record is not None else {}
+        values = {f: held[f] for f in fields if f in held}
+        down = frozenset(f for f in fields if f in self.unavailable)
+        if not down:
+            return values
+        return FieldsAnswer({f: v for f, v in values.items() if f not in down}, down)
 
     def lookup_person(self, identity: common_pb2.SubjectIdentity) -> tuple[bool, str]:
         record = self.find(identity)
@@ -261,10 +279,19 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
                 identifiers,
             )
         )
-        values = self._fetch(query.subject, list(query.fields))
-        content = source_pb2.FetchFieldsContent(values=dict(values))
+        answer = self._fetch(query.subject, list(query.fields))
+        values, down = (
+            (answer.values, answer.unavailable)
+            if isinstance(answer, FieldsAnswer)
+            else (answer, frozenset[str]())
+        )
+        content = source_pb2.FetchFieldsContent(
+            values=dict(values), unavailable=[f for f in query.fields if f in down]
+        )
         if self.sealing is None:
-            return source_pb2.FetchFieldsResponse(values=content.values)
+            return source_pb2.FetchFieldsResponse(
+                values=content.values, unavailable=content.unavailable
+            )
         sealed = await self.sealing.seal(
             FETCH_FIELDS, request.request_id, content, request.gateway_key_id,
             request.disclosure_id,
@@ -300,10 +327,10 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
 
     def _fetch(
         self, identity: common_pb2.SubjectIdentity, fields: list[str]
-    ) -> Mapping[str, str]:
+    ) -> Mapping[str, str] | FieldsAnswer:
         fetch_person = getattr(self.backend, "fetch_person", None)
         if fetch_person is not None:
-            found: Mapping[str, str] = fetch_person(identity, fields)
+            found: Mapping[str, str] | FieldsAnswer = fetch_person(identity, fields)
             return found
         # An older backend finds people by BSN only: without one, the person is not known.
         return self.backend.fetch(identity.bsn, fields) if identity.bsn else {}
