@@ -40,7 +40,6 @@ from adapters.gateway_keys import GatewayKeys
 from adapters.source_requests import RequestOpening, RequestRefused, fetch_query, lookup_query
 from adapters.submitting import REASON_METADATA_KEY
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
-from gateway.broker.sealed_content import sealed_submission_message
 from gateway.crypto.source_answers import SourceAnswerBinding, SourceAnswerSigner
 from gateway.crypto.submissions import (
     MAX_REQUEST_ID_CHARS,
@@ -48,6 +47,7 @@ from gateway.crypto.submissions import (
     SubmissionBinding,
     seal_submission,
 )
+from gateway.formats.sealed_content import sealed_submission_message
 
 FETCH_FIELDS = "SourceService/FetchFields"
 LOOKUP_SUBJECT = "SourceService/LookupSubject"
