@@ -22,6 +22,8 @@ lets its partner type hold (a BSN, a name with a possibly partial date of birth,
 partner's own reference). A backend with ``fetch_person``/``lookup_person`` (``PersonBackend``)
 gets the whole identity; an older ``SourceBackend`` is asked by BSN only, and a person without
 one is then "not known". A person the system cannot find is "not known": no values, known false.
+A backend whose system could not supply some asked fields just now returns a ``FieldsAnswer``
+naming them: the gateway marks exactly those fields "source unavailable".
 
 A backend may be asynchronous (its methods return awaitables), and a ``CallBackend``
 (``fetch_fields``/``lookup_subject``, as the partner-side source runtime has) is given the call
@@ -173,7 +175,9 @@ class SourceCall:
 
 @dataclass(frozen=True)
 class FieldsAnswer:
-    """A fetch's answer with the fields the system could not supply just now."""
+    """What a backend's ``fetch`` may return instead of a bare mapping: the values, and the
+    asked fields the system could not supply just now (a part of it timed out or failed, a
+    value did not convert). The gateway marks exactly those fields "source unavailable"."""
 
     values: Mapping[str, str]
     unavailable: frozenset[str] = frozenset()
@@ -193,7 +197,7 @@ class CallBackend(Protocol):
 
 
 class SourceBackend(Protocol):
-    def fetch(self, bsn: str, fields: Sequence[str]) -> Mapping[str, str]: ...
+    def fetch(self, bsn: str, fields: Sequence[str]) -> Mapping[str, str] | FieldsAnswer: ...
 
     def lookup(self, bsn: str) -> tuple[bool, str]: ...
 
@@ -203,7 +207,7 @@ class PersonBackend(SourceBackend, Protocol):
 
     def fetch_person(
         self, identity: common_pb2.SubjectIdentity, fields: Sequence[str]
-    ) -> Mapping[str, str]: ...
+    ) -> Mapping[str, str] | FieldsAnswer: ...
 
     def lookup_person(self, identity: common_pb2.SubjectIdentity) -> tuple[bool, str]: ...
 
@@ -211,6 +215,9 @@ class PersonBackend(SourceBackend, Protocol):
 @dataclass
 class InMemoryBackend:
     records: dict[str, SubjectRecord] = field(default_factory=dict)
+    # Fields this system cannot supply just now (as if that part of it were down): named
+    # unavailable whenever asked, whoever the person.
+    unavailable: set[str] = field(default_factory=set)
 
     def add(self, record: SubjectRecord) -> None:
         # Keyed by BSN, or by reference or name for a person the system knows without one.
@@ -228,11 +235,14 @@ class InMemoryBackend:
 
     def fetch_person(
         self, identity: common_pb2.SubjectIdentity, fields: Sequence[str]
-    ) -> Mapping[str, str]:
+    ) -> Mapping[str, str] | FieldsAnswer:
         record = self.find(identity)
-        if record is None:
-            return {}
-        return {f: record.fields[f] for f in fields if f in record.fields}
+        held = record.fields if record is not None else {}
+        values = {f: held[f] for f in fields if f in held}
+        down = frozenset(f for f in fields if f in self.unavailable)
+        if not down:
+            return values
+        return FieldsAnswer({f: v for f, v in values.items() if f not in down}, down)
 
     def lookup_person(self, identity: common_pb2.SubjectIdentity) -> tuple[bool, str]:
         record = self.find(identity)
@@ -317,7 +327,7 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
         asked = set(query.fields)
         # Only asked fields go out; a field the system could not supply goes out without a
         # value, whatever the backend put beside it.
-        unavailable = sorted(answer.unavailable & asked)
+        unavailable = [f for f in dict.fromkeys(query.fields) if f in answer.unavailable]
         values = {k: v for k, v in answer.values.items() if k in asked and k not in unavailable}
         content = source_pb2.FetchFieldsContent(values=values, unavailable=unavailable)
         if self.sealing is None:
