@@ -53,7 +53,6 @@ from adapters.source_requests import RequestOpening, RequestRefused, fetch_query
 from adapters.source_runtime.adapter import SystemUnavailable
 from adapters.submitting import REASON_METADATA_KEY
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
-from gateway.broker.sealed_content import sealed_submission_message
 from gateway.crypto.source_answers import SourceAnswerBinding, SourceAnswerSigner
 from gateway.crypto.submissions import (
     MAX_REQUEST_ID_CHARS,
@@ -61,6 +60,7 @@ from gateway.crypto.submissions import (
     SubmissionBinding,
     seal_submission,
 )
+from gateway.formats.sealed_content import sealed_submission_message
 
 FETCH_FIELDS = "SourceService/FetchFields"
 LOOKUP_SUBJECT = "SourceService/LookupSubject"
