@@ -144,7 +144,9 @@ async def test_a_person_not_in_the_export_is_not_known(drop: CsvDropAdapter) -> 
         False, "")
 
 
-async def test_a_store_under_another_key_is_unavailable(drop: CsvDropAdapter, tmp_path: Path) -> None:
+async def test_a_store_under_another_key_is_unavailable(
+    drop: CsvDropAdapter, tmp_path: Path
+) -> None:
     deliver(drop, "export-1.csv", GOOD)
     drop.import_inbox()
     write_key_file(tmp_path / "other.key")
