@@ -7,7 +7,9 @@ moves it to the case meeting, and the police ask for a disclosure and open the s
 with their own key. Prints one JSON object: what came back, and where `adapters` was imported
 from and which gateway-only modules got loaded (none, if the partner side keeps its boundary).
 
-Usage: python partner_first_answer.py ADDRESS KEYS_DIR
+Usage: python partner_first_answer.py ADDRESS KEYS_DIR [REQUESTER [INVITEE...]]
+(REQUESTER: who asks for the disclosure, "police" or "zvh"; INVITEES: who is invited besides
+the ZVH, e.g. a partner whose source the test runs.)
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ SUBJECT = common_pb2.SubjectIdentity(
 )
 
 
-async def first_answer(address: str, keys: Path) -> dict[str, object]:
+async def first_answer(
+    address: str, keys: Path, requester: str = "police", invitees: tuple[str, ...] = ()
+) -> dict[str, object]:
     police_keys = PartnerCredentials.from_key_dir(keys, "police")
     zvh_keys = PartnerCredentials.from_key_dir(keys, "zvh")
     async with (
@@ -46,19 +50,25 @@ async def first_answer(address: str, keys: Path) -> dict[str, object]:
             "",
             approach="general",
             reason="Third police call-out this month; partner and two children at home.",
-            invitees=["zvh"],
+            invitees=["zvh", *invitees],
             casusregie_partner="police",
         )
         case_id = registered.case_id
         await director.cases.decide_intake(case_id, cases_pb2.ACCEPT, "fits the ZVH's criteria")
         await director.change_phase(case_id, "registration", "triage")
         await director.change_phase(case_id, "triage", "case_meeting")
-        answer = await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
+        asking = police if requester == "police" else director
+        answer = await asking.request_disclosure(case_id, "analysis_and_plan", "case_meeting")
     return {
         "case_id": case_id,
         "disclosure_id": answer.record.disclosure_id,
         "sealed_to": answer.response.sealed.recipient_key_id,
         "values": answer.values,
+        "incomplete": answer.response.incomplete,
+        "source_unavailable": sorted(
+            f.field for f in answer.record.fields
+            if f.availability == common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE
+        ),
         "adapters_from": str(Path(adapters.__file__).resolve().parent),
         "gateway_only_loaded": sorted(
             m for m in sys.modules
@@ -69,7 +79,9 @@ async def first_answer(address: str, keys: Path) -> dict[str, object]:
 
 def main() -> None:
     address, keys = sys.argv[1], Path(sys.argv[2])
-    print(json.dumps(asyncio.run(first_answer(address, keys))))
+    requester = sys.argv[3] if len(sys.argv) > 3 else "police"
+    answer = asyncio.run(first_answer(address, keys, requester, tuple(sys.argv[4:])))
+    print(json.dumps(answer))
 
 
 if __name__ == "__main__":
