@@ -209,4 +209,8 @@ def test_the_formats_load_no_gateway_side() -> None:
                             text=True, check=True, timeout=60)
     assert result.stdout.strip() == ""
     for path in sorted((ROOT / "gateway" / "formats").glob("*.py")):
-        assert not import_violations(path, "adapters.formats"), path
+        # The key statement is signed by the gateway with its key ring: the formats may name
+        # the ring's protocols (gateway.crypto.provider: types only, no keys, no I/O).
+        violations = [v for v in import_violations(path, "adapters.formats")
+                      if not v.endswith(" gateway.crypto.provider")]
+        assert not violations, violations
