@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_mapping
+from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN as DEFAULT_LOG_ORIGIN
 from gateway.policyfiles import DEFAULT_MAX_POLICY_FILE_BYTES
 from gateway.registry.entries import TOKEN_ALGORITHMS
 from gateway.server.limit_settings import LimitSettings, limits_from_mapping
@@ -40,8 +41,6 @@ DEFAULT_ALGORITHMS = ("EdDSA", "ES256")
 # seconds after the last one when records arrived since.
 DEFAULT_CHECKPOINT_EVERY_RECORDS = 1000
 DEFAULT_CHECKPOINT_INTERVAL_S = 10.0
-# The checkpoint origin line: a name for this log, unique among the logs a verifier knows.
-DEFAULT_LOG_ORIGIN = "ketenpoort.local/accountability-log"
 # Case data is shredded this many days after the case was closed (covenant: at most two years).
 DEFAULT_RETENTION_DAYS_AFTER_CLOSURE = 730
 # A case the ZVH declined at intake is shredded this many days after it was declined: it was

@@ -41,7 +41,7 @@ from adapters.submitting import REASON_METADATA_KEY
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
 from gateway.broker.errors import BrokerError
 from gateway.broker.ids import new_id
-from gateway.broker.sealed_content import opened_content, sealed_submission
+from gateway.broker.opened_content import opened_content
 from gateway.broker.source_origin import AnswerOrigins
 from gateway.broker.source_requests import RequestSealer
 from gateway.broker.sources import (
@@ -56,6 +56,7 @@ from gateway.broker.sources import (
 from gateway.broker.submission_gate import SubmissionGate
 from gateway.crypto.source_answers import SourceAnswerBinding
 from gateway.crypto.submissions import SUBMISSION_FORMAT_VERSION
+from gateway.formats.sealed_content import sealed_submission
 from gateway.sources.source_certificates import PinnedChannel, SourceCertificates
 
 C = TypeVar("C", source_pb2.FetchFieldsContent, source_pb2.LookupSubjectContent)
