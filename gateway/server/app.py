@@ -84,6 +84,8 @@ from gateway.server.policy_reload import (
     policy_snapshot,
 )
 from gateway.server.policy_subprocess import load_checked_apart
+from gateway.server.probe_server import ProbeServer
+from gateway.server.readiness import Liveness, Readiness, ReadinessChecks, ServingReport
 from gateway.server.registry_reload import RegistryReloader
 from gateway.server.request_checks import MalformedRequestLog, RequestChecks
 from gateway.server.retention_task import RetentionTask, start_retention
@@ -151,6 +153,10 @@ class Gateway:
     limit_report: LimitReport | None = None
     plan_monitor: PlanMonitorTask | None = None
     case_events: CaseEvents | None = None
+    readiness: Readiness | None = None
+    liveness: Liveness | None = None
+    readiness_checks: ReadinessChecks | None = None
+    probe: ProbeServer | None = None
 
     @property
     def address(self) -> str:
@@ -179,7 +185,22 @@ class Gateway:
             return False
         return follow_key_changes(self.keystore, self.signer, self.log)
 
-    async def stop(self, grace: float | None = 1.0) -> None:
+    @property
+    def probe_port(self) -> int | None:
+        return self.probe.port if self.probe is not None else None
+
+    async def stop(self, grace: float | None = 1.0, *, drain_s: float | None = None) -> None:
+        """Drain, then stop: for ``drain_s`` (default: the configured ``drain_s``) the gateway
+        still serves every call but reports NOT_SERVING (health Check, /readyz), so load
+        balancers take it out of rotation first; then calls in flight get ``grace`` seconds."""
+        if self.readiness is not None:
+            self.readiness.drain()
+        self.health.enter_graceful_shutdown()
+        drain = self.config.health.drain_s if drain_s is None else drain_s
+        if drain > 0:
+            await asyncio.sleep(drain)
+        if self.readiness_checks is not None:
+            await self.readiness_checks.stop()
         await self.reloader.stop()
         if self.registry_reloader is not None:
             await self.registry_reloader.stop()
@@ -191,7 +212,6 @@ class Gateway:
             await self.rewrap.stop()
         if self.plan_monitor is not None:
             await self.plan_monitor.stop()
-        self.health.enter_graceful_shutdown()
         if self.case_events is not None:
             # Event streams end with OK, so their clients resume elsewhere with their cursor.
             self.case_events.close()
@@ -209,6 +229,10 @@ class Gateway:
         if self.keystore is not None:
             self.keystore.close()
         self.metrics.up.set(0)
+        if self.liveness is not None:
+            await self.liveness.task.stop()
+        if self.probe is not None:
+            self.probe.close()
 
 
 def utc_now() -> datetime:
@@ -231,6 +255,48 @@ async def start_gateway(
     ring of the keys partners seal submissions to; `case_events` where the events of a case
     (a meeting planned, an action due or overdue) are published (default: dropped)."""
     metrics = metrics or Metrics()
+    # The probe port answers first: /livez while the gateway starts, /readyz 503 until ready.
+    readiness, liveness = Readiness(), Liveness()
+    probe = _open_probe(config, readiness, liveness)
+    liveness.task.start()
+    try:
+        gateway = await _start_gateway(
+            config, policy, sources, metrics, clock, hpke_keys, case_events, readiness
+        )
+    except BaseException:
+        await liveness.task.stop()
+        if probe is not None:
+            probe.close()
+        raise
+    gateway.liveness, gateway.probe = liveness, probe
+    return gateway
+
+
+def _open_probe(
+    config: GatewayConfig, readiness: Readiness, liveness: Liveness
+) -> ProbeServer | None:
+    """The plain-HTTP probe port, serving; None when ``probe_address`` is ""."""
+    if not config.health.probe_address:
+        return None
+    host, port = config.health.probe_host_port
+    try:
+        probe = ProbeServer(host, port, live=liveness.problem, ready=readiness.problems)
+    except OSError as exc:
+        raise OSError(f"cannot serve probes on {config.health.probe_address}: {exc}") from exc
+    probe.start()
+    return probe
+
+
+async def _start_gateway(
+    config: GatewayConfig,
+    policy: CompiledPolicy | None,
+    sources: dict[str, Source] | None,
+    metrics: Metrics,
+    clock: Callable[[], datetime],
+    hpke_keys: Callable[[], KeyRing[HpkeRecipient]] | None,
+    case_events: CaseEventSink | None,
+    readiness: Readiness,
+) -> Gateway:
     # Taken before the files are read, so a change made during start-up is reloaded.
     on_disk = policy_snapshot(config.policy_dir)
     compiled = policy or _load_policy(config.policy_dir, config.max_policy_file_bytes)
@@ -440,12 +506,26 @@ async def start_gateway(
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
+    # NOT_SERVING until the readiness checks pass; the accountability service also while
+    # the log alarm stands (raised now or later).
+    serving = ServingReport(health_servicer, SERVICE_NAMES, SERVICE_NAMES[1], metrics.ready)
+    readiness.on_change = serving.ready
+    log_watch.on_state = serving.log_ok
+    readiness_checks = ReadinessChecks(
+        readiness,
+        engine=engine,
+        log_writer=audit,
+        keys=keystore,
+        policy_version=lambda: holder.current.version,
+        disk=_disk_paths(config),
+        min_free_mb=config.health.min_free_disk_mb,
+        interval_s=config.health.readiness_interval_s,
+    )
     port = _bind(server, config)
     await server.start()
-    for name in ("", *SERVICE_NAMES):
-        health_servicer.set(name, health.SERVING)
-    # A standing log alarm (or one raised later) makes the accountability service NOT_SERVING.
-    log_watch.on_state = accountability_health(health_servicer)
+    await readiness_checks.check_now()
+    readiness.started()
+    readiness_checks.task.start()
 
     async def put_in_force(new: CompiledPolicy) -> None:
         # The registry (partners and their keys, as the new policy names them) is joined
@@ -507,7 +587,19 @@ async def start_gateway(
         limit_report=limit_report,
         plan_monitor=plan_monitor,
         case_events=event_stream,
+        readiness=readiness,
+        readiness_checks=readiness_checks,
     )
+
+
+def _disk_paths(config: GatewayConfig) -> dict[str, Path]:
+    """Where the gateway writes files: the readiness check wants room there."""
+    paths = {"checkpoint files": config.checkpoints_path}
+    if config.database_url.startswith("sqlite:///"):
+        database = config.database_url.removeprefix("sqlite:///").split("?", 1)[0]
+        if database and not database.startswith(":memory:"):
+            paths["database file"] = Path(database).parent
+    return paths
 
 
 def accountability_health(servicer: health.HealthService) -> Callable[[bool], None]:

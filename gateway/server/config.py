@@ -18,6 +18,7 @@ from typing import Any
 from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_mapping
 from gateway.policyfiles import DEFAULT_MAX_POLICY_FILE_BYTES
 from gateway.registry.entries import TOKEN_ALGORITHMS
+from gateway.server.health_settings import HEALTH_KEYS, HealthSettings, health_from_mapping
 from gateway.server.limit_settings import LimitSettings, limits_from_mapping
 
 DEFAULT_LISTEN = "127.0.0.1:50651"
@@ -160,6 +161,8 @@ class GatewayConfig:
         return self.keys_dir.parent / "checkpoints"
     # Call limits per partner and connection limits ([limits] table; limit_settings).
     limits: LimitSettings = field(default_factory=LimitSettings)
+    # Probe port, readiness checks and drain (top-level keys; health_settings).
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     @property
     def registry_path(self) -> Path:
@@ -237,6 +240,7 @@ _KNOWN_KEYS = {
     "checkpoint_dir",
     "replica_id",
     "limits",
+    *HEALTH_KEYS,
 }
 
 
@@ -333,7 +337,15 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         seal_source_requests=_bool(raw, "seal_source_requests", DEFAULT_SEAL_SOURCE_REQUESTS),
         key_provider=_key_provider(raw.get("key_provider", {}), base),
         limits=_limits(raw.get("limits", {})),
+        health=_health(raw),
     )
+
+
+def _health(raw: Mapping[str, Any]) -> HealthSettings:
+    try:
+        return health_from_mapping(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _key_provider(value: object, base: Path) -> KeyProviderSettings:
