@@ -12,81 +12,23 @@ partners keep calling RequestDisclosure while the server goes down and comes bac
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 
-from gateway.api.v1 import exchange_pb2, exchange_pb2_grpc
-from gateway.broker.log_events import RecordKind
 from gateway.core import CompiledPolicy
 from gateway.server.health_settings import HealthSettings
-from tests.integration.harness import Harness, running_harness
+from tests.integration.disclosure_load import ALLOWED, DisclosureLoad, until
+from tests.integration.harness import running_harness
 from tests.integration.helpers import register, to_case_meeting
-from tests.integration.log_accounting import (
-    PHASE,
-    PURPOSE,
-    Answer,
-    check_accounts_for,
-    read_log,
-    verify_with_cli,
-)
+from tests.integration.log_accounting import check_accounts_for, read_log, verify_with_cli
 from tests.integration.private_postgres import private_cluster
 from tests.integration.probes import EXCHANGE, NOT_SERVING, SERVING, check, probe
 
 WORKERS = 6
 # Answers each phase waits for: before the restart and after the server is back.
 ANSWERS_PER_PHASE = 30
-ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}
-# Polls of a condition before the test gives up on it (a hang, not a speed check).
-MAX_POLLS = 1200
-POLL_S = 0.05
-
-
-class DisclosureLoad:
-    """Raw RequestDisclosure calls (no retries) from ``WORKERS`` partner clients until
-    stopped; every status code and every answer kept."""
-
-    def __init__(self, harness: Harness, case_id: str) -> None:
-        self.harness = harness
-        self.request = exchange_pb2.DisclosureRequest(case_id=case_id, purpose=PURPOSE, phase=PHASE)
-        self.codes: Counter[grpc.StatusCode] = Counter()
-        self.details: set[str] = set()
-        self.answers: list[Answer] = []
-        self.stop = asyncio.Event()
-
-    async def worker(self) -> None:
-        async with self.harness.client("police") as police:
-            channel = self.harness.channel("police")
-            stub = exchange_pb2_grpc.ExchangeServiceStub(channel)  # type: ignore[no-untyped-call]
-            try:
-                while not self.stop.is_set():
-                    try:
-                        answer = await stub.RequestDisclosure(
-                            self.request, metadata=police.metadata(), timeout=15
-                        )
-                    except grpc.aio.AioRpcError as exc:
-                        self.codes[exc.code()] += 1
-                        self.details.add(exc.details() or "")
-                        await asyncio.sleep(0.02)
-                    else:
-                        self.codes[grpc.StatusCode.OK] += 1
-                        self.answers.append(
-                            Answer(RecordKind.DISCLOSURE, answer.disclosure_id, answer.log_seq)
-                        )
-            finally:
-                await channel.close()
-
-
-async def _until(what: str, condition: Callable[[], Coroutine[Any, Any, bool]]) -> None:
-    for _ in range(MAX_POLLS):
-        if await condition():
-            return
-        await asyncio.sleep(POLL_S)
-    raise AssertionError(f"never: {what}")
 
 
 @pytest.mark.slow
@@ -110,7 +52,7 @@ async def test_a_postgresql_restart_under_load(
                 async def answered(n: int) -> bool:
                     return len(load.answers) >= n
 
-                await _until("answers before the restart", lambda: answered(ANSWERS_PER_PHASE))
+                await until("answers before the restart", lambda: answered(ANSWERS_PER_PHASE))
                 async with harness.channel() as channel:
                     assert await check(channel, "") == SERVING
 
@@ -123,17 +65,17 @@ async def test_a_postgresql_restart_under_load(
                         seen_away.append((status, body, await check(channel, EXCHANGE)))
                         return True
 
-                    await _until("readiness NOT_SERVING with the database away", not_ready)
+                    await until("readiness NOT_SERVING with the database away", not_ready)
                     answered_before_start = len(load.answers)
                     await asyncio.to_thread(pg.start)
 
                     async def ready() -> bool:
                         return await probe(port, "/readyz") == (200, "ok\n")
 
-                    await _until("readiness SERVING with the database back", ready)
+                    await until("readiness SERVING with the database back", ready)
                     assert await check(channel, "") == SERVING
                     assert await check(channel, EXCHANGE) == SERVING
-                    await _until(
+                    await until(
                         "answers after the restart",
                         lambda: answered(answered_before_start + ANSWERS_PER_PHASE),
                     )
