@@ -67,6 +67,9 @@ def _announce(gateway: Gateway, embedded: bool) -> None:
     ]
     if c.metrics_port:
         lines.append(f"  metrics     http://127.0.0.1:{c.metrics_port}/metrics")
+    if gateway.probe_port is not None:
+        host = c.health.probe_host_port[0]
+        lines.append(f"  probes      http://{host}:{gateway.probe_port}/livez and /readyz")
     lines += [
         "  health      grpc.health.v1.Health/Check; reflection is on",
         "how a partner connects:",
