@@ -9,9 +9,9 @@ import signal
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
 from gateway.registry.dev import register_dev_partners
+from gateway.runtime.policy_reload import ReloadOutcome
 from gateway.server.app import Gateway, start_gateway, start_metrics_endpoint
 from gateway.server.config import GatewayConfig
-from gateway.server.policy_reload import ReloadOutcome
 
 log = logging.getLogger("ketenpoort.serve")
 

@@ -60,6 +60,19 @@ from gateway.crypto.live_keystore import LiveKeystore
 from gateway.crypto.provider import HpkeRecipient, KeyRing
 from gateway.policyfiles import load_policy_dir
 from gateway.reports.access_request import SubjectAccessReports
+from gateway.runtime.key_refresh import follow_key_changes
+from gateway.runtime.log_watch import LogWatch
+from gateway.runtime.plan_monitor import PlanMonitorTask
+from gateway.runtime.policy_reload import (
+    PolicyReloader,
+    ReloadOutcome,
+    describe_issue,
+    policy_snapshot,
+)
+from gateway.runtime.readiness import Liveness, Readiness, ReadinessChecks, ServingReport
+from gateway.runtime.registry_reload import RegistryReloader
+from gateway.runtime.retention import RetentionTask, start_retention
+from gateway.runtime.rewrap import RewrapTask, start_rewrap
 from gateway.server import health
 from gateway.server.accountability_service import AccountabilityService
 from gateway.server.auth import RegisteredPartner, TokenVerifier
@@ -69,27 +82,14 @@ from gateway.server.case_service import CaseService
 from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
 from gateway.server.interceptors import AuthInterceptor
-from gateway.server.key_refresh import follow_key_changes
 from gateway.server.limit_interceptor import CallerKeys, LimitInterceptor
 from gateway.server.limit_report import LimitReport
 from gateway.server.limits import CallLimiter, LimitedCalls
-from gateway.server.log_watch import LogWatch
 from gateway.server.metrics import Metrics
 from gateway.server.partners import PartnerRegistry
-from gateway.server.plan_monitor_task import PlanMonitorTask
-from gateway.server.policy_reload import (
-    PolicyReloader,
-    ReloadOutcome,
-    describe_issue,
-    policy_snapshot,
-)
 from gateway.server.policy_subprocess import load_checked_apart
 from gateway.server.probe_server import ProbeServer
-from gateway.server.readiness import Liveness, Readiness, ReadinessChecks, ServingReport
-from gateway.server.registry_reload import RegistryReloader
 from gateway.server.request_checks import MalformedRequestLog, RequestChecks
-from gateway.server.retention_task import RetentionTask, start_retention
-from gateway.server.rewrap_task import RewrapTask, start_rewrap
 from gateway.server.token_replay import TokenAdmission
 from gateway.server.witness_desk import WitnessDesk
 from gateway.sources.grpc_source import GrpcSource

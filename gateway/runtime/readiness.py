@@ -10,7 +10,7 @@ to NOT_SERVING and back by itself as a database outage or a full disk comes and 
 Liveness says only that the process still runs its event loop: a heartbeat on the loop
 (``Liveness``) that a wedged loop stops. Nothing else is in it: in particular not the log
 alarm. A log that fails its verification stops checkpoint signing and reports the
-accountability service NOT_SERVING (``gateway.server.log_watch``), but every replica reads
+accountability service NOT_SERVING (``gateway.runtime.log_watch``), but every replica reads
 the same log, so restarting or withdrawing them all would only stop the service.
 
 ``ServingReport`` turns both into grpc.health.v1 statuses: "" and every service NOT_SERVING
