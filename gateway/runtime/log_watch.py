@@ -23,6 +23,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
+from gateway.runtime.periodic import PeriodicTask
 from gateway.server.metrics import Metrics
 from gateway.store.audit_log import AuditLog, VerifiedPrefix, VerifyResult
 from gateway.store.checkpoint_file import TAIL_BYTES, CheckpointFile, read_notes
@@ -48,7 +49,12 @@ class LogWatch:
         self._metrics = metrics
         self._interval = interval_s
         self._prefix = VerifiedPrefix()
-        self._task: asyncio.Task[None] | None = None
+        # While the alarm stands the task ticks every ALARM_POLL_S to see it cleared; the log
+        # is checked every interval_s (at once after a clearing).
+        self._task = PeriodicTask(
+            "log watch", self._tick, interval_s=interval_s, stop_mode="cancel"
+        )
+        self._next_check = 0.0
         # The verification running in a worker thread, if any: a thread cannot be cancelled,
         # so stop() waits for it before the engine it reads from is disposed of.
         self._inflight: asyncio.Future[VerifyResult] | None = None
@@ -77,15 +83,10 @@ class LogWatch:
             report(self.alarm is None)
 
     def start(self) -> None:
-        if self._interval > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
         inflight = self._inflight
         if inflight is not None:
             with suppress(Exception):
@@ -122,19 +123,12 @@ class LogWatch:
             self._raise_alarm(result)
         return result
 
-    async def _run(self) -> None:
-        while True:
+    async def _tick(self) -> float | None:
+        if self.alarm is None or self._alarm_cleared() or time.monotonic() >= self._next_check:
             await self.check_now()
-            if self.alarm is None:
-                await asyncio.sleep(self._interval)
-                continue
-            # Look for the operator's acknowledgement more often than the log is checked.
-            waited = 0.0
-            while self.alarm is not None and waited < self._interval:
-                await asyncio.sleep(min(ALARM_POLL_S, self._interval))
-                waited += ALARM_POLL_S
-                if self._alarm_cleared():
-                    break
+            self._next_check = time.monotonic() + self._interval
+        # Look for the operator's acknowledgement more often than the log is checked.
+        return None if self.alarm is None else min(ALARM_POLL_S, self._interval)
 
     def _alarm_cleared(self) -> bool:
         return self._alarm_file is not None and self._alarm_file.current() is None

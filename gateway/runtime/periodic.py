@@ -92,8 +92,10 @@ class PeriodicTask:
             if delay > 0:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
-                if self.stopping.is_set():
-                    return
+            else:
+                await asyncio.sleep(0)  # a tick due at once still lets the loop run between
+            if self.stopping.is_set():
+                return
             self._wake.clear()
             try:
                 after = await self._tick()

@@ -7,13 +7,12 @@ the next run takes up what it left, since notices are claimed one by one.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from contextlib import suppress
 from datetime import datetime
 
 from gateway.broker.plan_monitor import MonitorReport, PlanMonitor
+from gateway.runtime.periodic import PeriodicTask
 
 log = logging.getLogger("ketenpoort.plan")
 
@@ -25,21 +24,18 @@ class PlanMonitorTask:
         if interval_s < 0:
             raise ValueError("interval_s must be 0 (off) or more")
         self._monitor = monitor
-        self._interval = interval_s
         self._clock = clock
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = PeriodicTask("plan monitor", self._tick, interval_s=interval_s)
 
     def start(self) -> None:
-        if self._interval > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._task.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        task, self._task = self._task, None
-        if task is not None:
-            with suppress(asyncio.CancelledError):
-                await task
+        """No new run starts; the one in progress finishes."""
+        await self._task.stop()
+
+    async def _tick(self) -> None:
+        await self.run_once()
 
     async def run_once(self) -> MonitorReport | None:
         """One run now; None when it failed."""
@@ -52,9 +48,3 @@ class PlanMonitorTask:
         if report.due or report.overdue:
             log.info("plan monitor: %d due, %d overdue told", report.due, report.overdue)
         return report
-
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            await self.run_once()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)

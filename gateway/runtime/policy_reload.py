@@ -23,6 +23,7 @@ from pathlib import Path
 from gateway.broker.context import PolicyHolder
 from gateway.core import CompiledPolicy, PolicyError, PolicyIssue
 from gateway.policyfiles import PolicyDirectoryError, load_policy_dir, select_policy_files
+from gateway.runtime.periodic import PeriodicTask
 from gateway.server.metrics import Metrics
 
 log = logging.getLogger("ketenpoort.policy")
@@ -123,7 +124,15 @@ class PolicyReloader:
         self._load = load
         self._settled = SettledChange(loaded)
         self._lock = asyncio.Lock()
-        self._watcher: asyncio.Task[None] | None = None
+        # A look every interval, the first one interval after the start; stopping cancels a
+        # reload in progress (the policy in force stays).
+        self._watcher = PeriodicTask(
+            "policy watcher",
+            self._look,
+            interval_s=interval_s,
+            first_delay_s=interval_s,
+            stop_mode="cancel",
+        )
         for result in ReloadResult:  # every series exists from the start, at 0
             metrics.policy_reloads.labels(result.value)
 
@@ -143,19 +152,10 @@ class PolicyReloader:
 
     def start(self) -> None:
         """Start watching the directory, unless the interval is 0."""
-        if self.interval_s > 0 and self._watcher is None:
-            self._watcher = asyncio.get_running_loop().create_task(
-                self._watch(), name="policy-watcher"
-            )
+        self._watcher.start()
 
     async def stop(self) -> None:
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.cancel()
-            try:
-                await watcher
-            except asyncio.CancelledError:
-                pass
+        await self._watcher.stop()
 
     async def _reload(self, trigger: str) -> ReloadOutcome:
         previous = self._holder.current.version
@@ -209,15 +209,13 @@ class PolicyReloader:
     async def _swap_holder(self, compiled: CompiledPolicy) -> None:
         self._holder.swap(compiled)
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                snapshot = await asyncio.to_thread(policy_snapshot, self.directory)
-                if self._settled.observe(snapshot):
-                    await self.reload("file change")
-            except Exception:  # keep watching: the next change must still be picked up
-                log.exception("watching the policy in %s failed once", self.directory)
+    async def _look(self) -> None:
+        try:
+            snapshot = await asyncio.to_thread(policy_snapshot, self.directory)
+            if self._settled.observe(snapshot):
+                await self.reload("file change")
+        except Exception:  # keep watching: the next change must still be picked up
+            log.exception("watching the policy in %s failed once", self.directory)
 
 
 def _describe(directory: Path, exc: PolicyError) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from gateway.core import CompiledPolicy
 from gateway.registry.entries import RegistryEntry, RegistryError
 from gateway.registry.files import read_registry, registry_snapshot
+from gateway.runtime.periodic import PeriodicTask
 from gateway.runtime.policy_reload import ReloadResult, SettledChange
 from gateway.server.metrics import Metrics
 from gateway.server.partners import PartnerRegistry, join_registry
@@ -40,11 +41,16 @@ class RegistryReloader:
         self._policy = policy
         self._apply = apply
         self._metrics = metrics
-        self._interval = interval_s
         self._entries: Mapping[str, RegistryEntry] = {}
         self._change = SettledChange(())
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._task = PeriodicTask(
+            "registry watcher",
+            self._look,
+            interval_s=interval_s,
+            first_delay_s=interval_s,
+            stop_mode="cancel",
+        )
 
     def load_initial(self) -> PartnerRegistry:
         """Read the registry at start-up; RegistryError stops the start."""
@@ -78,23 +84,14 @@ class RegistryReloader:
             return ReloadResult.APPLIED
 
     def start(self) -> None:
-        if self._interval > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._watch())
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._task.stop()
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                if self._change.observe(registry_snapshot(self._directory)):
-                    await self.reload()
-            except Exception:
-                log.exception("registry watcher: reload failed")
+    async def _look(self) -> None:
+        try:
+            if self._change.observe(registry_snapshot(self._directory)):
+                await self.reload()
+        except Exception:
+            log.exception("registry watcher: reload failed")

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
-from contextlib import suppress
 from datetime import datetime
 
 from sqlalchemy import Engine
 
 from gateway.broker.retention import Retention, RetentionOutcome, RetentionReport
+from gateway.runtime.periodic import PeriodicTask
 from gateway.server.config import GatewayConfig
 from gateway.server.metrics import Metrics
 from gateway.store.errors import StoreError
@@ -44,36 +43,30 @@ class RetentionTask:
             raise ValueError("interval_s must be 0 (off) or more")
         self._retention = retention
         self._metrics = metrics
-        self._interval = interval_s
         self._clock = clock
-        # Read by the worker thread between cases.
-        self._stopping = threading.Event()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # Its ``stopping`` is read by the worker thread between cases.
+        self._task = PeriodicTask("retention", self._tick, interval_s=interval_s)
 
     def start(self) -> None:
-        if self._interval > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop after the case being shredded, if any; no new run starts."""
-        self._stopping.set()
-        self._wake.set()
-        task, self._task = self._task, None
-        if task is not None:
-            with suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
+
+    async def _tick(self) -> None:
+        await self.run_once()
 
     async def run_once(self) -> RetentionReport | None:
         """One run now; None when it failed or the task is stopping."""
-        if self._stopping.is_set():
+        if self._task.stopping.is_set():
             return None
         now = self._clock()
         try:
             report = await asyncio.to_thread(
                 self._retention.run,
                 now,
-                should_stop=self._stopping.is_set,
+                should_stop=self._task.stopping.is_set,
                 on_case=self._shredded,
             )
         except Exception as exc:
@@ -97,12 +90,6 @@ class RetentionTask:
                 "the shredded cases' zeroed pages reach the database file at a later checkpoint"
             )
         return report
-
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            await self.run_once()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
 
     def _shredded(self, outcome: RetentionOutcome) -> None:
         # Called on the worker thread; counters and logging are thread-safe.

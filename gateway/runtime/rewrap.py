@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections import Counter
-from contextlib import suppress
 from typing import Protocol
 
 from sqlalchemy import Engine
 
+from gateway.runtime.periodic import PeriodicTask
 from gateway.server.config import GatewayConfig
 from gateway.server.metrics import Metrics
 from gateway.store.errors import StoreError
@@ -73,34 +72,28 @@ class RewrapTask:
         self._metrics = metrics
         self._interval = interval_s
         self._key_check = min(key_check_s, interval_s) if interval_s > 0 else key_check_s
-        # Read by the worker thread between batches.
-        self._stopping = threading.Event()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         # The KEK the last run started toward; another current KEK starts a run at once.
         self._last_target = ""
+        self._next_run = 0.0
+        # A tick every look at the keys (never off: the looks go on with the re-wrap off);
+        # its ``stopping`` is read by the worker thread between batches.
+        self._task = PeriodicTask("re-wrap", self._tick, interval_s=self._key_check)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._task.start()
 
     def wake(self) -> None:
         """Look at the keys now, and run at once if the current KEK changed (call on the
         event loop: after a rotation made in this process, say)."""
-        self._wake.set()
+        self._task.wake()
 
     async def stop(self) -> None:
         """Stop after the batch being written, if any; no new run starts."""
-        self._stopping.set()
-        self._wake.set()
-        task, self._task = self._task, None
-        if task is not None:
-            with suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
 
     async def run_once(self) -> RewrapReport | None:
         """One run now; None when it failed or the task is stopping."""
-        if self._stopping.is_set():
+        if self._task.stopping.is_set():
             return None
         target = self._last_target = self._keys.current_kek.kek_id
         try:
@@ -111,7 +104,7 @@ class RewrapTask:
             if pending:
                 report = await asyncio.to_thread(
                     self._rewrapper.run,
-                    should_stop=self._stopping.is_set,
+                    should_stop=self._task.stopping.is_set,
                     on_batch=self._batch_done,
                 )
                 status = await asyncio.to_thread(rewrap_status, self._engine, self._keys)
@@ -128,28 +121,25 @@ class RewrapTask:
             self._report(report, status)
         return report
 
-    async def _loop(self) -> None:
-        next_run = 0.0
-        while not self._stopping.is_set():
-            try:
-                await asyncio.to_thread(self._keys.refresh)
-            except Exception as exc:
-                # The keys in force stay; the task must not end over a look that failed.
-                log.error("re-wrap: looking at the keys failed: %s", type(exc).__name__)
-            rotated = self._keys.current_kek.kek_id != self._last_target
-            if self._interval > 0 and (rotated or time.monotonic() >= next_run):
-                await self.run_once()
-                # A request in flight at the rotation may still commit a data key it wrapped
-                # under the old key after this run passed: one more run soon picks it up.
-                next_run = time.monotonic() + (self._key_check if rotated else self._interval)
-            timeout = (
-                min(self._key_check, max(0.0, next_run - time.monotonic()))
-                if self._interval > 0
-                else self._key_check
+    async def _tick(self) -> float:
+        """Look at the keys; run when the KEK changed or a run is due. The seconds until the
+        next look."""
+        try:
+            await asyncio.to_thread(self._keys.refresh)
+        except Exception as exc:
+            # The keys in force stay; the task must not end over a look that failed.
+            log.error("re-wrap: looking at the keys failed: %s", type(exc).__name__)
+        rotated = self._keys.current_kek.kek_id != self._last_target
+        if self._interval > 0 and (rotated or time.monotonic() >= self._next_run):
+            await self.run_once()
+            # A request in flight at the rotation may still commit a data key it wrapped
+            # under the old key after this run passed: one more run soon picks it up.
+            self._next_run = time.monotonic() + (
+                self._key_check if rotated else self._interval
             )
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-            self._wake.clear()
+        if self._interval > 0:
+            return min(self._key_check, max(0.0, self._next_run - time.monotonic()))
+        return self._key_check
 
     def _batch_done(self, batch: BatchOutcome) -> None:
         # Called on the worker thread; counters and logging are thread-safe.
