@@ -82,7 +82,9 @@ class Readiness:
         if now == was:
             return
         # Logged when the set of reasons changes, never per check: an outage is a few lines.
-        if now:
+        if now and all(line.startswith("draining:") for line in now):
+            log.info("not ready: %s", "; ".join(now))  # a stop, asked for
+        elif now:
             log.warning("not ready: %s", "; ".join(now))
         else:
             log.info("ready")
