@@ -18,7 +18,7 @@ from gateway.policyfiles import (
     read_documents,
     select_policy_files,
 )
-from gateway.server.policy_reload import policy_snapshot
+from gateway.runtime.policy_reload import policy_snapshot
 from tests.policy_fixtures import VALID, fixture_documents
 
 LAYOUT_HINT = "policy files are DIR/*.yaml and DIR/rules/*.yaml; rename or move it"

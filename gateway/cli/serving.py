@@ -10,9 +10,9 @@ from gateway.cli.partner_connect import connect_lines
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
 from gateway.registry.dev import register_dev_partners
+from gateway.runtime.policy_reload import ReloadOutcome
 from gateway.server.app import Gateway, start_gateway, start_metrics_endpoint
 from gateway.server.config import GatewayConfig
-from gateway.server.policy_reload import ReloadOutcome
 
 log = logging.getLogger("ketenpoort.serve")
 
@@ -68,6 +68,9 @@ def _announce(gateway: Gateway, embedded: bool) -> None:
     ]
     if c.metrics_port:
         lines.append(f"  metrics     http://127.0.0.1:{c.metrics_port}/metrics")
+    if gateway.probe_port is not None:
+        host = c.health.probe_host_port[0]
+        lines.append(f"  probes      http://{host}:{gateway.probe_port}/livez and /readyz")
     lines += [
         "  health      grpc.health.v1.Health/Check; reflection is on",
         *connect_lines(c, gateway.address),

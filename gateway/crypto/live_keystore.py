@@ -12,7 +12,7 @@ more. :meth:`Keystore.refresh` loads what changed; this says when to ask it:
 - whenever :meth:`LiveKeystore.refresh` is called (the re-wrap task does, every few seconds).
 
 A look may find other keys changed too (the log-signing key): in a gateway it runs
-``gateway.server.key_refresh.follow_key_changes``, handed in as ``refresh``, which also
+``gateway.runtime.key_refresh.follow_key_changes``, handed in as ``refresh``, which also
 moves the checkpoint signer along, so that no change is taken in without it.
 
 A look costs a ``stat`` per key file (or one search in a token); keys are read again only
@@ -30,7 +30,7 @@ from gateway.crypto.keystore import KeyEncryptionKey, Keystore
 
 __all__ = ["DEFAULT_MISS_INTERVAL_S", "DEFAULT_RECHECK_S", "LiveKeystore"]
 
-# Longer than the re-wrap task's look (gateway.server.rewrap_task.KEY_CHECK_S): while the
+# Longer than the re-wrap task's look (gateway.runtime.rewrap.KEY_CHECK_S): while the
 # task runs, requests never wait for a look; without it, the gateway still follows rotation.
 DEFAULT_RECHECK_S = 10.0
 DEFAULT_MISS_INTERVAL_S = 1.0

@@ -60,6 +60,20 @@ from gateway.crypto.live_keystore import LiveKeystore
 from gateway.crypto.provider import HpkeRecipient, KeyRing
 from gateway.policyfiles import load_policy_dir
 from gateway.reports.access_request import SubjectAccessReports
+from gateway.runtime.key_refresh import follow_key_changes
+from gateway.runtime.log_watch import LogWatch
+from gateway.runtime.plan_monitor import PlanMonitorTask
+from gateway.runtime.policy_reload import (
+    PolicyReloader,
+    ReloadOutcome,
+    Snapshot,
+    describe_issue,
+    policy_snapshot,
+)
+from gateway.runtime.readiness import Liveness, Readiness, ReadinessChecks, ServingReport
+from gateway.runtime.registry_reload import RegistryReloader
+from gateway.runtime.retention import RetentionTask, start_retention
+from gateway.runtime.rewrap import RewrapTask, start_rewrap
 from gateway.server import health
 from gateway.server.accountability_service import AccountabilityService
 from gateway.server.auth import RegisteredPartner, TokenVerifier
@@ -69,25 +83,15 @@ from gateway.server.case_service import CaseService
 from gateway.server.config import GatewayConfig, TlsMode
 from gateway.server.exchange_service import ExchangeService
 from gateway.server.interceptors import AuthInterceptor
-from gateway.server.key_refresh import follow_key_changes
 from gateway.server.limit_interceptor import CallerKeys, LimitInterceptor
 from gateway.server.limit_report import LimitReport
 from gateway.server.limits import CallLimiter, LimitedCalls
-from gateway.server.log_watch import LogWatch
 from gateway.server.metrics import Metrics
 from gateway.server.partners import PartnerRegistry
-from gateway.server.plan_monitor_task import PlanMonitorTask
-from gateway.server.policy_reload import (
-    PolicyReloader,
-    ReloadOutcome,
-    describe_issue,
-    policy_snapshot,
-)
 from gateway.server.policy_subprocess import load_checked_apart
-from gateway.server.registry_reload import RegistryReloader
+from gateway.server.probe_server import ProbeServer
 from gateway.server.request_checks import MalformedRequestLog, RequestChecks
-from gateway.server.retention_task import RetentionTask, start_retention
-from gateway.server.rewrap_task import RewrapTask, start_rewrap
+from gateway.server.startup import Startup
 from gateway.server.token_replay import TokenAdmission
 from gateway.server.witness_desk import WitnessDesk
 from gateway.sources.breaker import guard_sources
@@ -152,6 +156,10 @@ class Gateway:
     limit_report: LimitReport | None = None
     plan_monitor: PlanMonitorTask | None = None
     case_events: CaseEvents | None = None
+    readiness: Readiness | None = None
+    liveness: Liveness | None = None
+    readiness_checks: ReadinessChecks | None = None
+    probe: ProbeServer | None = None
 
     @property
     def address(self) -> str:
@@ -180,7 +188,22 @@ class Gateway:
             return False
         return follow_key_changes(self.keystore, self.signer, self.log)
 
-    async def stop(self, grace: float | None = 1.0) -> None:
+    @property
+    def probe_port(self) -> int | None:
+        return self.probe.port if self.probe is not None else None
+
+    async def stop(self, grace: float | None = 1.0, *, drain_s: float | None = None) -> None:
+        """Drain, then stop: for ``drain_s`` (default: the configured ``drain_s``) the gateway
+        still serves every call but reports NOT_SERVING (health Check, /readyz), so load
+        balancers take it out of rotation first; then calls in flight get ``grace`` seconds."""
+        if self.readiness is not None:
+            self.readiness.drain()
+        self.health.enter_graceful_shutdown()
+        drain = self.config.health.drain_s if drain_s is None else drain_s
+        if drain > 0:
+            await asyncio.sleep(drain)
+        if self.readiness_checks is not None:
+            await self.readiness_checks.stop()
         await self.reloader.stop()
         if self.registry_reloader is not None:
             await self.registry_reloader.stop()
@@ -192,7 +215,6 @@ class Gateway:
             await self.rewrap.stop()
         if self.plan_monitor is not None:
             await self.plan_monitor.stop()
-        self.health.enter_graceful_shutdown()
         if self.case_events is not None:
             # Event streams end with OK, so their clients resume elsewhere with their cursor.
             self.case_events.close()
@@ -210,6 +232,10 @@ class Gateway:
         if self.keystore is not None:
             self.keystore.close()
         self.metrics.up.set(0)
+        if self.liveness is not None:
+            await self.liveness.task.stop()
+        if self.probe is not None:
+            self.probe.close()
 
 
 def utc_now() -> datetime:
@@ -230,16 +256,110 @@ async def start_gateway(
     `policy` the policy read from `config.policy_dir`; `clock` the time the case file and the
     log are written with (and break-glass windows measured by); `hpke_keys` the keystore's
     ring of the keys partners seal submissions to; `case_events` where the events of a case
-    (a meeting planned, an action due or overdue) are published (default: dropped)."""
+    (a meeting planned, an action due or overdue) are published (default: dropped).
+
+    One builder per part, in order; when a step fails, what the earlier ones opened is closed
+    again (gateway.server.startup) and the step's error is raised."""
     metrics = metrics or Metrics()
+    async with Startup() as opened:
+        # The probe port answers first: /livez while the gateway starts, /readyz 503 until ready.
+        probes = _open_probes(config, opened)
+        policies = _load_policy_and_partners(config, policy, metrics)
+        keystore = _open_keys(config, opened)
+        stores = await _open_stores(config, keystore, metrics, opened)
+        services = await _build_services(
+            config, policies, keystore, stores, metrics, opened,
+            sources=sources, clock=clock, hpke_keys=hpke_keys, case_events=case_events,
+        )
+        served = await _start_server(config, policies, stores, services, metrics, opened, clock)
+        tasks = await _start_background(
+            config, policies, stores, services, served, probes, metrics, opened,
+            watch_policy=policy is None, clock=clock,
+        )
+        metrics.up.set(1)
+    return Gateway(
+        config,
+        served.server,
+        served.port,
+        policies.holder,
+        policies.partners,
+        tasks.reloader,
+        stores.audit,
+        metrics,
+        served.health,
+        dict(services.sources),
+        stores.engine,
+        stores.snapshots,
+        log_watch=stores.log_watch,
+        retention=tasks.retention,
+        rewrap=tasks.rewrap,
+        registry_reloader=policies.registry_reloader,
+        admission=served.admission,
+        keystore=keystore,
+        signer=stores.signer,
+        limit_report=served.limit_report,
+        plan_monitor=tasks.plan_monitor,
+        case_events=services.event_stream,
+        readiness=probes.readiness,
+        liveness=probes.liveness,
+        readiness_checks=tasks.readiness_checks,
+        probe=probes.server,
+    )
+
+
+@dataclass
+class _Probes:
+    readiness: Readiness
+    liveness: Liveness
+    server: ProbeServer | None
+
+
+def _open_probes(config: GatewayConfig, opened: Startup) -> _Probes:
+    """Readiness (not ready until the start completes), the liveness heartbeat, and the
+    plain-HTTP probe port when ``probe_address`` is set."""
+    readiness, liveness = Readiness(), Liveness()
+    server = _open_probe(config, readiness, liveness)
+    if server is not None:
+        opened.opened("the probe port", server.close)
+    liveness.task.start()
+    opened.opened("the liveness heartbeat", liveness.task.stop)
+    return _Probes(readiness, liveness, server)
+
+
+def _open_probe(
+    config: GatewayConfig, readiness: Readiness, liveness: Liveness
+) -> ProbeServer | None:
+    """The plain-HTTP probe port, serving; None when ``probe_address`` is ""."""
+    if not config.health.probe_address:
+        return None
+    host, port = config.health.probe_host_port
+    try:
+        probe = ProbeServer(host, port, live=liveness.problem, ready=readiness.problems)
+    except OSError as exc:
+        raise OSError(f"cannot serve probes on {config.health.probe_address}: {exc}") from exc
+    probe.start()
+    return probe
+
+
+@dataclass
+class _Policies:
+    holder: PolicyHolder
+    partners: PartnerDirectory
+    registry_reloader: RegistryReloader
+    # The policy files as they were before they were read (a change during start-up reloads).
+    on_disk: Snapshot
+
+
+def _load_policy_and_partners(
+    config: GatewayConfig, policy: CompiledPolicy | None, metrics: Metrics
+) -> _Policies:
+    """The policy in force (``policy``, or read from the policy directory) and the partner
+    registry joined with it. Opens nothing."""
     # Taken before the files are read, so a change made during start-up is reloaded.
     on_disk = policy_snapshot(config.policy_dir)
     compiled = policy or _load_policy(config.policy_dir, config.max_policy_file_bytes)
     holder = PolicyHolder(compiled)
     metrics.policy_in_force(compiled.version)
-    keystore = Keystore.open(config.keys_dir, config.key_provider)
-    if config.certificate_bound_tokens and config.tls_mode is not TlsMode.MUTUAL:
-        raise ValueError("certificate-bound tokens need tls_mode mtls")
     partners: PartnerDirectory
     registry_reloader = RegistryReloader(
         config.registry_path,
@@ -249,15 +369,40 @@ async def start_gateway(
         interval_s=config.policy_reload_interval_s,
     )
     partners = PartnerDirectory(registry_reloader.load_initial())
+    return _Policies(holder, partners, registry_reloader, on_disk)
 
+
+def _open_keys(config: GatewayConfig, opened: Startup) -> Keystore:
+    """The gateway's keystore (key directory or PKCS#11 token)."""
+    if config.certificate_bound_tokens and config.tls_mode is not TlsMode.MUTUAL:
+        raise ValueError("certificate-bound tokens need tls_mode mtls")
+    keystore = Keystore.open(config.keys_dir, config.key_provider)
+    opened.opened("the keystore", keystore.close)
+    return keystore
+
+
+@dataclass
+class _Stores:
+    keystore: Keystore
+    engine: Engine
+    signer: CheckpointSigner
+    checkpoint_file: CheckpointFile
+    audit: AuditLog
+    # The case file's key-encryption keys, following rotations while serving.
+    keys: LiveKeystore
+    snapshots: CaseSnapshots
+    log_watch: LogWatch
+
+
+async def _open_stores(
+    config: GatewayConfig, keystore: Keystore, metrics: Metrics, opened: Startup
+) -> _Stores:
+    """The database (at the current schema revision), the accountability log and its writer,
+    the checkpoint file, and the log watch (not yet started)."""
     engine = create_engine_for(config.database_url)
-    try:
-        # Refuses a database at another schema revision (ketenpoort db upgrade).
-        await asyncio.to_thread(init_schema, engine)
-    except BaseException:
-        engine.dispose()
-        keystore.close()
-        raise
+    opened.opened("the database engine", engine.dispose)
+    # Refuses a database at another schema revision (ketenpoort db upgrade).
+    await asyncio.to_thread(init_schema, engine)
     signer = CheckpointSigner(keystore.signing_keys().current, config.log_origin)
     checkpoint_file = CheckpointFile(config.checkpoints_path, config.replica_id or None)
     audit = AuditLog(
@@ -272,9 +417,13 @@ async def start_gateway(
         on_checkpoint=lambda c: checkpoint_file.append(c.note),
     )
     await audit.start()
+    opened.opened("the log writer", audit.close)
     # The case file's key-encryption keys follow rotation and retirement while serving; each
     # look also moves the checkpoint signer along (follow_key_changes).
     keys = LiveKeystore(keystore, refresh=lambda: follow_key_changes(keystore, signer, audit))
+    snapshots = CaseSnapshots(engine)
+    opened.opened("the case snapshots", snapshots.close)
+    # Reads a standing log alarm now: signing stays stopped from the first record on.
     log_watch = LogWatch(
         audit,
         metrics,
@@ -282,7 +431,38 @@ async def start_gateway(
         checkpoint_dir=config.checkpoints_path,
         checkpoint_file=checkpoint_file,
     )
-    log_watch.start()
+    return _Stores(keystore, engine, signer, checkpoint_file, audit, keys, snapshots, log_watch)
+
+
+@dataclass
+class _Services:
+    sources: Mapping[str, Source]
+    ctx: BrokerContext
+    plan_store: CasePlanStore
+    event_stream: CaseEvents
+    events: CaseEventSink
+    exchange: ExchangeService
+    accountability: AccountabilityService
+    case_plan: CasePlanService
+    cases: CaseService
+
+
+async def _build_services(
+    config: GatewayConfig,
+    policies: _Policies,
+    keystore: Keystore,
+    stores: _Stores,
+    metrics: Metrics,
+    opened: Startup,
+    *,
+    sources: dict[str, Source] | None,
+    clock: Callable[[], datetime],
+    hpke_keys: Callable[[], KeyRing[HpkeRecipient]] | None,
+    case_events: CaseEventSink | None,
+) -> _Services:
+    """The use cases and the gRPC servicers over them, with the partners' source systems."""
+    holder, partners = policies.holder, policies.partners
+    engine, audit, keys = stores.engine, stores.audit, stores.keys
     # Opens what partners seal to the gateway; the ring is asked for on every use, so keys
     # rotated or retired while serving take effect at once.
     submissions = SubmissionGate(
@@ -293,7 +473,7 @@ async def start_gateway(
         if sources is not None
         else _connect_sources(
             config,
-            compiled,
+            holder.current,
             submissions,
             # The registry in force, asked on every request: rotations and reloads of partner
             # sealing keys reach the next request to a source.
@@ -304,7 +484,8 @@ async def start_gateway(
             metrics,
         )
     )
-    snapshots = CaseSnapshots(engine)
+    for source in source_map.values():
+        opened.opened("a source connection", source.close)
     texts = FreeTexts(TextKeyStore(engine), keys, clock)
     review_queue = BreakGlassReviewQueue(
         BreakGlassReviews(engine, ReviewComments(texts)),
@@ -332,7 +513,7 @@ async def start_gateway(
     ctx = BrokerContext(
         policy=holder,
         cases=CaseRepository(engine, bell),
-        reader=snapshots,
+        reader=stores.snapshots,
         log=audit,
         keystore=keys,
         sealing_keys=lambda: partners.current.sealing_keys,
@@ -360,6 +541,65 @@ async def start_gateway(
         CaseWorkStore(engine, bell),
         detail_parts=(MeetingsPart(case_plan), OpenActionsPart(case_plan)),
     )
+    exchange = ExchangeService(
+        casefile,
+        disclosures,
+        metrics,
+        persons=CasePersons(ctx, casefile, request_ids),
+        exports=exports,
+        holds=holds,
+        submissions=submissions,
+        # The HPKE keys signed with the log-signing keys, again when either ring changes.
+        signed_keys=SignedGatewayKeys(
+            hpke_keys or keystore.hpke_keys, keystore.signing_keys, config.log_origin
+        ),
+        witnesses=WitnessDesk(
+            audit, engine, lambda: partners.current.partners, stores.checkpoint_file
+        ),
+    )
+    accountability = AccountabilityService(
+        audit,
+        metrics,
+        reviews=review_queue,
+        subject_access=subject_access,
+        outside_checkpoints=lambda: read_notes(config.checkpoints_path),
+        max_message_bytes=config.max_message_bytes,
+    )
+    cases = CaseService(
+        case_work,
+        event_stream,
+        metrics,
+        max_watchers_per_partner=config.limits.max_case_watchers_per_partner,
+        part_writers=PLAN_PART_WRITERS,
+    )
+    return _Services(
+        source_map, ctx, plan_store, event_stream, events,
+        exchange, accountability, CasePlanService(case_plan, metrics), cases,
+    )
+
+
+@dataclass
+class _Served:
+    server: aio.Server
+    port: int
+    health: health.HealthService
+    # Readiness and the log alarm as health statuses (NOT_SERVING until ready).
+    serving: ServingReport
+    admission: TokenAdmission
+    limit_report: LimitReport
+
+
+async def _start_server(
+    config: GatewayConfig,
+    policies: _Policies,
+    stores: _Stores,
+    services: _Services,
+    metrics: Metrics,
+    opened: Startup,
+    clock: Callable[[], datetime],
+) -> _Served:
+    """The gRPC server with its interceptors, services, health and reflection, listening."""
+    holder, partners, audit = policies.holder, policies.partners, stores.audit
     verifier = TokenVerifier(
         lambda: partners.current.partners,
         lambda: partners.current.by_certificate,
@@ -369,7 +609,7 @@ async def start_gateway(
         max_lifetime_s=config.max_token_lifetime_s,
         require_binding=config.certificate_bound_tokens,
     )
-    admission = TokenAdmission(engine, leeway_s=config.token_leeway_s)
+    admission = TokenAdmission(stores.engine, leeway_s=config.token_leeway_s)
     await admission.start()
     interceptor = AuthInterceptor(
         verifier,
@@ -395,59 +635,63 @@ async def start_gateway(
         maximum_concurrent_rpcs=config.limits.max_concurrent_rpcs,
     )
     exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        ExchangeService(
-            casefile,
-            disclosures,
-            metrics,
-            persons=CasePersons(ctx, casefile, request_ids),
-            exports=exports,
-            holds=holds,
-            submissions=submissions,
-            # The HPKE keys signed with the log-signing keys, again when either ring changes.
-            signed_keys=SignedGatewayKeys(
-                hpke_keys or keystore.hpke_keys, keystore.signing_keys, config.log_origin
-            ),
-            witnesses=WitnessDesk(
-                audit, engine, lambda: partners.current.partners, checkpoint_file
-            ),
-        ),
-        server,
+        services.exchange, server
     )
     accountability_pb2_grpc.add_AccountabilityServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        AccountabilityService(
-            audit,
-            metrics,
-            reviews=review_queue,
-            subject_access=subject_access,
-            outside_checkpoints=lambda: read_notes(config.checkpoints_path),
-            max_message_bytes=config.max_message_bytes,
-        ),
-        server,
+        services.accountability, server
     )
     plan_pb2_grpc.add_CasePlanServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        CasePlanService(case_plan, metrics), server
+        services.case_plan, server
     )
     cases_pb2_grpc.add_CaseServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        CaseService(
-            case_work,
-            event_stream,
-            metrics,
-            max_watchers_per_partner=config.limits.max_case_watchers_per_partner,
-            part_writers=PLAN_PART_WRITERS,
-        ),
-        server,
+        services.cases, server
     )
     health_servicer = health.HealthService(max_watchers=config.limits.max_health_watchers)
     health_servicer.add_to_server(server)
+    serving = ServingReport(health_servicer, SERVICE_NAMES, SERVICE_NAMES[1], metrics.ready)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
+    opened.opened("the gRPC server", functools.partial(server.stop, None))
     port = _bind(server, config)
     await server.start()
-    for name in ("", *SERVICE_NAMES):
-        health_servicer.set(name, health.SERVING)
-    # A standing log alarm (or one raised later) makes the accountability service NOT_SERVING.
-    log_watch.on_state = accountability_health(health_servicer)
+    return _Served(server, port, health_servicer, serving, admission, limit_report)
+
+
+@dataclass
+class _Background:
+    reloader: PolicyReloader
+    retention: RetentionTask
+    rewrap: RewrapTask
+    plan_monitor: PlanMonitorTask
+    readiness_checks: ReadinessChecks
+
+
+async def _start_background(
+    config: GatewayConfig,
+    policies: _Policies,
+    stores: _Stores,
+    services: _Services,
+    served: _Served,
+    probes: _Probes,
+    metrics: Metrics,
+    opened: Startup,
+    *,
+    watch_policy: bool,
+    clock: Callable[[], datetime],
+) -> _Background:
+    """The background tasks (gateway.runtime), started; readiness and health reported from
+    the first readiness check on."""
+    holder, partners, registry_reloader = (
+        policies.holder, policies.partners, policies.registry_reloader
+    )
+    engine, log_watch = stores.engine, stores.log_watch
+    # NOT_SERVING until the readiness checks pass; the accountability service also while
+    # the log alarm stands (raised now or later).
+    probes.readiness.on_change = served.serving.ready
+    log_watch.on_state = served.serving.log_ok
+    log_watch.start()
+    opened.opened("the log watch", log_watch.stop)
 
     async def put_in_force(new: CompiledPolicy) -> None:
         # The registry (partners and their keys, as the new policy names them) is joined
@@ -461,22 +705,26 @@ async def start_gateway(
         metrics,
         interval_s=config.policy_reload_interval_s,
         apply=put_in_force,
-        loaded=on_disk,
+        loaded=policies.on_disk,
         # Checked in a process of its own first: parsing a broken file holds no request up.
         load=functools.partial(load_checked_apart, max_file_bytes=config.max_policy_file_bytes),
     )
-    if policy is None:
+    if watch_policy:
         # The directory is watched only when the gateway read its policy from it; a policy
         # handed in (tests, benchmarks) stays until reload_policy() is called.
         reloader.start()
+        opened.opened("the policy watcher", reloader.stop)
         registry_reloader.start()
+        opened.opened("the registry watcher", registry_reloader.stop)
     retention = start_retention(engine, config, metrics, clock)
-    rewrap = start_rewrap(engine, keys, config, metrics)
+    opened.opened("the retention task", retention.stop)
+    rewrap = start_rewrap(engine, stores.keys, config, metrics)
+    opened.opened("the re-wrap task", rewrap.stop)
     plan_monitor = PlanMonitorTask(
         PlanMonitor(
-            plan_store,
-            ctx.cases,
-            events,
+            services.plan_store,
+            services.ctx.cases,
+            services.events,
             lambda: holder.current,
             due_within=timedelta(seconds=config.action_due_notice_s),
         ),
@@ -484,32 +732,34 @@ async def start_gateway(
         clock=clock,
     )
     plan_monitor.start()
-    limit_report.start()
-    metrics.up.set(1)
-    return Gateway(
-        config,
-        server,
-        port,
-        holder,
-        partners,
-        reloader,
-        audit,
-        metrics,
-        health_servicer,
-        dict(source_map),
-        engine,
-        snapshots,
-        log_watch=log_watch,
-        retention=retention,
-        rewrap=rewrap,
-        registry_reloader=registry_reloader,
-        admission=admission,
-        keystore=keystore,
-        signer=signer,
-        limit_report=limit_report,
-        plan_monitor=plan_monitor,
-        case_events=event_stream,
+    opened.opened("the plan monitor", plan_monitor.stop)
+    served.limit_report.start()
+    opened.opened("the limit report", served.limit_report.stop)
+    readiness_checks = ReadinessChecks(
+        probes.readiness,
+        engine=engine,
+        log_writer=stores.audit,
+        keys=stores.keystore,
+        policy_version=lambda: holder.current.version,
+        disk=_disk_paths(config),
+        min_free_mb=config.health.min_free_disk_mb,
+        interval_s=config.health.readiness_interval_s,
     )
+    await readiness_checks.check_now()
+    probes.readiness.started()
+    readiness_checks.task.start()
+    opened.opened("the readiness checks", readiness_checks.stop)
+    return _Background(reloader, retention, rewrap, plan_monitor, readiness_checks)
+
+
+def _disk_paths(config: GatewayConfig) -> dict[str, Path]:
+    """Where the gateway writes files: the readiness check wants room there."""
+    paths = {"checkpoint files": config.checkpoints_path}
+    if config.database_url.startswith("sqlite:///"):
+        database = config.database_url.removeprefix("sqlite:///").split("?", 1)[0]
+        if database and not database.startswith(":memory:"):
+            paths["database file"] = Path(database).parent
+    return paths
 
 
 def accountability_health(servicer: health.HealthService) -> Callable[[bool], None]:

@@ -19,6 +19,7 @@ from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_
 from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN as DEFAULT_LOG_ORIGIN
 from gateway.policyfiles import DEFAULT_MAX_POLICY_FILE_BYTES
 from gateway.registry.entries import TOKEN_ALGORITHMS
+from gateway.server.health_settings import HEALTH_KEYS, HealthSettings, health_from_mapping
 from gateway.server.limit_settings import LimitSettings, limits_from_mapping
 from gateway.server.source_breaker_settings import breaker_from_mapping, default_breaker_settings
 
@@ -174,6 +175,8 @@ class GatewayConfig:
             if endpoint.partner_id == partner_id and endpoint.breaker is not None:
                 return endpoint.breaker
         return self.source_breaker
+    # Probe port, readiness checks and drain (top-level keys; health_settings).
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     @property
     def registry_path(self) -> Path:
@@ -252,6 +255,7 @@ _KNOWN_KEYS = {
     "replica_id",
     "limits",
     "source_breaker",
+    *HEALTH_KEYS,
 }
 
 
@@ -352,7 +356,15 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         key_provider=_key_provider(raw.get("key_provider", {}), base),
         limits=_limits(raw.get("limits", {})),
         source_breaker=source_breaker,
+        health=_health(raw),
     )
+
+
+def _health(raw: Mapping[str, Any]) -> HealthSettings:
+    try:
+        return health_from_mapping(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _key_provider(value: object, base: Path) -> KeyProviderSettings:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from datetime import datetime
 
 from gateway.broker.ids import random_hex
 from gateway.broker.log_events import MAX_DETAIL_VALUE, AuditEvent, RecordKind, detail_of
+from gateway.runtime.periodic import PeriodicTask
 from gateway.server.limits import UNKNOWN_CALLER, LimitedCalls, LimitedWindow
 from gateway.server.refused_calls import refused_call_event
 
@@ -73,23 +73,21 @@ class LimitReport:
         self._append = append
         self._policy_version = policy_version
         self._clock = clock
-        self._interval = interval_s
-        self._task: asyncio.Task[None] | None = None
+        # A window is never cut off half-way: stopping lets the write in progress finish.
+        self._task = PeriodicTask(
+            "limit report", self._tick, interval_s=interval_s, first_delay_s=interval_s
+        )
         self._lock = asyncio.Lock()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._task.start()
 
     async def stop(self) -> None:
         """End the timer and write the window in progress."""
-        task, self._task = self._task, None
-        if task is not None:
-            # Not while a window is being written: its records might be cut off half-way.
-            async with self._lock:
-                task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
+        await self.flush()
+
+    async def _tick(self) -> None:
         await self.flush()
 
     async def flush(self) -> int:
@@ -107,8 +105,3 @@ class LimitReport:
                     self._limited.restore(windows[done:])
                     return done
             return len(windows)
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.flush()

@@ -165,6 +165,9 @@ class Metrics:
             registry=r,
         )
         self.up = Gauge("ketenpoort_up", "1 while the gateway serves", registry=r)
+        self.ready = Gauge(
+            "ketenpoort_ready", "1 while this replica is ready for calls (/readyz)", registry=r
+        )
         self.cases_shredded = Counter(
             "ketenpoort_cases_shredded_total",
             "Cases whose data was shredded at the end of their retention period",

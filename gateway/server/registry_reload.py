@@ -1,100 +1,10 @@
-"""Hot reload of the partner registry in a running gateway.
+"""Moved to :mod:`gateway.runtime.registry_reload` (the gateway's background tasks live together
+there); this name stays for code that imports it from here."""
 
-The registry directory is polled like the policy directory; a change is read once it has
-settled (two equal polls), checked as a whole, and joined with the policy in force. A broken
-file never replaces a working registry: the gateway keeps the entries it has, logs the
-problem and counts the rejection. A policy reload joins the new policy with the last good
-entries, so a broken registry file does not hold up a policy change either.
-"""
+from gateway.runtime.registry_reload import (
+    RegistryReloader,
+)
 
-from __future__ import annotations
-
-import asyncio
-import logging
-from collections.abc import Callable, Mapping
-from pathlib import Path
-
-from gateway.core import CompiledPolicy
-from gateway.registry.entries import RegistryEntry, RegistryError
-from gateway.registry.files import read_registry, registry_snapshot
-from gateway.server.metrics import Metrics
-from gateway.server.partners import PartnerRegistry, join_registry
-from gateway.server.policy_reload import ReloadResult, SettledChange
-
-__all__ = ["RegistryReloader"]
-
-log = logging.getLogger("ketenpoort.registry")
-
-
-class RegistryReloader:
-    def __init__(
-        self,
-        directory: Path,
-        policy: Callable[[], CompiledPolicy],
-        apply: Callable[[PartnerRegistry], None],
-        metrics: Metrics,
-        *,
-        interval_s: float,
-    ) -> None:
-        self._directory = directory
-        self._policy = policy
-        self._apply = apply
-        self._metrics = metrics
-        self._interval = interval_s
-        self._entries: Mapping[str, RegistryEntry] = {}
-        self._change = SettledChange(())
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-
-    def load_initial(self) -> PartnerRegistry:
-        """Read the registry at start-up; RegistryError stops the start."""
-        snapshot = registry_snapshot(self._directory)
-        self._entries = read_registry(self._directory)
-        self._change = SettledChange(snapshot)
-        return join_registry(self._policy(), self._entries)
-
-    def joined_with(self, policy: CompiledPolicy) -> PartnerRegistry:
-        """The last good entries joined with ``policy`` (for a policy reload)."""
-        return join_registry(policy, self._entries)
-
-    async def reload(self) -> ReloadResult:
-        async with self._lock:
-            snapshot = registry_snapshot(self._directory)
-            try:
-                entries = await asyncio.to_thread(read_registry, self._directory)
-            except RegistryError as exc:
-                log.error("registry not reloaded; the registry in force stays: %s", exc)
-                self._metrics.registry_reload(ReloadResult.REJECTED.value)
-                self._change.loaded = snapshot
-                return ReloadResult.REJECTED
-            self._change.loaded = snapshot
-            if entries == self._entries:
-                self._metrics.registry_reload(ReloadResult.UNCHANGED.value)
-                return ReloadResult.UNCHANGED
-            self._entries = entries
-            self._apply(join_registry(self._policy(), entries))
-            log.info("partner registry reloaded (%d entries)", len(entries))
-            self._metrics.registry_reload(ReloadResult.APPLIED.value)
-            return ReloadResult.APPLIED
-
-    def start(self) -> None:
-        if self._interval > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._watch())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                if self._change.observe(registry_snapshot(self._directory)):
-                    await self.reload()
-            except Exception:
-                log.exception("registry watcher: reload failed")
+__all__ = [
+    "RegistryReloader",
+]

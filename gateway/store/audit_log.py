@@ -209,6 +209,10 @@ class AuditLog:
         # Batches whose commit waited ``commit_delay_s`` for more appends.
         self.delayed_batches = 0
         self.hook_failures = 0
+        # time.monotonic() of the newest commit that failed and of the newest that succeeded
+        # (readiness: ``writer_problem``).
+        self._last_failed_commit: float | None = None
+        self._last_commit: float | None = None
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._accepting = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -411,6 +415,7 @@ class AuditLog:
                 [p.enqueued for p in live for _ in p.items],
             )
         except Exception as exc:
+            self._last_failed_commit = time.monotonic()
             outcome: tuple[Callable[..., None], object] = (_fail, exc)
         else:
             outcome = (_resolve, records)
@@ -432,6 +437,7 @@ class AuditLog:
         started = time.perf_counter()
         records = write(items, self._clock())
         done = time.perf_counter()
+        self._last_commit = time.monotonic()
         stats = BatchStats(
             len(records),
             done - started,
@@ -448,6 +454,20 @@ class AuditLog:
             except Exception:
                 self.hook_failures += 1
         return records
+
+    def writer_problem(self, hold_s: float) -> str | None:
+        """Why this log cannot take appends now, or None: the writer is not running, or its
+        newest commit failed less than ``hold_s`` seconds ago and none succeeded since (after
+        that the failure no longer counts, so that the next append can show a recovery)."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or not self._accepting:
+            return "the log writer is not running"
+        failed, committed = self._last_failed_commit, self._last_commit
+        if failed is None or (committed is not None and committed > failed):
+            return None
+        if time.monotonic() - failed < hold_s:
+            return "the newest log commit failed"
+        return None
 
     # -- signing stopped ------------------------------------------------------------------
 

@@ -40,8 +40,8 @@ from gateway.cli.demo_data import GOAL, REASON, SOURCE_RECORDS, SUBJECT
 from gateway.core import AccessRequest, CompiledPolicy, Effect, PolicyError
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
+from gateway.runtime.policy_reload import ReloadResult, SettledChange, policy_snapshot
 from gateway.server.app import Gateway, start_gateway
-from gateway.server.policy_reload import ReloadResult, SettledChange, policy_snapshot
 from gateway.sources.grpc_source import GrpcSource
 from tests.integration.harness import dev_registry, gateway_config
 from tests.integration.helpers import accept

@@ -15,8 +15,8 @@ from gateway.core import CompiledPolicy
 from gateway.crypto import Keystore, rotate_kek
 from gateway.crypto.layout import GatewayKeyPaths
 from gateway.crypto.live_keystore import LiveKeystore
+from gateway.runtime.rewrap import RewrapTask
 from gateway.server.metrics import Metrics
-from gateway.server.rewrap_task import RewrapTask
 from gateway.store import create_engine_for, init_schema
 from gateway.store.rewrap import Rewrapper, data_keys_under
 from tests.integration.harness import Harness, running_harness

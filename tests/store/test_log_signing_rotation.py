@@ -13,7 +13,7 @@ from gateway.crypto.file_provider import FileKeyProvider
 from gateway.crypto.keyids import key_pin
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.provider import KeyKind
-from gateway.server.key_refresh import follow_key_changes
+from gateway.runtime.key_refresh import follow_key_changes
 from gateway.store import AuditLog
 from gateway.store.checkpoints import CheckpointSigner
 from tests.store.factories import event
