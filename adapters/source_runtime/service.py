@@ -147,7 +147,13 @@ class RuntimeBackend:
         except NotKnown:
             self.breaker.succeeded()
             raise
-        except (SystemUnavailable, TimeoutError):
+        except SystemUnavailable as exc:
+            # Adapters word these generally, without values or identifiers (adapter.py).
+            log.warning("the system could not answer a %s: %s", operation, exc)
+            self.breaker.failed()
+            raise
+        except TimeoutError:
+            log.warning("the system did not answer a %s within %.2fs", operation, deadline)
             self.breaker.failed()
             raise
         except asyncio.CancelledError:
