@@ -72,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="TOML configuration (default: embedded default)")
     serve.add_argument("--listen", help="host:port to listen on (overrides the configuration)")
     serve.add_argument(
-        "--metrics-port", type=int, help="port of the Prometheus endpoint, 0 to switch it off"
+        "--metrics-address",
+        help='host:port of the Prometheus endpoint, "" for off (overrides the configuration)',
+    )
+    serve.add_argument(
+        "--metrics-port", type=int, help="deprecated: port of the Prometheus endpoint, 0 for off"
     )
     serve.set_defaults(run=_serve)
 
@@ -237,8 +241,10 @@ def _serve(args: argparse.Namespace) -> int:
     config = _config(args.config)
     if args.listen:
         config = config.with_overrides(listen=args.listen)
+    if args.metrics_address is not None:
+        config = config.with_overrides(metrics_address=args.metrics_address, metrics_port=None)
     if args.metrics_port is not None:
-        config = config.with_overrides(metrics_port=args.metrics_port or None)
+        config = config.with_overrides(metrics_port=args.metrics_port)
     return asyncio.run(serve_forever(config, embedded=args.config is None))
 
 

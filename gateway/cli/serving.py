@@ -38,8 +38,9 @@ async def serve_forever(config: GatewayConfig, *, embedded: bool) -> int:
     loop.add_signal_handler(signal.SIGHUP, _reload_in_background, gateway, reloads)
     # Signals are handled before the gateway announces itself, so whoever waits for the
     # announcement (or the metrics endpoint) may send them.
-    if config.metrics_port:
-        start_metrics_endpoint(gateway.metrics, config.metrics_port)
+    endpoint = config.metrics_endpoint
+    if endpoint is not None:
+        start_metrics_endpoint(gateway.metrics, endpoint.port, endpoint.host)
     _announce(gateway, embedded)
     await stop.wait()
     print("ketenpoort: stopping (finishing calls in flight)")
@@ -66,8 +67,8 @@ def _announce(gateway: Gateway, embedded: bool) -> None:
         f"  database    {c.database_url}",
         f"  keys        {c.keys_dir}" + ("  [development keys]" if embedded else ""),
     ]
-    if c.metrics_port:
-        lines.append(f"  metrics     http://127.0.0.1:{c.metrics_port}/metrics")
+    if c.metrics_endpoint is not None:
+        lines.append(f"  metrics     {c.metrics_endpoint.url}")
     if gateway.probe_port is not None:
         host = c.health.probe_host_port[0]
         lines.append(f"  probes      http://{host}:{gateway.probe_port}/livez and /readyz")

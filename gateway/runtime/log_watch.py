@@ -150,6 +150,7 @@ class LogWatch:
     def _enter_alarm(self, alarm: Alarm) -> None:
         first = self.alarm is None
         self.alarm = alarm
+        self._metrics.log_alarm.set(1)
         self._audit.suspend_checkpoints(f"the log failed the gateway's own check ({alarm.reason})")
         if first:
             log.error(
@@ -162,6 +163,7 @@ class LogWatch:
 
     def _leave_alarm(self) -> None:
         self.alarm = None
+        self._metrics.log_alarm.set(0)
         self._audit.resume_checkpoints()
         log.warning("log alarm cleared by an operator and the log verifies: signing resumes")
         if self._on_state is not None:

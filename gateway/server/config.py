@@ -25,9 +25,14 @@ from gateway.server.source_breaker_settings import breaker_from_mapping, default
 
 if TYPE_CHECKING:
     from adapters.circuit_breaker import BreakerSettings
+from gateway.server.metrics_address import (
+    DEFAULT_METRICS_ADDRESS,
+    MetricsAddressError,
+    MetricsEndpoint,
+    metrics_endpoint,
+)
 
 DEFAULT_LISTEN = "127.0.0.1:50651"
-DEFAULT_METRICS_PORT = 9651
 DEFAULT_AUDIENCE = "ketenpoort"
 DEFAULT_MAX_MESSAGE_BYTES = 1 * 1024 * 1024
 DEFAULT_SOURCE_DEADLINE_S = 2.0
@@ -126,7 +131,10 @@ class GatewayConfig:
     max_token_lifetime_s: int = DEFAULT_MAX_TOKEN_LIFETIME_S
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     source_deadline_s: float = DEFAULT_SOURCE_DEADLINE_S
-    metrics_port: int | None = DEFAULT_METRICS_PORT
+    # Where the Prometheus endpoint listens ("" = off); gateway.server.metrics_address.
+    metrics_address: str = DEFAULT_METRICS_ADDRESS
+    # Deprecated: the endpoint's port (0 = off) in place of metrics_address's; None = not set.
+    metrics_port: int | None = None
     sources: tuple[SourceEndpoint, ...] = field(default_factory=tuple)
     checkpoint_every_records: int = DEFAULT_CHECKPOINT_EVERY_RECORDS
     checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S
@@ -177,6 +185,10 @@ class GatewayConfig:
         return self.source_breaker
     # Probe port, readiness checks and drain (top-level keys; health_settings).
     health: HealthSettings = field(default_factory=HealthSettings)
+
+    @property
+    def metrics_endpoint(self) -> MetricsEndpoint | None:
+        return metrics_endpoint(self.metrics_address, self.metrics_port)
 
     @property
     def registry_path(self) -> Path:
@@ -232,6 +244,7 @@ _KNOWN_KEYS = {
     "max_token_lifetime_s",
     "max_message_bytes",
     "source_deadline_s",
+    "metrics_address",
     "metrics_port",
     "sources",
     "checkpoint_every_records",
@@ -283,7 +296,7 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         tls_mode = TlsMode(raw.get("tls_mode", TlsMode.MUTUAL))
     except ValueError as exc:
         raise ConfigError(f"tls_mode must be one of {[m.value for m in TlsMode]}") from exc
-    metrics = raw.get("metrics_port", DEFAULT_METRICS_PORT)
+    metrics_address, metrics_port = _metrics(raw)
     reload_interval = _non_negative_seconds(
         raw, "policy_reload_interval_s", DEFAULT_POLICY_RELOAD_INTERVAL_S
     )
@@ -309,7 +322,8 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
             raw, "max_policy_file_bytes", DEFAULT_MAX_POLICY_FILE_BYTES
         ),
         source_deadline_s=float(raw.get("source_deadline_s", DEFAULT_SOURCE_DEADLINE_S)),
-        metrics_port=None if metrics in (None, 0, False) else int(metrics),
+        metrics_address=metrics_address,
+        metrics_port=metrics_port,
         sources=tuple(_source(item, source_breaker) for item in raw.get("sources", [])),
         checkpoint_every_records=_positive_int(
             raw, "checkpoint_every_records", DEFAULT_CHECKPOINT_EVERY_RECORDS
@@ -383,6 +397,25 @@ def _limits(value: object) -> LimitSettings:
         return limits_from_mapping(value)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _metrics(raw: Mapping[str, Any]) -> tuple[str, int | None]:
+    """metrics_address, or the deprecated metrics_port (not both), checked."""
+    address = raw.get("metrics_address", DEFAULT_METRICS_ADDRESS)
+    port = raw.get("metrics_port")
+    if "metrics_address" in raw and port is not None:
+        raise ConfigError("set metrics_address only; metrics_port is its deprecated form")
+    if not isinstance(address, str):
+        raise ConfigError('metrics_address must be a string like "127.0.0.1:9464"')
+    if port is False:
+        port = 0
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+        raise ConfigError("metrics_port must be a port number (0 = off)")
+    try:
+        metrics_endpoint(address, port)
+    except MetricsAddressError as exc:
+        raise ConfigError(str(exc)) from exc
+    return address, port
 
 
 def _bound_tokens(raw: Mapping[str, Any], tls_mode: TlsMode) -> bool:

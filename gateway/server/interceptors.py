@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -103,7 +104,7 @@ class AuthInterceptor(ServerInterceptor):
             "%s is neither unary nor an async-generator server stream; its calls are refused",
             method,
         )
-        return self._refusing(handler)
+        return self._refusing(handler, operation)
 
     def _unary(self, handler: Handler, operation: str) -> Handler:
         inner = handler.unary_unary
@@ -140,11 +141,14 @@ class AuthInterceptor(ServerInterceptor):
 
         return served_as(grpc.unary_stream_rpc_method_handler, authenticated, handler)
 
-    def _refusing(self, handler: Handler) -> Handler:
+    def _refusing(self, handler: Handler, operation: str) -> Handler:
         metrics = self._metrics
+        label = method_label(operation)
 
         async def refuse(_request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             metrics.auth_failure(RefusalReason.CALL_KIND_NOT_SERVED.value)
+            # Counted with the other calls, as every call refused before a servicer ran.
+            metrics.request_done(label, grpc.StatusCode.UNIMPLEMENTED.name, 0.0)
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED,
                 "the gateway serves unary calls and async server streams only",
@@ -162,6 +166,7 @@ class AuthInterceptor(ServerInterceptor):
         self, context: aio.ServicerContext[Any, Any], operation: str
     ) -> request_context.RequestContext:
         """The caller and trace of this call; records and aborts a call that does not hold."""
+        start = time.perf_counter()
         auth: object = ""
         traceparent: object = None
         for key, value in context.invocation_metadata() or ():
@@ -181,10 +186,17 @@ class AuthInterceptor(ServerInterceptor):
             await self._admission.admit(verified)
         except AuthRefused as refused:
             self._metrics.auth_failure(refused.reason.value)
-            if await self._record(refused, trace):
-                await context.abort(refused.reason.status, refused.message)
+            recorded = await self._record(refused, trace)
             # No refusal leaves without its record: without one the caller is told to retry.
-            await context.abort(grpc.StatusCode.UNAVAILABLE, DATABASE_UNAVAILABLE)
+            status = refused.reason.status if recorded else grpc.StatusCode.UNAVAILABLE
+            # Counted with the calls the servicers answer (ketenpoort_requests_total and the
+            # latency), so that error-rate alerts and dashboards see refused calls too.
+            self._metrics.request_done(
+                method_label(operation), status.name, time.perf_counter() - start
+            )
+            await context.abort(
+                status, refused.message if recorded else DATABASE_UNAVAILABLE
+            )
             raise  # abort raises; this keeps type checkers from assuming a fall-through
         return request_context.RequestContext(verified.principal, trace)
 
@@ -195,6 +207,7 @@ class AuthInterceptor(ServerInterceptor):
             await self._record_refusal(refused, trace)
         except Exception as exc:
             if database_unavailable(exc):
+                self._metrics.database_unavailable_call()
                 self._unrecorded.note()
             else:
                 log.exception("could not record a refused call")
@@ -209,6 +222,12 @@ class AuthInterceptor(ServerInterceptor):
         if thumbprint is None:
             raise AuthRefused(RefusalReason.NO_CERTIFICATE, "a client certificate is required")
         return thumbprint
+
+
+def method_label(operation: str) -> str:
+    """The method label of ketenpoort_requests_total, as the servicers give it:
+    "ExchangeService/RequestDisclosure" -> "RequestDisclosure"."""
+    return operation.rsplit("/", 1)[-1]
 
 
 def _unbind_stream(token: contextvars.Token[request_context.RequestContext]) -> None:

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 # Reasons of ketenpoort_rewrap_errors_total (gateway.store.rewrap.FailureReason, and a run
 # that failed as a whole).
@@ -20,6 +29,12 @@ REWRAP_ERROR_REASONS = ("malformed", "unknown_kek", "does_not_open", "run_failed
 LIMIT_REASONS = ("rate", "concurrency")
 # ketenpoort_source_circuit_state's values (adapters.circuit_breaker.BreakerState).
 _CIRCUIT_STATES = {"closed": 0, "half_open": 1, "open": 2}
+# Results of the counters alerts watch for a first occurrence. Each label set is exported at 0
+# from the start: a series that first appears at 1 has no earlier sample, so increase() and
+# rate() over it are 0 and the alert on the first failure would never fire.
+RETENTION_RESULTS = ("ok", "stopped", "failed")
+RELOAD_RESULTS = ("applied", "unchanged", "rejected")
+VERIFY_RESULTS = ("ok", "failed", "error")
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -27,6 +42,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        _add_process_collectors(r)
         self.requests = Counter(
             "ketenpoort_requests_total",
             "gRPC requests by method and status code",
@@ -130,9 +146,16 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        _at_zero(self.log_verify_runs, VERIFY_RESULTS)
         self.log_verify_failures = Counter(
             "ketenpoort_log_verify_failures_total",
             "Verifications that found the log tampered with or broken; alert on any increase",
+            registry=r,
+        )
+        self.log_alarm = Gauge(
+            "ketenpoort_log_alarm",
+            "1 while the log alarm stands (a failed verification, also one found before this "
+            "start: signing stopped until `ketenpoort audit acknowledge`), else 0",
             registry=r,
         )
         self.policy_info = Info(
@@ -147,6 +170,7 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        _at_zero(self.policy_reloads, RELOAD_RESULTS)
         self.registry_reloads = Counter(
             "ketenpoort_registry_reloads_total",
             "Partner registry reloads by result: applied, unchanged or rejected (a broken "
@@ -154,6 +178,7 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        _at_zero(self.registry_reloads, RELOAD_RESULTS)
         self.policy_loaded_at = Gauge(
             "ketenpoort_policy_last_load_timestamp_seconds",
             "Unix time of the last successful policy load (start, applied or unchanged reload)",
@@ -178,6 +203,15 @@ class Metrics:
             "Retention runs by result: ok (every due case shredded), stopped (the gateway "
             "stopped mid-run) or failed (see the gateway log; the next run tries again)",
             ["result"],
+            registry=r,
+        )
+        _at_zero(self.retention_runs, RETENTION_RESULTS)
+        self.retention_last_failure = Gauge(
+            "ketenpoort_retention_last_failure_timestamp_seconds",
+            "Unix time of this process's last failed retention run, 0 before any. The first run "
+            "starts with the gateway, before Prometheus can scrape it: a failure there makes "
+            "the failed counter's first sample 1, which increase() does not count, so alert on "
+            "this gauge",
             registry=r,
         )
         self.break_glass_reviews_open = Gauge(
@@ -228,6 +262,14 @@ class Metrics:
             registry=r,
         )
 
+        self.database_unavailable = Counter(
+            "ketenpoort_database_unavailable_total",
+            "Calls answered UNAVAILABLE because the database was away (connection refused or "
+            "lost, a failover, a full disk): the call's work or its log record could not be "
+            "written and the caller was told to retry",
+            registry=r,
+        )
+
         self._children: dict[tuple[object, ...], Any] = {}
 
     def auth_failure(self, reason: str) -> None:
@@ -237,6 +279,9 @@ class Metrics:
         """A call turned away by the call limits; ``partner`` is a registered partner id or
         "unknown", never anything the caller chose."""
         self._child(self.limited_calls, partner, reason).inc()
+
+    def database_unavailable_call(self) -> None:
+        self.database_unavailable.inc()
 
     def request_timeout(self) -> None:
         self.request_timeouts.inc()
@@ -292,6 +337,8 @@ class Metrics:
     def retention_run(self, result: str) -> None:
         """One retention run ended: ok, stopped or failed."""
         self._child(self.retention_runs, result).inc()
+        if result == "failed":
+            self.retention_last_failure.set_to_current_time()
 
     def case_shredded(self) -> None:
         """One case was shredded (counted as it happens, also in a run that fails later)."""
@@ -322,3 +369,19 @@ class Metrics:
             # Two threads may both get here; labels() hands both the same child.
             child = self._children[key] = metric.labels(*labels)
         return child
+
+
+def _at_zero(counter: Counter, results: tuple[str, ...]) -> None:
+    """Export every result of a one-label counter at 0 from the start (see RETENTION_RESULTS)."""
+    for result in results:
+        counter.labels(result)
+
+
+def _add_process_collectors(registry: CollectorRegistry) -> None:
+    """The process's CPU, memory, open files and start time, the Python version and garbage
+    collections (process_*, python_*), as prometheus_client's default registry has them; this
+    registry is the gateway's own, so they are added here. Only where the platform provides them
+    (ProcessCollector reads /proc, and exports nothing without it)."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)

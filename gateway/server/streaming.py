@@ -51,6 +51,8 @@ async def serve_stream(
         raise
     except Exception as exc:
         code = unexpected_error_status(method, exc)
+        if code is grpc.StatusCode.UNAVAILABLE:
+            metrics.database_unavailable_call()
         await context.abort(code, UNEXPECTED_MESSAGE[code])
     finally:
         metrics.request_done(method, code.name, time.perf_counter() - start)

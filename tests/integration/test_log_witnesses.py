@@ -144,8 +144,10 @@ async def test_a_failed_own_check_stops_signing_and_serving_until_acknowledged(
         # The writer sees the head behind what it signed and signs nothing from the next batch.
         await register(harness.client("police"))
         assert harness.gateway.log.checkpoints_suspended is not None
+        assert harness.gateway.metrics.registry.get_sample_value("ketenpoort_log_alarm") == 0
         result = await watch.check_now()
         assert result is not None and not result.ok
+        assert harness.gateway.metrics.registry.get_sample_value("ketenpoort_log_alarm") == 1
         assert await _health(harness) == health_pb2.HealthCheckResponse.NOT_SERVING
         assert await _health(harness, "ketenpoort.v1.ExchangeService") == (
             health_pb2.HealthCheckResponse.SERVING
@@ -172,6 +174,8 @@ async def test_a_failed_own_check_stops_signing_and_serving_until_acknowledged(
     async with running_harness(db_url, dev_keys, shipped_policy) as harness:
         assert await _health(harness) == health_pb2.HealthCheckResponse.NOT_SERVING
         assert harness.gateway.log.checkpoints_suspended is not None
+        # Exported from the start, before any check ran (an alert on it sees the first scrape).
+        assert harness.gateway.metrics.registry.get_sample_value("ketenpoort_log_alarm") == 1
         # The log still does not verify: acknowledging without an override is refused.
         capsys.readouterr()
         assert main(["audit", "acknowledge", "--config", str(config)]) == 1
@@ -185,6 +189,7 @@ async def test_a_failed_own_check_stops_signing_and_serving_until_acknowledged(
         assert watch is not None
         result = await watch.check_now()
         assert result is not None and result.ok, result
+        assert harness.gateway.metrics.registry.get_sample_value("ketenpoort_log_alarm") == 0
         assert await _health(harness) == health_pb2.HealthCheckResponse.SERVING
         assert harness.gateway.log.checkpoint_now().tree_size > ROLL_BACK_KEEP
         cleared = harness.gateway.log.list_records(kinds=["log_alarm_cleared"])
