@@ -5,6 +5,7 @@ editable) run the code generator, so generated code is never committed or hand-e
 """
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -25,6 +26,11 @@ class BuildPyWithProtos(build_py):
     def run(self) -> None:
         _generate()
         super().run()
+        # The shipped policies travel inside the package, so that an installed (not editable)
+        # gateway finds them: gateway.server.config.shipped_policy_dir looks there first.
+        target = Path(self.build_lib) / "gateway" / "_shipped_policies"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(ROOT / "policies", target)
 
 
 setup(cmdclass={"build_py": BuildPyWithProtos})

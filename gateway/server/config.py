@@ -213,8 +213,12 @@ def default_data_dir() -> Path:
 
 
 def shipped_policy_dir() -> Path:
-    """The policies/ directory beside the installed source tree."""
-    return Path(__file__).resolve().parents[2] / "policies"
+    """The policies shipped with this release: the copy an installed package carries
+    (gateway/_shipped_policies, made by the build), else policies/ beside the source tree
+    (a checkout or an editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "_shipped_policies"
+    return packaged if packaged.is_dir() else package.parent / "policies"
 
 
 def embedded_default(data_dir: Path | None = None) -> GatewayConfig:

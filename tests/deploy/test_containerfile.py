@@ -84,3 +84,10 @@ def test_the_image_install_step_in_a_clean_virtual_environment(tmp_path: Path) -
         [str(python), "-c", "import psycopg, gateway.server.app, gateway.api.v1.exchange_pb2"],
         check=True, timeout=60,
     )
+    # An installed (not editable) gateway carries its shipped policies: the embedded default
+    # finds them and they pass the policy check.
+    checked = subprocess.run(
+        [str(env / "bin" / "ketenpoort"), "policy", "check"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
