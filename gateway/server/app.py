@@ -86,8 +86,10 @@ from gateway.server.policy_reload import (
 from gateway.server.policy_subprocess import load_checked_apart
 from gateway.server.registry_reload import RegistryReloader
 from gateway.server.request_checks import MalformedRequestLog, RequestChecks
+from gateway.server.request_log import RequestLogInterceptor
 from gateway.server.retention_task import RetentionTask, start_retention
 from gateway.server.rewrap_task import RewrapTask, start_rewrap
+from gateway.server.tls_reload import LISTEN_OPTIONS, ReloadingCertificates, tls_files
 from gateway.server.token_replay import TokenAdmission
 from gateway.server.witness_desk import WitnessDesk
 from gateway.sources.grpc_source import GrpcSource
@@ -381,6 +383,8 @@ async def start_gateway(
         # The call limits come first: a call over its partner's limit costs no token check.
         # Then authentication, then parsing and the string checks (request_checks).
         interceptors=[
+            # Outermost: one request line and server span per call, whatever turns it away.
+            RequestLogInterceptor(),
             limit_interceptor,
             interceptor,
             RequestChecks(MalformedRequestLog(metrics.registry)),
@@ -389,6 +393,7 @@ async def start_gateway(
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
             *config.limits.server_options(),
+            *LISTEN_OPTIONS,
         ],
         maximum_concurrent_rpcs=config.limits.max_concurrent_rpcs,
     )
@@ -577,13 +582,10 @@ def _bind(server: aio.Server, config: GatewayConfig) -> int:
 
 
 def server_credentials(keys_dir: Path, mode: TlsMode) -> grpc.ServerCredentials:
-    paths = GatewayKeyPaths.under(keys_dir)
-    ca = CaPaths.under(keys_dir)
-    return grpc.ssl_server_credentials(
-        [(paths.tls_key.read_bytes(), paths.tls_cert.read_bytes())],
-        root_certificates=ca.cert.read_bytes() if mode is TlsMode.MUTUAL else None,
-        require_client_auth=mode is TlsMode.MUTUAL,
-    )
+    # Certificate, key and CA are taken again when their files change (tls_reload).
+    return ReloadingCertificates(
+        tls_files(keys_dir, mode), require_client_auth=mode is TlsMode.MUTUAL
+    ).credentials()
 
 
 def gateway_client_tls(keys_dir: Path) -> TlsMaterial:
