@@ -14,6 +14,7 @@ from gateway.cli import (
     audit_log,
     audit_report,
     audit_review,
+    config_check,
     db_schema,
     keys_rewrap,
     partner_admin,
@@ -128,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     retention_cli.add_parser(sub)
     partner_admin.add_parser(sub)
     db_schema.add_parser(sub)
+    config_check.add_parser(sub)
     return p
 
 

@@ -6,12 +6,17 @@ import asyncio
 import logging
 import signal
 
+from gateway.core.errors import PolicyError
 from gateway.crypto.devkeys import init_dev_keys
+from gateway.crypto.errors import CryptoError
 from gateway.policyfiles import load_policy_dir
 from gateway.registry.dev import register_dev_partners
 from gateway.server.app import Gateway, start_gateway, start_metrics_endpoint
-from gateway.server.config import GatewayConfig
+from gateway.server.config import ConfigError, GatewayConfig
+from gateway.server.logging_setup import configure_logging
 from gateway.server.policy_reload import ReloadOutcome
+from gateway.server.preflight import check_gateway, in_use, one_line_summary
+from gateway.server.tracing_setup import TracingUnavailable, start_tracing
 
 log = logging.getLogger("ketenpoort.serve")
 
@@ -26,9 +31,33 @@ def ensure_dev_keys(config: GatewayConfig) -> None:
 
 
 async def serve_forever(config: GatewayConfig, *, embedded: bool) -> int:
+    # Every start-up problem is one line on stderr (ConfigError, main), never a traceback.
+    configure_logging(config.logging)
     if embedded:
-        ensure_dev_keys(config)
-    gateway = await start_gateway(config)
+        try:
+            ensure_dev_keys(config)
+        except (CryptoError, PolicyError, OSError) as exc:
+            raise ConfigError(f"development keys in {config.keys_dir}: {exc}") from None
+    problems = await asyncio.to_thread(check_gateway, config)
+    if problems:
+        raise ConfigError(one_line_summary(problems))
+    try:
+        tracing = start_tracing(config.tracing)
+    except TracingUnavailable as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return await _serve(config, embedded)
+    finally:
+        if tracing is not None:
+            tracing.stop()
+
+
+async def _serve(config: GatewayConfig, embedded: bool) -> int:
+    try:
+        gateway = await start_gateway(config)
+    except Exception as exc:
+        log.debug("the gateway did not start", exc_info=True)
+        raise ConfigError(start_failure(config, exc)) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -44,6 +73,15 @@ async def serve_forever(config: GatewayConfig, *, embedded: bool) -> int:
     print("ketenpoort: stopping (finishing calls in flight)")
     await gateway.stop(grace=5.0)
     return 0
+
+
+def start_failure(config: GatewayConfig, exc: Exception) -> str:
+    """One line for what stopped a start the checks before it let through (a race for the
+    address, a database gone in between)."""
+    if isinstance(exc, RuntimeError) and "bind" in str(exc).lower():
+        return f"listen: {in_use(config.listen)}"
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"the gateway did not start: {type(exc).__name__}: {text}"[:500]
 
 
 def _reload_in_background(gateway: Gateway, running: set[asyncio.Task[ReloadOutcome]]) -> None:
