@@ -158,18 +158,26 @@ class RequestLogInterceptor(ServerInterceptor):
         return self._wrapped.of(handler, method)
 
     def _logging(self, handler: Handler, method: str) -> Handler:
+        # The call limits in front of authentication serve unary calls as client-streaming
+        # and server streams as bidirectional ones (limit_interceptor): all four are wrapped.
         operation = operation_name(method)
-        unary = handler.unary_unary
-        if unary is not None and inspect.iscoroutinefunction(unary):
-            return self._unary(handler, unary, operation)
-        stream = handler.unary_stream
-        if stream is not None and inspect.isasyncgenfunction(stream):
-            return self._server_stream(handler, stream, operation)
+        for behavior, make in (
+            (handler.unary_unary, grpc.unary_unary_rpc_method_handler),
+            (handler.stream_unary, grpc.stream_unary_rpc_method_handler),
+        ):
+            if behavior is not None and inspect.iscoroutinefunction(behavior):
+                return served_as(make, self._unary(behavior, operation), handler)
+        for behavior, make in (
+            (handler.unary_stream, grpc.unary_stream_rpc_method_handler),
+            (handler.stream_stream, grpc.stream_stream_rpc_method_handler),
+        ):
+            if behavior is not None and inspect.isasyncgenfunction(behavior):
+                return served_as(make, self._server_stream(behavior, operation), handler)
         # Anything else is refused by authentication, unlogged here.
         return handler
 
     @staticmethod
-    def _unary(handler: Handler, inner: Any, operation: str) -> Handler:
+    def _unary(inner: Any, operation: str) -> Any:
         async def logged(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             call = _Call(context, operation)
             try:
@@ -181,10 +189,10 @@ class RequestLogInterceptor(ServerInterceptor):
             finally:
                 call.end()
 
-        return served_as(grpc.unary_unary_rpc_method_handler, logged, handler)
+        return logged
 
     @staticmethod
-    def _server_stream(handler: Handler, inner: Any, operation: str) -> Handler:
+    def _server_stream(inner: Any, operation: str) -> Any:
         async def logged(
             request: Any, context: aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
@@ -203,4 +211,4 @@ class RequestLogInterceptor(ServerInterceptor):
                     # A stream abandoned mid-way is finalised in another context.
                     pass
 
-        return served_as(grpc.unary_stream_rpc_method_handler, logged, handler)
+        return logged
