@@ -34,8 +34,6 @@ class Clock:
 async def behind_proxy(
     db_url: str, dev_keys: Path, shipped_policy: CompiledPolicy
 ) -> AsyncIterator[tuple[Harness, DbProxy]]:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the outage is of a PostgreSQL server")
     async with proxied(db_url) as (url, proxy):
         async with running_harness(url, dev_keys, shipped_policy) as harness:
             yield harness, proxy
@@ -61,6 +59,7 @@ async def _calls(harness: Harness, case_id: str) -> list[grpc.StatusCode]:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 async def test_a_database_outage_writes_few_lines(
     behind_proxy: tuple[Harness, DbProxy],
 ) -> None:
