@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from gateway.broker.caller import TraceContext
 
-__all__ = ["Attributes", "Tracing", "install", "server_span", "span"]
+__all__ = ["Attributes", "Tracing", "annotate", "enabled", "install", "server_span", "span"]
 
 Attributes = Mapping[str, str | int | float | bool]
 
@@ -41,6 +41,8 @@ class Tracing(Protocol):
     def server_span(
         self, name: str, trace: TraceContext, sampled: bool | None, attributes: Attributes
     ) -> ServerSpan: ...
+
+    def annotate(self, key: str, value: str | int | float | bool) -> None: ...
 
 
 class _NoServerSpan:
@@ -74,6 +76,12 @@ def span(name: str, attributes: Attributes | None = None) -> AbstractContextMana
     if _tracing is None:
         return _NOTHING
     return _tracing.span(name, attributes)
+
+
+def annotate(key: str, value: str | int | float | bool) -> None:
+    """Add an attribute to the current span (an outcome known only at its end)."""
+    if _tracing is not None:
+        _tracing.annotate(key, value)
 
 
 def server_span(

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from gateway import telemetry
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.case_access import NOT_PARTICIPANT, NOT_PROCESREGISSEUR, CaseAccess
 from gateway.broker.case_reading import CaseReading, PersonIdentity
@@ -196,11 +197,12 @@ class Disclosures:
         minutes = self._break_glass_minutes(snap) if purpose and purpose.break_glass else None
         # The case-level decision first: it refuses (and logs) what no person changes (not a
         # participant, purpose or phase not allowed), before any person of the case is named.
-        decision = await self._decide(
-            who, trace, case, policy, inp, break_glass_minutes=minutes, allow_nothing=True
-        )
-        persons = _chosen_persons(snap, inp.person_ids)
-        results = _per_person(policy, decision, persons)
+        with telemetry.span("policy.decide", {"ketenpoort.fields": len(inp.fields)}):
+            decision = await self._decide(
+                who, trace, case, policy, inp, break_glass_minutes=minutes, allow_nothing=True
+            )
+            persons = _chosen_persons(snap, inp.person_ids)
+            results = _per_person(policy, decision, persons)
         if not any(r.decision.effect is not Effect.WITHHOLD for r in results):
             seq = await self._refuse(
                 who, trace, case, policy, inp, RefusalCode.NOTHING_PERMITTED.value, decision
@@ -220,28 +222,30 @@ class Disclosures:
         status = "incomplete" if unavailable else "ok"
         now = self._ctx.clock()
         targets = persons or (_case_level_person(case),)
-        records = await self._ctx.log.append_many([
-            event(
-                RecordKind.DISCLOSURE,
-                principal=who,
-                trace=trace,
-                at=now,
-                case_id=case.case_id,
-                subject_pseudonym=person.pseudonym,
-                subject_id_type=person.subject_id_type,
-                phase=inp.phase,
-                policy_version=decision.policy_version,
-                status=status,
-                purpose=decision.purpose,
-                legal_basis=decision.legal_basis,
-                disclosure_id=disclosure_id,
-                justification_ref=justification.entry_id if justification else "",
-                fields=_entries(results, person.person_id),
-                started_at=started,
-                detail=detail_of(person_role=person.role_in_case),
-            )
-            for person in targets
-        ])
+        # The records are committed (durable) before the answer is sealed and sent.
+        with telemetry.span("log.commit", {"ketenpoort.records": len(targets)}):
+            records = await self._ctx.log.append_many([
+                event(
+                    RecordKind.DISCLOSURE,
+                    principal=who,
+                    trace=trace,
+                    at=now,
+                    case_id=case.case_id,
+                    subject_pseudonym=person.pseudonym,
+                    subject_id_type=person.subject_id_type,
+                    phase=inp.phase,
+                    policy_version=decision.policy_version,
+                    status=status,
+                    purpose=decision.purpose,
+                    legal_basis=decision.legal_basis,
+                    disclosure_id=disclosure_id,
+                    justification_ref=justification.entry_id if justification else "",
+                    fields=_entries(results, person.person_id),
+                    started_at=started,
+                    detail=detail_of(person_role=person.role_in_case),
+                )
+                for person in targets
+            ])
         if justification is not None:
             await self._casefile.store_justification(justification)
         person_refs = tuple((p.person_id, p.role_in_case) for p in persons)
@@ -263,10 +267,12 @@ class Disclosures:
             case_id=case.case_id if inp.request_nonce else "",
             request_nonce=inp.request_nonce,
         )
+        with telemetry.span("seal"):
+            sealed = seal(plaintext, recipient_key.key, binding)
         return DisclosureResult(
             disclosure_id=disclosure_id,
             fields=tuple(results),
-            sealed=seal(plaintext, recipient_key.key, binding),
+            sealed=sealed,
             unavailable_sources=tuple(sorted(unavailable)),
             policy_version=decision.policy_version,
             log_seq=records[0].seq,

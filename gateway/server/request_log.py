@@ -180,14 +180,15 @@ class RequestLogInterceptor(ServerInterceptor):
     def _unary(inner: Any, operation: str) -> Any:
         async def logged(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             call = _Call(context, operation)
-            try:
-                with call.span:
+            # The span ends after the request line: it carries the call's status code.
+            with call.span:
+                try:
                     return await inner(request, context)
-            except BaseException as exc:
-                call.failed(exc)
-                raise
-            finally:
-                call.end()
+                except BaseException as exc:
+                    call.failed(exc)
+                    raise
+                finally:
+                    call.end()
 
         return logged
 
@@ -197,18 +198,18 @@ class RequestLogInterceptor(ServerInterceptor):
             request: Any, context: aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             call = _Call(context, operation)
-            try:
-                with call.span:
+            with call.span:
+                try:
                     async for response in inner(request, context):
                         yield response
-            except BaseException as exc:
-                call.failed(exc)
-                raise
-            finally:
-                try:
-                    call.end()
-                except ValueError:
-                    # A stream abandoned mid-way is finalised in another context.
-                    pass
+                except BaseException as exc:
+                    call.failed(exc)
+                    raise
+                finally:
+                    try:
+                        call.end()
+                    except ValueError:
+                        # A stream abandoned mid-way is finalised in another context.
+                        pass
 
         return logged

@@ -152,6 +152,11 @@ class _OtelTracing:
                     attributes: telemetry.Attributes) -> telemetry.ServerSpan:
         return _OtelServerSpan(self, name, trace, sampled, attributes)
 
+    def annotate(self, key: str, value: str | int | float | bool) -> None:
+        from opentelemetry import trace as api
+
+        api.get_current_span().set_attribute(key, value)
+
 
 def _provider(settings: TracingSettings) -> TracerProvider:
     from opentelemetry.sdk.resources import Resource
