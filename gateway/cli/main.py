@@ -27,6 +27,7 @@ from gateway.server.config import (
     load_config,
     shipped_policy_dir,
 )
+from gateway.server.preflight import StartupRefused
 from gateway.store.migrations import SchemaMismatch
 
 # 128 + SIGPIPE: what a shell reports for a command whose reader went away.
@@ -57,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ketenpoort: {exc}", file=sys.stderr)
         return 2
+    except StartupRefused as exc:
+        # The database, keys, policy or address a readable configuration names (preflight).
+        print(f"ketenpoort: {exc}", file=sys.stderr)
+        return 1
     except SchemaMismatch as exc:
         # The database is at another schema revision (ketenpoort db upgrade, docs/upgrading.md).
         print(f"ketenpoort: {exc}", file=sys.stderr)

@@ -13,9 +13,9 @@ from gateway.policyfiles import load_policy_dir
 from gateway.registry.dev import register_dev_partners
 from gateway.server.app import Gateway, start_gateway, start_metrics_endpoint
 from gateway.server.config import ConfigError, GatewayConfig
-from gateway.server.logging_setup import configure_logging
+from gateway.server.logging_setup import logging_configured
 from gateway.server.policy_reload import ReloadOutcome
-from gateway.server.preflight import check_gateway, in_use, one_line_summary
+from gateway.server.preflight import StartupRefused, check_gateway, in_use, one_line_summary
 from gateway.server.tracing_setup import TracingUnavailable, start_tracing
 
 log = logging.getLogger("ketenpoort.serve")
@@ -31,16 +31,21 @@ def ensure_dev_keys(config: GatewayConfig) -> None:
 
 
 async def serve_forever(config: GatewayConfig, *, embedded: bool) -> int:
-    # Every start-up problem is one line on stderr (ConfigError, main), never a traceback.
-    configure_logging(config.logging)
+    with logging_configured(config.logging):
+        return await _checked_serve(config, embedded)
+
+
+async def _checked_serve(config: GatewayConfig, embedded: bool) -> int:
+    # Every start-up problem is one line on stderr (ConfigError: the file, exit 2;
+    # StartupRefused: what it names, exit 1; gateway.cli.main), never a traceback.
     if embedded:
         try:
             ensure_dev_keys(config)
         except (CryptoError, PolicyError, OSError) as exc:
-            raise ConfigError(f"development keys in {config.keys_dir}: {exc}") from None
+            raise StartupRefused(f"development keys in {config.keys_dir}: {exc}") from None
     problems = await asyncio.to_thread(check_gateway, config)
     if problems:
-        raise ConfigError(one_line_summary(problems))
+        raise StartupRefused(one_line_summary(problems))
     try:
         tracing = start_tracing(config.tracing)
     except TracingUnavailable as exc:
@@ -57,7 +62,7 @@ async def _serve(config: GatewayConfig, embedded: bool) -> int:
         gateway = await start_gateway(config)
     except Exception as exc:
         log.debug("the gateway did not start", exc_info=True)
-        raise ConfigError(start_failure(config, exc)) from None
+        raise StartupRefused(start_failure(config, exc)) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -18,7 +18,8 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -32,6 +33,7 @@ __all__ = [
     "RepeatedLines",
     "TextFormatter",
     "configure_logging",
+    "logging_configured",
 ]
 
 DEFAULT_REPEAT_WINDOW_S = 30.0
@@ -147,17 +149,36 @@ _HANDLER_NAME = "ketenpoort"
 
 def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> logging.Handler:
     """Send every logger's lines to ``stream`` (stderr) in the configured format and level.
-    Replaces the root handlers (``logging.basicConfig``'s among them)."""
+    Takes the place of ``logging.basicConfig``'s handler and of one installed here before;
+    other handlers (a test runner's) stay."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if settings.format is LogFormat.JSON else TextFormatter())
     handler.addFilter(RepeatedLines(settings.repeat_window_s))
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if type(old) is logging.StreamHandler or old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.level)
     return handler
+
+
+@contextmanager
+def logging_configured(settings: LogSettings) -> Iterator[logging.Handler]:
+    """``configure_logging`` for as long as the block runs; then the handlers and level from
+    before (a command run inside another program, such as a test, leaves no trace)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    handler = configure_logging(settings)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        for old in handlers:
+            if old not in root.handlers:
+                root.addHandler(old)
+        root.setLevel(level)
 
 
 def settings_from_mapping(raw: Any) -> LogSettings:

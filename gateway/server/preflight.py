@@ -9,6 +9,7 @@ Each problem is one line naming the part and what to do; nothing here raises pas
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,11 @@ from pathlib import Path
 from gateway.core import CompiledPolicy
 from gateway.server.config import GatewayConfig, TlsMode
 
-__all__ = ["Problem", "check_gateway", "in_use", "one_line_summary"]
+__all__ = ["Problem", "StartupRefused", "check_gateway", "in_use", "one_line_summary"]
+
+
+class StartupRefused(Exception):
+    """The configuration reads, but the gateway cannot serve with it (one line; exit 1)."""
 
 
 @dataclass(frozen=True)
@@ -143,10 +148,15 @@ def check_registry(config: GatewayConfig, policy: CompiledPolicy) -> list[Proble
     from gateway.registry.files import read_registry
     from gateway.server.partners import join_registry
 
+    # Joining warns of partners without an entry; the start logs that itself, once.
+    partners_log = logging.getLogger("ketenpoort.partners")
+    quiet, partners_log.disabled = partners_log.disabled, True
     try:
         join_registry(policy, read_registry(config.registry_path))
     except (RegistryError, OSError, ValueError) as exc:
         return [Problem("registry", _one_line(str(exc)))]
+    finally:
+        partners_log.disabled = quiet
     return []
 
 
