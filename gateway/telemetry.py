@@ -12,16 +12,28 @@ field value, a case's content or a token (docs/operations/logs-and-traces.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from gateway.broker.caller import TraceContext
 
-__all__ = ["Attributes", "Tracing", "annotate", "enabled", "install", "server_span", "span"]
+__all__ = [
+    "Attributes",
+    "Tracing",
+    "annotate",
+    "enabled",
+    "install",
+    "server_span",
+    "span",
+    "traced",
+    "traced_call",
+]
 
 Attributes = Mapping[str, str | int | float | bool]
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class ServerSpan(Protocol):
@@ -76,6 +88,24 @@ def span(name: str, attributes: Attributes | None = None) -> AbstractContextMana
     if _tracing is None:
         return _NOTHING
     return _tracing.span(name, attributes)
+
+
+async def traced(
+    name: str, step: Awaitable[T], attributes: Attributes | None = None
+) -> T:
+    """Await ``step`` (a coroutine not yet started) in a span of its own."""
+    if _tracing is None:
+        return await step
+    with _tracing.span(name, attributes):
+        return await step
+
+
+def traced_call(name: str, step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call ``step`` in a span of its own."""
+    if _tracing is None:
+        return step(*args, **kwargs)
+    with _tracing.span(name, None):
+        return step(*args, **kwargs)
 
 
 def annotate(key: str, value: str | int | float | bool) -> None:
