@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import pytest
 
 from gateway.cli.demo_data import SOURCE_RECORDS, SUBJECT
@@ -128,3 +130,48 @@ def test_tracing_configured_without_opentelemetry_is_one_clear_error(db_url: str
     )
     assert result.returncode == 0, result.stderr
     assert "pip install 'ketenpoort[otel]'" in result.stdout
+
+
+async def test_spans_reach_an_otlp_collector(harness: Harness) -> None:
+    """The configured export: spans sent by OTLP/gRPC to a collector (one of the test's own,
+    on loopback) when [tracing] otlp_endpoint names it."""
+    service = pytest.importorskip("opentelemetry.proto.collector.trace.v1.trace_service_pb2")
+    stubs = pytest.importorskip(
+        "opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc"
+    )
+    received: list[Any] = []
+
+    class Collector(stubs.TraceServiceServicer):  # type: ignore[misc,name-defined]
+        async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+            received.append(request)
+            return service.ExportTraceServiceResponse()
+
+    collector = grpc.aio.server()
+    stubs.add_TraceServiceServicer_to_server(Collector(), collector)
+    port = collector.add_insecure_port("127.0.0.1:0")
+    await collector.start()
+    running = start_tracing(TracingSettings(otlp_endpoint=f"http://127.0.0.1:{port}",
+                                            service_name="gateway-under-test"))
+    assert running is not None
+    police = harness.client("police")
+    try:
+        case_id = await register(police)
+        await to_case_meeting(harness.client("zvh"), case_id)
+        await police.request_disclosure(case_id, "analysis_and_plan", "case_meeting",
+                                        traceparent=f"00-{TRACE_ID}-{CALLER_SPAN}-01")
+    finally:
+        # Flushes the batch: the exporter sends from a thread of its own.
+        await asyncio.to_thread(running.stop)
+        await collector.stop(None)
+    spans = [
+        (span.name, span.trace_id.hex())
+        for request in received
+        for resource in request.resource_spans
+        if any(a.key == "service.name" and a.value.string_value == "gateway-under-test"
+               for a in resource.resource.attributes)
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    assert {name for name, trace_id in spans if trace_id == TRACE_ID} >= {
+        "ExchangeService/RequestDisclosure", "policy.decide", "source.call", "log.commit", "seal"
+    }
