@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from gateway import telemetry
 from gateway.broker.caller import Principal, TraceContext
 from gateway.broker.case_access import NOT_PARTICIPANT, NOT_PROCESREGISSEUR, CaseAccess
 from gateway.broker.case_reading import CaseReading, PersonIdentity
@@ -196,9 +197,9 @@ class Disclosures:
         minutes = self._break_glass_minutes(snap) if purpose and purpose.break_glass else None
         # The case-level decision first: it refuses (and logs) what no person changes (not a
         # participant, purpose or phase not allowed), before any person of the case is named.
-        decision = await self._decide(
+        decision = await telemetry.traced("policy.decide", self._decide(
             who, trace, case, policy, inp, break_glass_minutes=minutes, allow_nothing=True
-        )
+        ))
         persons = _chosen_persons(snap, inp.person_ids)
         results = _per_person(policy, decision, persons)
         if not any(r.decision.effect is not Effect.WITHHOLD for r in results):
@@ -220,7 +221,8 @@ class Disclosures:
         status = "incomplete" if unavailable else "ok"
         now = self._ctx.clock()
         targets = persons or (_case_level_person(case),)
-        records = await self._ctx.log.append_many([
+        # The records are committed (durable) before the answer is sealed and sent.
+        records = await telemetry.traced("log.commit", self._ctx.log.append_many([
             event(
                 RecordKind.DISCLOSURE,
                 principal=who,
@@ -241,7 +243,7 @@ class Disclosures:
                 detail=detail_of(person_role=person.role_in_case),
             )
             for person in targets
-        ])
+        ]))
         if justification is not None:
             await self._casefile.store_justification(justification)
         person_refs = tuple((p.person_id, p.role_in_case) for p in persons)
@@ -266,7 +268,7 @@ class Disclosures:
         return DisclosureResult(
             disclosure_id=disclosure_id,
             fields=tuple(results),
-            sealed=seal(plaintext, recipient_key.key, binding),
+            sealed=telemetry.traced_call("seal", seal, plaintext, recipient_key.key, binding),
             unavailable_sources=tuple(sorted(unavailable)),
             policy_version=decision.policy_version,
             log_seq=records[0].seq,
@@ -293,9 +295,9 @@ class Disclosures:
         await self._access.refuse_if_shredded(who, trace, policy, case)
         inp = DisclosureInput(case_id, purpose, case.phase, (TRIAGE_FIELD,))
         await self._require_triage_asker(who, trace, case, policy, inp)
-        decision = await self._decide(
+        decision = await telemetry.traced("policy.decide", self._decide(
             who, trace, case, policy, inp, kind=RecordKind.TRIAGE, allow_nothing=True
-        )
+        ))
         types = _chosen_types(policy, self._ctx.sources, partner_types)
         persons = _chosen_persons(snap, person_ids)
         # The triage role is about a person: decided per person's role; a person for whom
@@ -354,7 +356,7 @@ class Disclosures:
                 ))
         complete = all(h.answered for h in hits)
         now = self._ctx.clock()
-        records = await self._ctx.log.append_many([
+        records = await telemetry.traced("log.commit", self._ctx.log.append_many([
             event(
                 RecordKind.TRIAGE,
                 principal=who,
@@ -386,7 +388,7 @@ class Disclosures:
                 detail=detail_of(person_role=p.role_in_case),
             )
             for p in chosen
-        ])
+        ]))
         record = records[0]
         hits_out = tuple(hits)
         # Which partner knows the subject is itself sensitive (a GGZ client, a suspect): a
@@ -415,7 +417,9 @@ class Disclosures:
             record.seq,
             known_anywhere=known_anywhere,
             incomplete=not complete,
-            sealed=seal_triage(plaintext, recipient_key.key, binding),
+            sealed=telemetry.traced_call(
+                "seal", seal_triage, plaintext, recipient_key.key, binding
+            ),
         )
 
     async def _decide(

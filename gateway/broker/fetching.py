@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from gateway import telemetry
 from gateway.broker.sources import (
     FetchContext,
     FetchResult,
@@ -165,6 +166,11 @@ async def _gather(
     """Call each key's source; ``type_of`` names a key's partner type for ``observe``."""
 
     async def one(key: str) -> T | None:
+        # A span per source call (gateway.telemetry; nothing while tracing is off).
+        with telemetry.span("source.call", {"ketenpoort.source": type_of(key)}):
+            return await asked(key)
+
+    async def asked(key: str) -> T | None:
         t = type_of(key)
         source = sources.get(key)
         if source is None:
@@ -195,5 +201,6 @@ async def _gather(
 
 
 def _note(observe: SourceObserver | None, t: str, result: str, seconds: float) -> None:
+    telemetry.annotate("ketenpoort.outcome", result)
     if observe is not None:
         observe(t, result, seconds)

@@ -14,6 +14,7 @@ from gateway.cli import (
     audit_log,
     audit_report,
     audit_review,
+    config_check,
     db_schema,
     keys_rewrap,
     partner_admin,
@@ -26,6 +27,7 @@ from gateway.server.config import (
     load_config,
     shipped_policy_dir,
 )
+from gateway.server.preflight import StartupRefused
 from gateway.store.migrations import SchemaMismatch
 
 # 128 + SIGPIPE: what a shell reports for a command whose reader went away.
@@ -56,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ketenpoort: {exc}", file=sys.stderr)
         return 2
+    except StartupRefused as exc:
+        # The database, keys, policy or address a readable configuration names (preflight).
+        print(f"ketenpoort: {exc}", file=sys.stderr)
+        return 1
     except SchemaMismatch as exc:
         # The database is at another schema revision (ketenpoort db upgrade, docs/upgrading.md).
         print(f"ketenpoort: {exc}", file=sys.stderr)
@@ -135,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     from gateway.cli import backup_cli
 
     backup_cli.add_parsers(sub)
+    config_check.add_parser(sub)
     return p
 
 

@@ -7,12 +7,17 @@ import logging
 import signal
 
 from gateway.cli.partner_connect import connect_lines
+from gateway.core.errors import PolicyError
 from gateway.crypto.devkeys import init_dev_keys
+from gateway.crypto.errors import CryptoError
 from gateway.policyfiles import load_policy_dir
 from gateway.registry.dev import register_dev_partners
 from gateway.runtime.policy_reload import ReloadOutcome
 from gateway.server.app import Gateway, start_gateway, start_metrics_endpoint
-from gateway.server.config import GatewayConfig
+from gateway.server.config import ConfigError, GatewayConfig
+from gateway.server.logging_setup import logging_configured
+from gateway.server.preflight import StartupRefused, check_gateway, in_use, one_line_summary
+from gateway.server.tracing_setup import TracingUnavailable, start_tracing
 
 log = logging.getLogger("ketenpoort.serve")
 
@@ -27,9 +32,38 @@ def ensure_dev_keys(config: GatewayConfig) -> None:
 
 
 async def serve_forever(config: GatewayConfig, *, embedded: bool) -> int:
+    with logging_configured(config.logging):
+        return await _checked_serve(config, embedded)
+
+
+async def _checked_serve(config: GatewayConfig, embedded: bool) -> int:
+    # Every start-up problem is one line on stderr (ConfigError: the file, exit 2;
+    # StartupRefused: what it names, exit 1; gateway.cli.main), never a traceback.
     if embedded:
-        ensure_dev_keys(config)
-    gateway = await start_gateway(config)
+        try:
+            ensure_dev_keys(config)
+        except (CryptoError, PolicyError, OSError) as exc:
+            raise StartupRefused(f"development keys in {config.keys_dir}: {exc}") from None
+    problems = await asyncio.to_thread(check_gateway, config)
+    if problems:
+        raise StartupRefused(one_line_summary(problems))
+    try:
+        tracing = start_tracing(config.tracing)
+    except TracingUnavailable as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return await _serve(config, embedded)
+    finally:
+        if tracing is not None:
+            tracing.stop()
+
+
+async def _serve(config: GatewayConfig, embedded: bool) -> int:
+    try:
+        gateway = await start_gateway(config)
+    except Exception as exc:
+        log.debug("the gateway did not start", exc_info=True)
+        raise StartupRefused(start_failure(config, exc)) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -46,6 +80,15 @@ async def serve_forever(config: GatewayConfig, *, embedded: bool) -> int:
     print("ketenpoort: stopping (finishing calls in flight)")
     await gateway.stop(grace=5.0)
     return 0
+
+
+def start_failure(config: GatewayConfig, exc: Exception) -> str:
+    """One line for what stopped a start the checks before it let through (a race for the
+    address, a database gone in between)."""
+    if isinstance(exc, RuntimeError) and "bind" in str(exc).lower():
+        return f"listen: {in_use(config.listen)}"
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"the gateway did not start: {type(exc).__name__}: {text}"[:500]
 
 
 def _reload_in_background(gateway: Gateway, running: set[asyncio.Task[ReloadOutcome]]) -> None:

@@ -91,7 +91,9 @@ from gateway.server.partners import PartnerRegistry
 from gateway.server.policy_subprocess import load_checked_apart
 from gateway.server.probe_server import ProbeServer
 from gateway.server.request_checks import MalformedRequestLog, RequestChecks
+from gateway.server.request_log import RequestLogInterceptor
 from gateway.server.startup import Startup
+from gateway.server.tls_reload import LISTEN_OPTIONS, ReloadingCertificates, tls_files
 from gateway.server.token_replay import TokenAdmission
 from gateway.server.witness_desk import WitnessDesk
 from gateway.sources.breaker import guard_sources
@@ -623,6 +625,8 @@ async def _start_server(
         # The call limits come first: a call over its partner's limit costs no token check.
         # Then authentication, then parsing and the string checks (request_checks).
         interceptors=[
+            # Outermost: one request line and server span per call, whatever turns it away.
+            RequestLogInterceptor(),
             limit_interceptor,
             interceptor,
             RequestChecks(MalformedRequestLog(metrics.registry)),
@@ -631,6 +635,7 @@ async def _start_server(
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
             *config.limits.server_options(),
+            *LISTEN_OPTIONS,
         ],
         maximum_concurrent_rpcs=config.limits.max_concurrent_rpcs,
     )
@@ -829,13 +834,10 @@ def _bind(server: aio.Server, config: GatewayConfig) -> int:
 
 
 def server_credentials(keys_dir: Path, mode: TlsMode) -> grpc.ServerCredentials:
-    paths = GatewayKeyPaths.under(keys_dir)
-    ca = CaPaths.under(keys_dir)
-    return grpc.ssl_server_credentials(
-        [(paths.tls_key.read_bytes(), paths.tls_cert.read_bytes())],
-        root_certificates=ca.cert.read_bytes() if mode is TlsMode.MUTUAL else None,
-        require_client_auth=mode is TlsMode.MUTUAL,
-    )
+    # Certificate, key and CA are taken again when their files change (tls_reload).
+    return ReloadingCertificates(
+        tls_files(keys_dir, mode), require_client_auth=mode is TlsMode.MUTUAL
+    ).credentials()
 
 
 def gateway_client_tls(keys_dir: Path) -> TlsMaterial:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_mapping
 from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN as DEFAULT_LOG_ORIGIN
@@ -21,16 +21,22 @@ from gateway.policyfiles import DEFAULT_MAX_POLICY_FILE_BYTES
 from gateway.registry.entries import TOKEN_ALGORITHMS
 from gateway.server.health_settings import HEALTH_KEYS, HealthSettings, health_from_mapping
 from gateway.server.limit_settings import LimitSettings, limits_from_mapping
-from gateway.server.source_breaker_settings import breaker_from_mapping, default_breaker_settings
-
-if TYPE_CHECKING:
-    from adapters.circuit_breaker import BreakerSettings
+from gateway.server.logging_setup import LogSettings
+from gateway.server.logging_setup import settings_from_mapping as log_settings_from_mapping
 from gateway.server.metrics_address import (
     DEFAULT_METRICS_ADDRESS,
     MetricsAddressError,
     MetricsEndpoint,
     metrics_endpoint,
 )
+from gateway.server.source_breaker_settings import breaker_from_mapping, default_breaker_settings
+from gateway.server.tracing_setup import TracingSettings
+from gateway.server.tracing_setup import settings_from_mapping as tracing_from_mapping
+
+if TYPE_CHECKING:
+    from adapters.circuit_breaker import BreakerSettings
+
+_T = TypeVar("_T")
 
 DEFAULT_LISTEN = "127.0.0.1:50651"
 DEFAULT_AUDIENCE = "ketenpoort"
@@ -189,6 +195,10 @@ class GatewayConfig:
     @property
     def metrics_endpoint(self) -> MetricsEndpoint | None:
         return metrics_endpoint(self.metrics_address, self.metrics_port)
+    # The server log (log_format, log_level, log_repeat_window_s; logging_setup) and
+    # OpenTelemetry traces ([tracing] table; tracing_setup).
+    logging: LogSettings = field(default_factory=LogSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
 
     @property
     def registry_path(self) -> Path:
@@ -273,6 +283,10 @@ _KNOWN_KEYS = {
     "limits",
     "source_breaker",
     *HEALTH_KEYS,
+    "log_format",
+    "log_level",
+    "log_repeat_window_s",
+    "tracing",
 }
 
 
@@ -291,14 +305,19 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
     data_dir = _path(raw.get("data_dir"), base, "data_dir") or default_data_dir()
     defaults = embedded_default(data_dir)
-    algorithms = tuple(raw.get("algorithms", DEFAULT_ALGORITHMS))
+    algorithms_raw = raw.get("algorithms", DEFAULT_ALGORITHMS)
+    if not isinstance(algorithms_raw, list | tuple) or not all(
+        isinstance(a, str) for a in algorithms_raw
+    ):
+        raise ConfigError(f"algorithms must be a list of strings (got {algorithms_raw!r})")
+    algorithms = tuple(algorithms_raw)
     if not algorithms or "none" in {a.lower() for a in algorithms}:
         raise ConfigError("algorithms must list signing algorithms; 'none' is never allowed")
     if not set(algorithms) <= set(TOKEN_ALGORITHMS):
         raise ConfigError(f"algorithms may name only {', '.join(TOKEN_ALGORITHMS)}")
     try:
         tls_mode = TlsMode(raw.get("tls_mode", TlsMode.MUTUAL))
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise ConfigError(f"tls_mode must be one of {[m.value for m in TlsMode]}") from exc
     metrics_address, metrics_port = _metrics(raw)
     reload_interval = _non_negative_seconds(
@@ -308,8 +327,8 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         raw.get("source_breaker", {}), default_breaker_settings(), "[source_breaker]"
     )
     return GatewayConfig(
-        listen=str(raw.get("listen", DEFAULT_LISTEN)),
-        database_url=str(raw.get("database_url", defaults.database_url)),
+        listen=_text(raw, "listen", DEFAULT_LISTEN),
+        database_url=_text(raw, "database_url", defaults.database_url),
         policy_dir=_path(raw.get("policy_dir"), base, "policy_dir") or defaults.policy_dir,
         policy_reload_interval_s=reload_interval,
         keys_dir=_path(raw.get("keys_dir"), base, "keys_dir") or defaults.keys_dir,
@@ -317,18 +336,20 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         registry_dir=_path(raw.get("registry_dir"), base, "registry_dir"),
         certificate_bound_tokens=_bound_tokens(raw, tls_mode),
         tls_mode=tls_mode,
-        audience=str(raw.get("audience", DEFAULT_AUDIENCE)),
+        audience=_text(raw, "audience", DEFAULT_AUDIENCE),
         algorithms=algorithms,
-        token_leeway_s=int(raw.get("token_leeway_s", DEFAULT_TOKEN_LEEWAY_S)),
-        max_token_lifetime_s=int(raw.get("max_token_lifetime_s", DEFAULT_MAX_TOKEN_LIFETIME_S)),
-        max_message_bytes=int(raw.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)),
+        token_leeway_s=_whole(raw, "token_leeway_s", DEFAULT_TOKEN_LEEWAY_S, least=0),
+        max_token_lifetime_s=_positive_int(
+            raw, "max_token_lifetime_s", DEFAULT_MAX_TOKEN_LIFETIME_S
+        ),
+        max_message_bytes=_positive_int(raw, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES),
         max_policy_file_bytes=_positive_int(
             raw, "max_policy_file_bytes", DEFAULT_MAX_POLICY_FILE_BYTES
         ),
-        source_deadline_s=float(raw.get("source_deadline_s", DEFAULT_SOURCE_DEADLINE_S)),
+        source_deadline_s=_positive_seconds(raw, "source_deadline_s", DEFAULT_SOURCE_DEADLINE_S),
         metrics_address=metrics_address,
         metrics_port=metrics_port,
-        sources=tuple(_source(item, source_breaker) for item in raw.get("sources", [])),
+        sources=_sources(raw.get("sources", []), source_breaker),
         checkpoint_every_records=_positive_int(
             raw, "checkpoint_every_records", DEFAULT_CHECKPOINT_EVERY_RECORDS
         ),
@@ -375,12 +396,21 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         limits=_limits(raw.get("limits", {})),
         source_breaker=source_breaker,
         health=_health(raw),
+        logging=_settings(log_settings_from_mapping, raw),
+        tracing=_settings(tracing_from_mapping, raw.get("tracing", {})),
     )
 
 
 def _health(raw: Mapping[str, Any]) -> HealthSettings:
     try:
         return health_from_mapping(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _settings(parse: Callable[[Any], _T], raw: object) -> _T:
+    try:
+        return parse(raw)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -487,6 +517,34 @@ def _positive_seconds(raw: Mapping[str, Any], key: str, default: float) -> float
     return value
 
 
+def _whole(raw: Mapping[str, Any], key: str, default: int, *, least: int) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{key} must be a whole number, {least} or more (got {value!r})")
+    return value
+
+
+def _text(raw: Mapping[str, Any], key: str, default: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string (got {value!r})")
+    return value
+
+
+def _port(value: object) -> int | None:
+    if value is None or value is False or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ConfigError(f"metrics_port must be a port number, or 0 for none (got {value!r})")
+    return value
+
+
+def _sources(value: object, breaker: BreakerSettings) -> tuple[SourceEndpoint, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise ConfigError("sources must be [[sources]] tables")
+    return tuple(_source(item, breaker) for item in value)
+
+
 def _positive_int(
     raw: Mapping[str, Any], key: str, default: int, *, most: int | None = None
 ) -> int:
@@ -521,20 +579,20 @@ def _source(item: Mapping[str, Any], breaker: BreakerSettings) -> SourceEndpoint
     unknown = sorted(set(item) - _SOURCE_KEYS)
     if unknown:
         raise ConfigError(f"unknown key(s) in a [[sources]] entry: {', '.join(unknown)}")
-    try:
-        return SourceEndpoint(
-            partner_id=str(item["partner"]),
-            address=str(item["address"]),
-            tls=bool(item.get("tls", True)),
-            allow_clear_requests=_bool(item, "allow_clear_requests", False),
-            allow_unsigned_answers=_bool(item, "allow_unsigned_answers", False),
-            breaker=(
-                _breaker(item["breaker"], breaker, f"the breaker of source {item['partner']!r}")
-                if "breaker" in item
-                else None
-            ),
-        )
-    except KeyError as exc:
+    missing = [key for key in ("partner", "address") if key not in item]
+    if missing:
         raise ConfigError(
-            f"a [[sources]] entry needs 'partner' and 'address' (missing {exc})"
-        ) from exc
+            f"a [[sources]] entry needs 'partner' and 'address' (missing {missing[0]!r})"
+        )
+    return SourceEndpoint(
+        partner_id=_text(item, "partner", ""),
+        address=_text(item, "address", ""),
+        tls=_bool(item, "tls", True),
+        allow_clear_requests=_bool(item, "allow_clear_requests", False),
+        allow_unsigned_answers=_bool(item, "allow_unsigned_answers", False),
+        breaker=(
+            _breaker(item["breaker"], breaker, f"the breaker of source {item['partner']!r}")
+            if "breaker" in item
+            else None
+        ),
+    )

@@ -34,6 +34,7 @@ from gateway.server.handlers import (
 )
 from gateway.server.log_windows import LineWindow
 from gateway.server.metrics import Metrics
+from gateway.server.request_log import call_trace, note_partner
 from gateway.server.token_replay import TokenAdmission
 from gateway.store.errors import DATABASE_UNAVAILABLE, database_unavailable
 
@@ -174,9 +175,8 @@ class AuthInterceptor(ServerInterceptor):
                 auth = value
             elif key == "traceparent":
                 traceparent = value
-        trace = TraceContext.from_traceparent(
-            traceparent if isinstance(traceparent, str) else None, operation
-        )
+        # The one trace context of this call: the request line's and the server span's.
+        trace = call_trace(traceparent if isinstance(traceparent, str) else None, operation)
         try:
             certificate = self._peer_thumbprint(context)
             if not isinstance(auth, str) or not auth.startswith("Bearer "):
@@ -184,6 +184,7 @@ class AuthInterceptor(ServerInterceptor):
                                   certificate=certificate or "")
             verified = self._verifier.verify(auth[len("Bearer ") :].strip(), certificate)
             await self._admission.admit(verified)
+            note_partner(verified.principal.partner_id)
         except AuthRefused as refused:
             self._metrics.auth_failure(refused.reason.value)
             recorded = await self._record(refused, trace)
