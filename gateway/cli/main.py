@@ -204,6 +204,15 @@ def _policy_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     diff.add_argument("--format", choices=("text", "json"), default="text")
     diff.set_defaults(run=_policy_diff)
 
+    catalogue = policy.add_parser(
+        "catalogue",
+        help="write the field catalogue (JSON) partners check their source mappings against",
+    )
+    catalogue.add_argument("--policy-dir", type=Path, default=shipped_policy_dir(),
+                           help="policy directory (default: the shipped policies)")
+    catalogue.add_argument("--output", "-o", type=Path, help="write to FILE instead of stdout")
+    catalogue.set_defaults(run=_policy_catalogue)
+
 
 def _policy_dir_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -291,6 +300,12 @@ def _policy_matrix(args: argparse.Namespace) -> int:
         fmt = "html" if suffix in (".html", ".htm") else "md"
     return run_matrix(args.dir, args.purpose, args.phase, args.role, fmt, args.output,
                       args.approach, args.person_role)
+
+
+def _policy_catalogue(args: argparse.Namespace) -> int:
+    from gateway.cli.policy_catalogue import run_catalogue
+
+    return run_catalogue(args.policy_dir, args.output)
 
 
 def _policy_diff(args: argparse.Namespace) -> int:
