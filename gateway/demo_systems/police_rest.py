@@ -45,7 +45,7 @@ class PoliceRecord:
     reference: str | None = None
     incidents: tuple[tuple[str, str], ...] = ()  # (date, summary), newest first
     antecedents: str | None = None
-    weapon: tuple[bool, str] | None = None  # (flag, basis)
+    weapon: tuple[bool, str] | None = None  # (flag, basis): true/false in the API
     officer: tuple[str, str] | None = None  # (team, phone)
     raw: dict[str, Any] = field(default_factory=dict)
 
