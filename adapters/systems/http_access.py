@@ -34,7 +34,7 @@ import base64
 import json
 import ssl
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -202,6 +202,7 @@ class JsonGetter:
     settings: HttpSettings
     deadline: float  # loop time by which the whole answer is due
     accept: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def resolve(self, url: str) -> str:
         """An absolute URL for ``url`` (relative to the base), refused when it would leave
@@ -234,7 +235,7 @@ class JsonGetter:
     async def _get(self, url: str, params: Mapping[str, str] | None, remaining: float) -> Any:
         timeout = httpx.Timeout(remaining)
         async with self.client.stream("GET", url, params=params, timeout=timeout,
-                                      headers={"Accept": self.accept}) as response:
+                                      headers={**self.headers, "Accept": self.accept}) as response:
             status = response.status_code
             if status == 404:
                 return None

@@ -13,7 +13,10 @@ Searches served (GET, ``application/fhir+json``):
   partial (``1985`` or ``1985-03``) and then matches the dates within it, as FHIR's ``eq``
   on a partial date does.
 - ``Condition``, ``EpisodeOfCare``, ``CarePlan``, ``Encounter``, ``Flag`` with
-  ``patient=<id>`` or ``subject=<id>`` (``Patient/<id>`` or the bare id).
+  ``patient=<id>`` or ``subject=<id>`` (``Patient/<id>`` or the bare id), optionally
+  ``status`` and ``clinical-status`` (a code).
+- Any other search parameter is refused (400), as a server does under
+  ``Prefer: handling=strict``.
 - ``<type>/<id>`` reads one resource.
 - ``_count`` pages a search; the Bundle's ``next`` link gives the next page.
 
@@ -45,6 +48,8 @@ BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
 FHIR_JSON = "application/fhir+json"
 PATIENT_LINKED = ("Condition", "EpisodeOfCare", "CarePlan", "Encounter", "Flag")
 DEFAULT_PAGE = 50
+PATIENT_PARAMETERS = ("identifier", "name", "birthdate", "_count", "_offset")
+LINKED_PARAMETERS = ("patient", "subject", "status", "clinical-status", "_count", "_offset")
 
 
 @dataclass
@@ -54,6 +59,8 @@ class FhirServer:
     token: str | None = None
     port: int = 0
     resources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # A broken server that answers every resource of the type, whoever it is about (tests).
+    ignore_patient_filter: bool = False
     http: LoopbackHttpServer = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -124,6 +131,12 @@ class FhirServer:
     def _search(
         self, kind: str, held: list[dict[str, Any]], request: Request
     ) -> list[dict[str, Any]]:
+        known = PATIENT_PARAMETERS if kind == "Patient" else LINKED_PARAMETERS
+        unknown = sorted(set(request.query) - set(known))
+        if unknown:
+            # As a FHIR server under "Prefer: handling=strict": a parameter it does not
+            # support is refused, not ignored (ignoring it would answer more than was asked).
+            raise ValueError(f"unsupported search parameter {unknown[0]}")
         if kind == "Patient":
             identifier = request.one("identifier")
             name = request.one("name")
@@ -135,7 +148,13 @@ class FhirServer:
         if patient is None:
             raise ValueError(f"search {kind} by patient or subject")
         wanted = patient if "/" in patient else f"Patient/{patient}"
-        return [r for r in held if _subject(r) == wanted]
+        status, clinical = request.one("status"), request.one("clinical-status")
+        return [
+            r for r in held
+            if (_subject(r) == wanted or self.ignore_patient_filter)
+            and (status is None or r.get("status") == status)
+            and (clinical is None or clinical in _codes(r.get("clinicalStatus")))
+        ]
 
     def _bundle(
         self, kind: str, matches: list[dict[str, Any]], request: Request
@@ -184,6 +203,12 @@ def _outcome(status: int, code: str, text: str) -> Reply:
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": code, "diagnostics": text}],
     }, FHIR_JSON)
+
+
+def _codes(concept: Any) -> list[str]:
+    if not isinstance(concept, Mapping):
+        return []
+    return [str(c.get("code")) for c in concept.get("coding", []) if isinstance(c, Mapping)]
 
 
 def _subject(resource: Mapping[str, Any]) -> str | None:

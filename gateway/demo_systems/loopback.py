@@ -86,8 +86,9 @@ class LoopbackHttpServer:
         if self.tls is not None:
             server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="demo-system",
-                                        daemon=True)
+        # A short poll interval: stop() returns promptly (tests start and stop many).
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
+                                        name="demo-system", daemon=True)
         self._thread.start()
         return self
 
