@@ -2,7 +2,7 @@
 the gateway's log-signing keys the partner trusts (pins).
 
 A GetGatewayKeys answer over TLS alone is what any proxy terminating TLS can forge. So a client
-takes keys only from the answer's statement (:mod:`gateway.broker.gateway_key_statement`), after
+takes keys only from the answer's statement (:mod:`gateway.formats.gateway_key_statement`), after
 a signature by a pinned key verified, the statement names the expected gateway (its log origin)
 and is younger than ``max_age_s``; and only when the clear key list, if any, is the same.
 
@@ -32,7 +32,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.api.v1 import exchange_pb2
-from gateway.broker.gateway_key_statement import (
+from gateway.crypto._pem import load_ed25519_public_key
+from gateway.crypto.errors import KeystoreError
+from gateway.crypto.layout import GatewayKeyPaths
+from gateway.formats.gateway_key_statement import (
     DEFAULT_MAX_CLOCK_SKEW_S,
     DEFAULT_MAX_STATEMENT_AGE_S,
     KeyStatementError,
@@ -40,10 +43,7 @@ from gateway.broker.gateway_key_statement import (
     UntrustedStatement,
     open_key_statement,
 )
-from gateway.crypto._pem import load_ed25519_public_key
-from gateway.crypto.errors import KeystoreError
-from gateway.crypto.layout import GatewayKeyPaths
-from gateway.server.config import DEFAULT_LOG_ORIGIN
+from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN
 
 __all__ = [
     "DEFAULT_LOG_ORIGIN",

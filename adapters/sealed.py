@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from gateway.api.v1 import common_pb2, exchange_pb2
-from gateway.broker.sealed_content import sealed_box
 from gateway.crypto.errors import SealOpenError
 from gateway.crypto.sealing import (
     SealBinding,
@@ -23,6 +22,7 @@ from gateway.crypto.sealing import (
     open_sealed,
     open_sealed_triage,
 )
+from gateway.formats.sealed_content import sealed_box
 
 
 def open_disclosure(

@@ -27,12 +27,12 @@ from google.protobuf.message import DecodeError
 
 from adapters.client import DEFAULT_AUDIENCE, PartnerCredentials
 from gateway.api.v1 import source_pb2
-from gateway.broker.source_requests import sealed_query_box
 from gateway.crypto.errors import SealOpenError, UnknownRecipientKey
 from gateway.crypto.keyids import key_id
 from gateway.crypto.sealing import SealedBox
 from gateway.crypto.source_requests import SourceRequestBinding, open_source_request
 from gateway.crypto.submissions import MAX_REQUEST_ID_CHARS
+from gateway.formats.sealed_content import sealed_query_box
 
 __all__ = [
     "BOTH_GIVEN",

@@ -22,13 +22,25 @@ lets its partner type hold (a BSN, a name with a possibly partial date of birth,
 partner's own reference). A backend with ``fetch_person``/``lookup_person`` (``PersonBackend``)
 gets the whole identity; an older ``SourceBackend`` is asked by BSN only, and a person without
 one is then "not known". A person the system cannot find is "not known": no values, known false.
+A backend whose system could not supply some asked fields just now returns a ``FieldsAnswer``
+naming them: the gateway marks exactly those fields "source unavailable".
+
+A backend may be asynchronous (its methods return awaitables), and a ``CallBackend``
+(``fetch_fields``/``lookup_subject``, as the partner-side source runtime has) is given the call
+too: the disclosure or triage id and the time left before the gateway's deadline. Such a
+backend may answer a fetch with ``FieldsAnswer``, naming fields its system could not supply just
+now (``unavailable``: the gateway marks exactly those source-unavailable). A backend that raises
+``SystemUnavailable`` (adapters.source_runtime.adapter) makes the call fail with UNAVAILABLE, one
+that raises ``TimeoutError`` with DEADLINE_EXCEEDED; neither message says anything of the
+request.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 import grpc
 from google.protobuf.message import Message
@@ -38,9 +50,9 @@ from adapters.channels import DEFAULT_MAX_MESSAGE_BYTES
 from adapters.client import DEFAULT_AUDIENCE, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
 from adapters.source_requests import RequestOpening, RequestRefused, fetch_query, lookup_query
+from adapters.source_runtime.adapter import SystemUnavailable
 from adapters.submitting import REASON_METADATA_KEY
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
-from gateway.broker.sealed_content import sealed_submission_message
 from gateway.crypto.source_answers import SourceAnswerBinding, SourceAnswerSigner
 from gateway.crypto.submissions import (
     MAX_REQUEST_ID_CHARS,
@@ -48,6 +60,7 @@ from gateway.crypto.submissions import (
     SubmissionBinding,
     seal_submission,
 )
+from gateway.formats.sealed_content import sealed_submission_message
 
 FETCH_FIELDS = "SourceService/FetchFields"
 LOOKUP_SUBJECT = "SourceService/LookupSubject"
@@ -145,8 +158,46 @@ class AnswerSealing:
         return sealed_submission_message(self.signer.sign(box, request))
 
 
+@dataclass(frozen=True)
+class SourceCall:
+    """The call a CallBackend answers: which operation, for which disclosure or triage id
+    (``reference``), the purpose and recipient of a fetch, the kinds of identifier that came
+    (never values), and ``time_remaining``: seconds left before the gateway's deadline (None
+    when the gateway set none)."""
+
+    operation: str
+    reference: str
+    identifiers: tuple[str, ...]
+    time_remaining: float | None
+    purpose: str = ""
+    recipient_id: str = ""
+
+
+@dataclass(frozen=True)
+class FieldsAnswer:
+    """What a backend's ``fetch`` may return instead of a bare mapping: the values, and the
+    asked fields the system could not supply just now (a part of it timed out or failed, a
+    value did not convert). The gateway marks exactly those fields "source unavailable"."""
+
+    values: Mapping[str, str]
+    unavailable: frozenset[str] = frozenset()
+
+
+@runtime_checkable
+class CallBackend(Protocol):
+    """A backend that is given the whole call (the source runtime's service)."""
+
+    async def fetch_fields(
+        self, identity: common_pb2.SubjectIdentity, fields: Sequence[str], call: SourceCall
+    ) -> FieldsAnswer: ...
+
+    async def lookup_subject(
+        self, identity: common_pb2.SubjectIdentity, call: SourceCall
+    ) -> tuple[bool, str]: ...
+
+
 class SourceBackend(Protocol):
-    def fetch(self, bsn: str, fields: Sequence[str]) -> Mapping[str, str]: ...
+    def fetch(self, bsn: str, fields: Sequence[str]) -> Mapping[str, str] | FieldsAnswer: ...
 
     def lookup(self, bsn: str) -> tuple[bool, str]: ...
 
@@ -156,7 +207,7 @@ class PersonBackend(SourceBackend, Protocol):
 
     def fetch_person(
         self, identity: common_pb2.SubjectIdentity, fields: Sequence[str]
-    ) -> Mapping[str, str]: ...
+    ) -> Mapping[str, str] | FieldsAnswer: ...
 
     def lookup_person(self, identity: common_pb2.SubjectIdentity) -> tuple[bool, str]: ...
 
@@ -164,6 +215,9 @@ class PersonBackend(SourceBackend, Protocol):
 @dataclass
 class InMemoryBackend:
     records: dict[str, SubjectRecord] = field(default_factory=dict)
+    # Fields this system cannot supply just now (as if that part of it were down): named
+    # unavailable whenever asked, whoever the person.
+    unavailable: set[str] = field(default_factory=set)
 
     def add(self, record: SubjectRecord) -> None:
         # Keyed by BSN, or by reference or name for a person the system knows without one.
@@ -181,11 +235,14 @@ class InMemoryBackend:
 
     def fetch_person(
         self, identity: common_pb2.SubjectIdentity, fields: Sequence[str]
-    ) -> Mapping[str, str]:
+    ) -> Mapping[str, str] | FieldsAnswer:
         record = self.find(identity)
-        if record is None:
-            return {}
-        return {f: record.fields[f] for f in fields if f in record.fields}
+        held = record.fields if record is not None else {}
+        values = {f: held[f] for f in fields if f in held}
+        down = frozenset(f for f in fields if f in self.unavailable)
+        if not down:
+            return values
+        return FieldsAnswer({f: v for f, v in values.items() if f not in down}, down)
 
     def lookup_person(self, identity: common_pb2.SubjectIdentity) -> tuple[bool, str]:
         record = self.find(identity)
@@ -227,7 +284,7 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
 
     def __init__(
         self,
-        backend: SourceBackend,
+        backend: SourceBackend | CallBackend,
         sealing: AnswerSealing | None = None,
         requests: RequestOpening | None = None,
     ) -> None:
@@ -261,10 +318,20 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
                 identifiers,
             )
         )
-        values = self._fetch(query.subject, list(query.fields))
-        content = source_pb2.FetchFieldsContent(values=dict(values))
+        call = SourceCall(
+            FETCH_FIELDS, request.disclosure_id, identifiers, context.time_remaining(),
+            query.purpose, query.recipient_id,
+        )
+        answer = await _answer_or_abort(self._fetch(query.subject, list(query.fields), call),
+                                        context)
+        asked = set(query.fields)
+        # Only asked fields go out; a field the system could not supply goes out without a
+        # value, whatever the backend put beside it.
+        unavailable = [f for f in dict.fromkeys(query.fields) if f in answer.unavailable]
+        values = {k: v for k, v in answer.values.items() if k in asked and k not in unavailable}
+        content = source_pb2.FetchFieldsContent(values=values, unavailable=unavailable)
         if self.sealing is None:
-            return source_pb2.FetchFieldsResponse(values=content.values)
+            return source_pb2.FetchFieldsResponse(values=values, unavailable=unavailable)
         sealed = await self.sealing.seal(
             FETCH_FIELDS, request.request_id, content, request.gateway_key_id,
             request.disclosure_id,
@@ -287,7 +354,8 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
             await _require_reference(self.sealing, request.triage_id, context)
         self.lookups += 1
         self.lookups_seen.append(identifiers)
-        known, role = self._lookup(query.subject)
+        call = SourceCall(LOOKUP_SUBJECT, request.triage_id, identifiers, context.time_remaining())
+        known, role = await _answer_or_abort(self._lookup(query.subject, call), context)
         if self.sealing is None:
             return source_pb2.LookupSubjectResponse(known=known, role=role)
         content = source_pb2.LookupSubjectContent(known=known, role=role)
@@ -298,22 +366,55 @@ class SourceServicer(source_pb2_grpc.SourceServiceServicer):
         return source_pb2.LookupSubjectResponse(sealed=sealed)
 
 
-    def _fetch(
-        self, identity: common_pb2.SubjectIdentity, fields: list[str]
-    ) -> Mapping[str, str]:
+    async def _fetch(
+        self, identity: common_pb2.SubjectIdentity, fields: list[str], call: SourceCall
+    ) -> FieldsAnswer:
+        if isinstance(self.backend, CallBackend):
+            return await self.backend.fetch_fields(identity, fields, call)
         fetch_person = getattr(self.backend, "fetch_person", None)
         if fetch_person is not None:
-            found: Mapping[str, str] = fetch_person(identity, fields)
+            found = await _maybe_await(fetch_person(identity, fields))
+        elif identity.bsn:
+            found = await _maybe_await(self.backend.fetch(identity.bsn, fields))
+        else:
+            # An older backend finds people by BSN only: without one, the person is not known.
+            found = {}
+        if isinstance(found, FieldsAnswer):
             return found
-        # An older backend finds people by BSN only: without one, the person is not known.
-        return self.backend.fetch(identity.bsn, fields) if identity.bsn else {}
+        return FieldsAnswer(dict(found))
 
-    def _lookup(self, identity: common_pb2.SubjectIdentity) -> tuple[bool, str]:
+    async def _lookup(
+        self, identity: common_pb2.SubjectIdentity, call: SourceCall
+    ) -> tuple[bool, str]:
+        if isinstance(self.backend, CallBackend):
+            return await self.backend.lookup_subject(identity, call)
         lookup_person = getattr(self.backend, "lookup_person", None)
         if lookup_person is not None:
-            answer: tuple[bool, str] = lookup_person(identity)
+            answer: tuple[bool, str] = await _maybe_await(lookup_person(identity))
             return answer
-        return self.backend.lookup(identity.bsn) if identity.bsn else (False, "")
+        if not identity.bsn:
+            return (False, "")
+        known: tuple[bool, str] = await _maybe_await(self.backend.lookup(identity.bsn))
+        return known
+
+
+async def _maybe_await(value: Any) -> Any:
+    # A backend's methods may be plain or coroutines; both are served.
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _answer_or_abort(pending: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+    """The backend's answer, or the call ended with UNAVAILABLE (the system could not answer)
+    or DEADLINE_EXCEEDED (it did not answer in time). The messages are fixed: nothing of the
+    request or of the system's own error goes back to the gateway."""
+    try:
+        return await pending
+    except SystemUnavailable:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "the source system is unavailable")
+    except TimeoutError:
+        await context.abort(
+            grpc.StatusCode.DEADLINE_EXCEEDED, "the source system did not answer in time"
+        )
 
 
 async def _refuse(refused: RequestRefused, context: aio.ServicerContext[Any, Any]) -> NoReturn:
@@ -359,7 +460,7 @@ class RunningSource:
 
 
 async def serve_source(
-    backend: SourceBackend,
+    backend: SourceBackend | CallBackend,
     address: str = "127.0.0.1:0",
     *,
     credentials: grpc.ServerCredentials | None = None,

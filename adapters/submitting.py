@@ -19,8 +19,8 @@ from grpc import aio
 
 from adapters.gateway_keys import GatewayKeys
 from gateway.api.v1 import common_pb2
-from gateway.broker.sealed_content import sealed_submission_message
 from gateway.crypto.submissions import GatewayPublicKey, SubmissionBinding, seal_submission
+from gateway.formats.sealed_content import sealed_submission_message
 
 __all__ = ["REASON_METADATA_KEY", "SubmissionSealer", "is_unknown_gateway_key", "new_request_id"]
 

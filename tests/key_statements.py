@@ -9,11 +9,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from gateway.api.v1 import exchange_pb2
-from gateway.broker.gateway_key_statement import gateway_key_messages, sign_key_statement
 from gateway.broker.submission_gate import advertised_keys
 from gateway.crypto.local_keys import LocalHpkeRecipient, LocalSigningKey
 from gateway.crypto.provider import HpkeRecipient, KeyRing, LogSigningKey
-from gateway.server.config import DEFAULT_LOG_ORIGIN
+from gateway.formats.gateway_key_statement import gateway_key_messages, sign_key_statement
+from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN
 
 __all__ = ["answer", "hpke_ring", "signing_ring"]
 

@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from gateway.api.v1 import exchange_pb2
-from gateway.broker.gateway_key_statement import (
+from gateway.crypto.keyids import key_id
+from gateway.formats.gateway_key_statement import (
     DEFAULT_MAX_STATEMENT_AGE_S,
     STATEMENT_LABEL,
     KeyStatementError,
@@ -17,8 +18,7 @@ from gateway.broker.gateway_key_statement import (
     check_origin,
     open_key_statement,
 )
-from gateway.crypto.keyids import key_id
-from gateway.server.config import DEFAULT_LOG_ORIGIN
+from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN
 from gateway.store.checkpoints import CheckpointSigner
 from tests.key_statements import answer, hpke_ring, signing_ring
 

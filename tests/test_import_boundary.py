@@ -88,7 +88,8 @@ def test_importing_the_core_loads_no_transport_or_storage() -> None:
 def test_the_witness_side_loads_no_storage_or_server() -> None:
     """The formats a partner's witness checks (gateway.tlog) load without the gateway's
     storage or server, and the witness itself (adapters/log_witness.py) imports nothing else
-    of the gateway. (The adapters package's own __init__ still loads more; not this one's.)"""
+    of the gateway (tests/test_partner_boundary.py holds the whole partner side to its
+    boundary)."""
     probe = (
         "import sys, gateway.tlog.cosignature, gateway.tlog.notes, gateway.tlog.merkle\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'sqlalchemy', 'psycopg'} "

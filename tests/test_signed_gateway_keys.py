@@ -10,12 +10,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from gateway.broker.gateway_key_statement import open_key_statement
 from gateway.broker.signed_gateway_keys import SignedGatewayKeys
 from gateway.crypto.keyids import key_id
 from gateway.crypto.local_keys import LocalSigningKey
 from gateway.crypto.provider import HpkeRecipient, KeyRing, LogSigningKey
-from gateway.server.config import DEFAULT_LOG_ORIGIN
+from gateway.formats.gateway_key_statement import open_key_statement
+from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN
 from tests.key_statements import hpke_ring
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -236,12 +236,12 @@ class KindSchema:
 
 def schema_for(kind: str) -> KindSchema:
     """The schema of mapping kind ``kind``, from its adapter module (imported here, lazily)."""
-    module = importlib.import_module(f"adapters.systems.{_MODULES[kind]}")
+    module = importlib.import_module(f"adapters.systems.{ADAPTER_MODULES[kind]}")
     schema: KindSchema = module.SCHEMA
     return schema
 
 
-_MODULES = {"rest": "rest", "fhir": "fhir", "sql": "sql", "csv": "csv_drop"}
+ADAPTER_MODULES = {"rest": "rest", "fhir": "fhir", "sql": "sql", "csv": "csv_drop"}
 
 
 def load_mapping(

@@ -602,6 +602,8 @@ class Disclosures:
                 raw[(person_id, f)] = v
         unavailable: set[str] = set()
         failed: set[Ask] = set()
+        # (person id, field) a source answered for but could not supply just now.
+        not_supplied: set[tuple[str, str]] = set()
         if wanted:
             identities = {p.person_id: self._reading.person_identity(snap, p, policy)
                           for p in persons}
@@ -620,8 +622,12 @@ class Disclosures:
                     unavailable.add(source)
                     failed.add((source, person_id))
                     continue
-                for f, v in answer.items():
+                for f, v in answer.values.items():
                     raw[(person_id, f)] = v
+                if answer.unavailable:
+                    # As if the source were down for exactly these fields.
+                    unavailable.add(source)
+                    not_supplied.update((person_id, f) for f in answer.unavailable)
         key = self._ctx.keystore.pseudonym_key
         values: list[ReleasedValue] = []
         shaped: list[FieldResult] = []
@@ -630,7 +636,7 @@ class Disclosures:
             if d.effect is Effect.WITHHOLD:
                 shaped.append(r)
                 continue
-            if (d.source, r.person_id) in failed:
+            if (d.source, r.person_id) in failed or (r.person_id, d.field) in not_supplied:
                 state, value = "source_unavailable", ""
             else:
                 state, value = _shape(d, raw.get((r.person_id, d.field)), key)

@@ -1,5 +1,6 @@
 """Asking sources concurrently, each under a deadline. A source that fails or is late
-makes its fields unavailable for this request; it never fails the whole request."""
+makes its fields unavailable for this request; it never fails the whole request. A source that
+answers but names fields it could not supply just now makes exactly those fields unavailable."""
 
 from __future__ import annotations
 
@@ -9,20 +10,30 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from gateway.broker.sources import FetchContext, LookupResult, Source, Subject
+from gateway.broker.sources import (
+    FetchContext,
+    FetchResult,
+    LookupResult,
+    Source,
+    SourceCircuitOpen,
+    SourceTimedOut,
+    Subject,
+)
 
 T = TypeVar("T")
 # One question to one source about one person: (partner type, person id).
 Ask = tuple[str, str]
 
-# Called with (partner type, result, seconds); result is "ok", "timeout" or "error".
+# Called with (partner type, result, seconds); result is "ok", "timeout", "circuit_open" (not
+# asked: the source's circuit breaker is open) or "error".
 SourceObserver = Callable[[str, str, float], None]
 
 
 @dataclass(frozen=True)
 class FetchOutcome:
     values: dict[str, str]  # field -> raw value, for fields a source holds
-    unavailable: frozenset[str]  # partner types that did not answer
+    unavailable: frozenset[str]  # partner types that did not answer, or not for every field
+    unavailable_fields: frozenset[str] = frozenset()  # fields an answering source could not supply
 
 
 async def fetch_all(
@@ -35,20 +46,23 @@ async def fetch_all(
 ) -> FetchOutcome:
     types = sorted(wanted)
 
-    def call(t: str, source: Source) -> Awaitable[Mapping[str, str]]:
+    def call(t: str, source: Source) -> Awaitable[FetchResult]:
         return source.fetch(subject, wanted[t], ctx, timeout_s=deadline_s)
 
     results = await _gather(sources, types, call, deadline_s, observe)
     values: dict[str, str] = {}
     unavailable: set[str] = set()
+    unavailable_fields: set[str] = set()
     for t, result in zip(types, results, strict=True):
         if result is None:
             unavailable.add(t)
             continue
-        allowed = set(wanted[t])
-        # A source answers only for the fields it was asked; anything else is dropped.
-        values.update({f: v for f, v in result.items() if f in allowed and isinstance(v, str)})
-    return FetchOutcome(values, frozenset(unavailable))
+        answer = _asked_only(result, wanted[t])
+        values.update(answer.values)
+        if answer.unavailable:
+            unavailable.add(t)
+            unavailable_fields |= answer.unavailable
+    return FetchOutcome(values, frozenset(unavailable), frozenset(unavailable_fields))
 
 
 async def lookup_all(
@@ -74,24 +88,33 @@ async def fetch_per_person(
     ctx: FetchContext,
     deadline_s: float,
     observe: SourceObserver | None = None,
-) -> dict[Ask, dict[str, str] | None]:
-    """One fetch per (source, person), all at once under the same deadline: the values each
-    answered with (only for the fields it was asked), or None where it did not answer."""
+) -> dict[Ask, FetchResult | None]:
+    """One fetch per (source, person), all at once under the same deadline: what each
+    answered (values and unavailable fields, only of the fields it was asked), or None where
+    it did not answer."""
     asks = sorted(wanted)
 
-    def call(ask: Ask, source: Source) -> Awaitable[Mapping[str, str]]:
+    def call(ask: Ask, source: Source) -> Awaitable[FetchResult]:
         return source.fetch(subjects[ask], wanted[ask], ctx, timeout_s=deadline_s)
 
     results = await _gather_asks(sources, asks, call, deadline_s, observe)
-    answers: dict[Ask, dict[str, str] | None] = {}
-    for ask, result in zip(asks, results, strict=True):
-        if result is None:
-            answers[ask] = None
-            continue
-        allowed = set(wanted[ask])
-        # A source answers only for the fields it was asked; anything else is dropped.
-        answers[ask] = {f: v for f, v in result.items() if f in allowed and isinstance(v, str)}
-    return answers
+    return {
+        ask: None if result is None else _asked_only(result, wanted[ask])
+        for ask, result in zip(asks, results, strict=True)
+    }
+
+
+def _asked_only(result: FetchResult, asked: Sequence[str]) -> FetchResult:
+    """A source answers only for the fields it was asked; anything else is dropped. A field
+    both supplied and named unavailable counts as unavailable."""
+    allowed = set(asked)
+    unavailable = frozenset(f for f in result.unavailable if f in allowed)
+    values = {
+        f: v
+        for f, v in result.values.items()
+        if f in allowed and f not in unavailable and isinstance(v, str)
+    }
+    return FetchResult(values, unavailable)
 
 
 async def lookup_per_person(
@@ -153,8 +176,11 @@ async def _gather(
             # timeout scope, unlike wait_for, runs the call in this task instead of a new one.
             async with asyncio.timeout(deadline_s + 0.25):
                 result = await call(key, source)
-        except TimeoutError:
+        except (TimeoutError, SourceTimedOut):
             _note(observe, t, "timeout", time.perf_counter() - start)
+            return None
+        except SourceCircuitOpen:
+            _note(observe, t, "circuit_open", time.perf_counter() - start)
             return None
         except Exception:  # any failure of a source means: unavailable for this request
             _note(observe, t, "error", time.perf_counter() - start)

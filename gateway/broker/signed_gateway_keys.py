@@ -1,5 +1,5 @@
 """GetGatewayKeys' answer: the gateway's HPKE keys in clear and in a signed statement
-(:mod:`gateway.broker.gateway_key_statement`), signed once and served from memory.
+(:mod:`gateway.formats.gateway_key_statement`), signed once and served from memory.
 
 Signing costs a signature per usable log-signing key (a round trip to the token with PKCS#11),
 so the answer is signed again only when a key ring changed (a rotation or retirement that the
@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gateway.api.v1 import exchange_pb2
-from gateway.broker.gateway_key_statement import (
+from gateway.broker.submission_gate import advertised_keys
+from gateway.crypto.provider import HpkeRecipient, KeyRing, LogSigningKey
+from gateway.formats.gateway_key_statement import (
     check_origin,
     gateway_key_messages,
     sign_key_statement,
 )
-from gateway.broker.submission_gate import advertised_keys
-from gateway.crypto.provider import HpkeRecipient, KeyRing, LogSigningKey
 
 __all__ = ["DEFAULT_RESIGN_AFTER_S", "DEFAULT_RETRY_AFTER_S", "SignedGatewayKeys"]
 

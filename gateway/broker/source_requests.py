@@ -24,16 +24,14 @@ from google.protobuf.message import Message
 from gateway.api.v1 import source_pb2
 from gateway.broker.context import SealingKey
 from gateway.broker.sources import SourceUnavailable
-from gateway.crypto.sealing import SealedBox
 from gateway.crypto.source_requests import SourceRequestBinding, seal_source_request
+from gateway.formats.sealed_content import sealed_query_message
 
 __all__ = [
     "RequestSealer",
     "RequestSealing",
     "SealingKeyMissing",
     "SourceRequestPolicy",
-    "sealed_query_box",
-    "sealed_query_message",
 ]
 
 log = logging.getLogger("ketenpoort.sources")
@@ -142,21 +140,3 @@ class RequestSealer:
     def _count(self, partner_id: str, sealing: RequestSealing) -> None:
         if self._on_request is not None:
             self._on_request(partner_id, sealing.value)
-
-
-def sealed_query_message(box: SealedBox) -> source_pb2.SealedQuery:
-    return source_pb2.SealedQuery(
-        format_version=box.version,
-        suite=box.suite,
-        recipient_key_id=box.recipient_key_id,
-        ciphertext=box.ciphertext,
-    )
-
-
-def sealed_query_box(message: source_pb2.SealedQuery) -> SealedBox:
-    return SealedBox(
-        version=message.format_version,
-        suite=message.suite,
-        recipient_key_id=message.recipient_key_id,
-        ciphertext=message.ciphertext,
-    )

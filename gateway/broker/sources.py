@@ -1,15 +1,17 @@
 """The source seam: how the gateway asks a partner's own system for that partner's fields.
 
 A source adapter is anything with these three coroutines. The gRPC source contract
-(gateway.sources.grpc_source) is one; REST, FHIR, SQL-view and CSV adapters implement the same
-protocol. The broker gives every call a deadline and treats any exception as the source
-being unavailable for that request.
+(gateway.sources.grpc_source) is one; partners connect REST, FHIR, SQL-view and CSV systems
+through it with the partner-side source runtime. The broker gives every call a deadline and
+treats any exception as the source being unavailable for that request; a source that answers
+may still name fields it could not supply just now (``FetchResult.unavailable``), which are
+then unavailable exactly as if the source were down for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -45,15 +47,40 @@ class LookupResult:
     role: str = ""
 
 
+@dataclass(frozen=True)
+class FetchResult:
+    """A source's answer to a fetch: the values of the asked fields it holds (a field it does
+    not hold is absent), and the asked fields it could not supply just now (a timeout or
+    error in part of its system, a value it could not convert). A field in both counts as
+    unavailable."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    unavailable: frozenset[str] = frozenset()
+
+
 class SourceUnavailable(Exception):
     """A source did not answer in time or answered with an error."""
+
+
+class SourceNotAnswering(SourceUnavailable):
+    """The source could not be reached or did not answer within its deadline: what the
+    gateway's circuit breaker per source counts (gateway.sources.breaker)."""
+
+
+class SourceTimedOut(SourceNotAnswering):
+    """The source's deadline passed before it answered."""
+
+
+class SourceCircuitOpen(SourceUnavailable):
+    """The source was not asked: its circuit breaker is open after it stopped answering."""
 
 
 class Source(Protocol):
     async def fetch(
         self, subject: Subject, fields: Sequence[str], ctx: FetchContext, *, timeout_s: float
-    ) -> Mapping[str, str]:
-        """Values of the named fields the source holds; absent fields are not held."""
+    ) -> FetchResult:
+        """Values of the named fields the source holds (absent fields are not held), and the
+        fields it could not supply just now."""
         ...
 
     async def lookup(self, subject: Subject, triage_id: str, *, timeout_s: float) -> LookupResult:

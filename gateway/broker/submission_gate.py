@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 
@@ -21,11 +20,11 @@ from gateway.crypto.provider import HpkeRecipient, KeyRing
 from gateway.crypto.submissions import (
     MAX_REQUEST_ID_CHARS,
     SUBMISSION_FORMAT_VERSION,
-    SUBMISSION_SUITE_NAME,
     SealedSubmission,
     SubmissionBinding,
     open_submission,
 )
+from gateway.formats.gateway_key_statement import AdvertisedKey
 
 __all__ = [
     "NOT_OPENED",
@@ -41,17 +40,6 @@ NOT_OPENED = "the sealed submission could not be opened"
 SEALING_REQUIRED = (
     "this gateway accepts this content only sealed to its key (see GetGatewayKeys)"
 )
-
-
-@dataclass(frozen=True)
-class AdvertisedKey:
-    """One of the gateway's HPKE public keys as GetGatewayKeys tells it."""
-
-    key_id: str
-    public_key: bytes  # raw 32-byte X25519
-    current: bool
-    suite: str = SUBMISSION_SUITE_NAME
-    format_version: int = SUBMISSION_FORMAT_VERSION
 
 
 class SubmissionGate:

@@ -3,7 +3,7 @@
 One place for every RPC and every submitted content: the gRPC edge applies ``check_strings``
 to each parsed request (gateway.server.request_checks), and the submission path to each
 content, opened from its seal or given in clear, including the answers of partners' source
-systems (gateway.broker.sealed_content), so a new RPC or a new field cannot forget it.
+systems (gateway.broker.opened_content), so a new RPC or a new field cannot forget it.
 
 - No string holds NUL or another control character (C0, DEL, C1): nothing an identifier,
   a purpose or a name needs, and PostgreSQL stores no NUL in text (the query fails rather

@@ -90,6 +90,7 @@ from gateway.server.retention_task import RetentionTask, start_retention
 from gateway.server.rewrap_task import RewrapTask, start_rewrap
 from gateway.server.token_replay import TokenAdmission
 from gateway.server.witness_desk import WitnessDesk
+from gateway.sources.breaker import guard_sources
 from gateway.sources.grpc_source import GrpcSource
 from gateway.sources.source_certificates import SourceCertificates, probe_context
 from gateway.store.audit_log import AuditLog, CheckpointSigner
@@ -300,6 +301,7 @@ async def start_gateway(
                 config, lambda: partners.current.sealing_keys, metrics.source_request
             ),
             lambda: partners.current.partners,
+            metrics,
         )
     )
     snapshots = CaseSnapshots(engine)
@@ -647,8 +649,11 @@ def _connect_sources(
     answers: SubmissionGate,
     requests: RequestSealer,
     partners: Callable[[], Mapping[str, RegisteredPartner]],
+    metrics: Metrics,
 ) -> dict[str, Source]:
+    """The configured sources by partner type, each behind its circuit breaker."""
     sources: dict[str, Source] = {}
+    partner_ids: dict[str, str] = {}
     tls = gateway_client_tls(config.keys_dir) if any(s.tls for s in config.sources) else None
     origins = source_origins(config, partners)
     certificates = source_certificates(config.keys_dir, partners) if tls is not None else None
@@ -666,4 +671,5 @@ def _connect_sources(
             origins=origins,
             certificates=certificates if endpoint.tls else None,
         )
-    return sources
+        partner_ids[partner_type] = endpoint.partner_id
+    return guard_sources(sources, partner_ids, config.breaker_for, metrics)

@@ -15,10 +15,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from adapters.circuit_breaker import BreakerSettings
 from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_mapping
+from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN as DEFAULT_LOG_ORIGIN
 from gateway.policyfiles import DEFAULT_MAX_POLICY_FILE_BYTES
 from gateway.registry.entries import TOKEN_ALGORITHMS
 from gateway.server.limit_settings import LimitSettings, limits_from_mapping
+from gateway.server.source_breaker_settings import breaker_from_mapping
 
 DEFAULT_LISTEN = "127.0.0.1:50651"
 DEFAULT_METRICS_PORT = 9651
@@ -36,8 +39,6 @@ DEFAULT_ALGORITHMS = ("EdDSA", "ES256")
 # seconds after the last one when records arrived since.
 DEFAULT_CHECKPOINT_EVERY_RECORDS = 1000
 DEFAULT_CHECKPOINT_INTERVAL_S = 10.0
-# The checkpoint origin line: a name for this log, unique among the logs a verifier knows.
-DEFAULT_LOG_ORIGIN = "ketenpoort.local/accountability-log"
 # Case data is shredded this many days after the case was closed (covenant: at most two years).
 DEFAULT_RETENTION_DAYS_AFTER_CLOSURE = 730
 # A case the ZVH declined at intake is shredded this many days after it was declined: it was
@@ -96,6 +97,8 @@ class SourceEndpoint:
     # signed by a token key registered to the partner (docs/sealed-answers.md, "Signed source
     # answers"); a partner system that cannot sign yet is otherwise unavailable.
     allow_unsigned_answers: bool = False
+    # This source's circuit breaker; None takes GatewayConfig.source_breaker.
+    breaker: BreakerSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,15 @@ class GatewayConfig:
         return self.keys_dir.parent / "checkpoints"
     # Call limits per partner and connection limits ([limits] table; limit_settings).
     limits: LimitSettings = field(default_factory=LimitSettings)
+    # The circuit breaker of every source without its own ([source_breaker] table).
+    source_breaker: BreakerSettings = field(default_factory=BreakerSettings)
+
+    def breaker_for(self, partner_id: str) -> BreakerSettings:
+        """The circuit breaker settings of ``partner_id``'s source."""
+        for endpoint in self.sources:
+            if endpoint.partner_id == partner_id and endpoint.breaker is not None:
+                return endpoint.breaker
+        return self.source_breaker
 
     @property
     def registry_path(self) -> Path:
@@ -237,6 +249,7 @@ _KNOWN_KEYS = {
     "checkpoint_dir",
     "replica_id",
     "limits",
+    "source_breaker",
 }
 
 
@@ -268,6 +281,7 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
     reload_interval = _non_negative_seconds(
         raw, "policy_reload_interval_s", DEFAULT_POLICY_RELOAD_INTERVAL_S
     )
+    source_breaker = _breaker(raw.get("source_breaker", {}), BreakerSettings(), "[source_breaker]")
     return GatewayConfig(
         listen=str(raw.get("listen", DEFAULT_LISTEN)),
         database_url=str(raw.get("database_url", defaults.database_url)),
@@ -288,7 +302,7 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         ),
         source_deadline_s=float(raw.get("source_deadline_s", DEFAULT_SOURCE_DEADLINE_S)),
         metrics_port=None if metrics in (None, 0, False) else int(metrics),
-        sources=tuple(_source(item) for item in raw.get("sources", [])),
+        sources=tuple(_source(item, source_breaker) for item in raw.get("sources", [])),
         checkpoint_every_records=_positive_int(
             raw, "checkpoint_every_records", DEFAULT_CHECKPOINT_EVERY_RECORDS
         ),
@@ -333,6 +347,7 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
         seal_source_requests=_bool(raw, "seal_source_requests", DEFAULT_SEAL_SOURCE_REQUESTS),
         key_provider=_key_provider(raw.get("key_provider", {}), base),
         limits=_limits(raw.get("limits", {})),
+        source_breaker=source_breaker,
     )
 
 
@@ -438,11 +453,18 @@ def _log_origin(value: object) -> str:
 
 
 _SOURCE_KEYS = frozenset(
-    {"partner", "address", "tls", "allow_clear_requests", "allow_unsigned_answers"}
+    {"partner", "address", "tls", "allow_clear_requests", "allow_unsigned_answers", "breaker"}
 )
 
 
-def _source(item: Mapping[str, Any]) -> SourceEndpoint:
+def _breaker(value: object, base: BreakerSettings, where: str) -> BreakerSettings:
+    try:
+        return breaker_from_mapping(value, base, where)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _source(item: Mapping[str, Any], breaker: BreakerSettings) -> SourceEndpoint:
     unknown = sorted(set(item) - _SOURCE_KEYS)
     if unknown:
         raise ConfigError(f"unknown key(s) in a [[sources]] entry: {', '.join(unknown)}")
@@ -453,6 +475,11 @@ def _source(item: Mapping[str, Any]) -> SourceEndpoint:
             tls=bool(item.get("tls", True)),
             allow_clear_requests=_bool(item, "allow_clear_requests", False),
             allow_unsigned_answers=_bool(item, "allow_unsigned_answers", False),
+            breaker=(
+                _breaker(item["breaker"], breaker, f"the breaker of source {item['partner']!r}")
+                if "breaker" in item
+                else None
+            ),
         )
     except KeyError as exc:
         raise ConfigError(

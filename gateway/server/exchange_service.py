@@ -15,14 +15,15 @@ from gateway.broker.disclosure import DisclosureInput, DisclosureResult, Disclos
 from gateway.broker.disclosure_export import DisclosureExports, ExportRequest
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.holds import ConfidentialityHolds, HoldRequest
+from gateway.broker.opened_content import opened_content
 from gateway.broker.persons import MAX_PERSONS, PersonInput
 from gateway.broker.records import OUTCOME_OF_EFFECT
 from gateway.broker.request_ids import ADD_PERSON, ADD_TO_CASE_FILE, REGISTER_CASE
-from gateway.broker.sealed_content import opened_content, sealed_record_message
 from gateway.broker.sealed_record import AVAILABILITY, OUTCOME
 from gateway.broker.signed_gateway_keys import SignedGatewayKeys
 from gateway.broker.sources import Subject
 from gateway.broker.submission_gate import SubmissionGate
+from gateway.formats.sealed_content import sealed_record_message
 from gateway.server import request_context
 from gateway.server.export_messages import export_page
 from gateway.server.metrics import Metrics

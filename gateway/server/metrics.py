@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 REWRAP_ERROR_REASONS = ("malformed", "unknown_kek", "does_not_open", "run_failed")
 # Reasons of ketenpoort_limited_calls_total (gateway.server.limits.LimitReason).
 LIMIT_REASONS = ("rate", "concurrency")
+# ketenpoort_source_circuit_state's values (adapters.circuit_breaker.BreakerState).
+_CIRCUIT_STATES = {"closed": 0, "half_open": 1, "open": 2}
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -76,6 +78,20 @@ class Metrics:
             "Latency of calls to partner sources",
             ["source"],
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.source_circuit_state = Gauge(
+            "ketenpoort_source_circuit_state",
+            "State of the circuit breaker in front of each source, by partner id: 0 closed, "
+            "1 half_open (one trial call), 2 open (not asked; its fields unavailable at once)",
+            ["source"],
+            registry=r,
+        )
+        self.source_timeouts = Counter(
+            "ketenpoort_source_timeouts_total",
+            "Calls to a source, by partner id, that ended at the source deadline without an "
+            "answer",
+            ["source"],
             registry=r,
         )
         self.log_append = Histogram(
@@ -236,6 +252,17 @@ class Metrics:
         """One call to a partner source: its result and latency."""
         self._child(self.source_calls, source, result).inc()
         self._child(self.source_latency, source).observe(seconds)
+
+    def source_circuit(self, source: str, state: str) -> None:
+        """The circuit breaker of ``source`` (a partner id) is now in ``state``."""
+        self.source_circuit_state.labels(source).set(_CIRCUIT_STATES[state])
+        # The source's timeouts are exported at 0 from its first state on, so that alerts see
+        # the series before the first timeout.
+        self._child(self.source_timeouts, source)
+
+    def source_timeout(self, source: str) -> None:
+        """A call to ``source`` (a partner id) ended at its deadline."""
+        self._child(self.source_timeouts, source).inc()
 
     def source_request(self, partner: str, sealing: str) -> None:
         """One request to a partner's source and how it was sealed (or why not)."""

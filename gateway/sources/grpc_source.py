@@ -1,7 +1,8 @@
 """Gateway side of the gRPC source contract: asks a partner's own system for its fields.
 
 Implements gateway.broker.sources.Source. The deadline travels as the gRPC deadline, so the
-partner's system can stop working on a request nobody waits for any more.
+partner's system can stop working on a request nobody waits for any more. Fields the source
+names as unavailable (FetchFieldsContent.unavailable) come back as FetchResult.unavailable.
 
 Every call carries a fresh ``request_id`` and the id of the gateway's current HPKE key. A
 source that seals its answer to the gateway (docs/sealed-answers.md, "Sealed submissions")
@@ -28,7 +29,7 @@ that partner, so a system presenting another partner's certificate is not even a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 import grpc
@@ -40,13 +41,22 @@ from adapters.submitting import REASON_METADATA_KEY
 from gateway.api.v1 import common_pb2, source_pb2, source_pb2_grpc
 from gateway.broker.errors import BrokerError
 from gateway.broker.ids import new_id
-from gateway.broker.sealed_content import opened_content, sealed_submission
+from gateway.broker.opened_content import opened_content
 from gateway.broker.source_origin import AnswerOrigins
 from gateway.broker.source_requests import RequestSealer
-from gateway.broker.sources import FetchContext, LookupResult, SourceUnavailable, Subject
+from gateway.broker.sources import (
+    FetchContext,
+    FetchResult,
+    LookupResult,
+    SourceNotAnswering,
+    SourceTimedOut,
+    SourceUnavailable,
+    Subject,
+)
 from gateway.broker.submission_gate import SubmissionGate
 from gateway.crypto.source_answers import SourceAnswerBinding
 from gateway.crypto.submissions import SUBMISSION_FORMAT_VERSION
+from gateway.formats.sealed_content import sealed_submission
 from gateway.sources.source_certificates import PinnedChannel, SourceCertificates
 
 C = TypeVar("C", source_pb2.FetchFieldsContent, source_pb2.LookupSubjectContent)
@@ -122,7 +132,7 @@ class GrpcSource:
 
     async def fetch(
         self, subject: Subject, fields: Sequence[str], ctx: FetchContext, *, timeout_s: float
-    ) -> Mapping[str, str]:
+    ) -> FetchResult:
         query = source_pb2.FetchFieldsQuery(
             subject=_identity(subject),
             fields=list(fields),
@@ -152,9 +162,11 @@ class GrpcSource:
             request.request_id,
             ctx.disclosure_id,
             response.sealed if response.HasField("sealed") else None,
-            source_pb2.FetchFieldsContent(values=dict(response.values)),
+            source_pb2.FetchFieldsContent(
+                values=dict(response.values), unavailable=list(response.unavailable)
+            ),
         )
-        return dict(content.values)
+        return FetchResult(dict(content.values), frozenset(content.unavailable))
 
     async def lookup(self, subject: Subject, triage_id: str, *, timeout_s: float) -> LookupResult:
         query = source_pb2.LookupSubjectQuery(subject=_identity(subject))
@@ -221,6 +233,13 @@ class GrpcSource:
             log.warning(
                 "the source of %s refused a %s request: %s", self._partner_id, operation, reason
             )
+        code = exc.code() if isinstance(exc, aio.AioRpcError) else None
+        # Not reached or not answered in time: what the gateway's circuit breaker counts. Any
+        # other status is an answer, if a refusing one.
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return SourceTimedOut(_describe(exc))
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return SourceNotAnswering(_describe(exc))
         return SourceUnavailable(_describe(exc))
 
     def _seal_to(self) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from gateway.broker.log_events import AuditEvent, LogRecord, RecordKind
-from gateway.broker.sources import FetchContext, LookupResult, Subject
+from gateway.broker.sources import FetchContext, FetchResult, LookupResult, Subject
 from gateway.store.cases import CaseRow, CaseSnapshot, EntryRow, PersonRow
 from gateway.store.errors import CaseNotFound, PersonConflict, PersonNotFound
 from gateway.store.request_ids import PriorRequest, RequestClaim
@@ -232,16 +232,21 @@ class FakeSource:
     known: Mapping[str, Mapping[str, str]]  # a BSN or name -> the fields it holds
     fetches: list[Fetch] = field(default_factory=list)
     lookups: list[Subject] = field(default_factory=list)
+    # Fields it cannot supply just now (named unavailable whenever asked).
+    down: frozenset[str] = frozenset()
 
     def _held(self, subject: Subject) -> Mapping[str, str]:
         return self.known.get(subject.bsn) or self.known.get(subject.name) or {}
 
     async def fetch(
         self, subject: Subject, fields: Sequence[str], ctx: FetchContext, *, timeout_s: float
-    ) -> Mapping[str, str]:
+    ) -> FetchResult:
         self.fetches.append(Fetch(subject, tuple(fields), ctx.purpose))
         held = self._held(subject)
-        return {f: held[f] for f in fields if f in held}
+        return FetchResult(
+            {f: held[f] for f in fields if f in held and f not in self.down},
+            frozenset(f for f in fields if f in self.down),
+        )
 
     async def lookup(self, subject: Subject, triage_id: str, *, timeout_s: float) -> LookupResult:
         self.lookups.append(subject)

@@ -147,3 +147,21 @@ async def test_no_refusal_leaves_without_its_record(world: World) -> None:
     world.log.append = fail_one  # type: ignore[method-assign]
     with pytest.raises(LogAway):
         await ask(world, "housing", case_id)
+
+
+async def test_a_field_the_source_could_not_supply_is_unavailable_alone(world: World) -> None:
+    case_id, (perpetrator, _victim, _child) = await register_family(world)
+    take_on(world, case_id)
+    join(world, case_id, "probation")
+    before = await ask(world, "probation", case_id)
+    assert "police" not in before.unavailable_sources
+    # The source answers, but the part of its system holding antecedents is down just now.
+    world.police_source.down = frozenset({"police.antecedents_summary"})
+
+    result = await ask(world, "probation", case_id)
+
+    availability = {(f.person_id, f.decision.field): f.availability for f in result.fields}
+    assert availability[(perpetrator, "police.antecedents_summary")] == "source_unavailable"
+    assert availability[(perpetrator, "police.incidents")] == "available"
+    # As for a source that is down: the answer says it is incomplete, and why.
+    assert result.incomplete and "police" in result.unavailable_sources

@@ -190,6 +190,7 @@ async def running_harness(
     presented_certificates: Mapping[str, str] | None = None,
     answer_signers: Mapping[str, str] | None = None,
     source_partners: Mapping[str, str] = SOURCE_PARTNERS,
+    external_sources: Mapping[str, str] | None = None,
     **gateway_options: Any,
 ) -> AsyncIterator[Harness]:
     """A gateway with a real source system per source partner, stopped on exit.
@@ -207,7 +208,9 @@ async def running_harness(
     other partner's TLS certificate, ``answer_signers`` sign with the other partner's token key
     (or, given "", not sign at all): impostors, for tests of source identity.
 
-    ``source_partners`` (partner id -> partner type) chooses which source systems run."""
+    ``source_partners`` (partner id -> partner type) chooses which source systems run;
+    ``external_sources`` (partner id -> address) names partners whose source already runs
+    elsewhere (a source runtime, say): the gateway calls it there and no source is started."""
     running: dict[str, RunningSource] = {}
     adapters: dict[str, Source] = {}
     wire: dict[str, WireTap] = {}
@@ -231,7 +234,14 @@ async def running_harness(
     certificates = source_certificates(keys, registered)
     presents = dict(presented_certificates or {})
     signs_as = dict(answer_signers or {})
+    external = dict(external_sources or {})
     for partner, partner_type in source_partners.items():
+        if partner in external:
+            adapters[partner_type] = GrpcSource(
+                external[partner], tls, partner_id=partner, answers=answers,
+                requests=requests, origins=origins, certificates=certificates,
+            )
+            continue
         backend = InMemoryBackend()
         backend.add(SOURCE_RECORDS[partner_type])
         own = PartnerCredentials.from_key_dir(keys, partner)

@@ -21,7 +21,6 @@ from adapters.client import PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
 from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource, serve_source
 from gateway.api.v1 import common_pb2
-from gateway.broker.gateway_key_statement import open_key_statement
 from gateway.broker.sources import Source
 from gateway.broker.submission_gate import SubmissionGate
 from gateway.cli.demo_data import SOURCE_RECORDS
@@ -33,8 +32,9 @@ from gateway.crypto.keystore import Keystore
 from gateway.crypto.layout import GatewayKeyPaths
 from gateway.crypto.provider import KeyKind
 from gateway.crypto.provider_settings import KeyProviderSettings, ProviderType
+from gateway.formats.gateway_key_statement import open_key_statement
+from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN
 from gateway.server.app import Gateway, start_gateway
-from gateway.server.config import DEFAULT_LOG_ORIGIN
 from gateway.sources.grpc_source import GrpcSource
 from gateway.store.db import create_engine_for
 from gateway.store.tables import cases

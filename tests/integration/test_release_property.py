@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from adapters.client import PartnerClient, PartnerCredentials
 from gateway.api.v1 import common_pb2
-from gateway.broker.sources import FetchContext, LookupResult, Source, Subject
+from gateway.broker.sources import FetchContext, FetchResult, LookupResult, Source, Subject
 from gateway.core import (
     AccessRequest,
     CompiledPolicy,
@@ -55,9 +55,9 @@ class OverSharingSource:
     asked: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     async def fetch(self, subject: Subject, fields: Sequence[str], ctx: FetchContext, *,
-                    timeout_s: float) -> Mapping[str, str]:
+                    timeout_s: float) -> FetchResult:
         self.asked[ctx.disclosure_id] = tuple(fields)
-        return dict(self.values)
+        return FetchResult(dict(self.values))
 
     async def lookup(self, subject: Subject, triage_id: str, *, timeout_s: float) -> LookupResult:
         return LookupResult(True, "known")

@@ -27,7 +27,7 @@ from adapters.source_server import AnswerSealing, InMemoryBackend, RunningSource
 from adapters.submitting import REASON_METADATA_KEY, is_unknown_gateway_key, new_request_id
 from gateway.api.v1 import common_pb2, exchange_pb2, source_pb2, source_pb2_grpc
 from gateway.broker.log_events import RecordKind
-from gateway.broker.sealed_content import BOTH_GIVEN, sealed_submission_message
+from gateway.broker.opened_content import BOTH_GIVEN
 from gateway.broker.sources import Source
 from gateway.broker.submission_gate import NOT_OPENED, SubmissionGate
 from gateway.cli.demo_data import GOAL, REASON, SOURCE_RECORDS, SUBJECT
@@ -38,6 +38,7 @@ from gateway.crypto.keystore import Keystore
 from gateway.crypto.local_keys import LocalHpkeRecipient
 from gateway.crypto.provider import HpkeRecipient, KeyRing
 from gateway.crypto.submissions import GatewayPublicKey, SubmissionBinding, seal_submission
+from gateway.formats.sealed_content import sealed_submission_message
 from gateway.server.app import Gateway, gateway_client_tls, start_gateway
 from gateway.sources.grpc_source import GrpcSource
 from tests.integration.harness import ROLES, SOURCE_PARTNERS, gateway_config

@@ -21,12 +21,12 @@ from adapters.client import PartnerClient
 from adapters.gateway_keys import GatewayKeys, GatewayKeysError, GatewayTrust, KeyFetch
 from adapters.gateway_trust import gateway_signing_pins
 from gateway.api.v1 import exchange_pb2
-from gateway.broker.gateway_key_statement import open_key_statement
 from gateway.cli.demo_data import REASON, SUBJECT
 from gateway.cli.main import main
 from gateway.core import CompiledPolicy
 from gateway.crypto.keyids import key_id
-from gateway.server.config import DEFAULT_LOG_ORIGIN
+from gateway.formats.gateway_key_statement import open_key_statement
+from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN
 from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import register
 from tests.integration.test_gateway_key_rotation_load import current_id, signing_ring, until

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from gateway.broker.fetching import fetch_all, lookup_all
-from gateway.broker.sources import FetchContext, LookupResult, Subject
+from gateway.broker.sources import FetchContext, FetchResult, LookupResult, Subject
 
 SUBJECT = Subject(bsn="111222333", name="Jan de Vries", date_of_birth="1984-03-07")
 CTX = FetchContext("analysis_and_plan", "d_1", "police")
@@ -23,8 +23,8 @@ class Answering:
 
     async def fetch(
         self, subject: Subject, fields: Sequence[str], ctx: FetchContext, *, timeout_s: float
-    ) -> Mapping[str, str]:
-        return {f: self.values[f] for f in fields if f in self.values}
+    ) -> FetchResult:
+        return FetchResult({f: self.values[f] for f in fields if f in self.values})
 
     async def lookup(self, subject: Subject, triage_id: str, *, timeout_s: float) -> LookupResult:
         return LookupResult(known=True, role="client")
@@ -48,9 +48,9 @@ class Hanging:
 
     async def fetch(
         self, subject: Subject, fields: Sequence[str], ctx: FetchContext, *, timeout_s: float
-    ) -> Mapping[str, str]:
+    ) -> FetchResult:
         await self._forever()
-        return {}
+        return FetchResult()
 
     async def lookup(self, subject: Subject, triage_id: str, *, timeout_s: float) -> LookupResult:
         await self._forever()

@@ -1,6 +1,6 @@
-"""Contract messages that may carry sealed content: converting the sealed parts between their
-protobuf form and the crypto layer's, and reading a request's content whether it came sealed
-or in clear. Used by the gateway's servicers and source adapter, and by the partner side."""
+"""Reading a request's content whether it came sealed to the gateway or in clear: the
+gateway's side of sealed submissions (the conversions both sides share are in
+gateway.formats.sealed_content)."""
 
 from __future__ import annotations
 
@@ -12,61 +12,14 @@ from gateway.api.v1 import common_pb2
 from gateway.broker.errors import InvalidRequest
 from gateway.broker.submission_gate import SubmissionGate
 from gateway.broker.text_checks import check_strings
-from gateway.crypto.sealing import SealedBox
-from gateway.crypto.submissions import SUBMISSION_FORMAT_VERSION, SealedSubmission
+from gateway.crypto.submissions import SUBMISSION_FORMAT_VERSION
+from gateway.formats.sealed_content import sealed_submission
 
-__all__ = [
-    "BOTH_GIVEN",
-    "opened_content",
-    "sealed_box",
-    "sealed_record_message",
-    "sealed_submission",
-    "sealed_submission_message",
-]
+__all__ = ["BOTH_GIVEN", "opened_content"]
 
 M = TypeVar("M", bound=Message)
 
 BOTH_GIVEN = "give the content either in clear or sealed, not both"
-
-
-def sealed_submission(message: common_pb2.SealedSubmission) -> SealedSubmission:
-    return SealedSubmission(
-        version=message.format_version,
-        suite=message.suite,
-        gateway_key_id=message.gateway_key_id,
-        ciphertext=message.ciphertext,
-        signer_key_id=message.signer_key_id,
-        signature=message.signature,
-    )
-
-
-def sealed_submission_message(box: SealedSubmission) -> common_pb2.SealedSubmission:
-    return common_pb2.SealedSubmission(
-        format_version=box.version,
-        suite=box.suite,
-        gateway_key_id=box.gateway_key_id,
-        ciphertext=box.ciphertext,
-        signer_key_id=box.signer_key_id,
-        signature=box.signature,
-    )
-
-
-def sealed_box(message: common_pb2.SealedRecord) -> SealedBox:
-    return SealedBox(
-        version=message.format_version,
-        suite=message.suite,
-        recipient_key_id=message.recipient_key_id,
-        ciphertext=message.ciphertext,
-    )
-
-
-def sealed_record_message(box: SealedBox) -> common_pb2.SealedRecord:
-    return common_pb2.SealedRecord(
-        format_version=box.version,
-        suite=box.suite,
-        recipient_key_id=box.recipient_key_id,
-        ciphertext=box.ciphertext,
-    )
 
 
 def opened_content(

@@ -29,14 +29,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
 from gateway.api.v1 import exchange_pb2
-from gateway.broker.submission_gate import AdvertisedKey
 from gateway.crypto.keyids import key_id
 from gateway.crypto.provider import KeyRing, LogSigningKey
+from gateway.crypto.submissions import SUBMISSION_FORMAT_VERSION, SUBMISSION_SUITE_NAME
 
 __all__ = [
     "DEFAULT_MAX_CLOCK_SKEW_S",
     "DEFAULT_MAX_STATEMENT_AGE_S",
     "STATEMENT_LABEL",
+    "AdvertisedKey",
     "KeyStatementError",
     "OpenedKeyStatement",
     "SignedKeyStatement",
@@ -66,6 +67,17 @@ class KeyStatementError(ValueError):
 
 class UntrustedStatement(KeyStatementError):
     """No signature by a trusted log-signing key is on the statement."""
+
+
+@dataclass(frozen=True)
+class AdvertisedKey:
+    """One of the gateway's HPKE public keys as GetGatewayKeys tells it."""
+
+    key_id: str
+    public_key: bytes  # raw 32-byte X25519
+    current: bool
+    suite: str = SUBMISSION_SUITE_NAME
+    format_version: int = SUBMISSION_FORMAT_VERSION
 
 
 @dataclass(frozen=True)
