@@ -276,7 +276,7 @@ def open_adapter(mapping: MappingFile, system: Mapping[str, Any], base_dir: Path
     if problems:
         raise ValueError("\n".join(problems))
     server = {k: v for k, v in (mapping.top.get("server") or {}).items() if k in SERVER_KEYS}
-    return FhirAdapter(plan, settings_from(server, system, base_dir))
+    return FhirAdapter(plan, settings_from(server, mapping.path.parent, system, base_dir))
 
 
 class _GroupFailed(Exception):

@@ -16,7 +16,8 @@ operator can point one mapping at a test or a production system)::
         client_key_file: certs/runtime.key
       max_response_bytes: 8388608                    # a larger answer is refused (default 8 MiB)
 
-Files are read relative to the mapping's directory. Secrets are read from files, never
+Files are read relative to the directory of the file that names them (the mapping's, or
+source.toml's for a key given in ``[system]``). Secrets are read from files, never
 written in the mapping, and the token and password files are read again for every request, so
 a rotated secret takes effect without a restart.
 
@@ -125,28 +126,40 @@ def _keys(node: YNode, allowed: tuple[str, ...], problem: Callable[[Mark, str], 
 
 
 def settings_from(
-    server: Mapping[str, Any], system: Mapping[str, Any], base_dir: Path
+    server: Mapping[str, Any], mapping_dir: Path, system: Mapping[str, Any], system_dir: Path
 ) -> HttpSettings:
-    """The settings of a checked ``server:`` block, with source.toml's ``[system]`` keys
-    (same names) taking precedence; relative file names resolved against ``base_dir``."""
-    merged = {**server, **{k: v for k, v in system.items() if k in SERVER_KEYS}}
-    auth = merged.get("auth") or {}
-    tls = merged.get("tls") or {}
+    """The settings of a checked ``server:`` block, with source.toml's ``[system]`` keys (the
+    same names) taking precedence. Relative file names are taken from the directory of the
+    file that gave them: the mapping's, or source.toml's. Raises ValueError for a [system]
+    key that is not a server key."""
+    for key in system:
+        if key not in SERVER_KEYS:
+            raise ValueError(f"[system]: unknown key {key!r}{did_you_mean(key, SERVER_KEYS)}")
+    merged = {key: (server[key], mapping_dir) for key in SERVER_KEYS if key in server}
+    merged.update({key: (system[key], system_dir) for key in SERVER_KEYS if key in system})
+
+    def block(key: str) -> tuple[Mapping[str, Any], Path]:
+        value, directory = merged.get(key, ({}, mapping_dir))
+        return (value if isinstance(value, Mapping) else {}), directory
+
+    def path(value: Any, directory: Path) -> Path | None:
+        return None if value is None else directory / str(value)
+
+    (auth, auth_dir), (tls, tls_dir) = block("auth"), block("tls")
     basic = auth.get("basic") or {}
-
-    def path(value: Any) -> Path | None:
-        return None if value is None else (base_dir / str(value))
-
-    base_url = str(merged["base_url"])
+    base_url = merged.get("base_url", (None, mapping_dir))[0]
+    if not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("http", "https"):
+        raise ValueError("base_url must be an http:// or https:// URL")
+    size = merged.get("max_response_bytes", (DEFAULT_MAX_RESPONSE_BYTES, mapping_dir))[0]
     return HttpSettings(
         base_url=base_url if base_url.endswith("/") else base_url + "/",
-        bearer_token_file=path(auth.get("bearer_token_file")),
+        bearer_token_file=path(auth.get("bearer_token_file"), auth_dir),
         basic_username=basic.get("username"),
-        basic_password_file=path(basic.get("password_file")),
-        ca_file=path(tls.get("ca_file")),
-        client_cert_file=path(tls.get("client_cert_file")),
-        client_key_file=path(tls.get("client_key_file")),
-        max_response_bytes=int(merged.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)),
+        basic_password_file=path(basic.get("password_file"), auth_dir),
+        ca_file=path(tls.get("ca_file"), tls_dir),
+        client_cert_file=path(tls.get("client_cert_file"), tls_dir),
+        client_key_file=path(tls.get("client_key_file"), tls_dir),
+        max_response_bytes=int(size),
     )
 
 

@@ -316,7 +316,7 @@ def open_adapter(mapping: MappingFile, system: Mapping[str, Any], base_dir: Path
     if problems:
         raise ValueError("\n".join(problems))
     server = {k: v for k, v in (mapping.top.get("server") or {}).items() if k in SERVER_KEYS}
-    return RestAdapter(plan, settings_from(server, system, base_dir))
+    return RestAdapter(plan, settings_from(server, mapping.path.parent, system, base_dir))
 
 
 @dataclass
