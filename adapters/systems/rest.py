@@ -387,8 +387,8 @@ class RestAdapter:
             value: str | None = None
             if not problem and not outcome.missing:
                 try:
-                    raw = _extract(plan, outcome.answer)
-                    value = plan.conversion.apply(raw)
+                    raw = plan.path.find(outcome.answer)
+                    value = plan.conversion.apply(_render(plan, raw))
                 except (PathError, ConversionError) as exc:
                     problem = str(exc)
             if problem:
@@ -484,8 +484,9 @@ class RestAdapter:
         return True, role
 
 
-def _extract(plan: FieldPlan, answer: Any) -> Any:
-    raw = plan.path.find(answer)
+def _render(plan: FieldPlan, raw: Any) -> Any:
+    """What the path found, through the field's template; PathError for an object where a
+    value was expected."""
     if plan.template is not None and raw is not None:
         if isinstance(raw, list):
             return [plan.template.render(item) for item in raw]

@@ -6,9 +6,9 @@ Every request needs ``Authorization: Bearer <token>`` (401 otherwise). Endpoints
 - ``/api/v1/persons?bsn=...`` | ``?name=...&birth_date=...`` (a partial date ``1985`` or
   ``1985-03`` matches the dates within it) | ``?reference=...``:
   ``{"persons": [{"id", "role", "name", "birth_date"}]}`` (an empty list when not known).
-- ``/api/v1/persons/{id}``: the person's profile: ``role``, ``weapon`` (``{"flag",
-  "basis"}``), ``neighbourhood_officer`` (``{"team", "phone"}``), ``antecedents``
-  (``{"summary"}``); 404 for an id it does not know.
+- ``/api/v1/persons/{id}``: the person's profile: ``role``, ``warnings`` (``{"weapon"}``),
+  ``neighbourhood_officer`` (``{"team", "phone"}``), ``antecedents`` (``{"summary"}``); 404
+  for an id it does not know.
 - ``/api/v1/persons/{id}/incidents?page=N&per_page=M``: ``{"items": [{"date", "summary"}],
   "next": "<path of the next page>" | null}``, newest first.
 
@@ -45,14 +45,14 @@ class PoliceRecord:
     reference: str | None = None
     incidents: tuple[tuple[str, str], ...] = ()  # (date, summary), newest first
     antecedents: str | None = None
-    weapon: tuple[bool, str] | None = None  # (flag, basis): true/false in the API
+    weapon: str | None = None  # the weapon warning's text ("yes: knife found ...", "no")
     officer: tuple[str, str] | None = None  # (team, phone)
     raw: dict[str, Any] = field(default_factory=dict)
 
     def profile(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "role": self.role}
         if self.weapon is not None:
-            data["weapon"] = {"flag": self.weapon[0], "basis": self.weapon[1]}
+            data["warnings"] = {"weapon": self.weapon}
         if self.officer is not None:
             data["neighbourhood_officer"] = {"team": self.officer[0], "phone": self.officer[1]}
         if self.antecedents is not None:

@@ -101,7 +101,7 @@ def test_source_test_shows_a_police_value_that_does_not_convert(
     police = PoliceRestServer(token="police-token")
     police.add(PoliceRecord(id="P-1", role="suspect", name="Jan de Vries",
                             birth_date="1985-03-04", bsn="111222333",
-                            raw={"weapon": {"flag": "unknown"}}))
+                            raw={"warnings": {"weapon": {"text": "nested"}}}))
     with police:
         config = _source_toml(
             tmp_path, "police", "police-rest.yaml",
@@ -113,7 +113,7 @@ def test_source_test_shows_a_police_value_that_does_not_convert(
     assert code == 1
     assert "lookup: known, role 'suspect'" in out
     weapon = next(line for line in out.splitlines() if line.startswith("police.weapon_flag"))
-    assert "unknown" in weapon and "map" in weapon
+    assert "nested" in weapon and "an object where a value was expected" in weapon
     assert "0 supplied, 1 unavailable" in out
 
 

@@ -24,7 +24,7 @@ JAN = PoliceRecord(
     incidents=(("2026-11-14", "threat"), ("2026-10-19", "threat by phone"),
                ("2026-10-02", "domestic violence call-out")),
     antecedents="Suspect of assault in 2019 and 2022",
-    weapon=(True, "knife found at address 2026-11-14"),
+    weapon="yes: knife found at address 2026-11-14",
     officer=("Wijkagent team Enschede-Zuid", "0900-8844"),
 )
 
@@ -61,7 +61,7 @@ async def test_the_example_mapping_reads_every_police_field(
         "police.incidents": "2026-11-14 threat; 2026-10-19 threat by phone; "
                             "2026-10-02 domestic violence call-out",
         "police.antecedents_summary": "Suspect of assault in 2019 and 2022",
-        "police.weapon_flag": "yes",
+        "police.weapon_flag": "yes: knife found at address 2026-11-14",
         "police.neighbourhood_officer": "Wijkagent team Enschede-Zuid, 0900-8844",
     }
 
@@ -70,7 +70,7 @@ async def test_only_the_requests_the_asked_fields_need_are_made(
     adapter: RestAdapter, police: PoliceRestServer
 ) -> None:
     found = await adapter.fetch(Person(bsn="111222333"), ["police.weapon_flag"], deadline_s=5)
-    assert found.values == {"police.weapon_flag": "yes"}
+    assert found.values == {"police.weapon_flag": "yes: knife found at address 2026-11-14"}
     assert dict(police.counts) == {"persons": 1, "profile": 1}
     police.counts.clear()
     await adapter.fetch(Person(bsn="111222333"), ["police.incidents"], deadline_s=5)
@@ -136,7 +136,7 @@ async def test_a_5xx_makes_the_system_or_just_its_fields_unavailable(
     found = await adapter.fetch(Person(bsn="111222333"), FIELDS, deadline_s=5)
     assert found.unavailable == {"police.incidents"}
     assert "police.incidents" not in found.values
-    assert found.values["police.weapon_flag"] == "yes"
+    assert found.values["police.weapon_flag"].startswith("yes: knife")
 
 
 async def test_a_malformed_answer_makes_the_system_unavailable(
@@ -152,16 +152,16 @@ async def test_a_value_that_does_not_convert_makes_only_that_field_unavailable(
 ) -> None:
     police.add(PoliceRecord(
         id="P-17", role="suspect", name="Jan de Vries", birth_date="1985-03-04",
-        bsn="111222333", antecedents="none", weapon=(True, ""),
-        raw={"weapon": {"flag": "maybe"},                     # not a code the map lists
+        bsn="111222333", antecedents="none",
+        raw={"warnings": {"weapon": ["yes", "no"]},            # two values where one is due
              "neighbourhood_officer": {"team": {"nested": 1}}},  # an object, not text
     ))
     found = await adapter.fetch(Person(bsn="111222333"), FIELDS, deadline_s=5, explain=True)
     assert found.unavailable == {"police.weapon_flag", "police.neighbourhood_officer"}
     assert found.values == {"police.antecedents_summary": "none"}  # no incidents held
     readings = {r.field: r for r in found.readings}
-    assert readings["police.weapon_flag"].raw == "maybe"
-    assert "map" in readings["police.weapon_flag"].problem
+    assert readings["police.weapon_flag"].raw == '["yes", "no"]'
+    assert "several values" in readings["police.weapon_flag"].problem
     assert readings["police.antecedents_summary"].value == "none"
 
 
