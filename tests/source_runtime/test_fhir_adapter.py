@@ -318,3 +318,31 @@ fields:
     problems = {r.field: r.problem for r in found.readings}
     assert "HTTP 400" in problems["ggz.diagnosis"]
     assert "max_pages" in problems["ggz.care_involved"]
+
+
+async def test_a_second_fitting_patient_on_a_later_page_is_seen(
+    tmp_path: Path, fhir: FhirServer
+) -> None:
+    fhir.add(*_jan(patient_id="p2", bsn=None, reference=None, birth_date="1985-03-20"))
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets/fhir-token").write_text(TOKEN)
+    text = (EXAMPLES / "ggz-fhir.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "paged.yaml"
+    path.write_text(text.replace("patient:\n", "page_size: 1\npatient:\n", 1), encoding="utf-8")
+    original = fhir._bundle
+
+    def one_per_page(kind: str, matches: list[dict[str, Any]], request: Any) -> Any:
+        if "_count" not in request.query:  # the Patient search sets no _count: page by one
+            request.query["_count"] = ["1"]
+        return original(kind, matches, request)
+
+    fhir._bundle = one_per_page  # type: ignore[method-assign]
+    ggz = open_adapter(load_mapping(path, real_catalogue()),
+                       {"base_url": fhir.base_url, "tls": {}}, tmp_path)
+    try:
+        with pytest.raises(NotKnown):
+            await ggz.fetch(Person(name="Jan de Vries", date_of_birth="1985-03"), FIELDS,
+                            deadline_s=5)
+        assert fhir.counts["Patient"] == 2  # the next link was followed
+    finally:
+        await ggz.close()
