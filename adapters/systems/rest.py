@@ -430,9 +430,12 @@ class RestAdapter:
             raise NotKnown()
         if not isinstance(matches, list):
             raise SystemUnavailable("the person search's matches are not a list")
-        # A match that does not carry the identifiers asked by is not this person (an API
-        # that ignored a search parameter would answer someone else).
-        matches = [m for m in matches if _carries(m, given, plan.verify)]
+        # A match that does not carry the identifiers searched by is not this person (an API
+        # that ignored a search parameter would answer someone else). Only those: a name
+        # spelled otherwise in this system than in the case file is no reason to refuse a
+        # person found by BSN.
+        searched = {name: given[name] for name in search.names}
+        matches = [m for m in matches if _carries(m, searched, plan.verify)]
         if len(matches) != 1:
             raise NotKnown()  # none, or several persons fit: never guess between them
         try:
