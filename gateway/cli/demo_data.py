@@ -79,8 +79,9 @@ SOURCE_RECORDS: dict[str, SubjectRecord] = {
         role="client",
         fields={
             "ggz.diagnosis": "Intermittent explosive disorder",
-            "ggz.treatment_status": "Outpatient treatment since 2025-06; "
-            "missed last three sessions",
+            # As the GGZ provider's FHIR server gives it: its EpisodeOfCare's status, in the
+            # words of deploy/source/ggz-fhir.yaml's map.
+            "ggz.treatment_status": "in treatment",
             "ggz.care_involved": "FACT team Enschede, 053-480 1234",
         },
     ),
