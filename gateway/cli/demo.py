@@ -35,11 +35,13 @@ from gateway.cli.demo_checks import Demo
 from gateway.cli.demo_data import CASE_RECORDS
 from gateway.cli.demo_plan import PlanCalls
 from gateway.cli.demo_table import print_table
+from gateway.cli.policy_catalogue import catalogue_document
 from gateway.core import CompiledPolicy
 from gateway.crypto.devkeys import init_dev_keys, load_partner_private_keys
 from gateway.crypto.keystore import Keystore
 from gateway.crypto.layout import GatewayKeyPaths
 from gateway.crypto.source_answers import SourceAnswerSigner
+from gateway.demo_systems.runtimes import HTTP_SYSTEMS, start_behind_runtime
 from gateway.policyfiles import load_policy_dir
 from gateway.registry.dev import register_dev_partners
 from gateway.server.app import start_gateway
@@ -117,8 +119,17 @@ async def running_demo(work: Path, expect: CompiledPolicy | None = None) -> Asyn
     init_dev_keys(keys, sorted(policy.partners))
     register_dev_partners(keys, work / "registry", sorted(policy.partners))
     backends = {t: _backend(t) for t in CASE_RECORDS if t != policy.partner(DOWN_PARTNER).type}
+    # The police and the GGZ provider answer through the source runtime in front of their own
+    # system (a REST service, a FHIR server); the others from memory.
+    behind = {
+        p: await start_behind_runtime(p, t, CASE_RECORDS[t], keys, work / "sources",
+                                      catalogue_document(policy))
+        for p in SOURCE_PARTNERS if (t := policy.partner(p).type) in HTTP_SYSTEMS
+    }
     sources = {
-        p: await _start_source(keys, p, backends[policy.partner(p).type]) for p in SOURCE_PARTNERS
+        p: behind[p].source if p in behind
+        else await _start_source(keys, p, backends[policy.partner(p).type])
+        for p in SOURCE_PARTNERS
     }
     endpoints = [SourceEndpoint(p, f"localhost:{s.port}") for p, s in sources.items()]
     endpoints.append(SourceEndpoint(DOWN_PARTNER, f"localhost:{_closed_port()}"))
@@ -159,7 +170,8 @@ async def running_demo(work: Path, expect: CompiledPolicy | None = None) -> Asyn
     plan = {p: PlanCalls(address, clients[p]) for p in ("zvh", "ggz", "police")}
     print(
         f"gateway on {address} (mutual TLS), policy {policy.version[:19]}…; "
-        f"sources up: {', '.join(SOURCE_PARTNERS)}; down: {DOWN_PARTNER}"
+        f"sources up: {', '.join(SOURCE_PARTNERS)}; down: {DOWN_PARTNER}; through the source "
+        "runtime: " + ", ".join(f"{p} ({s.kind})" for p, s in behind.items())
     )
     try:
         yield Demo(
@@ -172,8 +184,11 @@ async def running_demo(work: Path, expect: CompiledPolicy | None = None) -> Asyn
         for client in clients.values():
             await client.close()
         await gateway.stop()
-        for running in sources.values():
-            await running.stop()
+        for partner, running in sources.items():
+            if partner not in behind:
+                await running.stop()
+        for system in behind.values():
+            await system.stop()
 
 
 def _backend(partner_type: str) -> InMemoryBackend:

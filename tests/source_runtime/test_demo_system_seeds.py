@@ -35,7 +35,7 @@ async def test_the_police_records_pass_through_the_rest_mapping_unchanged(
         try:
             for record in CASE_RECORDS["police"]:
                 found = await adapter.fetch(_person(record), list(mapping.fields), deadline_s=5)
-                assert (dict(found.values), found.unavailable) == (dict(record.fields), set())
+                assert (dict(found.values), found.unavailable) == (dict(record.fields), frozenset())
                 assert await adapter.lookup(_person(record), deadline_s=5) == (True, record.role)
         finally:
             await adapter.close()
@@ -50,7 +50,7 @@ async def test_the_ggz_records_pass_through_the_fhir_mapping_unchanged(tmp_path:
         try:
             for record in CASE_RECORDS["ggz"]:
                 found = await adapter.fetch(_person(record), list(mapping.fields), deadline_s=5)
-                assert (dict(found.values), found.unavailable) == (dict(record.fields), set())
+                assert (dict(found.values), found.unavailable) == (dict(record.fields), frozenset())
                 assert await adapter.lookup(_person(record), deadline_s=5) == (True, "client")
         finally:
             await adapter.close()
