@@ -34,6 +34,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import asdict, dataclass, field
@@ -97,6 +98,7 @@ DEFAULT_ROUNDS = 3
 DEFAULT_PATIENTS = 200
 DEFAULT_PERSONS = 1000
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+QUICK = {"seconds": 0.3, "warmup": 0.05, "rounds": 1, "patients": 5, "persons": 10}
 KIND_TARGETS = ("system_direct", "adapter", "runtime_inmemory", "runtime",
                 "disclosure_inmemory", "disclosure")
 PURPOSE, MEETING, REQUESTER = "analysis_and_plan", "case_meeting", "zvh"
@@ -125,7 +127,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="other clients the FHIR server holds")
     p.add_argument("--persons", type=int, default=DEFAULT_PERSONS,
                    help="other persons the databases hold")
+    p.add_argument("--quick", action="store_true",
+                   help="a fraction of a second per target, one round, small systems: proves "
+                   "the bench works (tests); its figures mean little")
     args = p.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            setattr(args, key, value)
     if args.concurrency < 1 or args.rounds < 1 or args.seconds <= 0 or args.warmup < 0:
         p.error("need concurrency >= 1, rounds >= 1, seconds > 0 and warmup >= 0")
     args.kinds = ("fhir", "sql_sqlite") + (("sql_postgres",) if args.db == "postgres" else ())
@@ -149,6 +157,8 @@ class Bench:
     calls: dict[str, Call] = field(default_factory=dict)
     fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
     identifiers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # "<kind>.<figure>" -> per round, the median difference of paired calls (ms).
+    paired: dict[str, list[float]] = field(default_factory=dict)
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -200,7 +210,7 @@ async def _measure(
 
     # A gateway per set of sources: the systems through their runtimes, the PostgreSQL one
     # apart (one source per partner type), and the same partners answering from memory.
-    gateways = {
+    gateways: dict[str, tuple[tuple[str, str], ...]] = {
         "gateway_systems": (("ggz", addresses["runtime_fhir"]),
                             ("municipality", addresses["runtime_sql_sqlite"])),
         "gateway_inmemory": (("ggz", addresses["memory_ggz"]),
@@ -448,6 +458,27 @@ def involved(target: str) -> tuple[str, ...]:
     }[what]
 
 
+# The figures also measured in pairs: what and against, one call of each in turn.
+PAIRED = ("per_disclosure", "runtime_vs_system_direct")
+
+
+async def paired(target: Call, baseline: Call, seconds: float) -> list[float]:
+    """One call of each in turn (the order swapped every pair) for ``seconds``: the pairs'
+    differences in ms. Drift in the machine's or the system's speed falls on both calls of a
+    pair, which the turn-taking of whole runs cannot promise on a shared machine."""
+    differences: list[float] = []
+    clock = time.perf_counter
+    ends = clock() + seconds
+    while clock() < ends or not differences:
+        took: dict[str, float] = {}
+        for name, call in (("t", target), ("b", baseline))[:: 1 if len(differences) % 2 else -1]:
+            began = clock()
+            await call()
+            took[name] = clock() - began
+        differences.append((took["t"] - took["b"]) * 1000)
+    return differences
+
+
 def cpu_snapshot(processes: dict[str, TargetProcess]) -> dict[str, float | None]:
     snap = {name: p.cpu_seconds() for name, p in processes.items()}
     snap["client"] = process_cpu_seconds(os.getpid())
@@ -480,6 +511,15 @@ async def _rounds(
             say(f"round {round_no}/{args.rounds} {target:32s} {stats.rate:8.1f}/s "
                 f"p50 {stats.p50_ms:7.2f} ms p99 {stats.p99_ms:7.2f} ms"
                 + (f" errors {stats.errors}: {stats.first_error}" if stats.errors else ""))
+        for kind in args.kinds:
+            for name in PAIRED:
+                what, against = ADDED[name]
+                differences = await paired(bench.calls[f"{kind}.{what}"],
+                                           bench.calls[f"{kind}.{against}"], args.seconds)
+                middle = statistics.median(differences)
+                bench.paired.setdefault(f"{kind}.{name}", []).append(middle)
+                say(f"round {round_no}/{args.rounds} {kind}.{name} in pairs: "
+                    f"{middle:7.2f} ms ({len(differences)} pairs)")
     return runs, cpu
 
 
@@ -493,7 +533,7 @@ def _summary(stats: list[RunStats], cpu: list[dict[str, float]]) -> dict[str, An
     return summary
 
 
-def added(target: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float]:
+def added(target: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
     """``target`` against ``baseline``: the latency it adds (ms) and the ratios."""
     return {
         "p50_ms": round(target["p50_ms"] - baseline["p50_ms"], 3),
@@ -516,6 +556,10 @@ def _report(
         report_added[kind] = {
             name: added(mine[what], mine[against]) for name, (what, against) in ADDED.items()
         }
+        for name in PAIRED:
+            per_round = bench.paired[f"{kind}.{name}"]
+            report_added[kind][name]["paired_ms"] = round(statistics.median(per_round), 3)
+            report_added[kind][name]["paired_ms_per_round"] = [round(x, 3) for x in per_round]
     return {
         "benchmark": "source_adapter",
         "targets": targets,
@@ -527,6 +571,7 @@ def _report(
         "seconds": args.seconds,
         "warmup_s": args.warmup,
         "rounds": args.rounds,
+        "quick": args.quick,
         "db": args.db,
         "tls": "mtls",
         "fhir_patients": args.patients + 1,
