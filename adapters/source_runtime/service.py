@@ -94,7 +94,8 @@ class RuntimeBackend:
                 lambda deadline: self.adapter.fetch(
                     person_of(identity), list(fields), deadline_s=deadline),
             )
-            answer = FieldsAnswer(dict(found.values), frozenset(found.unavailable))
+            # Only asked fields: the labels stay the catalogue ids the gateway asked for.
+            answer = FieldsAnswer(dict(found.values), frozenset(found.unavailable) & set(fields))
             outcome = "partial" if answer.unavailable else "answered"
             for name in answer.unavailable:
                 self.metrics.unavailable_fields.labels(name).inc()
