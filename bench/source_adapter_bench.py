@@ -219,8 +219,10 @@ async def _measure(
     if "sql_postgres" in args.kinds:
         gateways["gateway_postgres"] = (("municipality", addresses["runtime_sql_postgres"]),)
     for name, sources in gateways.items():
-        spec = GatewaySources(f"sqlite:///{bench.work / (name + '.db')}", bench.keys,
-                              bench.registry, sources)
+        data = bench.work / name
+        data.mkdir()
+        spec = GatewaySources(f"sqlite:///{data / 'ketenpoort.db'}", bench.keys,
+                              bench.registry, data, sources)
         spawn[name] = TargetProcess.spawn(name, run_gateway_with_sources, spec)
     for name in gateways:
         ports[name] = await spawn[name].ready()

@@ -29,6 +29,7 @@ class GatewaySources:
     database_url: str
     keys_dir: Path
     registry_dir: Path
+    data_dir: Path  # this gateway's own: its checkpoint file is not shared with the others
     sources: tuple[tuple[str, str], ...]  # (partner id, host:port)
 
 
@@ -145,8 +146,9 @@ async def _gateway_main(conn: Connection, spec: GatewaySources) -> None:
         database_url=spec.database_url,
         policy_dir=shipped_policy_dir(),
         keys_dir=spec.keys_dir,
-        data_dir=spec.registry_dir.parent,
+        data_dir=spec.data_dir,
         registry_dir=spec.registry_dir,
+        checkpoint_dir=spec.data_dir / "checkpoints",
         # Production: mutual TLS to clients and sources, tokens bound to the certificate.
         tls_mode=TlsMode.MUTUAL,
         certificate_bound_tokens=True,
