@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import _pg_reason, pg_server_url
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "source_adapter_bench.py"
 KIND_TARGETS = {"system_direct", "adapter", "runtime_inmemory", "runtime",
                 "disclosure_inmemory", "disclosure"}
@@ -37,7 +39,15 @@ def sane(figures: dict[str, Any]) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_the_bench_reports_what_a_fhir_and_a_sql_source_add(db: str) -> None:
-    report = run_bench("--db", db)
+    options = ["--db", db]
+    if db == "postgres":
+        url = pg_server_url()
+        reason = _pg_reason(url)
+        if reason is not None:
+            pytest.skip(f"PostgreSQL not reachable: {reason}")
+        # The bench makes its own schema there and drops it afterwards.
+        options += ["--pg-url", url.render_as_string(hide_password=False)]
+    report = run_bench(*options)
 
     kinds = {"fhir", "sql_sqlite"} | ({"sql_postgres"} if db == "postgres" else set())
     assert report["benchmark"] == "source_adapter" and report["quick"] is True
