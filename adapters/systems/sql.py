@@ -48,6 +48,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import QueuePool
 
 from adapters.source_runtime.adapter import (
     IDENTIFIER_NAMES,
@@ -381,8 +382,13 @@ def read_only_engine(system: Mapping[str, Any], base_dir: Path) -> Engine:
                 check_same_thread=False,
             )
 
-        return create_engine("sqlite+pysqlite://", creator=connect, pool_size=pool_size,
-                             pool_pre_ping=True)
+        # The URL names no file (the creator opens it), so SQLAlchemy would take it for an
+        # in-memory database and keep a connection per thread (SingletonThreadPool), closing
+        # connections other threads still use once more threads than pool_size ask: under
+        # concurrent calls that fails queries and can crash the process. A queue pool hands
+        # each call a connection of its own.
+        return create_engine("sqlite+pysqlite://", creator=connect, poolclass=QueuePool,
+                             pool_size=pool_size, pool_pre_ping=True)
     if url.get_backend_name() != "postgresql":
         raise ValueError("[system] url: the sql source speaks SQLite and PostgreSQL")
     engine = create_engine(url, pool_size=pool_size, pool_pre_ping=True)

@@ -4,6 +4,7 @@ asked groups only, bound parameters, read-only, deadlines, and every failure map
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -220,3 +221,25 @@ def test_check_refuses_writes_unknown_parameters_and_undeclared_groups(tmp_path:
     assert f"{path}:8:5: unknown key 'row', did you mean 'rows'?" in lines
     assert (f"{path}:10:40: field 'mun.brp_address' names query 'persoon', which 'queries' "
             "does not declare") in lines
+
+
+async def test_concurrent_calls_each_get_a_connection_of_their_own(
+    partner_db: str, tmp_path: Path
+) -> None:
+    # The runtime answers the gateway's calls concurrently, each call's queries in a worker
+    # thread: more threads than the pool holds must not share, or lose, a connection.
+    path = tmp_path / "mapping.yaml"
+    path.write_text(mapping_text(partner_db), encoding="utf-8")
+    sql = open_adapter(load_mapping(path), {"url": partner_db, "pool_size": 1}, tmp_path)
+    asked = ["mun.brp_address", "mun.debts"]
+    try:
+        for _ in range(10):
+            answers = await asyncio.gather(
+                *(sql.fetch(Person(bsn=BSN), asked, deadline_s=10) for _ in range(12))
+            )
+            for found in answers:
+                assert found.values == {"mun.brp_address": "Dorpsstraat 1, Utrecht",
+                                        "mun.debts": "energie; huur"}
+                assert found.unavailable == frozenset()
+    finally:
+        await sql.close()
