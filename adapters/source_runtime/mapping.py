@@ -335,7 +335,9 @@ def _fields(
             continue
         _known_keys(entry, (*COMMON_FIELD_KEYS, *spec.field_keys), problem)
         for key in spec.required_field_keys:
-            if entry.get(key) is None:
+            # A typo of the key was reported as such already; "needs" would say it twice.
+            typo = difflib.get_close_matches(key, list(entry.value), n=1, cutoff=0.6)
+            if entry.get(key) is None and not typo:
                 problem(entry.mark, f"field {field_id!r} needs {key!r}")
         kind = _text(entry, "type", problem)
         if kind is None:
