@@ -1,17 +1,19 @@
 """The partner's work surface on cases (CaseService, proto/ketenpoort/v1/cases.proto).
 
-Reached as ``PartnerClient.cases``: it shares the client's channel and its tokens (a fresh
-token per call). Reads are sent again after UNAVAILABLE; every call is sent again after the
-gateway's call limits turned it away (nothing was done then). See docs/case-lifecycle.md.
+Reached as ``PartnerClient.cases``: it shares the client's channels (one per gateway address,
+calls going to the client's current one) and its tokens (a fresh token per call). Reads are
+sent again after UNAVAILABLE, at the next address first; every call is sent again after the
+gateway's call limits turned it away (nothing was done then). See docs/case-lifecycle.md and
+docs/partners/failover.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from grpc import aio
 
-from adapters.resending import retry_when_limited, retry_while_unavailable
+from adapters.resending import GatewayAddresses, retry_when_limited, retry_while_unavailable
 from gateway.api.v1 import cases_pb2, cases_pb2_grpc
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -19,9 +21,27 @@ Metadata = Callable[[], tuple[tuple[str, str], ...]]
 
 
 class CaseClient:
-    def __init__(self, channel: aio.Channel, metadata: Metadata) -> None:
-        self._stub = cases_pb2_grpc.CaseServiceStub(channel)  # type: ignore[no-untyped-call]
+    def __init__(
+        self,
+        channel: aio.Channel | Sequence[aio.Channel],
+        metadata: Metadata,
+        addresses: GatewayAddresses | None = None,
+    ) -> None:
+        """``channel``: one, or one per address of ``addresses`` (in its order)."""
+        channels = [channel] if isinstance(channel, aio.Channel) else list(channel)
+        if len(channels) != (len(addresses.addresses) if addresses is not None else 1):
+            raise ValueError("give one channel per gateway address")
+        self._stubs = [
+            cases_pb2_grpc.CaseServiceStub(c)  # type: ignore[no-untyped-call]
+            for c in channels
+        ]
+        self._addresses = addresses
         self._metadata = metadata
+
+    @property
+    def _stub(self) -> cases_pb2_grpc.CaseServiceStub:
+        # The stub of the client's current address, looked up on every (re)send.
+        return self._stubs[self._addresses.position if self._addresses is not None else 0]
 
     async def list_cases(
         self,
@@ -40,7 +60,7 @@ class CaseClient:
             page_token=page_token,
         )
         response: cases_pb2.ListCasesResponse = await retry_while_unavailable(
-            lambda: self._stub.ListCases(
+            failover=self._addresses, call=lambda: self._stub.ListCases(
                 request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
             )
         )
@@ -60,7 +80,7 @@ class CaseClient:
     async def get_case(self, case_id: str) -> cases_pb2.GetCaseResponse:
         request = cases_pb2.GetCaseRequest(case_id=case_id)
         response: cases_pb2.GetCaseResponse = await retry_while_unavailable(
-            lambda: self._stub.GetCase(
+            failover=self._addresses, call=lambda: self._stub.GetCase(
                 request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
             )
         )
@@ -83,7 +103,7 @@ class CaseClient:
             case_id=case_id, decision=decision, reason=reason
         )
         response: cases_pb2.DecideIntakeResponse = await retry_when_limited(
-            lambda: self._stub.DecideIntake(
+            failover=self._addresses, call=lambda: self._stub.DecideIntake(
                 request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
             )
         )
@@ -104,7 +124,7 @@ class CaseClient:
             case_id=case_id, approach=approach, reason=reason
         )
         response: cases_pb2.ChangeApproachResponse = await retry_when_limited(
-            lambda: self._stub.ChangeApproach(
+            failover=self._addresses, call=lambda: self._stub.ChangeApproach(
                 request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
             )
         )
@@ -122,7 +142,7 @@ class CaseClient:
             case_id=case_id, regie=regie, to_partner=to_partner, to_user=to_user, reason=reason
         )
         response: cases_pb2.RegieResponse = await retry_when_limited(
-            lambda: self._stub.TransferRegie(
+            failover=self._addresses, call=lambda: self._stub.TransferRegie(
                 request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
             )
         )
@@ -133,7 +153,7 @@ class CaseClient:
     ) -> cases_pb2.RegieResponse:
         request = cases_pb2.ReturnRegieRequest(case_id=case_id, regie=regie, reason=reason)
         response: cases_pb2.RegieResponse = await retry_when_limited(
-            lambda: self._stub.ReturnRegie(
+            failover=self._addresses, call=lambda: self._stub.ReturnRegie(
                 request, metadata=self._metadata(), timeout=DEFAULT_TIMEOUT_S
             )
         )

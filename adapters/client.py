@@ -1,10 +1,13 @@
 """The client library a partner system uses to call the gateway.
 
 It authenticates with short-lived tokens signed by the partner's key, speaks mutual TLS,
-and opens sealed answers with the partner's HPKE key::
+and opens sealed answers with the partner's HPKE key. A gateway run as several replicas is
+given as the list of their addresses: a call that finds one unavailable moves on to the next
+(docs/partners/failover.md)::
 
     creds = PartnerCredentials.from_key_dir(keys_dir, "police")
-    async with PartnerClient("localhost:50651", creds, role="case_director") as client:
+    replicas = ["gw-a.zvh.example:443", "gw-b.zvh.example:443"]
+    async with PartnerClient(replicas, creds, role="case_director") as client:
         case = await client.register_case(subject, "code_rood", reason="...", invitees=["ggz"])
         answer = await client.request_disclosure(case.case_id, "analysis_and_plan", "case_meeting")
         print(answer.values)
@@ -23,6 +26,7 @@ from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from grpc import aio
 
 from adapters.case_client import CaseClient
 from adapters.channels import TlsMaterial, open_channel
@@ -31,6 +35,8 @@ from adapters.gateway_trust import DEFAULT_LOG_ORIGIN, GatewayTrust, gateway_sig
 from adapters.log_witness import LogWitness, Witnessed
 from adapters.resending import (
     DEFAULT_ATTEMPTS,
+    FailoverInterceptor,
+    GatewayAddresses,
     resend_until_answered,
     retry_when_limited,
     retry_while_unavailable,
@@ -139,7 +145,7 @@ class OpenedDisclosure:
 class PartnerClient:
     def __init__(
         self,
-        address: str,
+        address: str | Sequence[str],
         credentials: PartnerCredentials,
         *,
         role: str,
@@ -150,7 +156,11 @@ class PartnerClient:
         resend_attempts: int = DEFAULT_ATTEMPTS,
         witness_state: Path | None = None,
     ) -> None:
-        """Registrations and case-file entries are sealed to the gateway's key unless
+        """``address`` is the gateway's ``host:port``, or the addresses of its replicas (one
+        gateway on one database): calls go to the first until one ends UNAVAILABLE there
+        (refused, draining), then to the next (``addresses``; docs/partners/failover.md).
+
+        Registrations and case-file entries are sealed to the gateway's key unless
         ``seal_submissions`` is False; ``gateway_keys`` defaults to fetching them from the
         gateway (GetGatewayKeys) once and caching them, taking them only from its signed
         statement as ``credentials.gateway_trust`` verifies it.
@@ -181,11 +191,22 @@ class PartnerClient:
                 else ""
             ),
         )
-        self._channel = open_channel(address, credentials.tls)
-        self._exchange = exchange_pb2_grpc.ExchangeServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._accountability = accountability_pb2_grpc.AccountabilityServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        # The work surface on cases (CaseService), on the same channel and tokens.
-        self.cases = CaseClient(self._channel, self.metadata)
+        self.addresses = GatewayAddresses(address)
+        # A channel per address; each moves the client on when a call there is UNAVAILABLE.
+        self._channels = [
+            open_channel(a, credentials.tls, interceptors=[FailoverInterceptor(self.addresses, i)])
+            for i, a in enumerate(self.addresses.addresses)
+        ]
+        self._exchanges = [
+            exchange_pb2_grpc.ExchangeServiceStub(c)  # type: ignore[no-untyped-call]
+            for c in self._channels
+        ]
+        self._accountabilities = [
+            accountability_pb2_grpc.AccountabilityServiceStub(c)  # type: ignore[no-untyped-call]
+            for c in self._channels
+        ]
+        # The work surface on cases (CaseService), on the same channels and tokens.
+        self.cases = CaseClient(self._channels, self.metadata, self.addresses)
         self._gateway_keys = (
             gateway_keys or GatewayKeys(self.gateway_keys, trust=credentials.gateway_trust)
         )
@@ -218,7 +239,21 @@ class PartnerClient:
         await self.close()
 
     async def close(self) -> None:
-        await self._channel.close(None)
+        for channel in self._channels:
+            await channel.close(None)
+
+    @property
+    def _channel(self) -> aio.Channel:
+        return self._channels[self.addresses.position]
+
+    @property
+    def _exchange(self) -> exchange_pb2_grpc.ExchangeServiceStub:
+        # Looked up on every (re)send: the stub of the address calls go to now.
+        return self._exchanges[self.addresses.position]
+
+    @property
+    def _accountability(self) -> accountability_pb2_grpc.AccountabilityServiceStub:
+        return self._accountabilities[self.addresses.position]
 
     def metadata(self, traceparent: str = "") -> tuple[tuple[str, str], ...]:
         md: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {self._tokens.token()}"),)
@@ -350,7 +385,7 @@ class PartnerClient:
 
     async def invite(self, case_id: str, partner_id: str) -> exchange_pb2.InvitePartnerResponse:
         request = exchange_pb2.InvitePartnerRequest(case_id=case_id, partner_id=partner_id)
-        response: exchange_pb2.InvitePartnerResponse = await retry_when_limited(
+        response: exchange_pb2.InvitePartnerResponse = await self._limited(
             lambda: self._exchange.InvitePartner(
                 request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
             )
@@ -444,12 +479,21 @@ class PartnerClient:
 
     async def _resending(self, call: Callable[[], Awaitable[R]]) -> R:
         # Safe only for calls that carry the same request id every time.
-        return await resend_until_answered(call, attempts=self._resend_attempts)
+        return await resend_until_answered(
+            call, attempts=self._resend_attempts, failover=self.addresses
+        )
 
     async def _retrying(self, call: Callable[[], Awaitable[R]]) -> R:
         # For calls that change nothing but the log: sent again after UNAVAILABLE, with a
         # fresh token each time (the gateway takes a token once).
-        return await retry_while_unavailable(call, attempts=self._resend_attempts)
+        return await retry_while_unavailable(
+            call, attempts=self._resend_attempts, failover=self.addresses
+        )
+
+    async def _limited(self, call: Callable[[], Awaitable[R]]) -> R:
+        # For calls that change a case without a request id: sent again only after the call
+        # limits turned them away, never after UNAVAILABLE (not even at another address).
+        return await retry_when_limited(call, failover=self.addresses)
 
     async def add_to_case_file_raw(
         self, request: exchange_pb2.AddToCaseFileRequest
@@ -464,7 +508,7 @@ class PartnerClient:
         request = exchange_pb2.ChangePhaseRequest(
             case_id=case_id, from_phase=from_phase, to_phase=to_phase
         )
-        response: exchange_pb2.ChangePhaseResponse = await retry_when_limited(
+        response: exchange_pb2.ChangePhaseResponse = await self._limited(
             lambda: self._exchange.ChangePhase(
                 request, metadata=self.metadata(), timeout=DEFAULT_TIMEOUT_S
             )

@@ -19,18 +19,29 @@ before any work, so repeating it is always safe. The pause is the gateway's hint
 growing pause, if longer); a hint longer than ``MAX_RETRY_AFTER_S`` is the caller's to honour,
 and the call fails with it at once. RESOURCE_EXHAUSTED without the hint (a message too large)
 is never repeated.
+
+A gateway run as several replicas is reached at several addresses (``GatewayAddresses``). A call
+that ends UNAVAILABLE at one (connection refused, a replica draining for a restart) moves the
+client on to the next address, whatever the call (``FailoverInterceptor`` on each address's
+channel). A call that may be sent again after UNAVAILABLE (by the rules above) is sent to that
+next address at once, without pausing and without counting as one of its attempts, until
+every address was tried; only then does it pause as before. A call that may not be sent again
+still fails, and the caller's next call goes to the next address.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from grpc import aio
 
 __all__ = [
+    "FailoverInterceptor",
+    "GatewayAddresses",
     "DEFAULT_ATTEMPTS",
     "DEFAULT_FIRST_PAUSE_S",
     "MAX_RETRY_AFTER_S",
@@ -42,6 +53,7 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+log = logging.getLogger("ketenpoort.client")
 DEFAULT_ATTEMPTS = 3
 DEFAULT_FIRST_PAUSE_S = 0.2
 # The answer may have been lost after the gateway did the work, or the gateway could not be
@@ -54,6 +66,65 @@ _UNAVAILABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
 # The longest pause the client library waits out by itself on a call-limit hint.
 MAX_RETRY_AFTER_S = 5.0
 _RETRY_AFTER_KEY = "retry-after-ms"
+
+
+class GatewayAddresses:
+    """The addresses of one gateway's replicas (``host:port``), and the one calls go to now:
+    the first, until a call there ends UNAVAILABLE; then the next, and so on round."""
+
+    def __init__(self, addresses: str | Sequence[str]) -> None:
+        listed = (addresses,) if isinstance(addresses, str) else tuple(addresses)
+        if not listed or not all(isinstance(a, str) and a for a in listed):
+            raise ValueError("give the gateway's address, or a sequence of its replicas' addresses")
+        self.addresses: tuple[str, ...] = listed
+        self._position = 0
+
+    @property
+    def position(self) -> int:
+        """The index of the address calls go to now."""
+        return self._position
+
+    @property
+    def current(self) -> str:
+        return self.addresses[self._position]
+
+    def failed(self, position: int) -> None:
+        """A call to the address at ``position`` ended UNAVAILABLE: calls go to the next one.
+        Many calls in flight may fail at the same address; only the first of them moves on
+        (the others find the client at another address already)."""
+        if position != self._position or len(self.addresses) == 1:
+            return
+        self._position = (position + 1) % len(self.addresses)
+        log.info(
+            "gateway at %s unavailable; calls go to %s", self.addresses[position], self.current
+        )
+
+
+if TYPE_CHECKING:
+    _UnaryInterceptor = aio.UnaryUnaryClientInterceptor[Any, Any]
+else:  # generic only in grpc-stubs
+    _UnaryInterceptor = aio.UnaryUnaryClientInterceptor
+
+
+class FailoverInterceptor(_UnaryInterceptor):
+    """On the channel to the address at ``position``: a call there that ends UNAVAILABLE moves
+    ``addresses`` on. The call itself is handed back unchanged (its answer or error)."""
+
+    def __init__(self, addresses: GatewayAddresses, position: int) -> None:
+        self._addresses = addresses
+        self._position = position
+
+    async def intercept_unary_unary(
+        self, continuation: Any, client_call_details: aio.ClientCallDetails, request: Any
+    ) -> Any:
+        # The continuation is a coroutine giving the call (grpc-stubs says the call itself).
+        call = await continuation(client_call_details, request)
+        try:
+            await call
+        except aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                self._addresses.failed(self._position)
+        return call
 
 
 def retry_after_s(exc: BaseException) -> float | None:
@@ -79,11 +150,13 @@ async def resend_until_answered(
     attempts: int = DEFAULT_ATTEMPTS,
     first_pause_s: float = DEFAULT_FIRST_PAUSE_S,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    failover: GatewayAddresses | None = None,
 ) -> R:
     """``call()``, made again after a resendable failure, at most ``attempts`` times in all,
     pausing ``first_pause_s`` and then twice as long each time. ``call`` must send the same
-    request id every time."""
-    return await _again_after(_RESENDABLE, call, attempts, first_pause_s, sleep)
+    request id every time. With ``failover``, ``call`` must send to ``failover.current``
+    (see the module docstring)."""
+    return await _again_after(_RESENDABLE, call, attempts, first_pause_s, sleep, failover)
 
 
 async def retry_while_unavailable(
@@ -92,10 +165,11 @@ async def retry_while_unavailable(
     attempts: int = DEFAULT_ATTEMPTS,
     first_pause_s: float = DEFAULT_FIRST_PAUSE_S,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    failover: GatewayAddresses | None = None,
 ) -> R:
     """``call()``, made again after UNAVAILABLE, at most ``attempts`` times in all, with the
     same pauses; for calls that are safe to repeat without a request id."""
-    return await _again_after(_UNAVAILABLE, call, attempts, first_pause_s, sleep)
+    return await _again_after(_UNAVAILABLE, call, attempts, first_pause_s, sleep, failover)
 
 
 async def retry_when_limited(
@@ -104,11 +178,12 @@ async def retry_when_limited(
     attempts: int = DEFAULT_ATTEMPTS,
     first_pause_s: float = DEFAULT_FIRST_PAUSE_S,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    failover: GatewayAddresses | None = None,
 ) -> R:
     """``call()``, made again only after the call limits turned it away (nothing was done);
     for calls that change the case without a request id (a phase change, an intake decision),
-    which must not be repeated after any other failure."""
-    return await _again_after(frozenset(), call, attempts, first_pause_s, sleep)
+    which must not be repeated after any other failure, not even at another address."""
+    return await _again_after(frozenset(), call, attempts, first_pause_s, sleep, failover)
 
 
 async def _again_after(
@@ -117,20 +192,32 @@ async def _again_after(
     attempts: int,
     first_pause_s: float,
     sleep: Callable[[float], Awaitable[None]],
+    failover: GatewayAddresses | None = None,
 ) -> R:
     if attempts < 1:
         raise ValueError("attempts must be 1 or more")
     pause = first_pause_s
-    for _ in range(attempts - 1):
-        wait = pause
+    left = attempts
+    tried: set[int] = set()
+    while True:
+        if failover is not None:
+            tried.add(failover.position)
+        left -= 1
         try:
             return await call()
         except aio.AioRpcError as exc:
             hint = retry_after_s(exc)
             if hint is not None and hint <= MAX_RETRY_AFTER_S:
                 wait = max(hint, pause)
-            elif exc.code() not in codes:
+            elif exc.code() in codes:
+                wait = pause
+            else:
+                raise
+            if failover is not None and failover.position not in tried:
+                # Moved on to an address this call has not tried: at once, and not counted.
+                left += 1
+                continue
+            if left <= 0:
                 raise
         await sleep(wait)
         pause *= 2
-    return await call()

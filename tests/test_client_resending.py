@@ -7,7 +7,13 @@ import grpc
 import pytest
 from grpc import aio
 
-from adapters.resending import is_resendable, resend_until_answered
+from adapters.resending import (
+    GatewayAddresses,
+    is_resendable,
+    resend_until_answered,
+    retry_when_limited,
+    retry_while_unavailable,
+)
 
 
 def rpc_error(code: grpc.StatusCode, reason: str = "") -> aio.AioRpcError:
@@ -93,8 +99,6 @@ async def test_one_attempt_sends_once() -> None:
 
 
 async def test_reads_are_retried_after_unavailable_only() -> None:
-    from adapters.resending import retry_while_unavailable
-
     pauses = Pauses()
     calls = Calls(rpc_error(grpc.StatusCode.UNAVAILABLE), rpc_error(grpc.StatusCode.UNAVAILABLE))
     assert await retry_while_unavailable(calls, attempts=3, sleep=pauses) == "answer"
@@ -104,3 +108,89 @@ async def test_reads_are_retried_after_unavailable_only() -> None:
     with pytest.raises(aio.AioRpcError):
         await retry_while_unavailable(calls, attempts=3, sleep=Pauses())
     assert calls.made == 1
+
+
+class Replicas:
+    """Calls to the replicas of ``addresses``: those named down answer UNAVAILABLE and move the
+    client on, as the client's FailoverInterceptor does; the others answer with their name."""
+
+    def __init__(self, addresses: GatewayAddresses, *down: str, code: grpc.StatusCode = (
+        grpc.StatusCode.UNAVAILABLE
+    )) -> None:
+        self.addresses = addresses
+        self.down = set(down)
+        self.code = code
+        self.asked: list[str] = []
+
+    async def __call__(self) -> str:
+        position = self.addresses.position
+        address = self.addresses.current
+        self.asked.append(address)
+        if address in self.down:
+            if self.code == grpc.StatusCode.UNAVAILABLE:
+                self.addresses.failed(position)
+            raise rpc_error(self.code)
+        return address
+
+
+def test_one_address_or_several() -> None:
+    assert GatewayAddresses("gw:443").addresses == ("gw:443",)
+    assert GatewayAddresses(["a:1", "b:1"]).current == "a:1"
+    for nonsense in ([], [""], ""):
+        with pytest.raises(ValueError):
+            GatewayAddresses(nonsense)
+
+
+def test_many_failures_at_one_address_move_the_client_on_once() -> None:
+    addresses = GatewayAddresses(["a:1", "b:1", "c:1"])
+    for _ in range(5):  # five calls in flight at a:1 all fail
+        addresses.failed(0)
+    assert addresses.current == "b:1"
+    addresses.failed(1)
+    addresses.failed(2)
+    assert addresses.current == "a:1"  # round again
+    single = GatewayAddresses("a:1")
+    single.failed(0)
+    assert single.current == "a:1"
+
+
+async def test_an_unavailable_replica_is_left_for_the_next_at_once() -> None:
+    addresses = GatewayAddresses(["a:1", "b:1"])
+    replicas = Replicas(addresses, "a:1")
+    pauses = Pauses()
+    answer = await resend_until_answered(replicas, attempts=1, sleep=pauses, failover=addresses)
+    # Not counted against the attempts, not paused for: the other replica was never tried.
+    assert answer == "b:1" and replicas.asked == ["a:1", "b:1"] and pauses == []
+    # Later calls go straight there.
+    assert await retry_while_unavailable(replicas, failover=addresses) == "b:1"
+    assert replicas.asked[-1] == "b:1" and len(replicas.asked) == 3
+
+
+async def test_when_every_replica_is_down_the_pauses_and_attempts_are_as_for_one() -> None:
+    addresses = GatewayAddresses(["a:1", "b:1"])
+    replicas = Replicas(addresses, "a:1", "b:1")
+    pauses = Pauses()
+    with pytest.raises(aio.AioRpcError):
+        await retry_while_unavailable(replicas, attempts=3, sleep=pauses, failover=addresses)
+    # a, b at once; then a paused-for resend round: three attempts beyond the free move.
+    assert replicas.asked == ["a:1", "b:1", "a:1", "b:1"]
+    assert pauses == [0.2, 0.4]
+
+
+async def test_a_call_that_may_not_be_repeated_is_not_sent_elsewhere_either() -> None:
+    addresses = GatewayAddresses(["a:1", "b:1"])
+    replicas = Replicas(addresses, "a:1")
+    with pytest.raises(aio.AioRpcError):
+        await retry_when_limited(replicas, sleep=Pauses(), failover=addresses)
+    assert replicas.asked == ["a:1"]
+    # ... but the caller's next call goes to the other replica.
+    assert addresses.current == "b:1"
+
+
+async def test_a_lost_answer_is_resent_where_it_was_sent() -> None:
+    # DEADLINE_EXCEEDED does not move the client: the replica may be finishing the work.
+    addresses = GatewayAddresses(["a:1", "b:1"])
+    replicas = Replicas(addresses, "a:1", code=grpc.StatusCode.DEADLINE_EXCEEDED)
+    with pytest.raises(aio.AioRpcError):
+        await resend_until_answered(replicas, attempts=2, sleep=Pauses(), failover=addresses)
+    assert replicas.asked == ["a:1", "a:1"]

@@ -16,13 +16,16 @@ from typing import Any
 
 from adapters.circuit_breaker import BreakerSettings
 
-__all__ = ["ConfigError", "Deadlines", "SourceConfig", "TlsFiles", "load_config"]
+__all__ = [
+    "ConfigError", "Deadlines", "GatewayAddress", "SourceConfig", "TlsFiles", "load_config",
+]
 
 DEFAULT_AUDIENCE = "ketenpoort"  # the gateway's token audience, as adapters.client names it
 
 TOP_KEYS = ("partner_id", "listen", "gateway_id", "catalogue", "mapping", "metrics_address",
-            "access_log", "accept_clear_requests", "keys", "tls", "system", "deadlines",
-            "breaker")
+            "access_log", "accept_clear_requests", "keys", "tls", "gateway", "system",
+            "deadlines", "breaker")
+GATEWAY_KEYS = ("address", "role", "log_origin")
 KEYS_KEYS = ("dir", "gateway_public_key")
 TLS_KEYS = ("cert", "key", "ca")
 DEADLINE_KEYS = ("default_s", "margin_s", "max_s")
@@ -38,6 +41,18 @@ class TlsFiles:
     cert: Path  # the partner's TLS certificate the source serves with (PEM)
     key: Path  # its private key (PEM)
     ca: Path  # the CA whose certificates callers (the gateway) must present (PEM)
+
+
+@dataclass(frozen=True)
+class GatewayAddress:
+    """Where the gateway's sealing keys are fetched (GetGatewayKeys), as this partner with a
+    token of ``role``; taken only from the gateway's signed statement, verified against the
+    gateway signing keys pinned in the key directory (``gateway/signing.pub.pem``) for the
+    gateway whose accountability log is ``log_origin`` (empty: the default origin)."""
+
+    address: str
+    role: str
+    log_origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ class SourceConfig:
     metrics_address: str = ""
     access_log: Path | None = None  # None: JSON lines to standard error
     accept_clear_requests: bool = False
+    gateway: GatewayAddress | None = None  # None: the key comes from gateway_public_key
 
     @property
     def base_dir(self) -> Path:
@@ -111,6 +127,17 @@ def _parse(file: Path, raw: dict[str, Any]) -> SourceConfig:
         _path(base, _str(keys, "gateway_public_key", "", "keys."))
         if gateway_key is not None else key_dir / "gateway" / "hpke.pub.pem"
     )
+    gateway_raw = _table(raw, "gateway", GATEWAY_KEYS)
+    gateway: GatewayAddress | None = None
+    if gateway_raw:
+        if gateway_key is not None:
+            raise ConfigError("give [gateway] address (fetch the gateway's keys) or "
+                              "keys.gateway_public_key (a key file), not both")
+        address = _str(gateway_raw, "address", "", "gateway.")
+        role = _str(gateway_raw, "role", "", "gateway.")
+        if not address or not role:
+            raise ConfigError("[gateway] needs address and role (the role your tokens claim)")
+        gateway = GatewayAddress(address, role, _str(gateway_raw, "log_origin", "", "gateway."))
     tls = _table(raw, "tls", TLS_KEYS)
     own = key_dir / "partners" / partner_id
     tls_files = TlsFiles(
@@ -158,6 +185,7 @@ def _parse(file: Path, raw: dict[str, Any]) -> SourceConfig:
         metrics_address=_str(raw, "metrics_address", ""),
         access_log=_path(base, access_log) if access_log else None,
         accept_clear_requests=accept_clear,
+        gateway=gateway,
     )
 
 

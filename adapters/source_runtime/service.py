@@ -15,6 +15,7 @@ partner's certificate, taking only callers whose certificates the configured CA 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import time
@@ -25,9 +26,11 @@ from typing import Any, TypeVar
 
 import grpc
 
+from adapters.channels import TlsMaterial
 from adapters.circuit_breaker import BreakerState, CircuitBreaker, CircuitOpen
-from adapters.client import PartnerCredentials
+from adapters.client import PartnerClient, PartnerCredentials
 from adapters.gateway_keys import GatewayKeys
+from adapters.gateway_trust import DEFAULT_LOG_ORIGIN
 from adapters.source_requests import RequestOpening
 from adapters.source_runtime.access_log import AccessLog
 from adapters.source_runtime.adapter import NotKnown, Person, SystemAdapter, SystemUnavailable
@@ -91,7 +94,8 @@ class RuntimeBackend:
                 lambda deadline: self.adapter.fetch(
                     person_of(identity), list(fields), deadline_s=deadline),
             )
-            answer = FieldsAnswer(dict(found.values), frozenset(found.unavailable))
+            # Only asked fields: the labels stay the catalogue ids the gateway asked for.
+            answer = FieldsAnswer(dict(found.values), frozenset(found.unavailable) & set(fields))
             outcome = "partial" if answer.unavailable else "answered"
             for name in answer.unavailable:
                 self.metrics.unavailable_fields.labels(name).inc()
@@ -147,7 +151,13 @@ class RuntimeBackend:
         except NotKnown:
             self.breaker.succeeded()
             raise
-        except (SystemUnavailable, TimeoutError):
+        except SystemUnavailable as exc:
+            # Adapters word these generally, without values or identifiers (adapter.py).
+            log.warning("the system could not answer a %s: %s", operation, exc)
+            self.breaker.failed()
+            raise
+        except TimeoutError:
+            log.warning("the system did not answer a %s within %.2fs", operation, deadline)
             self.breaker.failed()
             raise
         except asyncio.CancelledError:
@@ -206,6 +216,7 @@ def open_adapter(
 class RunningRuntime:
     source: RunningSource
     backend: RuntimeBackend
+    gateway_client: PartnerClient | None = None  # fetches the gateway's keys, when configured
 
     @property
     def port(self) -> int:
@@ -214,6 +225,8 @@ class RunningRuntime:
     async def stop(self, grace: float | None = None) -> None:
         await self.source.stop(grace)
         await self.backend.adapter.close()
+        if self.gateway_client is not None:
+            await self.gateway_client.close()
         self.backend.access_log.close()
 
 
@@ -235,7 +248,7 @@ async def start_runtime(
     catalogue = load_catalogue(config.catalogue)
     mapping = load_mapping(config.mapping, catalogue)
     credentials = PartnerCredentials.from_key_dir(config.key_dir, config.partner_id, tls=False)
-    gateway_keys = GatewayKeys.from_public_key_file(config.gateway_public_key)
+    gateway_keys, gateway_client = _gateway_keys(config, credentials)
     tls = server_credentials(config)
     metrics = SourceMetrics()
     adapter = open_adapter(mapping, config.system, config.base_dir)
@@ -263,7 +276,36 @@ async def start_runtime(
         )
     except BaseException:
         await adapter.close()
+        if gateway_client is not None:
+            await gateway_client.close()
         raise
     if serve_metrics and config.metrics_address:
         metrics.serve(config.metrics_address)
-    return RunningRuntime(source, backend)
+    return RunningRuntime(source, backend, gateway_client)
+
+
+def _gateway_keys(
+    config: SourceConfig, credentials: PartnerCredentials
+) -> tuple[GatewayKeys, PartnerClient | None]:
+    """The gateway's sealing keys: from the configured key file, or fetched from the gateway
+    and taken only from its signed statement (verified against the pinned signing keys)."""
+    if config.gateway is None:
+        return GatewayKeys.from_public_key_file(config.gateway_public_key), None
+    own = PartnerCredentials.from_key_dir(
+        config.key_dir, config.partner_id,
+        gateway_origin=config.gateway.log_origin or DEFAULT_LOG_ORIGIN,
+    )
+    if not own.gateway_trust.signing_keys:
+        raise ValueError(
+            f"{config.key_dir}/gateway/signing.pub.pem is missing: the gateway's signing key "
+            "pins its key statements; without it no fetched key is taken"
+        )
+    tls = TlsMaterial(
+        ca_pem=config.tls.ca.read_bytes(), cert_pem=config.tls.cert.read_bytes(),
+        key_pem=config.tls.key.read_bytes(),
+    )
+    client = PartnerClient(
+        config.gateway.address, dataclasses.replace(own, tls=tls), role=config.gateway.role,
+        audience=config.gateway_id, seal_submissions=False,
+    )
+    return GatewayKeys(client.gateway_keys, trust=own.gateway_trust), client

@@ -58,7 +58,7 @@ from adapters.source_runtime.adapter import (
     SystemUnavailable,
 )
 from adapters.source_runtime.conversions import Conversion, ConversionError, raw_text
-from adapters.source_runtime.mapping import KindSchema, MappingFile, Mark
+from adapters.source_runtime.mapping import KindSchema, MappingFile, Mark, did_you_mean
 
 __all__ = ["SCHEMA", "SqlAdapter", "open_adapter"]
 
@@ -81,8 +81,6 @@ def _check(mapping: MappingFile, problem: Callable[[Mark, str], None]) -> None:
             continue
         for key in entry.value:
             if key not in QUERY_KEYS:
-                from adapters.source_runtime.mapping import did_you_mean
-
                 problem(entry.key_mark(key), f"unknown key {key!r}{did_you_mean(key, QUERY_KEYS)}")
         sql = entry.get("sql")
         if sql is None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from gateway.cli.partner_connect import connect_lines
 from gateway.crypto.devkeys import init_dev_keys
 from gateway.policyfiles import load_policy_dir
 from gateway.registry.dev import register_dev_partners
@@ -69,13 +70,7 @@ def _announce(gateway: Gateway, embedded: bool) -> None:
         lines.append(f"  metrics     http://127.0.0.1:{c.metrics_port}/metrics")
     lines += [
         "  health      grpc.health.v1.Health/Check; reflection is on",
-        "how a partner connects:",
-        f"  address {gateway.address}, mutual TLS with the CA {c.keys_dir}/ca/ca.pem and the",
-        f"  partner's certificate {c.keys_dir}/partners/<id>/tls.pem; every call carries",
-        "  'authorization: Bearer <JWT>' signed (EdDSA) with partners/<id>/token.key.pem,",
-        f"  aud={c.audience!r}, iss=<partner id>, role=<acting role>. The Python client:",
-        "  adapters.PartnerClient(address, PartnerCredentials.from_key_dir(keys, '<id>'),",
-        "                         role=...)",
+        *connect_lines(c, gateway.address),
     ]
     if not gateway.sources:
         lines.append(

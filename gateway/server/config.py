@@ -13,15 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adapters.circuit_breaker import BreakerSettings
 from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_mapping
 from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN as DEFAULT_LOG_ORIGIN
 from gateway.policyfiles import DEFAULT_MAX_POLICY_FILE_BYTES
 from gateway.registry.entries import TOKEN_ALGORITHMS
 from gateway.server.limit_settings import LimitSettings, limits_from_mapping
-from gateway.server.source_breaker_settings import breaker_from_mapping
+from gateway.server.source_breaker_settings import breaker_from_mapping, default_breaker_settings
+
+if TYPE_CHECKING:
+    from adapters.circuit_breaker import BreakerSettings
 
 DEFAULT_LISTEN = "127.0.0.1:50651"
 DEFAULT_METRICS_PORT = 9651
@@ -164,7 +166,7 @@ class GatewayConfig:
     # Call limits per partner and connection limits ([limits] table; limit_settings).
     limits: LimitSettings = field(default_factory=LimitSettings)
     # The circuit breaker of every source without its own ([source_breaker] table).
-    source_breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    source_breaker: BreakerSettings = field(default_factory=default_breaker_settings)
 
     def breaker_for(self, partner_id: str) -> BreakerSettings:
         """The circuit breaker settings of ``partner_id``'s source."""
@@ -281,7 +283,9 @@ def config_from_mapping(raw: Mapping[str, Any], base: Path) -> GatewayConfig:
     reload_interval = _non_negative_seconds(
         raw, "policy_reload_interval_s", DEFAULT_POLICY_RELOAD_INTERVAL_S
     )
-    source_breaker = _breaker(raw.get("source_breaker", {}), BreakerSettings(), "[source_breaker]")
+    source_breaker = _breaker(
+        raw.get("source_breaker", {}), default_breaker_settings(), "[source_breaker]"
+    )
     return GatewayConfig(
         listen=str(raw.get("listen", DEFAULT_LISTEN)),
         database_url=str(raw.get("database_url", defaults.database_url)),

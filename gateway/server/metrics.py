@@ -60,7 +60,8 @@ class Metrics:
         )
         self.source_calls = Counter(
             "ketenpoort_source_calls_total",
-            "Calls to partner sources by partner type and result",
+            "Calls to partner sources by partner type and result: ok, timeout, circuit_open "
+            "(not asked: the source's circuit breaker is open) or error",
             ["source", "result"],
             registry=r,
         )

@@ -50,7 +50,10 @@ lookup: {query: person, role: resident}
 """
 
 
-def source_files(directory: Path, keys: Path, policy: CompiledPolicy) -> Path:
+def source_files(
+    directory: Path, keys: Path, policy: CompiledPolicy, *, listen: str = "127.0.0.1:0",
+    gateway: str = "",
+) -> Path:
     database = directory / "gemeente.db"
     with sqlite3.connect(database) as db:
         db.execute("CREATE TABLE personen (bsn, naam, geboren, adres, huishouden, status)")
@@ -66,7 +69,7 @@ def source_files(directory: Path, keys: Path, policy: CompiledPolicy) -> Path:
     config = directory / "source.toml"
     config.write_text(textwrap.dedent(f"""\
         partner_id = "municipality"
-        listen = "127.0.0.1:0"
+        listen = "{listen}"
         catalogue = "catalogue.json"
         mapping = "mapping.yaml"
         access_log = "access.jsonl"
@@ -80,6 +83,11 @@ def source_files(directory: Path, keys: Path, policy: CompiledPolicy) -> Path:
         [deadlines]
         margin_s = 0.1
         """))
+    if gateway:
+        # The gateway's sealing keys fetched from the gateway itself, verified against the
+        # signing key pinned in the key directory, instead of a key file.
+        with config.open("a") as out:
+            out.write(f'\n[gateway]\naddress = "{gateway}"\nrole = "chain_partner"\n')
     return config
 
 
@@ -142,3 +150,25 @@ async def test_a_disclosure_carries_the_databases_values(
         "ketenpoort_source_runtime_calls_total",
         {"operation": "SourceService/FetchFields", "outcome": fetch["outcome"]},
     ) == 1
+
+
+async def test_the_runtime_can_fetch_the_gateways_keys_from_the_gateway(
+    db_url: str, dev_keys: Path, shipped_policy: CompiledPolicy, tmp_path: Path,
+    unused_tcp_port: int,
+) -> None:
+    listen = f"127.0.0.1:{unused_tcp_port}"
+    async with running_harness(
+        db_url, dev_keys, shipped_policy, external_sources={"municipality": listen},
+    ) as gateway:
+        config = load_config(source_files(tmp_path, dev_keys, shipped_policy, listen=listen,
+                                          gateway=gateway.address))
+        assert config.gateway is not None
+        runtime = await start_runtime(config)
+        try:
+            police, director = gateway.client("police"), gateway.client("zvh")
+            case_id = await register(police, ("zvh", "municipality"))
+            await to_case_meeting(director, case_id)
+            answer = await director.request_disclosure(case_id, PURPOSE, MEETING)
+            assert answer.values["mun.brp_address"] == ADDRESS
+        finally:
+            await runtime.stop(None)

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 
 from adapters.source_runtime.adapter import NotKnown, Person, SystemUnavailable
-from adapters.source_runtime.mapping import load_mapping
+from adapters.source_runtime.mapping import MappingError, load_mapping
 from adapters.systems.sql import SqlAdapter, open_adapter, read_only_engine
 
 BSN = "999990019"
@@ -194,3 +194,29 @@ def test_the_connection_refuses_writes(partner_db: str, tmp_path: Path) -> None:
     with check.connect() as c:
         assert c.execute(text("SELECT count(*) FROM personen")).scalar() == len(ROWS)
     check.dispose()
+
+
+def test_check_refuses_writes_unknown_parameters_and_undeclared_groups(tmp_path: Path) -> None:
+    path = tmp_path / "mapping.yaml"
+    path.write_text(textwrap.dedent("""\
+        kind: sql
+        partner_type: municipality
+        queries:
+          person:
+            sql: DELETE FROM personen WHERE bsn = :bsn
+          other:
+            sql: SELECT a FROM t WHERE x = :id
+            row: all
+        fields:
+          mun.brp_address: {type: text, query: persoon, column: adres}
+        lookup: {query: person, role: resident}
+        """), encoding="utf-8")
+    with pytest.raises(MappingError) as raised:
+        load_mapping(path)
+    lines = str(raised.value).splitlines()
+    assert f"{path}:5:10: a query must be a SELECT (or WITH ... SELECT)" in lines
+    assert any(line.startswith(f"{path}:7:10: parameter :id is not an identifier")
+               for line in lines)
+    assert f"{path}:8:5: unknown key 'row', did you mean 'rows'?" in lines
+    assert (f"{path}:10:40: field 'mun.brp_address' names query 'persoon', which 'queries' "
+            "does not declare") in lines
