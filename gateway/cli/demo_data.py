@@ -79,8 +79,9 @@ SOURCE_RECORDS: dict[str, SubjectRecord] = {
         role="client",
         fields={
             "ggz.diagnosis": "Intermittent explosive disorder",
-            "ggz.treatment_status": "Outpatient treatment since 2025-06; "
-            "missed last three sessions",
+            # As the GGZ provider's FHIR server gives it: its EpisodeOfCare's status, in the
+            # words of deploy/source/ggz-fhir.yaml's map.
+            "ggz.treatment_status": "in treatment",
             "ggz.care_involved": "FACT team Enschede, 053-480 1234",
         },
     ),
@@ -146,9 +147,9 @@ SOURCE_RECORDS: dict[str, SubjectRecord] = {
 #
 # The police's, GGZ's, the municipality's and the housing corporation's records are also written
 # into those partners' own systems (REST API, FHIR server, database, CSV export) that the demo
-# runs behind the source runtime (gateway.cli.demo_system_data): a police incident is written
-# "<date> <what happened>" and incidents are joined with "; ", the neighbourhood officer
-# "<team>, <phone>", as the police API keeps them.
+# runs behind the source runtime (gateway.demo_systems.seeds, gateway.cli.demo_system_data): a
+# police incident is written "<date> <what happened>" and incidents are joined with "; ", the
+# neighbourhood officer "<team>, <phone>", as the police API keeps them.
 
 
 def _person(role: str, **identity: str) -> common_pb2.PersonInput:

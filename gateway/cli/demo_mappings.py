@@ -1,88 +1,22 @@
 """The mapping files the demo's partners write for the source runtime, one per kind of system.
 
-They are what a partner writes (docs/partners/rest.md, fhir.md, sql.md, csv.md), checked by
-``ketenpoort source check`` against the catalogue before the runtimes start. ``$base_url`` and
-``$role`` are filled in by the demo (the loopback port its stand-in system got; the role the
-demo's data gives every client of a system that states one).
+The police and the GGZ provider use the worked examples partners are given
+(deploy/source/police-rest.yaml and ggz-fhir.yaml, explained in docs/partners/rest.md and
+fhir.md) as they are; their source.toml points them at the demo's loopback systems. The
+municipality and the housing corporation use the demo's own (the examples in deploy/source are
+written for PostgreSQL views and a coded export): they are what a partner writes from
+docs/partners/sql.md and csv.md. Each is checked by ``ketenpoort source check`` against the
+catalogue before the runtimes start.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAPPINGS"]
+from pathlib import Path
 
-POLICE_REST = """\
-# The police region's case system: a REST/JSON API (gateway/demo_systems/police_rest.py).
-kind: rest
-partner_type: police
-server:
-  base_url: $base_url
-  auth:
-    bearer_token_file: secrets/api-token
-person:
-  search:
-    - /api/v1/persons?bsn={bsn}
-    - /api/v1/persons?reference={reference}
-    - /api/v1/persons?name={name}&birth_date={date_of_birth}
-  matches: persons
-  id: id
-requests:
-  profile:
-    url: /api/v1/persons/{id}
-  incidents:                       # paged: two per page, the next page's path in "next"
-    url: /api/v1/persons/{id}/incidents
-    items: items
-    next: next
-    max_pages: 10
-fields:
-  police.incidents:
-    type: text
-    request: incidents
-    path: "[*]"
-    template: "{date} {summary}"
-    convert: {join: "; ", max_length: 2000}
-  police.antecedents_summary: {type: text, request: profile, path: antecedents.summary}
-  police.weapon_flag: {type: text, request: profile, path: warnings.weapon}
-  police.neighbourhood_officer:
-    type: text
-    request: profile
-    path: neighbourhood_officer
-    template: "{team}, {phone}"
-lookup:
-  role_path: role
-"""
+__all__ = ["EXAMPLES", "MAPPINGS", "mapping_text"]
 
-GGZ_FHIR = """\
-# The GGZ provider's FHIR R4 server (gateway/demo_systems/fhir_server.py).
-kind: fhir
-partner_type: ggz
-server:
-  base_url: $base_url
-  auth:
-    bearer_token_file: secrets/fhir-token
-patient:
-  bsn_system: http://fhir.nl/fhir/NamingSystem/bsn
-fields:
-  ggz.diagnosis:
-    type: text
-    resource: Condition
-    search: {clinical-status: active}
-    path: Condition.code.text
-    convert: {join: "; "}
-  ggz.treatment_status:
-    type: text
-    resource: CarePlan
-    search: {status: active}
-    path: CarePlan.description
-    convert: {join: "; "}
-  ggz.care_involved:
-    type: text
-    resource: EpisodeOfCare
-    search: {status: active}
-    path: EpisodeOfCare.team.display
-    convert: {join: "; "}
-lookup:
-  role: $role
-"""
+# The worked examples beside the installed source tree (as the shipped policies are).
+EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "source"
 
 # Each register is a group: asked only when one of its fields is; a resident the register
 # has nothing on still gives a row (LEFT JOIN), its fields not held.
@@ -146,10 +80,19 @@ lookup:
   role_column: rol
 """
 
-# partner id -> (adapter kind, mapping file name, its text)
-MAPPINGS: dict[str, tuple[str, str, str]] = {
-    "police": ("rest", "police-rest.yaml", POLICE_REST),
-    "ggz": ("fhir", "ggz-fhir.yaml", GGZ_FHIR),
-    "municipality": ("sql", "municipality-sql.yaml", MUNICIPALITY_SQL),
-    "housing": ("csv", "housing-csv.yaml", HOUSING_CSV),
+# partner id -> (adapter kind, mapping file name)
+MAPPINGS: dict[str, tuple[str, str]] = {
+    "police": ("rest", "police-rest.yaml"),
+    "ggz": ("fhir", "ggz-fhir.yaml"),
+    "municipality": ("sql", "municipality-sql.yaml"),
+    "housing": ("csv", "housing-csv.yaml"),
 }
+_OWN = {"municipality": MUNICIPALITY_SQL, "housing": HOUSING_CSV}
+
+
+def mapping_text(partner_id: str) -> str:
+    """The mapping file the partner writes."""
+    own = _OWN.get(partner_id)
+    if own is not None:
+        return own
+    return (EXAMPLES / MAPPINGS[partner_id][1]).read_text(encoding="utf-8")

@@ -5,11 +5,12 @@ in-memory test system: the police (its REST/JSON API), GGZ (a FHIR R4 server), t
 municipality (a SQLite database the demo creates) and the housing corporation (a CSV export
 dropped into the runtime's inbox and imported into its encrypted store). For each the demo
 starts the stand-in system on loopback with data made from demo_data
-(gateway.cli.demo_system_data), writes what the partner would write — ``source.toml``, the
-mapping file (gateway.cli.demo_mappings), the secret files, the catalogue the gateway's
-operator hands out — runs ``ketenpoort source check`` on it (a mapping problem fails the demo
-before anything starts) and starts the runtime from those files with the partner's dev
-certificate and keys: mutual TLS, sealed queries opened, answers sealed and signed.
+(gateway.demo_systems.seeds, gateway.cli.demo_system_data), writes what the partner would
+write — ``source.toml``, the mapping file (gateway.cli.demo_mappings), the secret files, the
+catalogue the gateway's operator hands out — runs ``ketenpoort source check`` on it (a
+mapping problem fails the demo before anything starts) and starts the runtime from those
+files with the partner's dev certificate and keys: mutual TLS, sealed queries opened, answers
+sealed and signed.
 
 The runtimes run in the demo's own process and event loop, through the same
 ``load_config`` + ``start_runtime`` that ``source serve`` calls after its check: the demo's
@@ -24,7 +25,6 @@ import io
 import json
 import os
 import secrets
-import string
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -36,18 +36,13 @@ from adapters.source_runtime.service import RunningRuntime, start_runtime
 from adapters.source_server import SubjectRecord
 from adapters.systems.csv_drop import write_key_file
 from gateway.cli.demo_checks import Checks
-from gateway.cli.demo_mappings import MAPPINGS
-from gateway.cli.demo_system_data import (
-    ggz_resources,
-    housing_export,
-    municipality_database,
-    only_role,
-    police_records,
-)
+from gateway.cli.demo_mappings import MAPPINGS, mapping_text
+from gateway.cli.demo_system_data import housing_export, municipality_database
 from gateway.cli.policy_catalogue import catalogue_document
 from gateway.core import CompiledPolicy
 from gateway.demo_systems.fhir_server import FhirServer
 from gateway.demo_systems.police_rest import PoliceRestServer
+from gateway.demo_systems.seeds import ggz_resources, police_records
 
 __all__ = ["RUNTIME_PARTNERS", "RuntimeSource", "RuntimeSources", "SourceSetupFailed"]
 
@@ -57,6 +52,10 @@ ADAPTER_NAMES = {"rest": "REST adapter", "fhir": "FHIR adapter", "sql": "SQL ada
                  "csv": "CSV drop adapter"}
 SYSTEM_KINDS = {"rest": "REST/JSON API", "fhir": "FHIR R4 server", "sql": "SQLite database",
                 "csv": "CSV drop"}
+
+
+# [system] in source.toml: text, or an inline table of text.
+SystemTable = dict[str, str | dict[str, str]]
 
 
 class SourceSetupFailed(Exception):
@@ -122,9 +121,9 @@ class RuntimeSources:
             records = self.records.get(partner_type, ())
             setup = {"rest": self._rest, "fhir": self._fhir, "sql": self._sql,
                      "csv": self._csv}[kind]
-            system_table, fill, source = setup(partner_id, directory, records)
+            system_table, source = setup(partner_id, directory, records)
             self.sources[partner_id] = source
-            self._write(source, fill, system_table)
+            self._write(source, system_table)
 
     def check(self, checks: Checks) -> bool:
         """``ketenpoort source check`` on every partner's configuration, as the partner runs
@@ -174,40 +173,40 @@ class RuntimeSources:
 
     def _rest(
         self, partner_id: str, directory: Path, records: Sequence[SubjectRecord]
-    ) -> tuple[dict[str, str], dict[str, str], RuntimeSource]:
+    ) -> tuple[SystemTable, RuntimeSource]:
         token = secrets.token_urlsafe(24)
-        _secret(directory / "secrets" / "api-token", token)
+        # Where the example mapping's server block looks for the API token.
+        _secret(directory / "secrets" / "police-api-token", token)
         server = PoliceRestServer(token=token)
         server.add(*police_records(records))
         server.start()
         self._stops.append(server.stop)
-        return {}, {"base_url": server.base_url}, RuntimeSource(
+        return _http_system(server.base_url), RuntimeSource(
             partner_id, "rest", directory, f"its REST/JSON API on {server.base_url}",
             lambda: "the API answered " + _counted(server.counts),
         )
 
     def _fhir(
         self, partner_id: str, directory: Path, records: Sequence[SubjectRecord]
-    ) -> tuple[dict[str, str], dict[str, str], RuntimeSource]:
+    ) -> tuple[SystemTable, RuntimeSource]:
         token = secrets.token_urlsafe(24)
         _secret(directory / "secrets" / "fhir-token", token)
         server = FhirServer(token=token)
         server.add(*ggz_resources(records))
         server.start()
         self._stops.append(server.stop)
-        fill = {"base_url": server.base_url, "role": only_role(records, "ggz")}
-        return {}, fill, RuntimeSource(
+        return _http_system(server.base_url), RuntimeSource(
             partner_id, "fhir", directory, f"its FHIR R4 server on {server.base_url}",
             lambda: "the server answered " + _counted(server.counts),
         )
 
     def _sql(
         self, partner_id: str, directory: Path, records: Sequence[SubjectRecord]
-    ) -> tuple[dict[str, str], dict[str, str], RuntimeSource]:
+    ) -> tuple[SystemTable, RuntimeSource]:
         database = directory / "gemeente.db"
         database.unlink(missing_ok=True)
         municipality_database(records, database)
-        return {"url": "sqlite:///gemeente.db"}, {}, RuntimeSource(
+        return {"url": "sqlite:///gemeente.db"}, RuntimeSource(
             partner_id, "sql", directory,
             f"its SQLite database ({len(records)} residents, opened read-only)",
             lambda: f"the database holds {len(records)} residents",
@@ -215,7 +214,7 @@ class RuntimeSources:
 
     def _csv(
         self, partner_id: str, directory: Path, records: Sequence[SubjectRecord]
-    ) -> tuple[dict[str, str], dict[str, str], RuntimeSource]:
+    ) -> tuple[SystemTable, RuntimeSource]:
         inbox = directory / "inbox"
         inbox.mkdir(exist_ok=True)
         key = directory / "store.key"
@@ -226,19 +225,16 @@ class RuntimeSources:
         part = inbox / "huurders.csv.part"
         part.write_text(housing_export(records), encoding="utf-8")
         part.rename(inbox / "huurders.csv")
-        system = {"inbox": "inbox", "store": "store.bin", "key_file": "store.key"}
-        return system, {}, RuntimeSource(
+        system: SystemTable = {"inbox": "inbox", "store": "store.bin", "key_file": "store.key"}
+        return system, RuntimeSource(
             partner_id, "csv", directory, "its CSV export, dropped into the inbox and "
             "imported into the runtime's encrypted store", lambda: _import_report(inbox),
         )
 
-    def _write(
-        self, source: RuntimeSource, fill: Mapping[str, str], system: Mapping[str, str]
-    ) -> None:
-        _kind, name, text = MAPPINGS[source.partner_id]
-        text = self.mappings.get(source.partner_id, text)
-        (source.directory / name).write_text(
-            string.Template(text).safe_substitute(fill), encoding="utf-8")
+    def _write(self, source: RuntimeSource, system: SystemTable) -> None:
+        name = MAPPINGS[source.partner_id][1]
+        text = self.mappings.get(source.partner_id) or mapping_text(source.partner_id)
+        (source.directory / name).write_text(text, encoding="utf-8")
         lines = [
             f"# {source.partner_id}'s source runtime: ketenpoort source serve --config "
             "source.toml",
@@ -256,8 +252,16 @@ class RuntimeSources:
         source.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _toml(text: str) -> str:
-    return json.dumps(text)  # a TOML basic string is written as JSON writes a string
+def _http_system(base_url: str) -> SystemTable:
+    # The example mapping names the partner's real server, its CA and client certificate;
+    # [system] points it at the loopback system instead, which speaks plain HTTP.
+    return {"base_url": base_url, "tls": {}}
+
+
+def _toml(value: str | Mapping[str, str]) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string is written as JSON writes a string
+    return "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + "}"
 
 
 def _secret(path: Path, value: str) -> None:

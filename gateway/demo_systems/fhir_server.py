@@ -260,12 +260,14 @@ def ggz_client(
     episode_status: str | None = None,
     care_team: str | None = None,
     care_plan: str | None = None,
+    last_contact: str | None = None,
     flag: str | None = None,
     reference: str | None = None,
     reference_system: str = "https://ggz.example.nl/fhir/NamingSystem/client-number",
 ) -> list[dict[str, Any]]:
-    """The R4 resources a GGZ provider holds on one client (a Patient with what is given),
-    validated; the demo and the tests seed the server with them."""
+    """The R4 resources a GGZ provider holds on one client, validated: a Patient, a Condition
+    (the working diagnosis), an EpisodeOfCare (its status), an active CarePlan (its title and
+    care team), a finished Encounter (the last contact) and a Flag, each only when given."""
     given = list(given)
     identifiers = []
     if bsn is not None:
@@ -277,10 +279,12 @@ def ggz_client(
         "resourceType": "Patient",
         "id": patient_id,
         "identifier": identifiers,
-        "name": [{"use": "official", "text": " ".join([*given, family]),
-                  "family": family, "given": given}],
-        "birthDate": birth_date,
     }]
+    if given or family:
+        resources[0]["name"] = [{"use": "official", "text": " ".join([*given, family]),
+                                 "family": family, "given": given}]
+    if birth_date:
+        resources[0]["birthDate"] = birth_date
     if diagnosis is not None:
         resources.append({
             "resourceType": "Condition",
@@ -295,26 +299,29 @@ def ggz_client(
             "subject": subject,
         })
     if episode_status is not None:
-        episode: dict[str, Any] = {
+        resources.append({
             "resourceType": "EpisodeOfCare",
             "id": f"{patient_id}-eoc",
             "status": episode_status,
             "patient": subject,
             "period": {"start": "2025-06-01"},
-        }
-        if care_team is not None:
-            episode["team"] = [{"display": care_team}]
-        resources.append(episode)
-    if care_plan is not None:
-        resources.append({
-            "resourceType": "CarePlan", "id": f"{patient_id}-plan", "status": "active",
-            "intent": "plan", "title": care_plan, "subject": subject,
         })
+    if care_team is not None or care_plan is not None:
+        plan: dict[str, Any] = {
+            "resourceType": "CarePlan", "id": f"{patient_id}-plan", "status": "active",
+            "intent": "plan", "subject": subject,
+        }
+        if care_plan is not None:
+            plan["title"] = care_plan
+        if care_team is not None:
+            plan["careTeam"] = [{"display": care_team}]
+        resources.append(plan)
+    if last_contact is not None:
         resources.append({
             "resourceType": "Encounter", "id": f"{patient_id}-enc", "status": "finished",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
                       "code": "AMB"},
-            "subject": subject, "period": {"start": "2026-11-20T10:00:00+01:00"},
+            "subject": subject, "period": {"start": last_contact},
         })
     if flag is not None:
         resources.append({

@@ -39,8 +39,8 @@ class PoliceRecord:
 
     id: str
     role: str
-    name: str
-    birth_date: str
+    name: str = ""
+    birth_date: str = ""
     bsn: str | None = None
     reference: str | None = None
     incidents: tuple[tuple[str, str], ...] = ()  # (date, summary), newest first

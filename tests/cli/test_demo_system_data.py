@@ -1,5 +1,6 @@
-"""The demo's partner systems get their data from demo_data's records, in each system's own
-shape, and a record a system cannot hold is an error rather than a silently different demo."""
+"""The demo's municipality database and housing export get their data from demo_data's
+records, and a record they cannot hold is an error rather than a silently different demo (the
+police's and GGZ's: tests/source_runtime/test_demo_system_seeds.py)."""
 
 from __future__ import annotations
 
@@ -10,50 +11,12 @@ import pytest
 
 from adapters.source_server import SubjectRecord
 from gateway.cli.demo_data import CASE_RECORDS
-from gateway.cli.demo_system_data import (
-    ggz_resources,
-    housing_export,
-    municipality_database,
-    only_role,
-    police_records,
-)
-from gateway.demo_systems.fhir_server import FhirServer
-
-
-def test_police_incidents_and_officer_are_split_as_the_api_keeps_them() -> None:
-    record = SubjectRecord(bsn="111222333", role="suspect", fields={
-        "police.incidents": "2026-10-02 call-out; 2026 two thefts",
-        "police.neighbourhood_officer": "Team Zuid, Oost, 0900-8844",
-    })
-    (police,) = police_records([record])
-    assert police.incidents == (("2026-10-02", "call-out"), ("2026", "two thefts"))
-    assert police.officer == ("Team Zuid, Oost", "0900-8844")
-    assert police.bsn == "111222333" and police.weapon is None
-
-
-@pytest.mark.parametrize("fields", [
-    {"police.incidents": "call-out on a Tuesday"},  # no date first
-    {"police.neighbourhood_officer": "Team Zuid"},  # no phone
-    {"police.unheard_of": "x"},  # no place for it in the API
-])
-def test_a_police_record_the_api_cannot_hold_is_refused(fields: dict[str, str]) -> None:
-    with pytest.raises(ValueError):
-        police_records([SubjectRecord(bsn="111222333", role="suspect", fields=fields)])
+from gateway.cli.demo_system_data import housing_export, municipality_database
 
 
 def test_every_demo_record_fits_its_system(tmp_path: Path) -> None:
-    police_records(CASE_RECORDS["police"])
-    FhirServer().add(*ggz_resources(CASE_RECORDS["ggz"]))  # each validated as R4
     municipality_database(CASE_RECORDS["municipality"], tmp_path / "gemeente.db")
     housing_export(CASE_RECORDS["housing_corporation"])
-    assert only_role(CASE_RECORDS["ggz"], "ggz") == "client"
-
-
-def test_a_fixed_role_needs_one_role() -> None:
-    records = [SubjectRecord(bsn="1", role="client", fields={}),
-               SubjectRecord(bsn="2", role="patient", fields={})]
-    with pytest.raises(ValueError, match="several roles"):
-        only_role(records, "ggz")
 
 
 def test_the_municipality_database_has_a_row_per_register(tmp_path: Path) -> None:

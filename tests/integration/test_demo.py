@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli.demo import run_demo
-from gateway.cli.demo_mappings import MAPPINGS
+from gateway.cli.demo_mappings import MAPPINGS, mapping_text
 from gateway.policyfiles import load_policy_dir
 from gateway.server.config import shipped_policy_dir
 
@@ -84,10 +84,10 @@ async def test_a_mapping_error_fails_the_demo(
 ) -> None:
     """The police's mapping with a typo'd key: `ketenpoort source check` reports it with its
     place, and the demo fails before it starts the gateway."""
-    good = MAPPINGS["police"][2]
-    marker = "police.weapon_flag: {type: text, request: profile, path: warnings.weapon}"
+    good = mapping_text("police")
+    marker = "path: warnings.weapon"
     assert good.count(marker) == 1
-    bad = good.replace(marker, marker.replace("path:", "paht:"))
+    bad = good.replace(marker, "paht: warnings.weapon")
     line = next(n for n, text in enumerate(bad.splitlines(), start=1) if "paht" in text)
 
     assert await run_demo(tmp_path / "demo", mappings={"police": bad}) == 1

@@ -25,7 +25,8 @@ def _jan(**changes: Any) -> list[dict[str, Any]]:
         patient_id="p1", bsn="111222333", given=["Jan"], family="de Vries",
         birth_date="1985-03-04", diagnosis="Intermittent explosive disorder",
         episode_status="active", care_team="FACT team Enschede, 053-480 1234",
-        care_plan="Outpatient treatment plan", flag="Aggression risk",
+        care_plan="Outpatient treatment plan", last_contact="2026-11-20T10:00:00+01:00",
+        flag="Aggression risk",
         reference="C-5521", reference_system=CLIENT_NUMBERS,
     )
     spec.update(changes)
@@ -63,8 +64,9 @@ async def test_the_example_mapping_reads_the_ggz_fields_by_bsn(
         "ggz.treatment_status": "in treatment",
         "ggz.care_involved": "FACT team Enschede, 053-480 1234",
     }
-    # One Patient search; EpisodeOfCare twice (two search combinations), Condition once.
-    assert dict(fhir.counts) == {"Patient": 1, "Condition": 1, "EpisodeOfCare": 2}
+    # One search per resource type the fields need, after the Patient's.
+    assert dict(fhir.counts) == {"Patient": 1, "Condition": 1, "EpisodeOfCare": 1,
+                                 "CarePlan": 1}
 
 
 async def test_only_the_resources_the_asked_fields_need_are_searched(
@@ -160,7 +162,8 @@ async def test_a_status_the_map_does_not_know_makes_only_that_field_unavailable(
     finally:
         await ggz.close()
     assert found.unavailable == {"ggz.treatment_status"}
-    assert found.values == {"ggz.diagnosis": "Intermittent explosive disorder"}
+    assert found.values == {"ggz.diagnosis": "Intermittent explosive disorder",
+                            "ggz.care_involved": "FACT team Enschede, 053-480 1234"}
     reading = next(r for r in found.readings if r.field == "ggz.treatment_status")
     assert reading.raw == "entered-in-error" and reading.value is None
 
@@ -204,8 +207,11 @@ fields:
   ggz.treatment_status:
     type: text
     resource: CarePlan
-    path: "CarePlan.title + ' (last contact ' + %s + ')'"
-  ggz.care_involved: {type: text, resource: Encounter, path: Encounter.class.code}
+    path: "CarePlan.title + ' (' + CarePlan.status + ')'"
+  ggz.care_involved:
+    type: text
+    resource: Encounter
+    path: "Encounter.class.code + ' ' + Encounter.period.start.toString().substring(0, 10)"
 lookup: {role_path: "Patient.name.first().family"}
 """
 
@@ -218,15 +224,15 @@ async def test_every_supported_resource_maps_and_pages_are_followed(
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets/fhir-token").write_text(TOKEN)
     path = tmp_path / "every.yaml"
-    path.write_text(MAPPING_OF_EVERY_RESOURCE % "'2026'", encoding="utf-8")
+    path.write_text(MAPPING_OF_EVERY_RESOURCE, encoding="utf-8")
     mapping = load_mapping(path, real_catalogue())
     ggz = open_adapter(mapping, {"base_url": fhir.base_url}, tmp_path)
     try:
         found = await ggz.fetch(Person(bsn="111222333"), FIELDS, deadline_s=5, explain=True)
         assert found.unavailable == {"ggz.diagnosis"}  # two flags, no join: refused
         assert found.values == {
-            "ggz.treatment_status": "Outpatient treatment plan (last contact 2026)",
-            "ggz.care_involved": "AMB",
+            "ggz.treatment_status": "Outpatient treatment plan (active)",
+            "ggz.care_involved": "AMB 2026-11-20",
         }
         assert fhir.counts["Flag"] == 2  # page_size 1: the next link was followed
         assert await ggz.lookup(Person(bsn="111222333"), deadline_s=5) == (True, "de Vries")
@@ -237,7 +243,7 @@ async def test_every_supported_resource_maps_and_pages_are_followed(
 def test_the_mapping_check_names_the_place_of_each_problem(tmp_path: Path) -> None:
     text = (EXAMPLES / "ggz-fhir.yaml").read_text(encoding="utf-8")
     text = text.replace("    resource: Condition\n", "    resource: Conditon\n")
-    text = text.replace("path: EpisodeOfCare.team.display", "path: EpisodeOfCare.team.(display")
+    text = text.replace("path: CarePlan.careTeam.display", "path: CarePlan.careTeam.(display")
     text = text.replace("  bsn_system:", "  bsn_sytem:")
     path = tmp_path / "ggz-fhir.yaml"
     path.write_text(text, encoding="utf-8")
@@ -253,7 +259,7 @@ def test_the_mapping_check_names_the_place_of_each_problem(tmp_path: Path) -> No
            "'bsn_system'?" in problems
     assert f"{path}:{line_of('Conditon')}:15: resource 'Conditon' is not one the adapter " \
            "reads, did you mean 'Condition'?" in problems
-    assert any(p.startswith(f"{path}:{line_of('team.(display')}:11: not a FHIRPath")
+    assert any(p.startswith(f"{path}:{line_of('careTeam.(display')}:11: not a FHIRPath")
                for p in problems), problems
 
 

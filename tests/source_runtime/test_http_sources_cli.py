@@ -80,8 +80,7 @@ def test_source_test_reads_the_fhir_server_over_mutual_tls(
     out = capsys.readouterr().out
     assert "lookup: known, role 'client'" in out
     assert "treatment on hold" in out and "Intermittent explosive disorder" in out
-    # The care team is mapped from active episodes only (search status=active): none here.
-    assert "2 supplied, 0 unavailable" in out
+    assert "3 supplied, 0 unavailable" in out
 
 
 def test_without_the_client_certificate_the_fhir_server_is_unavailable(

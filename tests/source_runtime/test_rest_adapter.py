@@ -225,3 +225,31 @@ def test_the_mapping_check_names_the_place_of_each_problem(tmp_path: Path) -> No
     messages = " | ".join(str(p) for p in caught.value.problems)
     assert "unknown placeholder {ident}" in messages
     assert "request 'profil' is not declared under requests, did you mean 'profile'?" in messages
+
+
+async def test_an_answer_larger_than_allowed_is_refused(
+    tmp_path: Path, police: PoliceRestServer
+) -> None:
+    rest = _open(tmp_path, police, max_response_bytes=64)
+    try:
+        with pytest.raises(SystemUnavailable, match="larger than allowed"):
+            await rest.fetch(Person(bsn="111222333"), FIELDS, deadline_s=5)
+    finally:
+        await rest.close()
+
+
+async def test_a_next_link_to_another_origin_is_not_followed(
+    adapter: RestAdapter, police: PoliceRestServer
+) -> None:
+    original = police._incidents
+
+    def elsewhere(record: PoliceRecord, request: Any) -> Any:
+        reply = original(record, request)
+        reply.body["next"] = "http://198.51.100.7/steal?token=1"  # a link off the API's origin
+        return reply
+
+    police._incidents = elsewhere  # type: ignore[method-assign]
+    found = await adapter.fetch(Person(bsn="111222333"), ["police.incidents",
+                                                          "police.weapon_flag"], deadline_s=5)
+    assert found.unavailable == {"police.incidents"}
+    assert "police.weapon_flag" in found.values
