@@ -148,7 +148,11 @@ class RuntimeSources:
     async def start(self) -> None:
         """Start each runtime from its source.toml, as ``source serve`` does."""
         for source in self.sources.values():
-            source.runtime = await start_runtime(load_config(source.config))
+            try:
+                source.runtime = await start_runtime(load_config(source.config))
+            except (ValueError, OSError) as exc:  # as `source serve` reports them
+                raise SourceSetupFailed(
+                    f"{source.partner_id}'s source runtime did not start: {exc}") from None
 
     async def stop(self) -> None:
         for source in self.sources.values():

@@ -98,3 +98,21 @@ async def test_a_mapping_error_fails_the_demo(
     assert "[ok] ketenpoort source check --config ggz/source.toml" in out
     assert "demo FAILED" in out
     assert "Case 1" not in out
+
+
+async def test_a_value_a_mapping_carries_wrongly_fails_the_demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The municipality's mapping passes the check but reads the address from the household
+    column: the values its database gives through the runtime are not what its records say,
+    and the demo's value checks catch it."""
+    good = mapping_text("municipality")
+    marker = "mun.brp_address: {type: text, query: person, column: adres}"
+    assert good.count(marker) == 1
+    wrong = good.replace(marker, marker.replace("adres", "huishouden"))
+
+    assert await run_demo(tmp_path / "demo", mappings={"municipality": wrong}) == 1
+    out = capsys.readouterr().out
+    assert "[ok] ketenpoort source check --config municipality/source.toml" in out
+    assert re.search(r"\[FAIL\] .*mun.brp_address: value is not the policy's form", out)
+    assert "demo FAILED" in out
