@@ -283,6 +283,10 @@ class _GroupFailed(Exception):
     """A resource search whose fields are unavailable; the message says why (no values)."""
 
 
+class _TooManyPages(Exception):
+    """A search still going on after max_pages pages."""
+
+
 class FhirAdapter:
     def __init__(self, plan: FhirPlan, settings: HttpSettings) -> None:
         self.plan = plan
@@ -384,36 +388,55 @@ class FhirAdapter:
                               "birthdate": person.date_of_birth},
                              lambda p: _has_name(p, person.name, person.date_of_birth)))
         for params, fits in searches:
-            answer = await getter.get("Patient", params)
-            matches = [p for p in _entries(answer, "Patient") if fits(p)]
+            try:
+                found = await self._all_pages(getter, "Patient", params)
+            except _TooManyPages as exc:
+                raise SystemUnavailable(str(exc)) from None
+            matches = [p for p in found if fits(p)]
             if len(matches) > 1:
                 raise NotKnown()  # several persons fit: never guess between them
             if matches:
                 try:
-                    return _validated(matches[0])
+                    patient = _validated(matches[0])
                 except _GroupFailed:
                     raise SystemUnavailable("the system's Patient does not conform to R4") \
                         from None
+                if not isinstance(patient.get("id"), str):
+                    raise SystemUnavailable("the system's Patient has no id")
+                return patient
         raise NotKnown()
+
+    async def _all_pages(
+        self, getter: JsonGetter, resource: str, params: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """Every matched entry of a search, following ``next`` links: a second page could
+        hold a second Patient that fits, so the first page alone cannot say "exactly one"."""
+        answer = await getter.get(resource, params)
+        found: list[dict[str, Any]] = []
+        for _ in range(self.plan.max_pages):
+            found += _entries(answer, resource)
+            link = _next_link(answer)
+            if link is None:
+                return found
+            answer = await getter.get(link)
+        raise _TooManyPages(f"more than max_pages ({self.plan.max_pages}) pages of {resource}")
 
     async def _search(
         self, resource: str, search: tuple[tuple[str, str], ...], patient_id: str,
         getter: JsonGetter,
     ) -> list[dict[str, Any]]:
         params = {**dict(search), "patient": patient_id, "_count": str(self.plan.page_size)}
-        answer = await getter.get(resource, params)
+        try:
+            items = await self._all_pages(getter, resource, params)
+        except _TooManyPages as exc:
+            raise _GroupFailed(str(exc)) from None
         found: list[dict[str, Any]] = []
-        for _ in range(self.plan.max_pages):
-            for item in _entries(answer, resource):
-                resource_json = _validated(item)
-                if not _about(resource_json, patient_id):
-                    raise _GroupFailed(f"the server answered {resource} of another patient")
-                found.append(resource_json)
-            link = _next_link(answer)
-            if link is None:
-                return found
-            answer = await getter.get(link)
-        raise _GroupFailed(f"more than max_pages ({self.plan.max_pages}) pages of {resource}")
+        for item in items:
+            resource_json = _validated(item)
+            if not _about(resource_json, patient_id):
+                raise _GroupFailed(f"the server answered {resource} of another patient")
+            found.append(resource_json)
+        return found
 
 
 def _by_identifier(

@@ -10,6 +10,7 @@ by a mapping file (docs/partners/rest.md has the reference and a worked example)
         - /api/v1/persons?name={name}&birth_date={date_of_birth}
       matches: persons               # path to the list of matches in the answer
       id: id                         # path in the match to the id the requests use as {id}
+      verify: {bsn: bsn, name: name, date_of_birth: birth_date}   # the match must carry them
     requests:                        # named GETs, each made only when an asked field needs it
       profile: {url: "/api/v1/persons/{id}"}
       incidents:
@@ -69,7 +70,7 @@ __all__ = ["SCHEMA", "RestAdapter", "UrlTemplate", "open_adapter"]
 
 IDENTIFIERS = ("bsn", "name", "date_of_birth", "address", "postcode", "reference")
 PERSON = "person"  # the request name that means the person's search match itself
-PERSON_KEYS = ("search", "matches", "id")
+PERSON_KEYS = ("search", "matches", "id", "verify")
 REQUEST_KEYS = ("url", "items", "next", "max_pages")
 DEFAULT_MAX_PAGES = 10
 
@@ -126,6 +127,7 @@ class PersonPlan:
     searches: tuple[UrlTemplate, ...]
     matches: JsonPath
     id: JsonPath
+    verify: tuple[tuple[str, JsonPath], ...] = ()  # (identifier, path in the match)
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,18 @@ def _person(node: YNode | None, problem: Callable[[Mark, str], None]) -> PersonP
             problem(node.mark, f"person needs {key!r} (a path)")
     if matches is None or ident is None or not searches:
         return None
-    return PersonPlan(tuple(searches), matches, ident)
+    verify: list[tuple[str, JsonPath]] = []
+    verify_node = node.get("verify")
+    if verify_node is not None:
+        if not verify_node.is_mapping:
+            problem(verify_node.mark, "verify must map identifiers to paths in a match")
+        else:
+            _keys(verify_node, IDENTIFIERS, problem)
+            for name, path_node in verify_node.items():
+                path = _path(path_node, problem)
+                if path is not None and name in IDENTIFIERS:
+                    verify.append((name, path))
+    return PersonPlan(tuple(searches), matches, ident, tuple(verify))
 
 
 def _request(name: str, node: YNode, allowed: Sequence[str],
@@ -417,6 +430,12 @@ class RestAdapter:
             raise NotKnown()
         if not isinstance(matches, list):
             raise SystemUnavailable("the person search's matches are not a list")
+        # A match that does not carry the identifiers searched by is not this person (an API
+        # that ignored a search parameter would answer someone else). Only those: a name
+        # spelled otherwise in this system than in the case file is no reason to refuse a
+        # person found by BSN.
+        searched = {name: given[name] for name in search.names}
+        matches = [m for m in matches if _carries(m, searched, plan.verify)]
         if len(matches) != 1:
             raise NotKnown()  # none, or several persons fit: never guess between them
         try:
@@ -482,6 +501,33 @@ class RestAdapter:
             if found is not None and not isinstance(found, list):
                 role = str(found).strip()
         return True, role
+
+
+def _carries(match: Any, given: Mapping[str, str],
+             verify: Sequence[tuple[str, JsonPath]]) -> bool:
+    for name, path in verify:
+        if name not in given:
+            continue
+        try:
+            held = scalar(path.find(match), name)
+        except PathError:
+            return False
+        if held is None or isinstance(held, list):
+            return False
+        if not _same(name, str(held), given[name]):
+            return False
+    return True
+
+
+def _same(name: str, held: str, asked: str) -> bool:
+    if name == "name":
+        return " ".join(held.casefold().split()) == " ".join(asked.casefold().split())
+    if name == "date_of_birth":
+        # A partial date on either side (1985, 1985-03) matches the dates within it.
+        return bool(held) and (held.startswith(asked) or asked.startswith(held))
+    if name == "postcode":
+        return held.replace(" ", "").upper() == asked.replace(" ", "").upper()
+    return held.strip() == asked.strip()
 
 
 def _render(plan: FieldPlan, raw: Any) -> Any:

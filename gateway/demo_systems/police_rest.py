@@ -5,7 +5,8 @@ Every request needs ``Authorization: Bearer <token>`` (401 otherwise). Endpoints
 
 - ``/api/v1/persons?bsn=...`` | ``?name=...&birth_date=...`` (a partial date ``1985`` or
   ``1985-03`` matches the dates within it) | ``?reference=...``:
-  ``{"persons": [{"id", "role", "name", "birth_date"}]}`` (an empty list when not known).
+  ``{"persons": [{"id", "role", "name", "birth_date", "bsn", "reference"}]}`` (an empty
+  list when not known).
 - ``/api/v1/persons/{id}``: the person's profile: ``role``, ``warnings`` (``{"weapon"}``),
   ``neighbourhood_officer`` (``{"team", "phone"}``), ``antecedents`` (``{"summary"}``); 404
   for an id it does not know.
@@ -66,6 +67,8 @@ class PoliceRestServer:
     token: str = "police-demo-token"
     port: int = 0
     per_page: int = DEFAULT_PER_PAGE
+    # A broken API that answers every person it holds, whatever was searched for (tests).
+    ignore_search: bool = False
     records: dict[str, PoliceRecord] = field(default_factory=dict)
     http: LoopbackHttpServer = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -136,8 +139,9 @@ class PoliceRestServer:
         else:
             return Reply(400, {"error": "give bsn, reference, or name and birth_date"})
         return Reply(200, {"persons": [
-            {"id": r.id, "role": r.role, "name": r.name, "birth_date": r.birth_date}
-            for r in found
+            {"id": r.id, "role": r.role, "name": r.name, "birth_date": r.birth_date,
+             "bsn": r.bsn, "reference": r.reference}
+            for r in (records if self.ignore_search else found)
         ]})
 
     def _incidents(self, record: PoliceRecord, request: Request) -> Reply:

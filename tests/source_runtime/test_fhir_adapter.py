@@ -278,3 +278,71 @@ def test_a_wrong_type_and_a_field_of_another_partner_type_are_refused(tmp_path: 
 
 def test_the_bsn_system_is_the_dutch_naming_system() -> None:
     assert BSN_SYSTEM == "http://fhir.nl/fhir/NamingSystem/bsn"
+
+
+async def test_a_search_parameter_the_server_refuses_and_too_many_pages_are_unavailable(
+    tmp_path: Path, fhir: FhirServer
+) -> None:
+    fhir.add({"resourceType": "Flag", "id": "p1-flag2", "status": "active",
+              "code": {"text": "Weapon"}, "subject": {"reference": "Patient/p1"}})
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets/fhir-token").write_text(TOKEN)
+    path = tmp_path / "strict.yaml"
+    path.write_text("""\
+kind: fhir
+partner_type: ggz
+server: {base_url: "http://127.0.0.1:9/fhir", auth: {bearer_token_file: secrets/fhir-token}}
+page_size: 1
+max_pages: 1
+fields:
+  ggz.diagnosis:                       # the server does not support "category": refused
+    type: text
+    resource: Condition
+    search: {category: encounter-diagnosis}
+    path: Condition.code.text
+  ggz.care_involved:                   # two Flags, one per page, one page allowed
+    type: text
+    resource: Flag
+    path: Flag.code.text
+    convert: {join: "; "}
+  ggz.treatment_status: {type: text, resource: EpisodeOfCare, path: EpisodeOfCare.status}
+""", encoding="utf-8")
+    ggz = open_adapter(load_mapping(path, real_catalogue()), {"base_url": fhir.base_url},
+                       tmp_path)
+    try:
+        found = await ggz.fetch(Person(bsn="111222333"), FIELDS, deadline_s=5, explain=True)
+    finally:
+        await ggz.close()
+    assert found.unavailable == {"ggz.diagnosis", "ggz.care_involved"}
+    assert found.values == {"ggz.treatment_status": "active"}
+    problems = {r.field: r.problem for r in found.readings}
+    assert "HTTP 400" in problems["ggz.diagnosis"]
+    assert "max_pages" in problems["ggz.care_involved"]
+
+
+async def test_a_second_fitting_patient_on_a_later_page_is_seen(
+    tmp_path: Path, fhir: FhirServer
+) -> None:
+    fhir.add(*_jan(patient_id="p2", bsn=None, reference=None, birth_date="1985-03-20"))
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets/fhir-token").write_text(TOKEN)
+    text = (EXAMPLES / "ggz-fhir.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "paged.yaml"
+    path.write_text(text.replace("patient:\n", "page_size: 1\npatient:\n", 1), encoding="utf-8")
+    original = fhir._bundle
+
+    def one_per_page(kind: str, matches: list[dict[str, Any]], request: Any) -> Any:
+        if "_count" not in request.query:  # the Patient search sets no _count: page by one
+            request.query["_count"] = ["1"]
+        return original(kind, matches, request)
+
+    fhir._bundle = one_per_page  # type: ignore[method-assign]
+    ggz = open_adapter(load_mapping(path, real_catalogue()),
+                       {"base_url": fhir.base_url, "tls": {}}, tmp_path)
+    try:
+        with pytest.raises(NotKnown):
+            await ggz.fetch(Person(name="Jan de Vries", date_of_birth="1985-03"), FIELDS,
+                            deadline_s=5)
+        assert fhir.counts["Patient"] == 2  # the next link was followed
+    finally:
+        await ggz.close()

@@ -253,3 +253,16 @@ async def test_a_next_link_to_another_origin_is_not_followed(
                                                           "police.weapon_flag"], deadline_s=5)
     assert found.unavailable == {"police.incidents"}
     assert "police.weapon_flag" in found.values
+
+
+async def test_a_match_not_carrying_the_identifiers_asked_by_is_not_the_person(
+    adapter: RestAdapter, police: PoliceRestServer
+) -> None:
+    police.ignore_search = True  # an API answering its one person whatever is searched for
+    with pytest.raises(NotKnown):
+        await adapter.fetch(Person(bsn="999999990"), FIELDS, deadline_s=5)
+    with pytest.raises(NotKnown):
+        await adapter.fetch(Person(name="Piet Jansen", date_of_birth="1985"), FIELDS,
+                            deadline_s=5)
+    assert "profile" not in police.counts  # nothing was asked about the wrong person
+    assert await adapter.lookup(Person(bsn="111222333"), deadline_s=5) == (True, "suspect")
