@@ -110,7 +110,7 @@ async def _play(demo: Demo) -> int:
         "every source asked was asked sealed to its partner's registered key: "
         "no BSN or name in clear on the way",
     )
-    leaking = demo.runtimes.access_logs_hold(_source_values(demo))
+    leaking = demo.runtimes.access_logs_hold(_source_values())
     demo.checks.check(
         not leaking,
         "the source runtimes' access logs name field ids and outcomes, never an identifier "
@@ -235,7 +235,7 @@ def _print_who_answered(demo: Demo) -> None:
               f"{servicer.lookups} lookups{system}")
 
 
-def _source_values(demo: Demo) -> list[str]:
+def _source_values() -> list[str]:
     """Identifiers and values the partners' systems hold: none may reach an access log."""
     values: set[str] = set()
     for records in CASE_RECORDS.values():
