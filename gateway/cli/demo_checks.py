@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -31,6 +32,9 @@ from gateway.cli.demo_views import (
 )
 from gateway.core import AccessRequest, CompiledPolicy, Effect, FieldDecision, apply_transform
 from gateway.server.app import Gateway
+
+if TYPE_CHECKING:
+    from gateway.cli.demo_sources import RuntimeSources
 
 _UNAVAILABLE = common_pb2.AVAILABILITY_SOURCE_UNAVAILABLE
 _EFFECTS: dict[int, Effect] = {
@@ -69,6 +73,8 @@ class Demo:
     backends: dict[str, InMemoryBackend]
     down_partner: str
     pseudonym_key: bytes
+    # The partners whose systems answer through the source runtime (the rest: in memory).
+    runtimes: RuntimeSources
     checks: Checks = field(default_factory=Checks)
     cases: list[CaseView] = field(default_factory=list)
 

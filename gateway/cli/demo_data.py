@@ -144,6 +144,12 @@ SOURCE_RECORDS: dict[str, SubjectRecord] = {
 # partner's own system holds about each of them (a person a system does not know has no record
 # there). Jan de Vries above is the alleged perpetrator of the Code Rood case, so SOURCE_RECORDS
 # is his part of it.
+#
+# The police's, GGZ's, the municipality's and the housing corporation's records are also written
+# into those partners' own systems (REST API, FHIR server, database, CSV export) that the demo
+# runs behind the source runtime (gateway.demo_systems.seeds, gateway.cli.demo_system_data): a
+# police incident is written "<date> <what happened>" and incidents are joined with "; ", the
+# neighbourhood officer "<team>, <phone>", as the police API keeps them.
 
 
 def _person(role: str, **identity: str) -> common_pb2.PersonInput:
@@ -221,12 +227,15 @@ CASE_RECORDS: dict[str, list[SubjectRecord]] = {
         ),
         SubjectRecord(
             bsn=_DAAN.bsn, role="witness",
-            fields={"police.incidents": "2026-11-14 present at the call-out; child statement"},
+            fields={
+                "police.incidents": "2026-11-14 present at the call-out, gave a child statement",
+            },
         ),
         SubjectRecord(
             bsn=_KEVIN.bsn, role="suspect",
             fields={
-                "police.incidents": "14 shop thefts 2026; burglaries 2026-03-02 and 2026-08-19",
+                "police.incidents": "2026-08-19 burglary; 2026-03-02 burglary; "
+                "2026 fourteen shop thefts",
                 "police.antecedents_summary": "Known repeat offender (veelpleger) since 2019",
                 "police.weapon_flag": "no",
                 "police.neighbourhood_officer": "Wijkagent team Enschede-Centrum, 0900-8844",
@@ -242,7 +251,7 @@ CASE_RECORDS: dict[str, list[SubjectRecord]] = {
         ),
         SubjectRecord(
             bsn=TRAFFICKING_VICTIM_BSN, role="presumed victim",
-            fields={"police.incidents": "2026-11-20 met during a raid; statement pending"},
+            fields={"police.incidents": "2026-11-20 met during a raid, statement pending"},
         ),
     ],
     "om": [

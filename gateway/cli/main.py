@@ -94,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--data-dir",
         type=Path,
-        help="where the demo keeps its keys and database (default: a fresh temporary directory)",
+        help="where the demo keeps its keys, database and the partners' source runtime files "
+        "(default: a fresh temporary directory)",
     )
     demo.set_defaults(run=_demo)
 
