@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import ssl
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,11 @@ __all__ = [
     "open_client",
     "settings_from",
 ]
+
+# httpx logs every request's URL at INFO, and a URL here carries the person's identifiers (a
+# BSN, a name): nothing below a warning from the HTTP stack reaches any log.
+for _noisy in ("httpx", "httpcore"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 SERVER_KEYS = ("base_url", "auth", "tls", "max_response_bytes")
 AUTH_KEYS = ("bearer_token_file", "basic")

@@ -259,6 +259,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from gateway.cli.demo import run_demo
 
+    # The demo's output is its checks: the servers' informational lines (a request line per
+    # call, readiness, pinned certificates) would bury them; warnings still show.
+    logging.getLogger().setLevel(logging.WARNING)
     return asyncio.run(run_demo(args.data_dir))
 
 

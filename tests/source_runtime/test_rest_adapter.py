@@ -3,6 +3,7 @@ by the example mapping deploy/source/police-rest.yaml."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -266,3 +267,16 @@ async def test_a_match_not_carrying_the_identifiers_asked_by_is_not_the_person(
                             deadline_s=5)
     assert "profile" not in police.counts  # nothing was asked about the wrong person
     assert await adapter.lookup(Person(bsn="111222333"), deadline_s=5) == (True, "suspect")
+
+
+async def test_no_log_line_carries_the_identifiers_a_url_was_built_from(
+    adapter: RestAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The HTTP stack logs each request's URL at INFO, and the URL holds the BSN or the name:
+    # at any log level, none of it may reach a log.
+    caplog.set_level(logging.DEBUG)
+    await adapter.fetch(Person(bsn="111222333"), FIELDS, deadline_s=5)
+    await adapter.fetch(Person(name="Jan de Vries", date_of_birth="1985"), FIELDS, deadline_s=5)
+    text = caplog.text
+    for identifier in ("111222333", "Jan", "Vries", "1985"):
+        assert identifier not in text
