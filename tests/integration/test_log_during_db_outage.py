@@ -19,7 +19,7 @@ from tests.integration.harness import Harness, running_harness
 from tests.integration.helpers import register, to_case_meeting
 from tests.integration.log_capture import captured_log
 
-CALLS = 30
+CALLS = 12
 
 
 class Clock:
