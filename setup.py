@@ -28,9 +28,12 @@ class BuildPyWithProtos(build_py):
         super().run()
         # The shipped policies travel inside the package, so that an installed (not editable)
         # gateway finds them: gateway.server.config.shipped_policy_dir looks there first.
-        target = Path(self.build_lib) / "gateway" / "_shipped_policies"
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(ROOT / "policies", target)
+        # So do the example source mappings the demo's partners run (deploy/source).
+        package = Path(self.build_lib) / "gateway"
+        for source, name in ((ROOT / "policies", "_shipped_policies"),
+                             (ROOT / "deploy" / "source", "_shipped_source_examples")):
+            shutil.rmtree(package / name, ignore_errors=True)
+            shutil.copytree(source, package / name)
 
 
 setup(cmdclass={"build_py": BuildPyWithProtos})

@@ -16,7 +16,15 @@ from pathlib import Path
 __all__ = ["EXAMPLES", "MAPPINGS", "mapping_text"]
 
 # The worked examples beside the installed source tree (as the shipped policies are).
-EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "source"
+def _examples() -> Path:
+    # An installed package carries the examples (copied by the build); a checkout or an
+    # editable install reads them from deploy/source.
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "_shipped_source_examples"
+    return packaged if packaged.is_dir() else package.parent / "deploy" / "source"
+
+
+EXAMPLES = _examples()
 
 # Each register is a group: asked only when one of its fields is; a resident the register
 # has nothing on still gives a row (LEFT JOIN), its fields not held.
