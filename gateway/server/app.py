@@ -767,16 +767,6 @@ def _disk_paths(config: GatewayConfig) -> dict[str, Path]:
     return paths
 
 
-def accountability_health(servicer: health.HealthService) -> Callable[[bool], None]:
-    """Reports the accountability service's health on ``servicer`` (callable from any thread)."""
-    name = SERVICE_NAMES[1]
-
-    def report(healthy: bool) -> None:
-        servicer.set(name, health.SERVING if healthy else health.NOT_SERVING)
-
-    return report
-
-
 def _call_limits(
     config: GatewayConfig,
     partners: PartnerDirectory,

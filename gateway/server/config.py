@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from adapters.circuit_breaker import BreakerSettings
 from gateway.crypto.provider_settings import KeyProviderSettings, settings_from_mapping
 from gateway.formats.log_origin import DEFAULT_LOG_ORIGIN as DEFAULT_LOG_ORIGIN
 from gateway.policyfiles import DEFAULT_MAX_POLICY_FILE_BYTES
@@ -32,9 +33,6 @@ from gateway.server.metrics_address import (
 from gateway.server.source_breaker_settings import breaker_from_mapping, default_breaker_settings
 from gateway.server.tracing_setup import TracingSettings
 from gateway.server.tracing_setup import settings_from_mapping as tracing_from_mapping
-
-if TYPE_CHECKING:
-    from adapters.circuit_breaker import BreakerSettings
 
 _T = TypeVar("_T")
 

@@ -130,7 +130,7 @@ def check_keys(config: GatewayConfig) -> list[Problem]:
 def check_policy(config: GatewayConfig) -> tuple[CompiledPolicy | None, list[Problem]]:
     from gateway.core.errors import PolicyError
     from gateway.policyfiles import PolicyDirectoryError, load_policy_dir
-    from gateway.server.policy_reload import describe_issue
+    from gateway.runtime.policy_reload import describe_issue
 
     try:
         return load_policy_dir(

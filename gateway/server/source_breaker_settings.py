@@ -18,10 +18,9 @@ See gateway.sources.breaker and docs/operations/configure.md ("Source circuit br
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from adapters.circuit_breaker import BreakerSettings
+from adapters.circuit_breaker import BreakerSettings
 
 __all__ = ["breaker_from_mapping", "default_breaker_settings"]
 
@@ -33,10 +32,6 @@ _MAX_OPEN_FOR_S = 86_400.0
 
 def default_breaker_settings() -> BreakerSettings:
     """The breaker of a source nobody configured one for (5 failures, 10 s open)."""
-    # Imported on use: the partner package's __init__ imports this configuration module (for
-    # the log origin), so importing it at load time would be circular.
-    from adapters.circuit_breaker import BreakerSettings
-
     return BreakerSettings()
 
 
@@ -64,6 +59,4 @@ def breaker_from_mapping(raw: object, base: BreakerSettings, where: str) -> Brea
             f"{where} open_for_s must be a number of seconds, more than 0 and at most "
             f"{_MAX_OPEN_FOR_S:.0f} (got {open_for!r})"
         )
-    from adapters.circuit_breaker import BreakerSettings  # see default_breaker_settings
-
     return BreakerSettings(failure_threshold=threshold, open_for_s=float(open_for))
